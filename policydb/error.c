@@ -1,0 +1,26 @@
+/* pdb_strerror: one sentence for every error policydb returns. */
+#include <string.h>
+
+#include "policydb.h"
+
+const char *pdb_strerror(int err)
+{
+	switch (err) {
+	case 0:             return "success";
+	case PDB_EBADNAME:  return "not a valid domain name";
+	case PDB_ENOTFOUND: return "not found";
+	case PDB_ENOTSTORE: return "not a policy store (run 'policyctl init' to make one)";
+	case PDB_ENEWER:    return "the store was written by a newer version of this software";
+	case PDB_ECORRUPT:  return "a stored record is corrupt or of a foreign kind";
+	case PDB_EMAPFULL:  return "the store reached its size limit; nothing was written";
+	case PDB_EEXIST:    return "the store is already initialised";
+	case PDB_ELIMIT:    return "a value or list is larger than a record may hold";
+	case PDB_ERDONLY:   return "the store was opened read-only";
+	case PDB_EREADERS:  return "too many readers have the store open";
+	case PDB_ELMDB:     return "the LMDB library failed";
+	case PDB_EBADTAG:   return "not a valid tag";
+	}
+	if (err < 0 && err > -4096)
+		return strerror(-err);
+	return "unknown error";
+}

@@ -1,0 +1,70 @@
+/* Internal to libpolicydb: shared between the record codec and the store. */
+#ifndef POLICYDB_INTERNAL_H
+#define POLICYDB_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "policydb.h"
+
+/* Record kinds: the first byte of every stored value. */
+#define PDB__KIND_MEMBER    'M'
+#define PDB__KIND_COMMUNITY 'C'
+#define PDB__KIND_AUDIT     'A'
+#define PDB__RECORD_VERSION 1
+
+/* The longest audit text (command, change) kept. */
+#define PDB__AUDIT_TEXT_MAX (PDB_TEXT_MAX * 4)
+
+int pdb__audit_encode(const struct pdb_audit *e, uint8_t *buf, size_t cap, size_t *len);
+int pdb__audit_decode(const void *buf, size_t len, struct pdb_audit *e);
+
+/* A cheap structural check of a stored name: the write side did the full
+ * one with pdb_name_normalise(). */
+bool pdb__name_plausible(const char *p, size_t len);
+
+/* ---- the store's insides, shared by store.c (open, read) and write.c ---- */
+
+struct pdb {
+	MDB_env *env;
+	MDB_dbi meta, member, override, audit;
+	bool rdonly;
+	size_t map_max;
+	unsigned readers;            /* read transactions open in this process */
+	pthread_mutex_t lock;        /* guards readers and map resizing */
+};
+
+struct pdb_txn {
+	pdb_t *db;
+	MDB_txn *txn;
+};
+
+/* Translate an LMDB result into a pdb error. */
+int pdb__lmdb_err(int rc);
+/* The override key of {a, b}: the smaller name, a NUL, the larger.
+ * -EINVAL for an empty, too long or identical pair. */
+int pdb__override_key(const char *a, const char *b, char buf[2 * PDB_NAME_MAX + 2], MDB_val *k);
+
+static inline MDB_val pdb__val(const void *p, size_t n)
+{
+	return (MDB_val){ .mv_size = n, .mv_data = (void *)p };
+}
+
+static inline MDB_val pdb__key(const char *s) { return pdb__val(s, strlen(s)); }
+
+static inline void pdb__put_be64(uint8_t b[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+}
+
+static inline uint64_t pdb__get_be64(const uint8_t b[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * policydb: the clearinghouse policy store.
+ *
+ * One LMDB environment (one directory) holds the community settings, the
+ * members, the pair overrides, a serial and an audit log.  Any number of
+ * reader processes and one writer share it; a reader sees a commit at its
+ * next read transaction.
+ *
+ * Conventions, for every function below:
+ *  - Errors are negative ints: a negative errno passed through (-ENOMEM,
+ *    -EACCES, -ENOENT, -EINVAL, ...) or one of the PDB_E* codes below -1000.
+ *    0 is success.  pdb_strerror() turns any of them into a sentence.
+ *  - Arguments are checked first; a NULL where one is not allowed is -EINVAL.
+ *  - Names given to lookups must already be normalised by
+ *    pdb_name_normalise(); a name that is not is simply not found.
+ *  - pdb_str values read from the store point into the store's memory map:
+ *    they are NOT NUL-terminated and stay valid only until the transaction
+ *    they were read in ends (pdb_read_end, pdb_read_reset, or the end of a
+ *    pdb_write callback).  Copy what must live longer.
+ */
+#ifndef POLICYDB_H
+#define POLICYDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors -------------------------------------------------------------- */
+
+enum {
+	PDB_EBADNAME  = -1001, /* not a valid domain name */
+	PDB_ENOTFOUND = -1002, /* no such member, override or setting */
+	PDB_ENOTSTORE = -1003, /* the directory is not a policy store */
+	PDB_ENEWER    = -1004, /* the store was written by a newer format version */
+	PDB_ECORRUPT  = -1005, /* a stored record fails validation */
+	PDB_EMAPFULL  = -1006, /* the store reached its size limit; nothing was written */
+	PDB_EEXIST    = -1007, /* the store is already initialised */
+	PDB_ELIMIT    = -1008, /* a value or list is larger than a record may hold */
+	PDB_ERDONLY   = -1009, /* a write on a handle opened read-only */
+	PDB_EREADERS  = -1010, /* too many reader slots in use */
+	PDB_ELMDB     = -1011, /* any other LMDB failure */
+	PDB_EBADTAG   = -1012, /* not a valid tag */
+};
+
+/** Return a static sentence for any error this library returns
+ * (PDB_E* or negative errno).  Never NULL. */
+const char *pdb_strerror(int err);
+
+/* ---- limits -------------------------------------------------------------- */
+
+#define PDB_NAME_MAX     253   /* a domain name, without trailing dot */
+#define PDB_LABEL_MAX    63
+#define PDB_TAG_MAX      63    /* bytes in a tag */
+#define PDB_TEXT_MAX     1024  /* bytes in contact or note */
+#define PDB_MAX_TAGS     32    /* tags, require-tags, forbid-tags: each */
+#define PDB_MAX_TARGETS  16    /* s2s targets, direct-TLS targets, clearinghouses */
+#define PDB_MAX_ADDRS    16    /* host addresses */
+#define PDB_MAX_QUERIERS 32    /* querier prefixes */
+#define PDB_MAX_PINS     8     /* SPKI pins */
+#define PDB_PIN_LEN      32    /* SHA-256 */
+#define PDB_RECORD_MAX   32768 /* an encoded record never exceeds this */
+
+/* The on-disk format this build writes and the newest it reads. */
+#define PDB_FORMAT_VERSION 1
+
+/* ---- names and tags ------------------------------------------------------ */
+
+/** Validate and normalise a domain name.
+ *
+ * Takes a NUL-terminated name in UTF-8 (U-labels) or ASCII, with or without
+ * a trailing dot.  Writes into out the lower-case A-label form without the
+ * trailing dot: labels of 1..63 letters, digits and hyphens, no hyphen at
+ * either end of a label, at least two labels, 253 characters at most, and
+ * a last label that is not all digits (so an IPv4 address is no name).
+ *
+ * why, if not NULL, receives a static phrase saying what is wrong
+ * ("empty label", "label longer than 63 characters", ...) on PDB_EBADNAME.
+ *
+ * Returns 0 or PDB_EBADNAME.  -EINVAL if in or out is NULL. */
+int pdb_name_normalise(const char *in, char out[PDB_NAME_MAX + 1],
+                       const char **why);
+
+/** Validate and normalise a tag: 1..63 bytes of [a-z0-9.:_/-] after
+ * folding ASCII upper case to lower case.  Same contract as
+ * pdb_name_normalise(); returns 0 or PDB_EBADTAG. */
+int pdb_tag_normalise(const char *in, char out[PDB_TAG_MAX + 1],
+                      const char **why);
+
+/* ---- the data model ------------------------------------------------------ */
+
+/** A byte string.  Not NUL-terminated; see the conventions above. */
+typedef struct {
+	const char *p;
+	uint16_t len;
+} pdb_str;
+
+/** Make a pdb_str view of a NUL-terminated string (no copy). */
+pdb_str pdb_str_of(const char *s);
+/** True if the two strings hold the same bytes. */
+bool pdb_str_eq(pdb_str a, pdb_str b);
+
+enum pdb_status { PDB_ACTIVE = 0, PDB_SUSPENDED = 1, PDB_REVOKED = 2 };
+
+struct pdb_target {
+	pdb_str host;        /* a normalised domain name */
+	uint16_t port;       /* 1..65535 */
+	uint16_t priority;   /* SRV priority among the member's own targets */
+	uint16_t weight;     /* SRV weight */
+};
+
+/** An address (prefix == 32 or 128) or a prefix. */
+struct pdb_addr {
+	uint8_t family;      /* 4 or 6 */
+	uint8_t prefix;      /* 0..32 for IPv4, 0..128 for IPv6 */
+	uint8_t bytes[16];   /* network order; bits past the prefix are zero */
+};
+
+/* Which fields of a pdb_policy were given; the others come from the
+ * community default at decision time. */
+#define PDB_POLICY_MIN_LEVEL 0x1
+#define PDB_POLICY_REQUIRE   0x2
+#define PDB_POLICY_FORBID    0x4
+
+/** What a member accepts from its peers. */
+struct pdb_policy {
+	uint8_t set;             /* PDB_POLICY_* bits */
+	uint8_t min_peer_level;
+	uint8_t nrequire, nforbid;
+	pdb_str require[PDB_MAX_TAGS];   /* a peer must have all of these */
+	pdb_str forbid[PDB_MAX_TAGS];    /* a peer must have none of these */
+};
+
+struct pdb_member {
+	enum pdb_status status;
+	uint8_t level;
+	int64_t not_after;       /* Unix time of the first second no longer
+	                            valid; 0 means no end */
+	uint8_t ntags, ntargets, ntls_targets, naddrs, nqueriers, npins;
+	pdb_str tags[PDB_MAX_TAGS];
+	struct pdb_target targets[PDB_MAX_TARGETS];
+	struct pdb_target tls_targets[PDB_MAX_TARGETS];  /* XEP-0368 */
+	struct pdb_addr addrs[PDB_MAX_ADDRS];            /* of its hosts */
+	struct pdb_addr queriers[PDB_MAX_QUERIERS];      /* resolvers it uses */
+	const uint8_t *pins[PDB_MAX_PINS];               /* PDB_PIN_LEN bytes each */
+	pdb_str contact, note;
+	struct pdb_policy policy;
+};
+
+enum pdb_fallback {
+	PDB_FALLBACK_NEVER = 0,   /* never publish the real targets */
+	PDB_FALLBACK_ALLOWED = 1, /* only to queriers allowed to reach the member */
+	PDB_FALLBACK_ALWAYS = 2,
+};
+
+/* How dnsd answers for a member that is suspended, revoked or expired. */
+enum pdb_inactive {
+	PDB_INACTIVE_CLEARINGHOUSE = 0, /* the clearinghouse only, so xmppd can refuse */
+	PDB_INACTIVE_NXDOMAIN = 1,
+};
+
+struct pdb_clearinghouse {
+	pdb_str host;
+	uint16_t port;       /* s2s with STARTTLS; 0 = none */
+	uint16_t tls_port;   /* direct TLS (XEP-0368); 0 = none */
+};
+
+struct pdb_level_name {
+	uint8_t level;
+	pdb_str name;
+};
+
+struct pdb_community {
+	pdb_str zone;
+	uint8_t nch;
+	struct pdb_clearinghouse ch[PDB_MAX_TARGETS];
+	enum pdb_fallback fallback;
+	enum pdb_inactive inactive;
+	uint32_t ttl;
+	uint16_t nlevels;                 /* ascending by level, unique */
+	struct pdb_level_name levels[256];
+	struct pdb_policy dflt;           /* the default member policy */
+};
+
+/** Set every count and flag of m to its empty state (no allocation). */
+void pdb_member_init(struct pdb_member *m);
+/** Same for a community: fallback allowed, inactive clearinghouse, ttl 60. */
+void pdb_community_init(struct pdb_community *c);
+
+/** Name of a level in the community, or an empty pdb_str. */
+pdb_str pdb_level_name(const struct pdb_community *c, uint8_t level);
+
+const char *pdb_status_name(enum pdb_status s);       /* "active", ... */
+const char *pdb_fallback_name(enum pdb_fallback f);   /* "never", ... */
+const char *pdb_inactive_name(enum pdb_inactive i);   /* "clearinghouse", ... */
+
+/* ---- record encoding ------------------------------------------------------ */
+
+/** Encode a member (or community) into buf, at most cap bytes.
+ * Every string, count and value is validated first.
+ * On success writes the length to *len and returns 0.
+ * Errors: PDB_ELIMIT (does not fit in cap, or a list or text too long),
+ * PDB_EBADNAME / PDB_EBADTAG (a host or tag is not normalised),
+ * -EINVAL (a value out of range, or a NULL argument). */
+int pdb_member_encode(const struct pdb_member *m, uint8_t *buf, size_t cap,
+                      size_t *len);
+int pdb_community_encode(const struct pdb_community *c, uint8_t *buf,
+                         size_t cap, size_t *len);
+
+/** Decode and validate a record.  The strings in *m point into buf, which
+ * must outlive *m.  Returns 0, or PDB_ECORRUPT for anything truncated,
+ * malformed, of another record kind or of a newer record version. */
+int pdb_member_decode(const void *buf, size_t len, struct pdb_member *m);
+int pdb_community_decode(const void *buf, size_t len, struct pdb_community *c);
+
+/* ---- the decision --------------------------------------------------------- */
+
+enum pdb_outcome { PDB_ALLOW = 0, PDB_DENY = 1, PDB_UNKNOWN = 2 };
+
+/* The rule that fired.  Their names (pdb_rule_name) are stable: logs,
+ * scripts and policyctl check print them. */
+enum pdb_rule {
+	PDB_RULE_UNKNOWN_MEMBER = 0, /* "unknown-member" */
+	PDB_RULE_NOT_ACTIVE,         /* "not-active": suspended or revoked */
+	PDB_RULE_EXPIRED,            /* "expired": past not-after */
+	PDB_RULE_OVERRIDE_DENY,      /* "override-deny" */
+	PDB_RULE_OVERRIDE_ALLOW,     /* "override-allow" */
+	PDB_RULE_LEVEL,              /* "level": below the other's minimum */
+	PDB_RULE_MISSING_TAG,        /* "missing-tag": lacks a required tag */
+	PDB_RULE_FORBIDDEN_TAG,      /* "forbidden-tag": has a forbidden tag */
+	PDB_RULE_POLICY_OK,          /* "policy-ok": each meets the other's policy */
+};
+
+enum pdb_override { PDB_OVERRIDE_NONE = 0, PDB_OVERRIDE_ALLOW = 1,
+                    PDB_OVERRIDE_DENY = 2 };
+
+struct pdb_decision {
+	enum pdb_outcome outcome;
+	enum pdb_rule rule;
+	/* The member the rule is about (the unknown, inactive or failing one)
+	 * and the other one; for override and policy-ok rules, the two names
+	 * in canonical order.  They point at the a and b given. */
+	const char *subject, *other;
+	pdb_str tag;              /* missing-tag, forbidden-tag */
+	uint8_t level, min_level; /* level */
+	enum pdb_status status;   /* not-active */
+	int64_t not_after;        /* expired */
+	/* b's record, whose targets are where to send a; valid only when
+	 * b_known, and only as long as the record memory (see conventions). */
+	bool b_known;
+	struct pdb_member b;
+};
+
+/** The decision itself: a pure function of its inputs.
+ *
+ * a, b: normalised names; ma, mb: their records, NULL for a name that is no
+ * member; ov: the override on {a, b}; now: Unix time.  The outcome and rule
+ * are the same for (a, b) and (b, a): rules are tried in the order of
+ * DESIGN.md section 4, and within a rule on the two names in canonical
+ * (byte-wise) order.  out->b is a copy of *mb when mb is not NULL. */
+void pdb_decide_records(const struct pdb_community *c,
+                        const char *a, const struct pdb_member *ma,
+                        const char *b, const struct pdb_member *mb,
+                        enum pdb_override ov, int64_t now,
+                        struct pdb_decision *out);
+
+const char *pdb_outcome_name(enum pdb_outcome o);  /* "allow", "deny", "unknown" */
+const char *pdb_rule_name(enum pdb_rule r);
+
+/** Write one human sentence explaining d into buf (NUL-terminated,
+ * truncated to len).  Returns what snprintf returns. */
+int pdb_decision_explain(const struct pdb_decision *d, char *buf, size_t len);
+
+/* ---- the store ------------------------------------------------------------ */
+
+typedef struct pdb pdb_t;
+typedef struct pdb_txn pdb_txn;
+typedef struct pdb_wtxn pdb_wtxn;
+
+#define PDB_RDONLY 0x1  /* open for reading only: no write lock taken */
+#define PDB_CREATE 0x2  /* create the store (and the directory) if absent */
+
+struct pdb_limits {
+	size_t map_size;  /* initial map size in bytes; 0 = default (1 GiB) */
+	size_t map_max;   /* the map never grows past this; 0 = default (64 GiB) */
+};
+
+/** Open the store in directory dir.
+ *
+ * flags: PDB_RDONLY or PDB_CREATE (not both), or 0 to open an existing
+ * store for writing.  lim may be NULL for the defaults.  With PDB_CREATE an
+ * existing store is opened as it is; the caller checks pdb_initialised().
+ *
+ * On success *out is a handle to free with pdb_close().  One handle per
+ * process and store (an LMDB rule); it may be shared by threads, each with
+ * its own read transaction.
+ *
+ * Errors: -ENOENT (no such directory, or no store in it and no PDB_CREATE),
+ * -ENOTDIR, -EACCES, PDB_ENOTSTORE (files that are not a policy store),
+ * PDB_ENEWER (written by a newer format version), -ENOMEM, PDB_ELMDB. */
+int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim,
+             pdb_t **out);
+
+/** Close a handle.  All its transactions must have ended.  NULL is a no-op. */
+void pdb_close(pdb_t *db);
+
+/** Mark a newly created store as initialised: writes the format version
+ * and a first serial (the current Unix time, so that a store made anew
+ * never goes back in serial), and an audit entry.
+ * Errors: PDB_EEXIST if it already is, PDB_ERDONLY, PDB_EMAPFULL, PDB_ELMDB. */
+int pdb_init(pdb_t *db, const char *command);
+
+/** Begin a read transaction: a consistent snapshot of the newest commit.
+ * *out is freed by pdb_read_end().  Errors: -ENOMEM, PDB_EREADERS,
+ * PDB_ELMDB. */
+int pdb_read_begin(pdb_t *db, pdb_txn **out);
+/** End and free a read transaction.  NULL is a no-op. */
+void pdb_read_end(pdb_txn *txn);
+/** Release a read transaction's snapshot but keep it for pdb_read_renew():
+ * the cheap way for a long-lived thread to take a new snapshot per query. */
+void pdb_read_reset(pdb_txn *txn);
+/** Take a new snapshot on a reset transaction.  Errors as pdb_read_begin. */
+int pdb_read_renew(pdb_txn *txn);
+
+/** The serial of the snapshot: bumped by every commit. */
+int pdb_serial(pdb_txn *txn, uint64_t *serial);
+
+/** Look up a member.  Errors: PDB_ENOTFOUND, PDB_ECORRUPT, PDB_ELMDB. */
+int pdb_get_member(pdb_txn *txn, const char *name, struct pdb_member *m);
+/** The community settings.  PDB_ENOTFOUND before the first load. */
+int pdb_get_community(pdb_txn *txn, struct pdb_community *c);
+/** The override on {a, b} (either order); PDB_OVERRIDE_NONE if there is none. */
+int pdb_get_override(pdb_txn *txn, const char *a, const char *b,
+                     enum pdb_override *ov);
+/** Number of members. */
+int pdb_member_count(pdb_txn *txn, size_t *n);
+
+/** Look up a, b, their override and the community, then decide (see
+ * pdb_decide_records).  A store with no community yet decides with the
+ * defaults of pdb_community_init().  Returns 0 with the decision in *out,
+ * or PDB_ECORRUPT / PDB_ELMDB; an unknown name is an outcome, not an error.
+ * out->b points into the transaction. */
+int pdb_decide(pdb_txn *txn, const char *a, const char *b, int64_t now,
+               struct pdb_decision *out);
+
+/* Walkers call fn for each entry in key order until fn returns non-zero,
+ * which they then return; 0 after the last entry.  Names passed to fn are
+ * NUL-terminated copies valid during the call; records as above. */
+typedef int (*pdb_member_fn)(void *arg, const char *name,
+                             const struct pdb_member *m);
+typedef int (*pdb_override_fn)(void *arg, const char *a, const char *b,
+                               enum pdb_override ov);
+
+struct pdb_audit {
+	uint64_t serial;   /* the serial this commit produced */
+	int64_t time;      /* Unix time of the commit */
+	pdb_str user;      /* OS user who ran the command */
+	pdb_str command;   /* the command line */
+	pdb_str change;    /* what changed, in words */
+};
+typedef int (*pdb_audit_fn)(void *arg, const struct pdb_audit *e);
+
+int pdb_walk_members(pdb_txn *txn, pdb_member_fn fn, void *arg);
+/** As pdb_walk_members, but fn gets the encoded record, not decoded: for
+ * comparing or copying records without the cost of decoding them. */
+typedef int (*pdb_record_fn)(void *arg, const char *name, const void *rec, size_t len);
+int pdb_walk_member_records(pdb_txn *txn, pdb_record_fn fn, void *arg);
+int pdb_walk_overrides(pdb_txn *txn, pdb_override_fn fn, void *arg);
+/** Audit entries oldest first; with last_n > 0 only the newest last_n. */
+int pdb_walk_audit(pdb_txn *txn, size_t last_n, pdb_audit_fn fn, void *arg);
+
+/* ---- writing ------------------------------------------------------------ */
+
+/** The body of a write transaction.  It may be called more than once: when
+ * the map fills up, everything it did is thrown away, the map grows, and
+ * it is called again from the start, so it must not keep state between
+ * calls.  Return 0 to commit, anything else to abort with that value. */
+typedef int (*pdb_write_fn)(pdb_wtxn *w, void *arg);
+
+/** Run fn in one write transaction, then bump the serial, append one audit
+ * entry (now, the OS user, command, and the text given with
+ * pdb_w_change()) and commit.  Either everything fn wrote is committed or
+ * nothing is.  *serial_out (may be NULL) receives the new serial.
+ *
+ * Errors: what fn returned; PDB_ERDONLY; PDB_EMAPFULL when the map would
+ * have to grow past map_max; PDB_ENOTSTORE if pdb_init() was never done;
+ * PDB_ELMDB, -ENOSPC, -EIO from the commit. */
+int pdb_write(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
+              uint64_t *serial_out);
+
+/** The write transaction's own view, for reads inside fn (pdb_get_member,
+ * pdb_decide, walkers...).  Do not end it. */
+pdb_txn *pdb_w_txn(pdb_wtxn *w);
+
+int pdb_w_put_member(pdb_wtxn *w, const char *name, const struct pdb_member *m);
+/** Store an already encoded member record (validated again here).
+ * append: the caller promises name sorts after every member stored, for a
+ * fast bulk load; a broken promise is -EINVAL. */
+int pdb_w_put_member_raw(pdb_wtxn *w, const char *name, const void *rec,
+                         size_t len, bool append);
+/** Errors: PDB_ENOTFOUND. */
+int pdb_w_del_member(pdb_wtxn *w, const char *name);
+/** ov == PDB_OVERRIDE_NONE removes the override. a and b must differ. */
+int pdb_w_put_override(pdb_wtxn *w, const char *a, const char *b,
+                       enum pdb_override ov);
+int pdb_w_put_community(pdb_wtxn *w, const struct pdb_community *c);
+/** Remove every member, override and the community settings (not the
+ * serial nor the audit log). */
+int pdb_w_clear(pdb_wtxn *w);
+/** Append printf-style text to this commit's audit entry ("what changed").
+ * Text past PDB_TEXT_MAX * 4 bytes is cut with "...". */
+int pdb_w_change(pdb_wtxn *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- addresses ---------------------------------------------------------- */
+
+/** Parse "192.0.2.1", "2001:db8::1", and with allow_prefix "192.0.2.0/24"
+ * or "2001:db8::/32".  Bits past the prefix must be zero.  Returns 0 or
+ * -EINVAL. */
+int pdb_addr_parse(const char *s, bool allow_prefix, struct pdb_addr *out);
+/** Format as pdb_addr_parse reads it ("/len" only for a real prefix).
+ * buf of at least 50 bytes. */
+void pdb_addr_format(const struct pdb_addr *a, char *buf, size_t len);
+/** True if addr (family 4 or 6, 4 or 16 bytes) lies inside prefix p. */
+bool pdb_addr_in(const struct pdb_addr *p, int family, const uint8_t *addr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* POLICYDB_H */

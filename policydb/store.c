@@ -1,0 +1,512 @@
+/* The store: one LMDB environment with four named databases.
+ *   meta      "format" -> u32, "serial" -> u64, "community" -> record
+ *   member    name -> member record
+ *   override  "a\0b" (a < b) -> 1 byte
+ *   audit     serial (u64, big-endian) -> audit record
+ * LMDB gives one writer, many readers, and atomic commits; this file adds
+ * the format check, the serial, the audit entry of every commit, and the
+ * growth of the map when it fills up. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_MAP_SIZE ((size_t)1 << 30)
+#define DEFAULT_MAP_MAX  ((size_t)64 << 30)
+
+
+/* Translate an LMDB result at the call site, as every caller needs it. */
+int pdb__lmdb_err(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:        return 0;
+	case MDB_NOTFOUND:       return PDB_ENOTFOUND;
+	case MDB_MAP_FULL:       return PDB_EMAPFULL;
+	case MDB_READERS_FULL:   return PDB_EREADERS;
+	case MDB_INVALID:
+	case MDB_INCOMPATIBLE:
+	case MDB_VERSION_MISMATCH: return PDB_ENOTSTORE;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:  return PDB_ECORRUPT;
+	}
+	if (rc > 0)
+		return -rc;   /* LMDB passes errno values through */
+	return PDB_ELMDB;
+}
+
+/* ---- opening ---- */
+
+static int open__check_dir(const char *dir, unsigned flags)
+{
+	struct stat st;
+	char path[4096];
+
+	if (stat(dir, &st) != 0) {
+		if (errno != ENOENT || !(flags & PDB_CREATE))
+			return -errno;
+		if (mkdir(dir, 0750) != 0)
+			return -errno;
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (access(dir, (flags & PDB_RDONLY) ? R_OK | X_OK : R_OK | W_OK | X_OK) != 0)
+		return -errno;
+	if (flags & PDB_CREATE)
+		return 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? PDB_ENOTSTORE : -errno;
+	if (!S_ISREG(st.st_mode))
+		return PDB_ENOTSTORE;
+	return 0;
+}
+
+static int open__dbis(pdb_t *db, bool create)
+{
+	MDB_txn *txn;
+	unsigned f = create ? MDB_CREATE : 0;
+	int rc = mdb_txn_begin(db->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+	if (rc)
+		return pdb__lmdb_err(rc);
+	if ((rc = mdb_dbi_open(txn, "meta", f, &db->meta)) ||
+	    (rc = mdb_dbi_open(txn, "member", f, &db->member)) ||
+	    (rc = mdb_dbi_open(txn, "override", f, &db->override)) ||
+	    (rc = mdb_dbi_open(txn, "audit", f, &db->audit))) {
+		mdb_txn_abort(txn);
+		/* A named database that is missing, or a main-database key that
+		 * is not one: this environment belongs to something else. */
+		return rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE ? PDB_ENOTSTORE : pdb__lmdb_err(rc);
+	}
+	/* Check the format in the same snapshot that opened the handles. */
+	MDB_val k = pdb__key("format"), v;
+	rc = mdb_get(txn, db->meta, &k, &v);
+	if (rc == 0) {
+		uint32_t fmt;
+		if (v.mv_size != 4) {
+			rc = PDB_ENOTSTORE;
+		} else {
+			const uint8_t *b = v.mv_data;
+			fmt = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+			rc = fmt > PDB_FORMAT_VERSION ? PDB_ENEWER : fmt == 0 ? PDB_ENOTSTORE : 0;
+		}
+	} else if (rc == MDB_NOTFOUND) {
+		rc = create ? 0 : PDB_ENOTSTORE;
+	} else {
+		rc = pdb__lmdb_err(rc);
+	}
+	if (rc == 0 && create)
+		rc = pdb__lmdb_err(mdb_txn_commit(txn));
+	else
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_t **out)
+{
+	pdb_t *db;
+	size_t map_size = lim && lim->map_size ? lim->map_size : DEFAULT_MAP_SIZE;
+	size_t map_max = lim && lim->map_max ? lim->map_max : DEFAULT_MAP_MAX;
+	int rc;
+
+	if (!dir || !out || (flags & ~(PDB_RDONLY | PDB_CREATE)) ||
+	    ((flags & PDB_RDONLY) && (flags & PDB_CREATE)))
+		return -EINVAL;
+	*out = NULL;
+	if ((rc = open__check_dir(dir, flags)) != 0)
+		return rc;
+	if (!(db = calloc(1, sizeof(*db))))
+		return -ENOMEM;
+	db->rdonly = flags & PDB_RDONLY;
+	db->map_max = map_max < map_size ? map_size : map_max;
+	pthread_mutex_init(&db->lock, NULL);
+	if ((rc = mdb_env_create(&db->env)) != 0) {
+		free(db);
+		return pdb__lmdb_err(rc);
+	}
+	mdb_env_set_maxdbs(db->env, 8);
+	mdb_env_set_mapsize(db->env, map_size);
+	/* NOTLS: a read transaction belongs to its object, not to a thread, so
+	 * a daemon can keep one per worker and reset/renew it per query. */
+	rc = mdb_env_open(db->env, dir, MDB_NOTLS | (db->rdonly ? MDB_RDONLY : 0), 0640);
+	if (rc == 0)
+		rc = open__dbis(db, flags & PDB_CREATE);
+	else
+		rc = pdb__lmdb_err(rc);
+	if (rc != 0) {
+		pdb_close(db);
+		return rc;
+	}
+	*out = db;
+	return 0;
+}
+
+void pdb_close(pdb_t *db)
+{
+	if (!db)
+		return;
+	mdb_env_close(db->env);
+	pthread_mutex_destroy(&db->lock);
+	free(db);
+}
+
+/* ---- reading ---- */
+
+/* Begin a read snapshot, adopting a map another process has grown. */
+static int read__begin(pdb_t *db, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_mutex_lock(&db->lock);
+		mdb_env_set_mapsize(db->env, 0);
+		pthread_mutex_unlock(&db->lock);
+		rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
+	}
+	return pdb__lmdb_err(rc);
+}
+
+int pdb_read_begin(pdb_t *db, pdb_txn **out)
+{
+	pdb_txn *t;
+	int rc;
+
+	if (!db || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (!(t = calloc(1, sizeof(*t))))
+		return -ENOMEM;
+	t->db = db;
+	if ((rc = read__begin(db, &t->txn)) != 0) {
+		free(t);
+		return rc;
+	}
+	pthread_mutex_lock(&db->lock);
+	db->readers++;
+	pthread_mutex_unlock(&db->lock);
+	*out = t;
+	return 0;
+}
+
+void pdb_read_end(pdb_txn *t)
+{
+	if (!t)
+		return;
+	if (t->txn)
+		mdb_txn_abort(t->txn);
+	pthread_mutex_lock(&t->db->lock);
+	t->db->readers--;
+	pthread_mutex_unlock(&t->db->lock);
+	free(t);
+}
+
+void pdb_read_reset(pdb_txn *t)
+{
+	if (t && t->txn)
+		mdb_txn_reset(t->txn);
+}
+
+int pdb_read_renew(pdb_txn *t)
+{
+	int rc;
+
+	if (!t || !t->txn)
+		return -EINVAL;
+	rc = mdb_txn_renew(t->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_txn_abort(t->txn);
+		t->txn = NULL;
+		return read__begin(t->db, &t->txn);
+	}
+	return pdb__lmdb_err(rc);
+}
+
+static int get_meta(pdb_txn *t, const char *key, MDB_val *v)
+{
+	MDB_val k = pdb__key(key);
+	return pdb__lmdb_err(mdb_get(t->txn, t->db->meta, &k, v));
+}
+
+int pdb_serial(pdb_txn *t, uint64_t *serial)
+{
+	MDB_val v;
+	int rc;
+
+	if (!t || !serial)
+		return -EINVAL;
+	if ((rc = get_meta(t, "serial", &v)) != 0)
+		return rc == PDB_ENOTFOUND ? PDB_ENOTSTORE : rc;
+	if (v.mv_size != 8)
+		return PDB_ECORRUPT;
+	*serial = pdb__get_be64(v.mv_data);
+	return 0;
+}
+
+int pdb_get_member(pdb_txn *t, const char *name, struct pdb_member *m)
+{
+	MDB_val k, v;
+	int rc;
+
+	if (!t || !name || !m)
+		return -EINVAL;
+	k = pdb__key(name);
+	if (k.mv_size == 0 || k.mv_size > PDB_NAME_MAX)
+		return PDB_ENOTFOUND;
+	if ((rc = pdb__lmdb_err(mdb_get(t->txn, t->db->member, &k, &v))) != 0)
+		return rc;
+	return pdb_member_decode(v.mv_data, v.mv_size, m);
+}
+
+int pdb_get_community(pdb_txn *t, struct pdb_community *c)
+{
+	MDB_val v;
+	int rc;
+
+	if (!t || !c)
+		return -EINVAL;
+	if ((rc = get_meta(t, "community", &v)) != 0)
+		return rc;
+	return pdb_community_decode(v.mv_data, v.mv_size, c);
+}
+
+int pdb__override_key(const char *a, const char *b, char buf[2 * PDB_NAME_MAX + 2], MDB_val *k)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int cmp = strcmp(a, b);
+
+	if (la == 0 || lb == 0 || la > PDB_NAME_MAX || lb > PDB_NAME_MAX || cmp == 0)
+		return -EINVAL;
+	if (cmp > 0) {
+		const char *t = a;
+		size_t tl = la;
+		a = b, la = lb;
+		b = t, lb = tl;
+	}
+	memcpy(buf, a, la);
+	buf[la] = '\0';
+	memcpy(buf + la + 1, b, lb);
+	*k = pdb__val(buf, la + 1 + lb);
+	return 0;
+}
+
+int pdb_get_override(pdb_txn *t, const char *a, const char *b, enum pdb_override *ov)
+{
+	char buf[2 * PDB_NAME_MAX + 2];
+	MDB_val k, v;
+	int rc;
+
+	if (!t || !a || !b || !ov)
+		return -EINVAL;
+	*ov = PDB_OVERRIDE_NONE;
+	if (pdb__override_key(a, b, buf, &k) != 0)
+		return 0;
+	rc = pdb__lmdb_err(mdb_get(t->txn, t->db->override, &k, &v));
+	if (rc == PDB_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (v.mv_size != 1 || (*(uint8_t *)v.mv_data != PDB_OVERRIDE_ALLOW &&
+	                       *(uint8_t *)v.mv_data != PDB_OVERRIDE_DENY))
+		return PDB_ECORRUPT;
+	*ov = *(uint8_t *)v.mv_data;
+	return 0;
+}
+
+int pdb_member_count(pdb_txn *t, size_t *n)
+{
+	MDB_stat st;
+	int rc;
+
+	if (!t || !n)
+		return -EINVAL;
+	if ((rc = pdb__lmdb_err(mdb_stat(t->txn, t->db->member, &st))) != 0)
+		return rc;
+	*n = st.ms_entries;
+	return 0;
+}
+
+int pdb_decide(pdb_txn *t, const char *a, const char *b, int64_t now, struct pdb_decision *out)
+{
+	struct pdb_community c;
+	struct pdb_member ma, mb;
+	enum pdb_override ov;
+	int rc, ra, rb;
+
+	if (!t || !a || !b || !out)
+		return -EINVAL;
+	rc = pdb_get_community(t, &c);
+	if (rc == PDB_ENOTFOUND)
+		pdb_community_init(&c);
+	else if (rc)
+		return rc;
+	ra = pdb_get_member(t, a, &ma);
+	rb = pdb_get_member(t, b, &mb);
+	if ((ra && ra != PDB_ENOTFOUND) || (rb && rb != PDB_ENOTFOUND))
+		return ra && ra != PDB_ENOTFOUND ? ra : rb;
+	if ((rc = pdb_get_override(t, a, b, &ov)) != 0)
+		return rc;
+	pdb_decide_records(&c, a, ra ? NULL : &ma, b, rb ? NULL : &mb, ov, now, out);
+	return 0;
+}
+
+/* ---- walking ---- */
+
+static int walk(pdb_txn *t, MDB_dbi dbi, MDB_cursor_op first, MDB_cursor_op next,
+                size_t skip_back, int (*each)(void *ctx, MDB_val *k, MDB_val *v), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0)
+		return pdb__lmdb_err(rc);
+	rc = mdb_cursor_get(cur, &k, &v, first);
+	/* For "the newest N": step back N-1 from the last, then walk forward. */
+	for (size_t i = 1; rc == 0 && i < skip_back; i++) {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+		if (rc == MDB_NOTFOUND) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+			break;
+		}
+	}
+	while (rc == 0) {
+		int r = each(ctx, &k, &v);
+		if (r != 0) {
+			mdb_cursor_close(cur);
+			return r;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, next);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : pdb__lmdb_err(rc);
+}
+
+struct member_walk {
+	pdb_member_fn fn;
+	void *arg;
+	struct pdb_member m;
+};
+
+static int member_each(void *ctx, MDB_val *k, MDB_val *v)
+{
+	struct member_walk *w = ctx;
+	char name[PDB_NAME_MAX + 1];
+	int rc;
+
+	if (k->mv_size == 0 || k->mv_size > PDB_NAME_MAX)
+		return PDB_ECORRUPT;
+	memcpy(name, k->mv_data, k->mv_size);
+	name[k->mv_size] = '\0';
+	if ((rc = pdb_member_decode(v->mv_data, v->mv_size, &w->m)) != 0)
+		return rc;
+	return w->fn(w->arg, name, &w->m);
+}
+
+int pdb_walk_members(pdb_txn *t, pdb_member_fn fn, void *arg)
+{
+	struct member_walk *w;
+	int rc;
+
+	if (!t || !fn)
+		return -EINVAL;
+	if (!(w = malloc(sizeof(*w))))
+		return -ENOMEM;
+	w->fn = fn;
+	w->arg = arg;
+	rc = walk(t, t->db->member, MDB_FIRST, MDB_NEXT, 0, member_each, w);
+	free(w);
+	return rc;
+}
+
+struct record_walk {
+	pdb_record_fn fn;
+	void *arg;
+};
+
+static int record_each(void *ctx, MDB_val *k, MDB_val *v)
+{
+	struct record_walk *w = ctx;
+	char name[PDB_NAME_MAX + 1];
+
+	if (k->mv_size == 0 || k->mv_size > PDB_NAME_MAX)
+		return PDB_ECORRUPT;
+	memcpy(name, k->mv_data, k->mv_size);
+	name[k->mv_size] = '\0';
+	return w->fn(w->arg, name, v->mv_data, v->mv_size);
+}
+
+int pdb_walk_member_records(pdb_txn *t, pdb_record_fn fn, void *arg)
+{
+	struct record_walk w = { fn, arg };
+
+	if (!t || !fn)
+		return -EINVAL;
+	return walk(t, t->db->member, MDB_FIRST, MDB_NEXT, 0, record_each, &w);
+}
+
+struct override_walk {
+	pdb_override_fn fn;
+	void *arg;
+};
+
+static int override_each(void *ctx, MDB_val *k, MDB_val *v)
+{
+	struct override_walk *w = ctx;
+	char buf[2 * PDB_NAME_MAX + 2];
+	const char *nul;
+	uint8_t ov;
+
+	if (k->mv_size < 3 || k->mv_size >= sizeof(buf) || v->mv_size != 1)
+		return PDB_ECORRUPT;
+	memcpy(buf, k->mv_data, k->mv_size);
+	buf[k->mv_size] = '\0';
+	nul = memchr(buf, '\0', k->mv_size);
+	ov = *(uint8_t *)v->mv_data;
+	if (!nul || nul == buf || nul + 1 == buf + k->mv_size ||
+	    (ov != PDB_OVERRIDE_ALLOW && ov != PDB_OVERRIDE_DENY))
+		return PDB_ECORRUPT;
+	return w->fn(w->arg, buf, nul + 1, (enum pdb_override)ov);
+}
+
+int pdb_walk_overrides(pdb_txn *t, pdb_override_fn fn, void *arg)
+{
+	struct override_walk w = { fn, arg };
+
+	if (!t || !fn)
+		return -EINVAL;
+	return walk(t, t->db->override, MDB_FIRST, MDB_NEXT, 0, override_each, &w);
+}
+
+struct audit_walk {
+	pdb_audit_fn fn;
+	void *arg;
+};
+
+static int audit_each(void *ctx, MDB_val *k, MDB_val *v)
+{
+	struct audit_walk *w = ctx;
+	struct pdb_audit e;
+	int rc;
+
+	if (k->mv_size != 8)
+		return PDB_ECORRUPT;
+	if ((rc = pdb__audit_decode(v->mv_data, v->mv_size, &e)) != 0)
+		return rc;
+	e.serial = pdb__get_be64(k->mv_data);
+	return w->fn(w->arg, &e);
+}
+
+int pdb_walk_audit(pdb_txn *t, size_t last_n, pdb_audit_fn fn, void *arg)
+{
+	struct audit_walk w = { fn, arg };
+
+	if (!t || !fn)
+		return -EINVAL;
+	if (last_n == 0)
+		return walk(t, t->db->audit, MDB_FIRST, MDB_NEXT, 0, audit_each, &w);
+	return walk(t, t->db->audit, MDB_LAST, MDB_NEXT, last_n, audit_each, &w);
+}

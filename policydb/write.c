@@ -1,0 +1,309 @@
+/* Writing: one transaction per change, retried from the start on a bigger
+ * map when the map fills up, closed by a serial bump and an audit entry. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct pdb_wtxn {
+	struct pdb_txn t;
+	size_t change_len;
+	char change[PDB__AUDIT_TEXT_MAX + 1];
+};
+
+pdb_txn *pdb_w_txn(pdb_wtxn *w) { return w ? &w->t : NULL; }
+
+static int put(pdb_wtxn *w, MDB_dbi dbi, MDB_val k, MDB_val v, unsigned flags)
+{
+	return pdb__lmdb_err(mdb_put(w->t.txn, dbi, &k, &v, flags));
+}
+
+static int put_format(pdb_wtxn *w)
+{
+	uint8_t b[4] = { 0, 0, 0, PDB_FORMAT_VERSION };
+	return put(w, w->t.db->meta, pdb__key("format"), pdb__val(b, 4), 0);
+}
+
+static int put_serial(pdb_wtxn *w, uint64_t serial)
+{
+	uint8_t b[8];
+	pdb__put_be64(b, serial);
+	return put(w, w->t.db->meta, pdb__key("serial"), pdb__val(b, 8), 0);
+}
+
+/* Who made the change: the OS user, and the one behind sudo if any. */
+static void audit_user(char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	const char *sudo = getenv("SUDO_USER");
+	char uid[32];
+
+	snprintf(uid, sizeof(uid), "uid %u", (unsigned)geteuid());
+	if (sudo && *sudo)
+		snprintf(buf, len, "%s (via sudo as %s)", sudo, pw ? pw->pw_name : uid);
+	else
+		snprintf(buf, len, "%s", pw ? pw->pw_name : uid);
+}
+
+static int append_audit(pdb_wtxn *w, uint64_t serial, const char *command)
+{
+	char user[128];
+	uint8_t key[8], rec[PDB__AUDIT_TEXT_MAX * 2 + PDB_TEXT_MAX + 64];
+	size_t len, clen = strlen(command);
+	struct pdb_audit e;
+	int rc;
+
+	audit_user(user, sizeof(user));
+	e = (struct pdb_audit){
+		.time = time(NULL),
+		.user = pdb_str_of(user),
+		.command = { command, (uint16_t)(clen > PDB__AUDIT_TEXT_MAX ? PDB__AUDIT_TEXT_MAX : clen) },
+		.change = { w->change, (uint16_t)w->change_len },
+	};
+	if ((rc = pdb__audit_encode(&e, rec, sizeof(rec), &len)) != 0)
+		return rc;
+	pdb__put_be64(key, serial);
+	/* APPEND: the log only grows, and a serial is never reused. */
+	return put(w, w->t.db->audit, pdb__val(key, 8), pdb__val(rec, len), MDB_APPEND);
+}
+
+/* Double the map, up to the limit.  Only when this process has no read
+ * transaction open: LMDB may not remap under a live snapshot. */
+static int grow_map(pdb_t *db)
+{
+	MDB_envinfo info;
+	int rc = PDB_EMAPFULL;
+
+	pthread_mutex_lock(&db->lock);
+	mdb_env_info(db->env, &info);
+	if (db->readers == 0 && info.me_mapsize < db->map_max) {
+		size_t next = info.me_mapsize * 2;
+		if (next > db->map_max || next < info.me_mapsize)
+			next = db->map_max;
+		rc = pdb__lmdb_err(mdb_env_set_mapsize(db->env, next));
+	}
+	pthread_mutex_unlock(&db->lock);
+	return rc;
+}
+
+/* The body of pdb_write and pdb_init: run fn, bump the serial (or set the
+ * first one), audit, commit; on a full map grow and start over. */
+static int write__run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
+                      bool init, uint64_t *serial_out)
+{
+	pdb_wtxn *w;
+	int rc;
+
+	if (!db || !command || (!fn && !init))
+		return -EINVAL;
+	if (db->rdonly)
+		return PDB_ERDONLY;
+	if (!(w = malloc(sizeof(*w))))
+		return -ENOMEM;
+	for (;;) {
+		uint64_t serial = 0;
+
+		w->t.db = db;
+		w->change_len = 0;
+		w->change[0] = '\0';
+		rc = mdb_txn_begin(db->env, NULL, 0, &w->t.txn);
+		if (rc == MDB_MAP_RESIZED) {
+			/* Another process grew the map: adopt its size. */
+			mdb_env_set_mapsize(db->env, 0);
+			rc = mdb_txn_begin(db->env, NULL, 0, &w->t.txn);
+		}
+		if ((rc = pdb__lmdb_err(rc)) != 0)
+			break;
+		if (init) {
+			MDB_val v;
+			MDB_val k = pdb__key("format");
+			rc = mdb_get(w->t.txn, db->meta, &k, &v) == 0 ? PDB_EEXIST : 0;
+			if (rc == 0)
+				rc = put_format(w);
+			serial = (uint64_t)time(NULL);
+			if (rc == 0)
+				rc = pdb_w_change(w, "initialised the store (format %d)", PDB_FORMAT_VERSION);
+		} else {
+			rc = pdb_serial(&w->t, &serial);
+			if (rc == 0)
+				rc = fn(w, arg);
+			serial++;
+		}
+		if (rc == 0)
+			rc = put_serial(w, serial);
+		if (rc == 0)
+			rc = append_audit(w, serial, command);
+		if (rc == 0) {
+			rc = pdb__lmdb_err(mdb_txn_commit(w->t.txn));
+		} else {
+			mdb_txn_abort(w->t.txn);
+		}
+		w->t.txn = NULL;
+		if (rc == 0 && serial_out)
+			*serial_out = serial;
+		if (rc != PDB_EMAPFULL || grow_map(db) != 0)
+			break;
+	}
+	free(w);
+	return rc;
+}
+
+int pdb_init(pdb_t *db, const char *command)
+{
+	return write__run(db, command, NULL, NULL, true, NULL);
+}
+
+int pdb_write(pdb_t *db, const char *command, pdb_write_fn fn, void *arg, uint64_t *serial_out)
+{
+	return write__run(db, command, fn, arg, false, serial_out);
+}
+
+int pdb_w_change(pdb_wtxn *w, const char *fmt, ...)
+{
+	size_t room;
+	va_list ap;
+	int n;
+
+	if (!w || !fmt)
+		return -EINVAL;
+	if (w->change_len >= PDB__AUDIT_TEXT_MAX)
+		return 0;
+	if (w->change_len > 0)
+		w->change[w->change_len++] = ';', w->change[w->change_len] = '\0';
+	room = PDB__AUDIT_TEXT_MAX + 1 - w->change_len;
+	va_start(ap, fmt);
+	n = vsnprintf(w->change + w->change_len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= room) {
+		w->change_len = PDB__AUDIT_TEXT_MAX;
+		memcpy(w->change + PDB__AUDIT_TEXT_MAX - 3, "...", 3);
+	} else {
+		w->change_len += (size_t)n;
+	}
+	return 0;
+}
+
+int pdb_w_put_member(pdb_wtxn *w, const char *name, const struct pdb_member *m)
+{
+	uint8_t *rec;
+	size_t len;
+	int rc;
+
+	if (!w || !name || !m)
+		return -EINVAL;
+	if (!(rec = malloc(PDB_RECORD_MAX)))
+		return -ENOMEM;
+	rc = pdb_member_encode(m, rec, PDB_RECORD_MAX, &len);
+	if (rc == 0)
+		rc = pdb_w_put_member_raw(w, name, rec, len, false);
+	free(rec);
+	return rc;
+}
+
+int pdb_w_put_member_raw(pdb_wtxn *w, const char *name, const void *rec, size_t len, bool append)
+{
+	struct pdb_member m;
+	int rc;
+
+	if (!w || !name || !rec)
+		return -EINVAL;
+	if (!pdb__name_plausible(name, strlen(name)))
+		return PDB_EBADNAME;
+	if (pdb_member_decode(rec, len, &m) != 0)
+		return -EINVAL;
+	MDB_val k = pdb__key(name), v = pdb__val(rec, len);
+	rc = mdb_put(w->t.txn, w->t.db->member, &k, &v, append ? MDB_APPEND : 0);
+	/* KEYEXIST under APPEND: the name does not sort after the last one. */
+	return rc == MDB_KEYEXIST ? -EINVAL : pdb__lmdb_err(rc);
+}
+
+
+int pdb_w_del_member(pdb_wtxn *w, const char *name)
+{
+	MDB_val k;
+	MDB_cursor *cur;
+	MDB_val ck, cv;
+	int rc;
+
+	if (!w || !name)
+		return -EINVAL;
+	k = pdb__key(name);
+	if ((rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->member, &k, NULL))) != 0)
+		return rc;
+	/* Its overrides go with it: an override on a name that is no member
+	 * would come back to life if the name were added again. */
+	if ((rc = pdb__lmdb_err(mdb_cursor_open(w->t.txn, w->t.db->override, &cur))) != 0)
+		return rc;
+	size_t nl = k.mv_size;
+	for (rc = mdb_cursor_get(cur, &ck, &cv, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT)) {
+		const char *p = ck.mv_data, *nul = memchr(p, '\0', ck.mv_size);
+		if (!nul)
+			continue;
+		size_t la = (size_t)(nul - p), lb = ck.mv_size - la - 1;
+		if ((la == nl && memcmp(p, name, nl) == 0) ||
+		    (lb == nl && memcmp(nul + 1, name, nl) == 0)) {
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : pdb__lmdb_err(rc);
+}
+
+int pdb_w_put_override(pdb_wtxn *w, const char *a, const char *b, enum pdb_override ov)
+{
+	char buf[2 * PDB_NAME_MAX + 2];
+	MDB_val k;
+	uint8_t v = (uint8_t)ov;
+	int rc;
+
+	if (!w || !a || !b || ov > PDB_OVERRIDE_DENY)
+		return -EINVAL;
+	if (pdb__override_key(a, b, buf, &k) != 0)
+		return -EINVAL;
+	if (ov == PDB_OVERRIDE_NONE) {
+		rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->override, &k, NULL));
+		return rc == PDB_ENOTFOUND ? 0 : rc;
+	}
+	return put(w, w->t.db->override, k, pdb__val(&v, 1), 0);
+}
+
+int pdb_w_put_community(pdb_wtxn *w, const struct pdb_community *c)
+{
+	uint8_t *rec;
+	size_t len;
+	int rc;
+
+	if (!w || !c)
+		return -EINVAL;
+	if (!(rec = malloc(PDB_RECORD_MAX)))
+		return -ENOMEM;
+	rc = pdb_community_encode(c, rec, PDB_RECORD_MAX, &len);
+	if (rc == 0)
+		rc = put(w, w->t.db->meta, pdb__key("community"), pdb__val(rec, len), 0);
+	free(rec);
+	return rc;
+}
+
+int pdb_w_clear(pdb_wtxn *w)
+{
+	MDB_val k = pdb__key("community");
+	int rc;
+
+	if (!w)
+		return -EINVAL;
+	if ((rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->member, 0))) != 0 ||
+	    (rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->override, 0))) != 0)
+		return rc;
+	rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->meta, &k, NULL));
+	return rc == PDB_ENOTFOUND ? 0 : rc;
+}
