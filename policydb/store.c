@@ -100,7 +100,9 @@ static int open__dbis(pdb_t *db, bool create)
 	} else {
 		rc = pdb__lmdb_err(rc);
 	}
-	if (rc == 0 && create)
+	/* Commit even a read-only transaction: an aborted one would close
+	 * the handles it opened. */
+	if (rc == 0)
 		rc = pdb__lmdb_err(mdb_txn_commit(txn));
 	else
 		mdb_txn_abort(txn);

@@ -1,0 +1,169 @@
+/* policyctl's one-off edits: init, suspend, resume, set.  Each is one
+ * audited commit, so the history shows who changed what without a file. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policyctl.h"
+#include "policyfile.h"
+
+/* What an edit's write function returns, besides 0 and pdb errors, to
+ * abort without writing. */
+enum { EDIT_REFUSED = 1, EDIT_NOOP = 2 };
+
+struct edit {
+	char name[PDB_NAME_MAX + 1];
+	const char *key, *value;        /* set */
+	enum pdb_status status;         /* suspend, resume */
+	char msg[1024];                 /* why refused, or why nothing to do */
+	struct pf_scratch scratch;
+};
+
+int cmd_init(struct ctl *c, int argc, char **argv)
+{
+	pdb_t *db;
+	int rc;
+
+	if ((rc = ctl_nargs(argc, argv, 1, 0)) != CTL_OK || (rc = ctl_open(c, PDB_CREATE, &db)) != CTL_OK)
+		return rc;
+	rc = pdb_init(db, c->cmdline);
+	pdb_close(db);
+	if (rc) {
+		ctl_err("%s: %s", c->dir, pdb_strerror(rc));
+		return CTL_STORE;
+	}
+	printf("initialised an empty policy store in %s\n", c->dir);
+	return CTL_OK;
+}
+
+static int get_member(pdb_wtxn *w, struct edit *e, struct pdb_member *m)
+{
+	int rc = pdb_get_member(pdb_w_txn(w), e->name, m);
+
+	if (rc == PDB_ENOTFOUND) {
+		snprintf(e->msg, sizeof(e->msg), "%s is not a member (add it with 'load')", e->name);
+		return EDIT_REFUSED;
+	}
+	return rc;
+}
+
+static int write_status(pdb_wtxn *w, void *arg)
+{
+	struct edit *e = arg;
+	struct pdb_member m;
+	enum pdb_status was;
+	int rc;
+
+	if ((rc = get_member(w, e, &m)) != 0)
+		return rc;
+	was = m.status;
+	if (was == e->status) {
+		snprintf(e->msg, sizeof(e->msg), "%s is already %s", e->name, pdb_status_name(was));
+		return EDIT_NOOP;
+	}
+	if (e->status == PDB_ACTIVE && was == PDB_REVOKED) {
+		snprintf(e->msg, sizeof(e->msg),
+		         "%s is revoked, not suspended; to reinstate it on purpose: set %s status active",
+		         e->name, e->name);
+		return EDIT_REFUSED;
+	}
+	m.status = e->status;
+	if ((rc = pdb_w_put_member(w, e->name, &m)) != 0)
+		return rc;
+	return pdb_w_change(w, "%s: status %s -> %s", e->name, pdb_status_name(was),
+	                    pdb_status_name(e->status));
+}
+
+static int write_key(pdb_wtxn *w, void *arg)
+{
+	struct edit *e = arg;
+	struct pdb_member m;
+	int rc;
+
+	if ((rc = get_member(w, e, &m)) != 0)
+		return rc;
+	if (pf_set_member_key(&m, e->key, e->value, &e->scratch, e->msg, sizeof(e->msg)) != 0)
+		return EDIT_REFUSED;
+	rc = pdb_w_put_member(w, e->name, &m);
+	if (rc == PDB_ELIMIT || rc == PDB_EBADNAME || rc == PDB_EBADTAG || rc == -EINVAL) {
+		snprintf(e->msg, sizeof(e->msg), "%s: %s", e->key, pdb_strerror(rc));
+		return EDIT_REFUSED;
+	}
+	if (rc)
+		return rc;
+	return pdb_w_change(w, "%s: %s = %s", e->name, e->key, e->value);
+}
+
+/* Run one edit and turn its result into an exit code. */
+static int run_edit(const struct ctl *c, struct edit *e, pdb_write_fn fn)
+{
+	uint64_t serial;
+	pdb_t *db;
+	int rc;
+
+	if ((rc = ctl_open(c, 0, &db)) != CTL_OK)
+		return rc;
+	rc = pdb_write(db, c->cmdline, fn, e, &serial);
+	pdb_close(db);
+	switch (rc) {
+	case 0:
+		printf("serial %llu\n", (unsigned long long)serial);
+		return CTL_OK;
+	case EDIT_NOOP:
+		printf("%s; nothing changed\n", e->msg);
+		return CTL_OK;
+	case EDIT_REFUSED:
+		ctl_err("%s", e->msg);
+		return CTL_USAGE;
+	default:
+		ctl_err("%s: %s", c->dir, pdb_strerror(rc));
+		return CTL_STORE;
+	}
+}
+
+static int edit_status(struct ctl *c, int argc, char **argv, enum pdb_status status)
+{
+	struct edit *e;
+	int rc;
+
+	if ((rc = ctl_nargs(argc, argv, 1, 1)) != CTL_OK)
+		return rc;
+	if (!(e = calloc(1, sizeof(*e)))) {
+		ctl_err("out of memory");
+		return CTL_STORE;
+	}
+	e->status = status;
+	if ((rc = ctl_name(argv[1], e->name)) == CTL_OK)
+		rc = run_edit(c, e, write_status);
+	free(e);
+	return rc;
+}
+
+int cmd_suspend(struct ctl *c, int argc, char **argv)
+{
+	return edit_status(c, argc, argv, PDB_SUSPENDED);
+}
+
+int cmd_resume(struct ctl *c, int argc, char **argv)
+{
+	return edit_status(c, argc, argv, PDB_ACTIVE);
+}
+
+int cmd_set(struct ctl *c, int argc, char **argv)
+{
+	struct edit *e;
+	int rc;
+
+	if ((rc = ctl_nargs(argc, argv, 1, 3)) != CTL_OK)
+		return rc;
+	if (!(e = calloc(1, sizeof(*e)))) {
+		ctl_err("out of memory");
+		return CTL_STORE;
+	}
+	e->key = argv[2];
+	e->value = argv[3];
+	if ((rc = ctl_name(argv[1], e->name)) == CTL_OK)
+		rc = run_edit(c, e, write_key);
+	free(e);
+	return rc;
+}

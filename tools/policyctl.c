@@ -1,0 +1,258 @@
+/* policyctl: load, edit, inspect and explain the clearinghouse policy.
+ * This file holds what every command shares: options, help, the store
+ * directory, errors and the progress bar. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policyctl.h"
+
+#define DB_ENV "CLEARINGHOUSE_DB"
+
+struct command {
+	const char *name;
+	int (*run)(struct ctl *c, int argc, char **argv);
+	const char *usage;
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init, "init",
+	  "Create an empty policy store in the store directory (made if missing).\n"
+	  "Fails if a store is already there." },
+	{ "load", cmd_load, "load [--dry-run] FILE",
+	  "Replace the whole policy with the policy file FILE (YAML), in one\n"
+	  "transaction: readers see either the old policy or the new, never a mix.\n"
+	  "A file with any error changes nothing.\n"
+	  "  --dry-run   print what would change (+ added, - removed, ~ changed)\n"
+	  "              and write nothing" },
+	{ "export", cmd_export, "export [--json]",
+	  "Print the policy as a policy file that 'load' reads back unchanged.\n"
+	  "  --json      the same content as JSON" },
+	{ "show", cmd_show, "show NAME",
+	  "Print one member as its entry in the policy file." },
+	{ "list", cmd_list, "list",
+	  "One line per member: name, level, status, not-after, tags." },
+	{ "history", cmd_history, "history [-n N]",
+	  "The audit log: serial, time, user, command and what changed.\n"
+	  "  -n N        only the newest N entries" },
+	{ "check", cmd_check, "check [--at TIME] A B",
+	  "Decide whether A and B may federate.  The first word printed is allow,\n"
+	  "deny or unknown, then the rule that fired and why; the second line\n"
+	  "gives the targets A is sent to for B.  Exit 0 for allow, 1 otherwise.\n"
+	  "  --at TIME   decide as of a date (2027-01-31) or instant\n"
+	  "              (2027-01-31T12:00:00Z) instead of now" },
+	{ "suspend", cmd_suspend, "suspend NAME",
+	  "Set a member's status to suspended: every decision about it denies." },
+	{ "resume", cmd_resume, "resume NAME",
+	  "Set a suspended member's status back to active.  A revoked member is\n"
+	  "reinstated only with 'set NAME status active', on purpose." },
+	{ "set", cmd_set, "set NAME KEY VALUE",
+	  "Change one key of a member, written as in the policy file, e.g.\n"
+	  "  set alpha.fed.example level 3\n"
+	  "  set alpha.fed.example tags '[industry:finance, auth:pki]'\n"
+	  "  set alpha.fed.example not-after 2027-12-31\n"
+	  "  set alpha.fed.example min-peer-level 2" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: policyctl [--db DIR] COMMAND [ARGS]\n"
+	        "\n"
+	        "The store directory is --db DIR, or $" DB_ENV ".\n"
+	        "\n"
+	        "commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %s\n", commands[i].usage);
+	fprintf(out,
+	        "\n"
+	        "'policyctl COMMAND --help' tells more about one command.\n"
+	        "exit: 0 ok (check: allow), 1 check: deny or unknown, 2 bad usage or\n"
+	        "input, 3 store error\n");
+}
+
+static void command_help(const struct command *cmd)
+{
+	printf("usage: policyctl [--db DIR] %s\n\n%s\n", cmd->usage, cmd->help);
+}
+
+void ctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("policyctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int ctl_open(const struct ctl *c, unsigned flags, pdb_t **db)
+{
+	int rc;
+
+	if (!c->dir || !*c->dir) {
+		ctl_err("no store directory: give --db DIR or set " DB_ENV);
+		return CTL_USAGE;
+	}
+	rc = pdb_open(c->dir, flags, NULL, db);
+	if (rc == 0)
+		return CTL_OK;
+	if (rc == -ENOENT)
+		ctl_err("%s: no policy store there (run 'policyctl --db %s init')", c->dir, c->dir);
+	else
+		ctl_err("%s: %s", c->dir, pdb_strerror(rc));
+	return CTL_STORE;
+}
+
+int ctl_name(const char *in, char out[PDB_NAME_MAX + 1])
+{
+	const char *why;
+
+	if (pdb_name_normalise(in, out, &why) == 0)
+		return CTL_OK;
+	ctl_err("'%s' is not a valid domain name: %s", in, why);
+	return CTL_USAGE;
+}
+
+int ctl_nargs(int argc, char **argv, int first, int n)
+{
+	if (argc - first == n)
+		return CTL_OK;
+	ctl_err("%s: %s arguments (see 'policyctl %s --help')", argv[0],
+	        argc - first < n ? "missing" : "too many", argv[0]);
+	return CTL_USAGE;
+}
+
+void progress_init(struct progress *p, const char *label)
+{
+	p->label = label;
+	p->on = isatty(STDERR_FILENO) == 1;
+	p->last = -1;
+}
+
+void progress_update(struct progress *p, size_t done, size_t total)
+{
+	enum { WIDTH = 40 };
+	int permille;
+
+	if (!p->on || total == 0)
+		return;
+	permille = (int)(done >= total ? 1000 : (double)done * 1000.0 / (double)total);
+	if (permille == p->last)
+		return;
+	p->last = permille;
+	int fill = permille * WIDTH / 1000;
+	fprintf(stderr, "\r%-10s [%.*s%*s] %3d.%d%%", p->label, fill,
+	        "########################################", WIDTH - fill, "",
+	        permille / 10, permille % 10);
+	fflush(stderr);
+}
+
+void progress_done(struct progress *p)
+{
+	if (p->on && p->last >= 0)
+		fputc('\n', stderr);
+	p->last = -1;
+}
+
+/* The audit log records the command line as typed. */
+static char *join_args(int argc, char **argv)
+{
+	size_t n = 1;
+	char *s, *p;
+
+	for (int i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	if (!(s = malloc(n)))
+		return NULL;
+	p = s;
+	for (int i = 0; i < argc; i++)
+		p += sprintf(p, i ? " %s" : "%s", argv[i]);
+	*p = '\0';
+	return s;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	}
+	return false;
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { .dir = getenv(DB_ENV) };
+	const struct command *cmd;
+	int i = 1, rc;
+
+	while (i < argc && argv[i][0] == '-') {
+		if ((!strcmp(argv[i], "--db") || !strcmp(argv[i], "-d")) && i + 1 < argc) {
+			c.dir = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(argv[i], "--db=", 5)) {
+			c.dir = argv[i] + 5;
+			i++;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return CTL_OK;
+		} else {
+			ctl_err("unknown option '%s'", argv[i]);
+			usage(stderr);
+			return CTL_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	if (!strcmp(argv[i], "help")) {
+		if (i + 1 >= argc) {
+			usage(stdout);
+			return CTL_OK;
+		}
+		if (!(cmd = find_command(argv[i + 1]))) {
+			ctl_err("no command '%s'", argv[i + 1]);
+			return CTL_USAGE;
+		}
+		command_help(cmd);
+		return CTL_OK;
+	}
+	if (!(cmd = find_command(argv[i]))) {
+		ctl_err("no command '%s'", argv[i]);
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	if (wants_help(argc - i, argv + i)) {
+		command_help(cmd);
+		return CTL_OK;
+	}
+	if (!(c.cmdline = join_args(argc, argv))) {
+		ctl_err("out of memory");
+		return CTL_STORE;
+	}
+	rc = cmd->run(&c, argc - i, argv + i);
+	free((char *)c.cmdline);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ctl_err("writing the output: %s", strerror(errno));
+		return rc ? rc : CTL_STORE;
+	}
+	return rc;
+}

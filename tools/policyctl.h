@@ -1,0 +1,60 @@
+/* policyctl: what its commands share. */
+#ifndef POLICYCTL_H
+#define POLICYCTL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "policydb.h"
+
+/* Exit codes: scripts branch on these, so they never change meaning. */
+enum {
+	CTL_OK = 0,     /* done; for check: allow */
+	CTL_NO = 1,     /* check: deny or unknown */
+	CTL_USAGE = 2,  /* bad arguments or bad input (file, name, value) */
+	CTL_STORE = 3,  /* the store could not be opened, read or written */
+};
+
+struct ctl {
+	const char *dir;      /* the store directory */
+	const char *cmdline;  /* argv joined, for the audit log */
+};
+
+/* Print "policyctl: ..." to stderr. */
+void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Open the store, saying why not on stderr.  Returns CTL_OK or CTL_STORE. */
+int ctl_open(const struct ctl *c, unsigned flags, pdb_t **db);
+
+/* Normalise a name typed on the command line; on failure say which name
+ * and why, and return CTL_USAGE. */
+int ctl_name(const char *in, char out[PDB_NAME_MAX + 1]);
+
+/* Check that exactly n arguments follow the command's options (from
+ * optind on); if not, say so and return CTL_USAGE. */
+int ctl_nargs(int argc, char **argv, int first, int n);
+
+/* A one-line progress bar on stderr, drawn only when stderr is a terminal,
+ * so a pipe or log file never fills with carriage returns. */
+struct progress {
+	const char *label;
+	bool on;
+	int last;   /* last permille drawn */
+};
+void progress_init(struct progress *p, const char *label);
+void progress_update(struct progress *p, size_t done, size_t total);
+void progress_done(struct progress *p);
+
+/* Commands: argc/argv start at the command's own name. */
+int cmd_init(struct ctl *c, int argc, char **argv);
+int cmd_load(struct ctl *c, int argc, char **argv);
+int cmd_export(struct ctl *c, int argc, char **argv);
+int cmd_show(struct ctl *c, int argc, char **argv);
+int cmd_list(struct ctl *c, int argc, char **argv);
+int cmd_history(struct ctl *c, int argc, char **argv);
+int cmd_check(struct ctl *c, int argc, char **argv);
+int cmd_suspend(struct ctl *c, int argc, char **argv);
+int cmd_resume(struct ctl *c, int argc, char **argv);
+int cmd_set(struct ctl *c, int argc, char **argv);
+
+#endif

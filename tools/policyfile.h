@@ -1,0 +1,75 @@
+/* Reading the policy file (YAML) that operators edit. */
+#ifndef POLICYFILE_H
+#define POLICYFILE_H
+
+#include <stdio.h>
+
+#include "policydb.h"
+
+/* One member as read: its name and encoded record live in the arena. */
+struct pf_member {
+	size_t off;          /* name (NUL-terminated), then the record */
+	uint16_t name_len, rec_len;
+	uint32_t line, col;
+};
+
+struct pf_override {
+	char a[PDB_NAME_MAX + 1], b[PDB_NAME_MAX + 1];
+	enum pdb_override ov;
+	uint32_t line, col;
+};
+
+struct policy_file {
+	const char *path;
+	struct pdb_community community;  /* strings point into strings[] */
+	char *strings;                   /* backing for community strings */
+	char *arena;
+	size_t arena_len, arena_cap;
+	struct pf_member *members;       /* sorted by name after pf_read */
+	size_t nmembers, members_cap;
+	struct pf_override *overrides;
+	size_t noverrides, overrides_cap;
+};
+
+/* Called now and then while reading: bytes read so far of total. */
+typedef void (*pf_progress_fn)(void *arg, size_t done, size_t total);
+
+/** Read, validate and encode a whole policy file.  Every member name is
+ * normalised and unique, every override names two members.  On error
+ * returns -1 with "FILE:LINE:COL: what" in err; pf_free() is needed either
+ * way. */
+int pf_read(const char *path, struct policy_file *pf, pf_progress_fn progress,
+            void *arg, char *err, size_t errlen);
+void pf_free(struct policy_file *pf);
+
+static inline const char *pf_name(const struct policy_file *pf, size_t i)
+{
+	return pf->arena + pf->members[i].off;
+}
+
+static inline const uint8_t *pf_record(const struct policy_file *pf, size_t i)
+{
+	return (const uint8_t *)pf->arena + pf->members[i].off + pf->members[i].name_len + 1;
+}
+
+#define PF_SCRATCH_MAX 65536
+
+/* Storage for the values pf_set_member_key() puts into a member. */
+struct pf_scratch {
+	char text[PF_SCRATCH_MAX];
+	uint8_t pins[PDB_MAX_PINS][PDB_PIN_LEN];
+};
+
+/** Apply "KEY: VALUE" (VALUE in YAML flow syntax as in the file; contact
+ * and note taken as typed) to a decoded member, as `policyctl set` does.
+ * The new values point into *s, which must outlive m.  Returns 0, or -1
+ * with the reason in err. */
+int pf_set_member_key(struct pdb_member *m, const char *key, const char *value,
+                      struct pf_scratch *s, char *err, size_t errlen);
+
+/** Parse a date (2027-12-31: valid through that day, UTC) or an instant
+ * (2027-12-31T12:00:00Z: valid through that second) into the first Unix
+ * second no longer valid.  Returns 0 or -1. */
+int pf_parse_not_after(const char *s, int64_t *out);
+
+#endif
