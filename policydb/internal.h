@@ -38,6 +38,7 @@ struct pdb {
 struct pdb_txn {
 	pdb_t *db;
 	MDB_txn *txn;
+	MDB_txn *probe;   /* read snapshots only: see read__settle() in store.c */
 };
 
 /* Translate an LMDB result into a pdb error. */

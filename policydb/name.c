@@ -25,6 +25,23 @@ static int ldh(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 
+/* An A-label is valid only if it decodes and encodes back to itself under
+ * IDNA2008 (RFC 5891 section 5.4): punycode alone accepts strings no
+ * registry would issue. */
+static bool name__alabel_ok(const char *label, size_t len)
+{
+	char a[PDB_LABEL_MAX + 1], *u = NULL, *back = NULL;
+	bool ok;
+
+	memcpy(a, label, len);
+	a[len] = '\0';
+	ok = idn2_to_unicode_8z8z(a, &u, 0) == IDN2_OK &&
+	     idn2_to_ascii_8z(u, &back, IDN2_NONTRANSITIONAL) == IDN2_OK && strcmp(back, a) == 0;
+	idn2_free(u);
+	idn2_free(back);
+	return ok;
+}
+
 /* Check an ASCII name already folded to lower case, without trailing dot. */
 static int name__check_ascii(const char *s, const char **why)
 {
@@ -60,16 +77,9 @@ static int name__check_ascii(const char *s, const char **why)
 			*why = "label starts or ends with a hyphen";
 			return PDB_EBADNAME;
 		}
-		if (len >= 4 && memcmp(label, "xn--", 4) == 0) {
-			char a[PDB_LABEL_MAX + 1], *u = NULL;
-			memcpy(a, label, len);
-			a[len] = '\0';
-			int rc = idn2_to_unicode_8z8z(a, &u, 0);
-			idn2_free(u);
-			if (rc != IDN2_OK) {
-				*why = "an xn-- label that is not valid punycode";
-				return PDB_EBADNAME;
-			}
+		if (len >= 4 && memcmp(label, "xn--", 4) == 0 && !name__alabel_ok(label, len)) {
+			*why = "an xn-- label that is not a valid A-label";
+			return PDB_EBADNAME;
 		}
 		labels++;
 		if (*p == '\0') {

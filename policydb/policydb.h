@@ -63,6 +63,8 @@ const char *pdb_strerror(int err);
 #define PDB_MAX_PINS     8     /* SPKI pins */
 #define PDB_PIN_LEN      32    /* SHA-256 */
 #define PDB_RECORD_MAX   32768 /* an encoded record never exceeds this */
+#define PDB_MAX_SNAPSHOTS 511  /* read transactions open at once, over all
+                                  processes that share a store */
 
 /* The on-disk format this build writes and the newest it reads. */
 #define PDB_FORMAT_VERSION 1
@@ -314,8 +316,10 @@ void pdb_close(pdb_t *db);
 int pdb_init(pdb_t *db, const char *command);
 
 /** Begin a read transaction: a consistent snapshot of the newest commit.
- * *out is freed by pdb_read_end().  Errors: -ENOMEM, PDB_EREADERS,
- * PDB_ELMDB. */
+ * Snapshots taken one after the other in a process never go back in
+ * serial.  *out is freed by pdb_read_end().  Errors: -ENOMEM, PDB_EREADERS,
+ * -EAGAIN (a writer committed faster than a snapshot could settle, a
+ * thousand times in a row), PDB_ELMDB. */
 int pdb_read_begin(pdb_t *db, pdb_txn **out);
 /** End and free a read transaction.  NULL is a no-op. */
 void pdb_read_end(pdb_txn *txn);

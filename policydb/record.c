@@ -1,9 +1,13 @@
 /* The record codec.  Every value in the store is
  *     kind (1 byte) | version (1 byte) | field*
  *     field = tag (1 byte) | length (2 bytes, big-endian) | value
- * Lists are repeated fields.  Decoding checks every length, count and value
- * and refuses anything it does not know, so a corrupt or foreign record is
- * an error and never a crash. */
+ * Lists are repeated fields.  The last field is always a check: tag 255,
+ * length 4, the FNV-1a hash of every byte before it.  A record cut short
+ * at a field boundary would otherwise still parse, as a record with fewer
+ * fields; with the check it is refused, and so are most stray bit flips.
+ * Decoding checks every length, count and value and refuses anything it
+ * does not know, so a corrupt or foreign record is an error and never a
+ * crash. */
 #include <errno.h>
 #include <string.h>
 
@@ -19,7 +23,21 @@ enum {
 	F_ZONE = 40, F_CH, F_FALLBACK, F_INACTIVE, F_TTL, F_LEVEL_NAME,
 	/* audit */
 	F_TIME = 60, F_USER, F_COMMAND, F_CHANGE,
+	/* the trailer */
+	F_CHECK = 255,
 };
+
+#define CHECK_LEN 7  /* tag, length, 4-byte hash */
+
+/* FNV-1a, 32 bits (Fowler, Noll, Vo): cheap, and sensitive to every byte
+ * and its position, which is all a truncation check needs. */
+static uint32_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
 
 /* ---- writing ---- */
 
@@ -183,6 +201,11 @@ static void w_start(struct wbuf *w, uint8_t *buf, size_t cap, uint8_t kind)
 
 static int w_finish(struct wbuf *w, size_t *len)
 {
+	if (!w->err) {
+		uint32_t h = fnv1a(w->p, w->len);
+		w_head(w, F_CHECK, 4);
+		w_u32(w, h);
+	}
 	if (w->err)
 		return w->err;
 	if (w->len > PDB_RECORD_MAX)
@@ -304,10 +327,16 @@ static int64_t get_i64(const uint8_t *p)
 
 static int r_start(struct rbuf *r, const void *buf, size_t len, uint8_t kind)
 {
+	const uint8_t *t;
+
 	*r = (struct rbuf){ .p = buf, .len = len, .off = 2 };
-	if (!buf || len < 2 || len > PDB_RECORD_MAX || r->p[0] != kind ||
+	if (!buf || len < 2 + CHECK_LEN || len > PDB_RECORD_MAX || r->p[0] != kind ||
 	    r->p[1] != PDB__RECORD_VERSION)
 		return PDB_ECORRUPT;
+	t = r->p + len - CHECK_LEN;
+	if (t[0] != F_CHECK || get_u16(t + 1) != 4 || get_u32(t + 3) != fnv1a(r->p, len - CHECK_LEN))
+		return PDB_ECORRUPT;
+	r->len = len - CHECK_LEN;
 	return 0;
 }
 

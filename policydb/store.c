@@ -132,6 +132,8 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 		return pdb__lmdb_err(rc);
 	}
 	mdb_env_set_maxdbs(db->env, 8);
+	/* Every snapshot holds two reader slots (see read__settle). */
+	mdb_env_set_maxreaders(db->env, PDB_MAX_SNAPSHOTS * 2);
 	mdb_env_set_mapsize(db->env, map_size);
 	/* NOTLS: a read transaction belongs to its object, not to a thread, so
 	 * a daemon can keep one per worker and reset/renew it per query. */
@@ -159,17 +161,69 @@ void pdb_close(pdb_t *db)
 
 /* ---- reading ---- */
 
-/* Begin a read snapshot, adopting a map another process has grown. */
-static int read__begin(pdb_t *db, MDB_txn **txn)
+/* Make sure a fresh snapshot is the one it claims to be.
+ *
+ * LMDB 0.9 takes the newest published transaction id, then copies that
+ * commit's meta page.  A reader delayed between the two for a whole commit
+ * can find the page already being rewritten by the commit after next (the
+ * writer alternates between two meta pages), so it copies a torn or a
+ * too-new root, and its next snapshot goes back by one commit.  Readers in
+ * other processes made this visible in our tests.
+ *
+ * The writer starts a commit only after publishing the one before, so if
+ * the newest published id is still ours once the copy is done, no commit
+ * after next had begun during it.  The published id is what a new read
+ * transaction takes, so a second, probe transaction reads it.  (The meta
+ * pages themselves are no guide: the writer writes one before publishing
+ * it.)  Returns 0, -EAGAIN when writers outpace every try, or an LMDB
+ * code for the caller to translate. */
+#define SETTLE_TRIES 1000
+
+static int read__settle(pdb_txn *t)
 {
-	int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
-	if (rc == MDB_MAP_RESIZED) {
+	for (int i = 0; i < SETTLE_TRIES; i++) {
+		int rc = t->probe ? mdb_txn_renew(t->probe)
+		                  : mdb_txn_begin(t->db->env, NULL, MDB_RDONLY, &t->probe);
+		if (rc != 0)
+			return rc;
+		size_t published = mdb_txn_id(t->probe);
+		mdb_txn_reset(t->probe);
+		if (published == mdb_txn_id(t->txn))
+			return 0;
+		mdb_txn_reset(t->txn);
+		if ((rc = mdb_txn_renew(t->txn)) != 0)
+			return rc;
+	}
+	return -EAGAIN;
+}
+
+static void read__abort(pdb_txn *t)
+{
+	if (t->txn)
+		mdb_txn_abort(t->txn);
+	if (t->probe)
+		mdb_txn_abort(t->probe);
+	t->txn = t->probe = NULL;
+}
+
+/* Begin a read snapshot, adopting a map another process has grown. */
+static int read__begin(pdb_txn *t)
+{
+	pdb_t *db = t->db;
+
+	for (int resized = 0;; resized++) {
+		int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t->txn);
+		if (rc == 0)
+			rc = read__settle(t);
+		if (rc == 0)
+			return 0;
+		read__abort(t);
+		if (rc != MDB_MAP_RESIZED || resized > 0)
+			return rc < 0 ? rc : pdb__lmdb_err(rc);
 		pthread_mutex_lock(&db->lock);
 		mdb_env_set_mapsize(db->env, 0);
 		pthread_mutex_unlock(&db->lock);
-		rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
 	}
-	return pdb__lmdb_err(rc);
 }
 
 int pdb_read_begin(pdb_t *db, pdb_txn **out)
@@ -183,7 +237,7 @@ int pdb_read_begin(pdb_t *db, pdb_txn **out)
 	if (!(t = calloc(1, sizeof(*t))))
 		return -ENOMEM;
 	t->db = db;
-	if ((rc = read__begin(db, &t->txn)) != 0) {
+	if ((rc = read__begin(t)) != 0) {
 		free(t);
 		return rc;
 	}
@@ -198,8 +252,7 @@ void pdb_read_end(pdb_txn *t)
 {
 	if (!t)
 		return;
-	if (t->txn)
-		mdb_txn_abort(t->txn);
+	read__abort(t);
 	pthread_mutex_lock(&t->db->lock);
 	t->db->readers--;
 	pthread_mutex_unlock(&t->db->lock);
@@ -219,12 +272,13 @@ int pdb_read_renew(pdb_txn *t)
 	if (!t || !t->txn)
 		return -EINVAL;
 	rc = mdb_txn_renew(t->txn);
+	if (rc == 0)
+		rc = read__settle(t);
 	if (rc == MDB_MAP_RESIZED) {
-		mdb_txn_abort(t->txn);
-		t->txn = NULL;
-		return read__begin(t->db, &t->txn);
+		read__abort(t);
+		return read__begin(t);
 	}
-	return pdb__lmdb_err(rc);
+	return rc < 0 ? rc : pdb__lmdb_err(rc);
 }
 
 static int get_meta(pdb_txn *t, const char *key, MDB_val *v)
