@@ -361,7 +361,7 @@ struct json_walk {
 
 static int j_dump(FILE *out, json_t *v)
 {
-	int rc = v ? (json_dumpf(v, out, JSON_COMPACT) == 0 ? 0 : -EIO) : -ENOMEM;
+	int rc = v ? (json_dumpf(v, out, JSON_COMPACT | JSON_ENCODE_ANY) == 0 ? 0 : -EIO) : -ENOMEM;
 	json_decref(v);
 	return rc;
 }

@@ -389,22 +389,35 @@ static int policy_map(struct yp *y, const char *what, struct pdb_policy *p)
 	return rc;
 }
 
+/* timegm() quietly turns February 30 into March 2; a date that does not
+ * come back unchanged was not a date. */
+static int to_time(struct tm *tm, time_t *t)
+{
+	struct tm want = *tm, back;
+
+	if ((*t = timegm(tm)) == (time_t)-1 || *t < 0 || !gmtime_r(t, &back))
+		return -1;
+	return back.tm_year == want.tm_year && back.tm_mon == want.tm_mon &&
+	       back.tm_mday == want.tm_mday && back.tm_hour == want.tm_hour &&
+	       back.tm_min == want.tm_min && back.tm_sec == want.tm_sec ? 0 : -1;
+}
+
 int pf_parse_not_after(const char *s, int64_t *out)
 {
-	struct tm tm = { 0 };
+	struct tm tm;
 	const char *end;
 	time_t t;
 
 	memset(&tm, 0, sizeof(tm));
 	if ((end = strptime(s, "%Y-%m-%d", &tm)) && *end == '\0' && strlen(s) == 10) {
-		if ((t = timegm(&tm)) == (time_t)-1 || t < 0)
+		if (to_time(&tm, &t) != 0)
 			return -1;
 		*out = (int64_t)t + 86400;   /* valid through the whole day */
 		return 0;
 	}
 	memset(&tm, 0, sizeof(tm));
-	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) && *end == '\0') {
-		if ((t = timegm(&tm)) == (time_t)-1 || t < 0)
+	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) && *end == '\0' && strlen(s) == 20) {
+		if (to_time(&tm, &t) != 0)
 			return -1;
 		*out = (int64_t)t + 1;       /* valid through that second */
 		return 0;
@@ -566,8 +579,9 @@ static int read_override(struct reader *r)
 
 	if (cur_map(y, "an override (allow: [a, b] or deny: [a, b])"))
 		return -1;
-	o.line = (uint32_t)y->ev.start_mark.line + 1;
-	o.col = (uint32_t)y->ev.start_mark.column + 1;
+	yaml_mark_t at = y->ev.start_mark;
+	o.line = (uint32_t)at.line + 1;
+	o.col = (uint32_t)at.column + 1;
 	while ((rc = map_next(y)) == 1) {
 		if (o.ov != PDB_OVERRIDE_NONE)
 			return fail_at(y, y->key_mark, "an override has one key, allow or deny");
@@ -594,10 +608,11 @@ static int read_override(struct reader *r)
 	}
 	if (rc)
 		return rc;
+	/* Point at the override itself, not at where its mapping ended. */
 	if (o.ov == PDB_OVERRIDE_NONE || n != 2)
-		return fail(y, "an override names exactly two members, as in deny: [a.example, b.example]");
+		return fail_at(y, at, "an override names exactly two members, as in deny: [a.example, b.example]");
 	if (!strcmp(o.a, o.b))
-		return fail(y, "an override names %s twice", o.a);
+		return fail_at(y, at, "an override names %s twice: a member cannot be paired with itself", o.a);
 	if (strcmp(o.a, o.b) > 0) {
 		char t[PDB_NAME_MAX + 1];
 		strcpy(t, o.a);

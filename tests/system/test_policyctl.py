@@ -1,0 +1,337 @@
+"""policyctl against the real store: the sample community, every kind of bad
+input, and stores that are missing, unreadable or not stores at all."""
+import json
+import os
+import pty
+import re
+import subprocess
+
+import pytest
+import yaml
+
+HEAD = """community:
+  zone: fed.example
+  clearinghouse:
+    - {host: ch.fed.example, port: 5269}
+members:
+  a.fed.example:
+    level: 1
+"""
+
+
+def state(ctl):
+    """Everything a load could change: the policy and the serial."""
+    hist = ctl.ok("history", "-n", "1")
+    return ctl.ok("export"), ctl.ok("export", "--json"), hist.split()[0]
+
+
+# ---- the sample community ---------------------------------------------------
+
+def test_sample_loads_and_lists(loaded):
+    out = loaded.ok("list")
+    names = [line.split()[0] for line in out.splitlines() if not line.startswith("#")]
+    assert names == sorted(names)
+    assert len(names) >= 5
+    statuses = {line.split()[2] for line in out.splitlines()[1:]}
+    assert {"active", "suspended", "revoked"} <= statuses
+
+
+@pytest.mark.parametrize("a,b,word,rule,code", [
+    ("alpha.fed.example", "delta.fed.example", "allow", "policy-ok", 0),
+    ("alpha.fed.example", "beta.fed.example", "deny", "override-deny", 1),
+    ("alpha.fed.example", "gamma.example", "allow", "override-allow", 0),
+    ("delta.fed.example", "gamma.example", "deny", "level", 1),
+    ("beta.fed.example", "delta.fed.example", "deny", "forbidden-tag", 1),
+    ("alpha.fed.example", "epsilon.fed.example", "deny", "not-active", 1),
+    ("alpha.fed.example", "omega.fed.example", "deny", "not-active", 1),
+    ("zeta.fed.example", "beta.fed.example", "deny", "expired", 1),
+    ("alpha.fed.example", "nobody.example", "unknown", "unknown-member", 1),
+])
+def test_check(loaded, a, b, word, rule, code):
+    for x, y in ((a, b), (b, a)):
+        r = loaded("check", x, y)
+        assert r.returncode == code, r.stderr
+        first, second = r.stdout.splitlines()[:2]
+        assert first.split()[0] == word
+        assert first.split()[1] == rule + ":"
+        assert second.startswith("targets: ")
+
+
+def test_check_gives_the_targets(loaded):
+    out = loaded.ok("check", "alpha.fed.example", "delta.fed.example")
+    assert out.splitlines()[1] == "targets: xmpp1.delta.fed.example:5269 xmpp2.delta.fed.example:5269"
+    out = loaded.ok("check", "ALPHA.fed.example.", "gamma.example")
+    assert out.splitlines()[1] == "targets: xmpp.gamma.example:5269"
+
+
+def test_check_at_a_time(loaded):
+    assert loaded("check", "--at", "2025-06-30", "zeta.fed.example", "beta.fed.example").returncode == 0
+    assert loaded("check", "--at", "2025-07-01", "zeta.fed.example", "beta.fed.example").returncode == 1
+    r = loaded("check", "--at", "someday", "zeta.fed.example", "beta.fed.example")
+    assert r.returncode == 2 and "--at" in r.stderr
+
+
+def test_export_round_trip(loaded, tmp_path):
+    exported = loaded.ok("export")
+    (tmp_path / "again.yaml").write_text(exported)
+    dry = loaded.ok("load", "--dry-run", tmp_path / "again.yaml")
+    assert dry.strip().startswith("members: 0 added, 0 removed, 0 changed")
+    assert "community unchanged" in dry
+    before = state(loaded)
+    loaded.ok("load", tmp_path / "again.yaml")
+    assert loaded.ok("export") == exported
+    assert state(loaded)[2] != before[2]  # a load is a commit, even an idle one
+
+
+def test_export_json_matches_yaml(loaded):
+    j = json.loads(loaded.ok("export", "--json"))
+    y = yaml.safe_load(loaded.ok("export"))
+    assert set(j["members"]) == set(y["members"])
+    assert j["members"]["alpha.fed.example"]["level"] == 3
+    assert j["community"]["zone"] == "fed.example"
+    assert {"allow": ["alpha.fed.example", "gamma.example"]} in j["overrides"]
+
+
+def test_show(loaded):
+    y = yaml.safe_load(loaded.ok("show", "alpha.fed.example"))
+    m = y["alpha.fed.example"]
+    assert m["level"] == 3
+    assert m["queriers"] == ["192.0.2.0/24"]
+    assert m["policy"]["require-tags"] == ["auth:pki"]
+    r = loaded("show", "nobody.example")
+    assert r.returncode == 1 and "not a member" in r.stderr
+
+
+def test_dry_run_lists_changes_and_writes_nothing(loaded, sample_policy, tmp_path):
+    text = sample_policy.read_text()
+    text = text.replace("  beta.fed.example:\n    level: 2", "  beta.fed.example:\n    level: 1")
+    text = text.replace("  zeta.fed.example:", "  eta.fed.example: {level: 1}\n  zeta.fed.example:")
+    text = re.sub(r"  omega\.fed\.example:\n(    .*\n)+", "", text)
+    (tmp_path / "p.yaml").write_text(text)
+    before = state(loaded)
+    out = loaded.ok("load", "--dry-run", tmp_path / "p.yaml")
+    assert "~ beta.fed.example" in out.splitlines()
+    assert "+ eta.fed.example" in out.splitlines()
+    assert "- omega.fed.example" in out.splitlines()
+    assert "members: 1 added, 1 removed, 1 changed" in out
+    assert state(loaded) == before
+    loaded.ok("load", tmp_path / "p.yaml")
+    hist = loaded.ok("history", "-n", "1")
+    assert "1 added, 1 removed, 1 changed" in hist
+    assert "-omega.fed.example" in hist
+
+
+# ---- one-off edits ------------------------------------------------------------
+
+def test_suspend_resume(loaded):
+    assert loaded("check", "alpha.fed.example", "delta.fed.example").returncode == 0
+    loaded.ok("suspend", "delta.fed.example")
+    r = loaded("check", "alpha.fed.example", "delta.fed.example")
+    assert r.returncode == 1 and r.stdout.startswith("deny not-active:")
+    assert "already suspended" in loaded.ok("suspend", "delta.fed.example")
+    loaded.ok("resume", "delta.fed.example")
+    assert loaded("check", "alpha.fed.example", "delta.fed.example").returncode == 0
+    # A revoked member comes back only on purpose.
+    r = loaded("resume", "omega.fed.example")
+    assert r.returncode == 2 and "revoked" in r.stderr
+    loaded.ok("set", "omega.fed.example", "status", "active")
+    hist = loaded.ok("history", "-n", "3")
+    assert "delta.fed.example: status active -> suspended" in hist
+    assert "delta.fed.example: status suspended -> active" in hist
+    assert "omega.fed.example: status = active" in hist
+
+
+def test_set(loaded):
+    r = loaded("check", "delta.fed.example", "gamma.example")
+    assert r.stdout.startswith("deny level:")
+    loaded.ok("set", "gamma.example", "level", "2")
+    assert loaded("check", "delta.fed.example", "gamma.example").returncode == 0
+    loaded.ok("set", "gamma.example", "tags", "[auth:password]")
+    r = loaded("check", "delta.fed.example", "gamma.example")
+    assert r.stdout.startswith("deny forbidden-tag:")
+    loaded.ok("set", "delta.fed.example", "forbid-tags", "[]")
+    assert loaded("check", "delta.fed.example", "gamma.example").returncode == 0
+    loaded.ok("set", "gamma.example", "targets", "[a.gamma.example:5269, b.gamma.example:5270]")
+    out = loaded.ok("check", "delta.fed.example", "gamma.example")
+    assert out.splitlines()[1] == "targets: a.gamma.example:5269 b.gamma.example:5270"
+    loaded.ok("set", "gamma.example", "note", "moved: see ticket #12")
+    assert yaml.safe_load(loaded.ok("show", "gamma.example"))["gamma.example"]["note"] == \
+        "moved: see ticket #12"
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["set", "gamma.example", "colour", "blue"], "unknown key 'colour'"),
+    (["set", "gamma.example", "level", "256"], "0 to 255"),
+    (["set", "gamma.example", "targets", "[xmpp.gamma.example]"], "needs a port"),
+    (["set", "gamma.example", "addresses", "[192.0.2.300]"], "192.0.2.300"),
+    (["set", "nobody.example", "level", "1"], "not a member"),
+    (["set", "bad_name.example", "level", "1"], "bad_name.example"),
+    (["suspend", "nobody.example"], "not a member"),
+    (["check", "a..example", "gamma.example"], "a..example"),
+    (["set", "gamma.example", "level"], "missing arguments"),
+    (["frobnicate"], "no command"),
+])
+def test_edit_refused_changes_nothing(loaded, args, msg):
+    before = state(loaded)
+    r = loaded(*args)
+    assert r.returncode == 2, r.stderr
+    assert msg in r.stderr
+    assert state(loaded) == before
+
+
+# ---- bad policy files ----------------------------------------------------------
+
+BAD = [
+    # name, text after HEAD, line, column, words in the message
+    ("syntax", "    tags: [a, b\n", 9, 1, "syntax error"),
+    ("unknown-key", "    colour: blue\n", 8, 5, "unknown key 'colour'"),
+    ("bad-name", "  bad_name.example: {level: 1}\n", 8, 3, "bad_name.example"),
+    ("numeric-name", "  192.0.2.1: {level: 1}\n", 8, 3, "192.0.2.1"),
+    ("long-label", "  %s.example: {level: 1}\n" % ("a" * 64), 8, 3, "63"),
+    ("bad-address", "    addresses: [192.0.2.300]\n", 8, 17, "192.0.2.300"),
+    ("bad-prefix", "    queriers: [192.0.2.1/24]\n", 8, 16, "192.0.2.1/24"),
+    ("level-range", "  b.fed.example: {level: 256}\n", 8, 26, "0 to 255"),
+    ("level-negative", "  b.fed.example: {level: -1}\n", 8, 26, "0 to 255"),
+    ("target-no-port", "    targets: [xmpp.a.fed.example]\n", 8, 15, "needs a port"),
+    ("target-bad-port", "    targets: [xmpp.a.fed.example:70000]\n", 8, 15, "70000"),
+    ("override-non-member", "overrides:\n  - allow: [a.fed.example, b.fed.example]\n", 9, 5,
+     "b.fed.example"),
+    ("override-self", "overrides:\n  - deny: [a.fed.example, a.fed.example]\n", 9, 5, "itself"),
+    ("duplicate-member", "  A.fed.example.: {level: 2}\n", 8, 3, "twice"),
+    ("bad-date", "    not-after: 2027-02-30\n", 8, 16, "2027-02-30"),
+    ("bad-status", "    status: asleep\n", 8, 13, "asleep"),
+    ("bad-tag", "    tags: [has space]\n", 8, 12, "has space"),
+    ("alias", "    tags: &t [a]\n  b.fed.example: {level: 1, tags: *t}\n", 9, 35, "alias"),
+    ("not-a-mapping", "    policy: [min-peer-level]\n", 8, 13, "mapping"),
+]
+
+
+@pytest.mark.parametrize("name,text,line,col,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_file_refused(loaded, tmp_path, name, text, line, col, words):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(HEAD + text)
+    before = state(loaded)
+    for args in (["load", "--dry-run", path], ["load", path]):
+        r = loaded(*args)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.startswith(f"{path}:{line}:{col}: "), r.stderr
+        assert words in r.stderr, r.stderr
+        assert r.stdout == ""
+    assert state(loaded) == before
+
+
+@pytest.mark.parametrize("text,words", [
+    ("", "empty"),
+    ("community: {zone: fed.example}\nmembers: {}\n", "clearinghouse"),
+    ("members: {}\n", "community"),
+    ("- a\n- b\n", "mapping"),
+    ("community: {zone: fed.example, clearinghouse: [{host: ch.fed.example, port: 5269}]}\n"
+     "members: {}\n---\nmembers: {}\n", "one YAML document"),
+])
+def test_bad_file_whole(loaded, tmp_path, text, words):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    before = state(loaded)
+    r = loaded("load", path)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"{path}:"), r.stderr
+    assert words in r.stderr, r.stderr
+    assert state(loaded) == before
+
+
+def test_missing_file(loaded, tmp_path):
+    r = loaded("load", tmp_path / "nope.yaml")
+    assert r.returncode == 2 and "No such file" in r.stderr
+
+
+# ---- bad stores ------------------------------------------------------------------
+
+def test_missing_store(policyctl_path, tmp_path):
+    from conftest import Ctl
+    r = Ctl(policyctl_path, tmp_path / "nowhere")("list")
+    assert r.returncode == 3
+    assert "no policy store" in r.stderr and "nowhere" in r.stderr
+
+
+def test_not_a_store(policyctl_path, tmp_path):
+    from conftest import Ctl
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "data.mdb").write_bytes(b"this is not an LMDB file" * 100)
+    r = Ctl(policyctl_path, tmp_path / "d")("list")
+    assert r.returncode == 3 and "not a policy store" in r.stderr
+    (tmp_path / "f").write_text("a file")
+    r = Ctl(policyctl_path, tmp_path / "f")("list")
+    assert r.returncode == 3 and "Not a directory" in r.stderr
+    (tmp_path / "e").mkdir()
+    r = Ctl(policyctl_path, tmp_path / "e")("list")
+    assert r.returncode == 3 and "not a policy store" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run policyctl as another user")
+def test_unreadable_store(loaded, tmp_path):
+    os.chmod(tmp_path, 0o755)
+    os.chmod(loaded.db, 0o700)
+    r = loaded("list", user=65534)  # nobody / nogroup
+    assert r.returncode == 3, r.stderr
+    assert "Permission denied" in r.stderr
+
+
+def test_store_from_environment(policyctl_path, loaded):
+    env = dict(os.environ, CLEARINGHOUSE_DB=str(loaded.db))
+    r = subprocess.run([policyctl_path, "check", "alpha.fed.example", "delta.fed.example"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.startswith("allow")
+    env.pop("CLEARINGHOUSE_DB")
+    r = subprocess.run([policyctl_path, "list"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "CLEARINGHOUSE_DB" in r.stderr
+
+
+def test_init_twice(ctl):
+    r = ctl("init")
+    assert r.returncode == 3 and "already initialised" in r.stderr
+
+
+# ---- help and the progress bar ------------------------------------------------------
+
+COMMANDS = ["init", "load", "export", "show", "list", "history", "check", "suspend",
+            "resume", "set"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help(policyctl_path, command):
+    for args in ([command, "--help"], ["help", command]):
+        r = subprocess.run([policyctl_path, *args], capture_output=True, text=True)
+        assert r.returncode == 0
+        assert r.stdout.startswith(f"usage: policyctl [--db DIR] {command}")
+    r = subprocess.run([policyctl_path, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and f"  {command}" in r.stdout
+
+
+def many_members(path, n):
+    with open(path, "w") as f:
+        f.write(HEAD)
+        for i in range(n):
+            f.write(f"  m{i:06d}.fed.example: {{level: {i % 4}, targets: [x.m{i:06d}.fed.example:5269]}}\n")
+
+
+def test_progress_only_on_a_terminal(ctl, tmp_path):
+    many_members(tmp_path / "many.yaml", 20000)
+    r = ctl("load", tmp_path / "many.yaml")
+    assert r.returncode == 0 and r.stderr == ""
+    # stderr on a terminal: the bar is drawn, and it reaches 100%.
+    master, slave = pty.openpty()
+    p = subprocess.Popen([ctl.path, "--db", str(ctl.db), "load", tmp_path / "many.yaml"],
+                         stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert p.wait(timeout=300) == 0
+    os.close(master)
+    assert b"[####" in seen and b"100.0%" in seen
