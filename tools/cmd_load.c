@@ -94,7 +94,8 @@ static int count_removed_override(void *arg, const char *a, const char *b, enum 
 
 	snprintf(key.a, sizeof(key.a), "%s", a);
 	snprintf(key.b, sizeof(key.b), "%s", b);
-	if (bsearch(&key, l->pf.overrides, l->pf.noverrides, sizeof(key), override_key_cmp))
+	if (l->pf.noverrides &&
+	    bsearch(&key, l->pf.overrides, l->pf.noverrides, sizeof(key), override_key_cmp))
 		return 0;
 	note_override(l, '-', a, b, ov);
 	l->d.ov_removed++;

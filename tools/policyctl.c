@@ -103,7 +103,9 @@ int ctl_open(const struct ctl *c, unsigned flags, pdb_t **db)
 	rc = pdb_open(c->dir, flags, NULL, db);
 	if (rc == 0)
 		return CTL_OK;
-	if (rc == -ENOENT)
+	if (rc == -ENOENT && (flags & PDB_CREATE))
+		ctl_err("%s: cannot create it: its parent directory does not exist", c->dir);
+	else if (rc == -ENOENT)
 		ctl_err("%s: no policy store there (run 'policyctl --db %s init')", c->dir, c->dir);
 	else
 		ctl_err("%s: %s", c->dir, pdb_strerror(rc));

@@ -853,7 +853,9 @@ static int override_cmp(const void *a, const void *b)
 static int check_references(struct policy_file *pf, char *err, size_t errlen)
 {
 	sort_pf = pf;
-	qsort(pf->members, pf->nmembers, sizeof(*pf->members), member_cmp);
+	/* qsort and bsearch take no NULL array, even of length 0. */
+	if (pf->nmembers)
+		qsort(pf->members, pf->nmembers, sizeof(*pf->members), member_cmp);
 	for (size_t i = 1; i < pf->nmembers; i++) {
 		if (strcmp(pf_name(pf, i - 1), pf_name(pf, i)) == 0) {
 			const struct pf_member *a = &pf->members[i - 1], *b = &pf->members[i];
@@ -876,7 +878,8 @@ static int check_references(struct policy_file *pf, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	qsort(pf->overrides, pf->noverrides, sizeof(*pf->overrides), override_cmp);
+	if (pf->noverrides)
+		qsort(pf->overrides, pf->noverrides, sizeof(*pf->overrides), override_cmp);
 	for (size_t i = 1; i < pf->noverrides; i++) {
 		const struct pf_override *o = &pf->overrides[i];
 		if (override_cmp(o - 1, o) == 0) {
