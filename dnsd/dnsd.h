@@ -1,0 +1,97 @@
+/*
+ * dnsd: the authoritative DNS server of the clearinghouse.
+ *
+ * The core is three parts, used by main.c and by the tests directly:
+ *  - zones: the static data of each zone, read from RFC 1035 master files;
+ *  - the engine: answers one query from the zones and the policy store;
+ *  - the server: libuv UDP and TCP listeners that feed the engine.
+ *
+ * Errors are negative ints: a negative errno, a PDB_E* code from policydb
+ * passed through, or one of the DNSD_E* codes below -2000.
+ */
+#ifndef DNSD_H
+#define DNSD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "policydb.h"
+
+enum {
+	DNSD_EZONE = -2001,   /* a zone file could not be read or is not valid */
+	DNSD_EADDR = -2002,   /* not an address to listen on, as ADDR:PORT or [V6]:PORT */
+	DNSD_ELISTEN = -2003, /* could not listen on an address */
+};
+
+/** A static sentence for any error dnsd, policydb or libuv returns. */
+const char *dnsd_strerror(int err);
+
+/* ---- zones ---------------------------------------------------------------- */
+
+typedef struct dnsd_zones dnsd_zones;
+
+/** Read n zone files.  Each must hold exactly one SOA, at its apex; two
+ * files may not have the same apex.  On error returns DNSD_EZONE with
+ * "FILE:LINE: why" in err, and *out is NULL.  The zones are freed with
+ * dnsd_zones_free(). */
+int dnsd_zones_load(const char *const *files, size_t n, dnsd_zones **out, char *err,
+                    size_t errlen);
+void dnsd_zones_free(dnsd_zones *z);
+/** Number of zones. */
+size_t dnsd_zones_count(const dnsd_zones *z);
+
+/* ---- the engine ------------------------------------------------------------ */
+
+typedef struct dnsd_engine dnsd_engine;
+
+/** Make an engine over zones and an open policy store; it borrows both,
+ * which must outlive it.  One engine serves one thread.  Errors: -ENOMEM,
+ * the errors of pdb_read_begin(). */
+int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out);
+void dnsd_engine_free(dnsd_engine *e);
+/** Serve other zones from the next query on; the caller frees the old
+ * ones after this returns (no query is in flight between two calls into
+ * the engine). */
+void dnsd_engine_set_zones(dnsd_engine *e, const dnsd_zones *zones);
+
+/* Who asked, and how: for views (the source address) and for the size an
+ * answer may have. */
+struct dnsd_client {
+	int family;          /* 4 or 6 */
+	uint8_t addr[16];    /* network order */
+	bool tcp;
+};
+
+/* Space enough for any answer. */
+#define DNSD_MSG_MAX 65535
+
+/** Answer one query message q of qlen bytes into out (cap bytes, at least
+ * DNSD_MSG_MAX for TCP, 1232 for UDP).  *outlen is 0 when nothing is to be
+ * sent back (a response, or too short to answer).  Returns 0, or a policy
+ * store error, in which case out holds a SERVFAIL. */
+int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                uint8_t *out, size_t cap, size_t *outlen);
+
+/* ---- the server ------------------------------------------------------------ */
+
+typedef struct dnsd_server dnsd_server;
+
+struct dnsd_limits {
+	unsigned tcp_max;          /* TCP connections at once; 0 = 256 */
+	unsigned tcp_idle_ms;      /* a TCP connection silent this long is closed; 0 = 10000 */
+};
+
+/** A server on loop answering with engine (borrowed).  lim may be NULL. */
+int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_limits *lim,
+                     dnsd_server **out);
+/** Listen with UDP and TCP on "192.0.2.1:53" or "[2001:db8::1]:53".
+ * Errors: DNSD_EADDR, or a libuv error (negative errno). */
+int dnsd_server_listen(dnsd_server *s, const char *addr);
+/** Stop listening, close every connection, then call cb (may be NULL)
+ * once all handles are closed; s is freed after cb. */
+void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg);
+
+#endif

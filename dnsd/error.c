@@ -1,0 +1,18 @@
+/* dnsd_strerror: one sentence for every error the core returns. */
+#include <uv.h>
+
+#include "dnsd.h"
+
+const char *dnsd_strerror(int err)
+{
+	switch (err) {
+	case DNSD_EZONE:   return "a zone file could not be read or is not valid";
+	case DNSD_EADDR:   return "not an address to listen on (use 192.0.2.1:53 or [2001:db8::1]:53)";
+	case DNSD_ELISTEN: return "could not listen";
+	}
+	if (err <= -1000 && err > -2000)
+		return pdb_strerror(err);
+	if (err < 0 && err > -4096)
+		return uv_strerror(err);
+	return "unknown error";
+}

@@ -1,0 +1,345 @@
+/* The network side: UDP and TCP listeners on one libuv loop.  TCP follows
+ * RFC 7766: two-byte length framing, several queries per connection
+ * answered in order, an idle timeout, and a cap on connections so that a
+ * flood of them cannot starve UDP. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TCP_MAX_DEFAULT 256
+#define TCP_IDLE_DEFAULT 10000
+/* A client that does not read its answers is cut off past this backlog. */
+#define TCP_WRITE_BACKLOG (256 * 1024)
+
+struct listener {
+	uv_udp_t udp;
+	uv_tcp_t tcp;
+	struct listener *next;
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t idle;
+	dnsd_server *s;
+	struct dnsd_client client;
+	uint8_t buf[2 + DNSD_MSG_MAX];
+	size_t len;
+	int closing;              /* handles still to close */
+	struct conn *prev, *next;
+};
+
+struct dnsd_server {
+	uv_loop_t *loop;
+	dnsd_engine *engine;
+	struct dnsd_limits lim;
+	struct listener *listeners;
+	struct conn *conns;
+	unsigned nconns;
+	unsigned open_handles;    /* counted down on close */
+	void (*close_cb)(void *);
+	void *close_arg;
+	bool closing;
+	uint8_t udp_in[DNSD_MSG_MAX], out[DNSD_MSG_MAX];
+};
+
+int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_limits *lim,
+                     dnsd_server **out)
+{
+	dnsd_server *s;
+
+	if (!loop || !engine || !out)
+		return -EINVAL;
+	if (!(s = calloc(1, sizeof(*s))))
+		return -ENOMEM;
+	s->loop = loop;
+	s->engine = engine;
+	s->lim.tcp_max = lim && lim->tcp_max ? lim->tcp_max : TCP_MAX_DEFAULT;
+	s->lim.tcp_idle_ms = lim && lim->tcp_idle_ms ? lim->tcp_idle_ms : TCP_IDLE_DEFAULT;
+	*out = s;
+	return 0;
+}
+
+static void client_of(const struct sockaddr *sa, bool tcp, struct dnsd_client *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->tcp = tcp;
+	if (sa->sa_family == AF_INET) {
+		c->family = 4;
+		memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		/* An IPv4 client on a dual-stack socket is an IPv4 client. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			c->family = 4;
+			memcpy(c->addr, s6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			c->family = 6;
+			memcpy(c->addr, &s6->sin6_addr, 16);
+		}
+	}
+}
+
+/* ---- closing ---- */
+
+/* One handle of the server is closed; the last one frees it. */
+static void server__release(dnsd_server *s)
+{
+	if (--s->open_handles > 0 || !s->closing)
+		return;
+	struct listener *l = s->listeners;
+	while (l) {
+		struct listener *n = l->next;
+		free(l);
+		l = n;
+	}
+	if (s->close_cb)
+		s->close_cb(s->close_arg);
+	free(s);
+}
+
+static void listener__closed(uv_handle_t *h)
+{
+	server__release(h->data);
+}
+
+static void conn__closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	dnsd_server *s = c->s;
+
+	if (--c->closing > 0)
+		return;   /* the connection's other handle is still open */
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	free(c);
+	server__release(s);
+}
+
+static void conn__close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 2;
+	uv_close((uv_handle_t *)&c->tcp, conn__closed);
+	uv_close((uv_handle_t *)&c->idle, conn__closed);
+}
+
+void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg)
+{
+	if (!s || s->closing)
+		return;
+	s->closing = true;
+	s->close_cb = cb;
+	s->close_arg = arg;
+	s->open_handles++;   /* held until every close below is queued */
+	for (struct listener *l = s->listeners; l; l = l->next) {
+		uv_close((uv_handle_t *)&l->udp, listener__closed);
+		uv_close((uv_handle_t *)&l->tcp, listener__closed);
+	}
+	for (struct conn *c = s->conns; c; c = c->next)
+		conn__close(c);
+	server__release(s);
+}
+
+/* ---- UDP ---- */
+
+static void udp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	dnsd_server *s = h->data;
+	*buf = uv_buf_init((char *)s->udp_in, sizeof(s->udp_in));
+}
+
+static void udp__recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
+                      unsigned flags)
+{
+	dnsd_server *s = h->data;
+	struct dnsd_client client;
+	size_t n = 0;
+
+	if (nread <= 0 || !from || (flags & UV_UDP_PARTIAL))
+		return;
+	client_of(from, false, &client);
+	dnsd_answer(s->engine, (const uint8_t *)buf->base, (size_t)nread, &client, s->out,
+	            sizeof(s->out), &n);
+	if (n) {
+		uv_buf_t b = uv_buf_init((char *)s->out, (unsigned)n);
+		/* Never queue: a full socket buffer drops the answer, as the
+		 * network would, and the client asks again. */
+		uv_udp_try_send(h, &b, 1, from);
+	}
+}
+
+/* ---- TCP ---- */
+
+struct write_req {
+	uv_write_t req;
+	uint8_t data[];
+};
+
+static void tcp__written(uv_write_t *req, int status)
+{
+	free(req);
+}
+
+static void tcp__idle(uv_timer_t *t)
+{
+	conn__close(t->data);
+}
+
+static void tcp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
+}
+
+static int tcp__answer(struct conn *c, const uint8_t *msg, size_t len)
+{
+	dnsd_server *s = c->s;
+	size_t n = 0;
+	struct write_req *w;
+
+	dnsd_answer(s->engine, msg, len, &c->client, s->out, sizeof(s->out), &n);
+	if (n == 0)
+		return 0;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TCP_WRITE_BACKLOG)
+		return -ENOBUFS;
+	if (!(w = malloc(sizeof(*w) + 2 + n)))
+		return -ENOMEM;
+	w->data[0] = (uint8_t)(n >> 8);
+	w->data[1] = (uint8_t)n;
+	memcpy(w->data + 2, s->out, n);
+	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)(n + 2));
+	int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, tcp__written);
+	if (rc)
+		free(w);
+	return rc;
+}
+
+static void tcp__read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	size_t off = 0;
+
+	if (nread < 0) {
+		conn__close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	/* Every whole message in the buffer, in order (pipelining). */
+	while (c->len - off >= 2) {
+		size_t mlen = (size_t)c->buf[off] << 8 | c->buf[off + 1];
+		if (c->len - off - 2 < mlen)
+			break;
+		if (tcp__answer(c, c->buf + off + 2, mlen) != 0) {
+			conn__close(c);
+			return;
+		}
+		off += 2 + mlen;
+	}
+	if (off) {
+		memmove(c->buf, c->buf + off, c->len - off);
+		c->len -= off;
+		/* Idle means no whole query: a client trickling bytes of one
+		 * message never resets the timer. */
+		uv_timer_again(&c->idle);
+	}
+}
+
+static void tcp__accept(uv_stream_t *server, int status)
+{
+	dnsd_server *s = server->data;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	struct conn *c;
+
+	if (status < 0 || !(c = calloc(1, sizeof(*c))))
+		return;
+	c->s = s;
+	uv_tcp_init(s->loop, &c->tcp);
+	uv_timer_init(s->loop, &c->idle);
+	c->tcp.data = c->idle.data = c;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	s->open_handles++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || s->nconns > s->lim.tcp_max ||
+	    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) != 0) {
+		conn__close(c);
+		return;
+	}
+	client_of((struct sockaddr *)&ss, true, &c->client);
+	uv_timer_start(&c->idle, tcp__idle, s->lim.tcp_idle_ms, s->lim.tcp_idle_ms);
+	if (uv_read_start((uv_stream_t *)&c->tcp, tcp__alloc, tcp__read) != 0)
+		conn__close(c);
+}
+
+/* ---- listening ---- */
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss)
+{
+	char host[64];
+	const char *colon, *h = addr;
+	size_t hlen;
+	char *end;
+
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (!close || close[1] != ':')
+			return DNSD_EADDR;
+		h = addr + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		if (!(colon = strrchr(addr, ':')))
+			return DNSD_EADDR;
+		hlen = (size_t)(colon - addr);
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return DNSD_EADDR;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || port == 0 || port > 65535)
+		return DNSD_EADDR;
+	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0 && addr[0] != '[')
+		return 0;
+	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0 && addr[0] == '[')
+		return 0;
+	return DNSD_EADDR;
+}
+
+int dnsd_server_listen(dnsd_server *s, const char *addr)
+{
+	struct sockaddr_storage ss;
+	struct listener *l;
+	int rc;
+
+	if (!s || !addr || s->closing)
+		return -EINVAL;
+	if ((rc = parse_addr(addr, &ss)) != 0)
+		return rc;
+	if (!(l = calloc(1, sizeof(*l))))
+		return -ENOMEM;
+	bool v6 = ss.ss_family == AF_INET6;
+	uv_udp_init(s->loop, &l->udp);
+	uv_tcp_init(s->loop, &l->tcp);
+	l->udp.data = l->tcp.data = s;
+	l->next = s->listeners;
+	s->listeners = l;
+	s->open_handles += 2;
+	if ((rc = uv_udp_bind(&l->udp, (struct sockaddr *)&ss, v6 ? UV_UDP_IPV6ONLY : 0)) != 0 ||
+	    (rc = uv_udp_recv_start(&l->udp, udp__alloc, udp__recv)) != 0 ||
+	    (rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, v6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
+	    (rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp__accept)) != 0)
+		return rc;   /* the handles are closed with the server */
+	return 0;
+}

@@ -1,0 +1,294 @@
+/* The records synthesised from the policy store (DESIGN.md section 5):
+ * _xmpp-server._tcp.<member> and _xmpps-server._tcp.<member> SRV with the
+ * clearinghouse first and the member's own hosts as a fallback, given to
+ * whom the community's fallback setting and the querier's view allow. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The SRV priority of the member's own targets: after every clearinghouse
+ * (priority 0), keeping their order among themselves. */
+#define FALLBACK_PRIORITY 10
+
+enum name_kind {
+	NAME_OTHER,   /* nothing the policy speaks for */
+	NAME_SRV,     /* _xmpp-server._tcp.<member> or _xmpps-server._tcp.<member> */
+	NAME_TCP,     /* _tcp.<member>: exists because the SRV name is below it */
+	NAME_MEMBER,  /* <member> itself: the same */
+};
+
+struct policy_name {
+	enum name_kind kind;
+	bool tls;                           /* _xmpps-server */
+	char member[PDB_NAME_MAX + 1];
+};
+
+/* Classify qname.  Label text is compared without regard to case. */
+static void classify(const ldns_rdf *qname, struct policy_name *pn)
+{
+	static const struct { const char *prefix; enum name_kind kind; bool tls; } forms[] = {
+		{ "_xmpp-server._tcp.", NAME_SRV, false },
+		{ "_xmpps-server._tcp.", NAME_SRV, true },
+		{ "_tcp.", NAME_TCP, false },
+		{ "", NAME_MEMBER, false },
+	};
+	char *s = ldns_rdf2str(qname);
+
+	pn->kind = NAME_OTHER;
+	if (!s)
+		return;
+	for (char *p = s; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		size_t n = strlen(forms[i].prefix);
+		if (strncmp(s, forms[i].prefix, n) != 0)
+			continue;
+		if (pdb_name_normalise(s + n, pn->member, NULL) == 0) {
+			pn->kind = forms[i].kind;
+			pn->tls = forms[i].tls;
+		}
+		break;
+	}
+	free(s);
+}
+
+static bool in_zone(const char *name, pdb_str zone)
+{
+	size_t n = strlen(name);
+	return zone.len && n >= zone.len && memcmp(name + n - zone.len, zone.p, zone.len) == 0 &&
+	       (n == zone.len || name[n - zone.len - 1] == '.');
+}
+
+/* ---- views: which member a querier's source address speaks for ---- */
+
+static int add_views(void *arg, const char *name, const struct pdb_member *m)
+{
+	dnsd_engine *e = arg;
+
+	for (unsigned i = 0; i < m->nqueriers; i++) {
+		if (e->nviews == e->views_cap) {
+			size_t cap = e->views_cap ? e->views_cap * 2 : 64;
+			struct dnsd_view *v = realloc(e->views, cap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			e->views = v;
+			e->views_cap = cap;
+		}
+		e->views[e->nviews].prefix = m->queriers[i];
+		snprintf(e->views[e->nviews].member, sizeof(e->views[0].member), "%s", name);
+		e->nviews++;
+	}
+	return 0;
+}
+
+/* Rebuilt when the serial moves, so a commit is seen by the next query. */
+static int refresh_views(struct dnsd_query *x)
+{
+	dnsd_engine *e = x->e;
+	int rc;
+
+	if (e->views_serial == x->serial && e->views_serial)
+		return 0;
+	e->nviews = 0;
+	if ((rc = pdb_walk_members(e->txn, add_views, e)) != 0) {
+		e->views_serial = 0;
+		return rc;
+	}
+	e->views_serial = x->serial;
+	return 0;
+}
+
+/* The member the querier speaks for: the longest matching prefix. */
+static const char *querier_member(struct dnsd_query *x)
+{
+	const struct dnsd_view *best = NULL;
+
+	for (size_t i = 0; i < x->e->nviews; i++) {
+		const struct dnsd_view *v = &x->e->views[i];
+		if (pdb_addr_in(&v->prefix, x->client->family, x->client->addr) &&
+		    (!best || v->prefix.prefix > best->prefix.prefix))
+			best = v;
+	}
+	return best ? best->member : NULL;
+}
+
+/* May this querier have the member's own hosts? */
+static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allowed)
+{
+	struct pdb_decision d;
+	const char *q;
+	int rc;
+
+	*allowed = false;
+	switch (x->c.fallback) {
+	case PDB_FALLBACK_NEVER:
+		return 0;
+	case PDB_FALLBACK_ALWAYS:
+		*allowed = true;
+		return 0;
+	case PDB_FALLBACK_ALLOWED:
+		break;
+	}
+	if ((rc = refresh_views(x)) != 0)
+		return rc;
+	/* A querier that is no known member never gets the fallback. */
+	if (!(q = querier_member(x)))
+		return 0;
+	if ((rc = pdb_decide(x->e->txn, q, member, x->now, &d)) != 0)
+		return rc;
+	*allowed = d.outcome == PDB_ALLOW;
+	return 0;
+}
+
+/* ---- records ---- */
+
+static ldns_rr *srv(const ldns_rdf *owner, uint32_t ttl, uint16_t prio, uint16_t weight,
+                    uint16_t port, pdb_str host)
+{
+	char buf[PDB_NAME_MAX + 2];
+	ldns_rdf *target;
+	ldns_rr *rr;
+
+	snprintf(buf, sizeof(buf), "%.*s.", host.len, host.p);
+	if (!(target = ldns_dname_new_frm_str(buf)) || !(rr = ldns_rr_new())) {
+		ldns_rdf_deep_free(target);
+		return NULL;
+	}
+	ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
+	ldns_rr_set_type(rr, LDNS_RR_TYPE_SRV);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
+	ldns_rr_set_ttl(rr, ttl);
+	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, prio));
+	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, weight));
+	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, port));
+	ldns_rr_push_rdf(rr, target);
+	return rr;
+}
+
+static void push_srv(struct dnsd_query *x, ldns_rr *rr)
+{
+	if (!rr)
+		return;
+	ldns_pkt_push_rr(x->r, LDNS_SECTION_ANSWER, rr);
+	dnsd__add_addresses(x, ldns_rr_rdf(rr, 3));
+}
+
+static int add_srv(struct dnsd_query *x, const struct policy_name *pn, const struct pdb_member *m,
+                   bool active)
+{
+	bool fallback = false;
+	int rc;
+
+	for (unsigned i = 0; i < x->c.nch; i++) {
+		uint16_t port = pn->tls ? x->c.ch[i].tls_port : x->c.ch[i].port;
+		if (port)
+			push_srv(x, srv(x->qname, x->c.ttl, 0, 0, port, x->c.ch[i].host));
+	}
+	if (!active)
+		return 0;
+	if ((rc = fallback_allowed(x, pn->member, &fallback)) != 0 || !fallback)
+		return rc;
+	const struct pdb_target *t = pn->tls ? m->tls_targets : m->targets;
+	unsigned n = pn->tls ? m->ntls_targets : m->ntargets;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned prio = FALLBACK_PRIORITY + t[i].priority;
+		push_srv(x, srv(x->qname, x->c.ttl, (uint16_t)(prio > 65535 ? 65535 : prio),
+		                t[i].weight, t[i].port, t[i].host));
+	}
+	/* No targets listed: RFC 6120 3.2.2 says connect to the domain itself
+	 * on 5269; say so explicitly.  Direct TLS has no default port. */
+	if (n == 0 && !pn->tls)
+		push_srv(x, srv(x->qname, x->c.ttl, FALLBACK_PRIORITY, 0, 5269, pdb_str_of(pn->member)));
+	return 0;
+}
+
+/* ---- a member outside the community zone ----
+ * It delegates _xmpp-server._tcp.<member> (and _xmpps-) to us; we answer
+ * there as at an apex, with an SOA and NS made from the community zone's. */
+
+static void add_apex_soa(struct dnsd_query *x, ldns_pkt_section s)
+{
+	dnsd__add_soa(x, x->community, s, x->qname);
+}
+
+static void add_apex_ns(struct dnsd_query *x)
+{
+	dnsd__add_rrset(x->r, LDNS_SECTION_ANSWER, x->community->ns, x->qname);
+	for (const ldns_dnssec_rrs *r = x->community->ns->rrs; r; r = r->next)
+		dnsd__add_addresses(x, ldns_rr_rdf(r->rr, 0));
+}
+
+/* ---- the answers ---- */
+
+static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
+                           const struct pdb_member *m, bool apex)
+{
+	bool active = m->status == PDB_ACTIVE && !(m->not_after && x->now >= m->not_after);
+	const struct dnsd_zone *soa_zone = x->community;
+
+	if (!active && x->c.inactive == PDB_INACTIVE_NXDOMAIN) {
+		ldns_pkt_set_rcode(x->r, LDNS_RCODE_NXDOMAIN);
+		if (apex)
+			add_apex_soa(x, LDNS_SECTION_AUTHORITY);
+		else
+			dnsd__add_soa(x, soa_zone, LDNS_SECTION_AUTHORITY, NULL);
+		return 0;
+	}
+	if (x->qtype == LDNS_RR_TYPE_SRV || x->qtype == LDNS_RR_TYPE_ANY)
+		return add_srv(x, pn, m, active);
+	if (apex && x->qtype == LDNS_RR_TYPE_SOA) {
+		add_apex_soa(x, LDNS_SECTION_ANSWER);
+		return 0;
+	}
+	if (apex && x->qtype == LDNS_RR_TYPE_NS) {
+		add_apex_ns(x);
+		return 0;
+	}
+	/* The name exists; the type does not: NODATA. */
+	if (apex)
+		add_apex_soa(x, LDNS_SECTION_AUTHORITY);
+	else
+		dnsd__add_soa(x, soa_zone, LDNS_SECTION_AUTHORITY, NULL);
+	return 0;
+}
+
+int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done)
+{
+	struct policy_name pn;
+	struct pdb_member m;
+	int rc;
+
+	*done = false;
+	/* Without a community, or without its zone, nothing is synthesised. */
+	if (!x->have_c || !x->community)
+		return 0;
+	if (z && z != x->community)
+		return 0;
+	classify(x->qname, &pn);
+	if (pn.kind == NAME_OTHER)
+		return 0;
+	bool inside = in_zone(pn.member, x->c.zone);
+	/* Outside every zone we serve, only a member's delegated SRV apex is
+	 * ours; inside the community zone, a member's SRV names and the names
+	 * above them are. */
+	if (!z && (pn.kind != NAME_SRV || inside))
+		return 0;
+	rc = pdb_get_member(x->e->txn, pn.member, &m);
+	if (rc == PDB_ENOTFOUND)
+		return 0;   /* static data, or NXDOMAIN, or REFUSED outside */
+	if (rc)
+		return rc;
+	*done = true;
+	if (pn.kind == NAME_SRV)
+		return answer_srv_name(x, &pn, &m, !z);
+	/* _tcp.<member> or <member>: static data wins if there is any. */
+	if (dnsd__zone_name(z, x->qname)) {
+		*done = false;
+		return 0;
+	}
+	dnsd__add_soa(x, z, LDNS_SECTION_AUTHORITY, NULL);
+	return 0;
+}
