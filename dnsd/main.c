@@ -15,6 +15,7 @@ struct opts {
 	const char *zones[MAX_ARGS];
 	const char *listen[MAX_ARGS];
 	size_t nzones, nlisten;
+	struct dnsd_limits lim;
 };
 
 struct daemon {
@@ -29,11 +30,14 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: dnsd --db DIR --zone FILE [--zone FILE ...] --listen ADDR:PORT [--listen ...]\n"
+	        "            [--tcp-max N] [--tcp-idle-ms MS]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
 	        "ADDR:PORT (192.0.2.1:53, [2001:db8::1]:53).  SIGHUP re-reads the zone\n"
-	        "files; SIGTERM stops.  Policy changes need no signal.\n");
+	        "files; SIGTERM stops.  Policy changes need no signal.\n"
+	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
+	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -42,6 +46,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "db", required_argument, NULL, 'd' },
 		{ "zone", required_argument, NULL, 'z' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "tcp-max", required_argument, NULL, 'm' },
+		{ "tcp-idle-ms", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -64,6 +70,18 @@ static int parse(int argc, char **argv, struct opts *o)
 			else
 				o->listen[o->nlisten++] = optarg;
 			break;
+		case 'm':
+		case 'i': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || v == 0 || v > 1000000) {
+				fprintf(stderr, "dnsd: --%s takes a number from 1 to 1000000\n",
+				        c == 'm' ? "tcp-max" : "tcp-idle-ms");
+				return 2;
+			}
+			*(c == 'm' ? &o->lim.tcp_max : &o->lim.tcp_idle_ms) = (unsigned)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -138,7 +156,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if ((rc = dnsd_engine_new(d.zones, db, &d.engine)) != 0 ||
-	    (rc = dnsd_server_init(loop, d.engine, NULL, &d.server)) != 0) {
+	    (rc = dnsd_server_init(loop, d.engine, &d.o.lim, &d.server)) != 0) {
 		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
 		return 3;
 	}

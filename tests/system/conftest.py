@@ -21,6 +21,16 @@ def policyctl_path():
 
 
 @pytest.fixture(scope="session")
+def dnsd_path():
+    return _program("DNSD", "dnsd/dnsd")
+
+
+@pytest.fixture(scope="session")
+def sample_zone():
+    return ROOT / "zones" / "fed.example.zone"
+
+
+@pytest.fixture(scope="session")
 def sample_policy():
     return ROOT / "zones" / "fed.example.policy.yaml"
 
