@@ -31,13 +31,40 @@ struct dnsd_view {
 	char member[PDB_NAME_MAX + 1];
 };
 
-struct dnsd_engine {
-	const dnsd_zones *zones;
-	pdb_t *db;
-	pdb_txn *txn;                 /* reset between queries */
-	uint64_t views_serial;        /* the serial the views were built at */
+/* Which view a source address falls in, remembered per address. */
+#define DNSD_MEMO_SIZE 4096
+struct dnsd_memo {
+	uint8_t family;               /* 0: empty slot */
+	uint8_t addr[16];
+	int32_t view;                 /* index into views, or -1: no view */
+};
+
+/* What one policy serial (and one set of zones) implies.  Rebuilt when
+ * either moves; everything in it is the engine's own memory, never the
+ * store's, which may change once a snapshot ends. */
+struct dnsd_epoch {
+	uint64_t serial;              /* 0: nothing built yet */
+	unsigned zones_gen;
+	bool have_c;
+	struct pdb_community c;       /* its strings point into cbuf */
+	uint8_t cbuf[PDB_RECORD_MAX];
+	const struct dnsd_zone *community;  /* the zone of c, if served */
+	bool views_built;
 	struct dnsd_view *views;
 	size_t nviews, views_cap;
+	struct dnsd_memo memo[DNSD_MEMO_SIZE];
+};
+
+struct dnsd_cache;
+
+struct dnsd_engine {
+	const dnsd_zones *zones;
+	unsigned zones_gen;           /* bumped by dnsd_engine_set_zones */
+	pdb_t *db;
+	pdb_txn *txn;                 /* reset between queries */
+	struct dnsd_epoch epoch;
+	struct dnsd_cache *cache;
+	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 };
 
 /* One query being answered. */
@@ -48,11 +75,37 @@ struct dnsd_query {
 	const ldns_rdf *qname;        /* as asked: its case is kept */
 	ldns_rr_type qtype;
 	uint64_t serial;
-	struct pdb_community c;       /* valid when have_c */
-	bool have_c;
+	const struct pdb_community *c;      /* NULL: no community loaded */
 	const struct dnsd_zone *community;  /* the zone of c, if served */
 	int64_t now;
 };
+
+/* The views of the epoch, built on first use. */
+int dnsd__views_build(dnsd_engine *e);
+/* The index of the view the client falls in, or -1.  Views must be built. */
+int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c);
+
+/* ---- the answer cache (cache.c) ----
+ * Whole rendered responses, keyed by everything an answer depends on:
+ * the policy serial, the zones' generation, the querier's view, the
+ * lower-cased qname, qtype, and the EDNS and DO flags of the query. */
+struct dnsd_cache_key {
+	uint64_t serial;
+	unsigned zones_gen;
+	int32_t view;                 /* -1: no view, or views do not matter */
+	uint16_t qtype;
+	uint8_t edns, do_bit;
+	uint8_t qname_len;
+	uint8_t qname[255];           /* wire form, lower case */
+};
+
+struct dnsd_cache *dnsd__cache_new(size_t slots);
+void dnsd__cache_free(struct dnsd_cache *c);
+/* The response stored under k, or NULL; *len receives its length. */
+const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len);
+/* Store a copy of a response; on failure the cache just misses later. */
+void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
+                     size_t len);
 
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */

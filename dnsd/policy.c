@@ -66,53 +66,64 @@ static bool in_zone(const char *name, pdb_str zone)
 
 static int add_views(void *arg, const char *name, const struct pdb_member *m)
 {
-	dnsd_engine *e = arg;
+	struct dnsd_epoch *ep = arg;
 
 	for (unsigned i = 0; i < m->nqueriers; i++) {
-		if (e->nviews == e->views_cap) {
-			size_t cap = e->views_cap ? e->views_cap * 2 : 64;
-			struct dnsd_view *v = realloc(e->views, cap * sizeof(*v));
+		if (ep->nviews == ep->views_cap) {
+			size_t cap = ep->views_cap ? ep->views_cap * 2 : 64;
+			struct dnsd_view *v = realloc(ep->views, cap * sizeof(*v));
 			if (!v)
 				return -ENOMEM;
-			e->views = v;
-			e->views_cap = cap;
+			ep->views = v;
+			ep->views_cap = cap;
 		}
-		e->views[e->nviews].prefix = m->queriers[i];
-		snprintf(e->views[e->nviews].member, sizeof(e->views[0].member), "%s", name);
-		e->nviews++;
+		ep->views[ep->nviews].prefix = m->queriers[i];
+		snprintf(ep->views[ep->nviews].member, sizeof(ep->views[0].member), "%s", name);
+		ep->nviews++;
 	}
 	return 0;
 }
 
-/* Rebuilt when the serial moves, so a commit is seen by the next query. */
-static int refresh_views(struct dnsd_query *x)
+/* Built once per serial, on the first query that needs them: a walk over
+ * every member, so its cost is per commit, not per query. */
+int dnsd__views_build(dnsd_engine *e)
 {
-	dnsd_engine *e = x->e;
+	struct dnsd_epoch *ep = &e->epoch;
 	int rc;
 
-	if (e->views_serial == x->serial && e->views_serial)
+	if (ep->views_built)
 		return 0;
-	e->nviews = 0;
-	if ((rc = pdb_walk_members(e->txn, add_views, e)) != 0) {
-		e->views_serial = 0;
+	ep->nviews = 0;
+	if ((rc = pdb_walk_members(e->txn, add_views, ep)) != 0)
 		return rc;
-	}
-	e->views_serial = x->serial;
+	ep->views_built = true;
 	return 0;
 }
 
-/* The member the querier speaks for: the longest matching prefix. */
-static const char *querier_member(struct dnsd_query *x)
+/* The view of an address: the longest matching prefix, remembered per
+ * address so a busy resolver costs one lookup, not a scan.  -1: none. */
+int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 {
-	const struct dnsd_view *best = NULL;
+	struct dnsd_epoch *ep = &e->epoch;
+	size_t alen = c->family == 4 ? 4 : 16;
+	uint32_t h = 2166136261u;
+	int32_t best = -1;
 
-	for (size_t i = 0; i < x->e->nviews; i++) {
-		const struct dnsd_view *v = &x->e->views[i];
-		if (pdb_addr_in(&v->prefix, x->client->family, x->client->addr) &&
-		    (!best || v->prefix.prefix > best->prefix.prefix))
-			best = v;
+	for (size_t i = 0; i < alen; i++)
+		h = (h ^ c->addr[i]) * 16777619u;
+	struct dnsd_memo *m = &ep->memo[h & (DNSD_MEMO_SIZE - 1)];
+	if (m->family == c->family && memcmp(m->addr, c->addr, alen) == 0)
+		return m->view;
+	for (size_t i = 0; i < ep->nviews; i++) {
+		const struct pdb_addr *p = &ep->views[i].prefix;
+		if (pdb_addr_in(p, c->family, c->addr) &&
+		    (best < 0 || p->prefix > ep->views[best].prefix.prefix))
+			best = (int32_t)i;
 	}
-	return best ? best->member : NULL;
+	m->family = (uint8_t)c->family;
+	memcpy(m->addr, c->addr, alen);
+	m->view = best;
+	return best;
 }
 
 /* May this querier have the member's own hosts? */
@@ -123,7 +134,7 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 	int rc;
 
 	*allowed = false;
-	switch (x->c.fallback) {
+	switch (x->c->fallback) {
 	case PDB_FALLBACK_NEVER:
 		return 0;
 	case PDB_FALLBACK_ALWAYS:
@@ -132,11 +143,13 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 	case PDB_FALLBACK_ALLOWED:
 		break;
 	}
-	if ((rc = refresh_views(x)) != 0)
+	if ((rc = dnsd__views_build(x->e)) != 0)
 		return rc;
 	/* A querier that is no known member never gets the fallback. */
-	if (!(q = querier_member(x)))
+	int32_t view = dnsd__view_of(x->e, x->client);
+	if (view < 0)
 		return 0;
+	q = x->e->epoch.views[view].member;
 	if ((rc = pdb_decide(x->e->txn, q, member, x->now, &d)) != 0)
 		return rc;
 	*allowed = d.outcome == PDB_ALLOW;
@@ -182,10 +195,10 @@ static int add_srv(struct dnsd_query *x, const struct policy_name *pn, const str
 	bool fallback = false;
 	int rc;
 
-	for (unsigned i = 0; i < x->c.nch; i++) {
-		uint16_t port = pn->tls ? x->c.ch[i].tls_port : x->c.ch[i].port;
+	for (unsigned i = 0; i < x->c->nch; i++) {
+		uint16_t port = pn->tls ? x->c->ch[i].tls_port : x->c->ch[i].port;
 		if (port)
-			push_srv(x, srv(x->qname, x->c.ttl, 0, 0, port, x->c.ch[i].host));
+			push_srv(x, srv(x->qname, x->c->ttl, 0, 0, port, x->c->ch[i].host));
 	}
 	if (!active)
 		return 0;
@@ -195,13 +208,13 @@ static int add_srv(struct dnsd_query *x, const struct policy_name *pn, const str
 	unsigned n = pn->tls ? m->ntls_targets : m->ntargets;
 	for (unsigned i = 0; i < n; i++) {
 		unsigned prio = FALLBACK_PRIORITY + t[i].priority;
-		push_srv(x, srv(x->qname, x->c.ttl, (uint16_t)(prio > 65535 ? 65535 : prio),
+		push_srv(x, srv(x->qname, x->c->ttl, (uint16_t)(prio > 65535 ? 65535 : prio),
 		                t[i].weight, t[i].port, t[i].host));
 	}
 	/* No targets listed: RFC 6120 3.2.2 says connect to the domain itself
 	 * on 5269; say so explicitly.  Direct TLS has no default port. */
 	if (n == 0 && !pn->tls)
-		push_srv(x, srv(x->qname, x->c.ttl, FALLBACK_PRIORITY, 0, 5269, pdb_str_of(pn->member)));
+		push_srv(x, srv(x->qname, x->c->ttl, FALLBACK_PRIORITY, 0, 5269, pdb_str_of(pn->member)));
 	return 0;
 }
 
@@ -229,7 +242,7 @@ static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
 	bool active = m->status == PDB_ACTIVE && !(m->not_after && x->now >= m->not_after);
 	const struct dnsd_zone *soa_zone = x->community;
 
-	if (!active && x->c.inactive == PDB_INACTIVE_NXDOMAIN) {
+	if (!active && x->c->inactive == PDB_INACTIVE_NXDOMAIN) {
 		ldns_pkt_set_rcode(x->r, LDNS_RCODE_NXDOMAIN);
 		if (apex)
 			add_apex_soa(x, LDNS_SECTION_AUTHORITY);
@@ -263,14 +276,14 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 
 	*done = false;
 	/* Without a community, or without its zone, nothing is synthesised. */
-	if (!x->have_c || !x->community)
+	if (!x->c || !x->community)
 		return 0;
 	if (z && z != x->community)
 		return 0;
 	classify(x->qname, &pn);
 	if (pn.kind == NAME_OTHER)
 		return 0;
-	bool inside = in_zone(pn.member, x->c.zone);
+	bool inside = in_zone(pn.member, x->c->zone);
 	/* Outside every zone we serve, only a member's delegated SRV apex is
 	 * ours; inside the community zone, a member's SRV names and the names
 	 * above them are. */

@@ -7,8 +7,10 @@
 
 #include "internal.h"
 
-/* RFC 8020 / DNS flag day 2020: the UDP payload we offer and accept. */
+/* DNS flag day 2020: the UDP payload we offer and accept. */
 #define EDNS_PAYLOAD 1232
+/* Answers kept pre-rendered; a power of two. */
+#define CACHE_SLOTS 65536
 
 int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 {
@@ -21,7 +23,12 @@ int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 		return -ENOMEM;
 	e->zones = zones;
 	e->db = db;
+	if (!(e->cache = dnsd__cache_new(CACHE_SLOTS))) {
+		free(e);
+		return -ENOMEM;
+	}
 	if ((rc = pdb_read_begin(db, &e->txn)) != 0) {
+		dnsd__cache_free(e->cache);
 		free(e);
 		return rc;
 	}
@@ -35,14 +42,18 @@ void dnsd_engine_free(dnsd_engine *e)
 	if (!e)
 		return;
 	pdb_read_end(e->txn);
-	free(e->views);
+	dnsd__cache_free(e->cache);
+	free(e->epoch.views);
 	free(e);
 }
 
 void dnsd_engine_set_zones(dnsd_engine *e, const dnsd_zones *zones)
 {
-	if (e && zones)
+	if (e && zones) {
 		e->zones = zones;
+		/* Every cached answer and the epoch refer to the old zones. */
+		e->zones_gen++;
+	}
 }
 
 /* ---- building blocks ---- */
@@ -87,7 +98,7 @@ void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_sec
 		rr_set_owner(rr, owner);
 	if (s == LDNS_SECTION_AUTHORITY && min < ldns_rr_ttl(rr))
 		ldns_rr_set_ttl(rr, min);
-	if (x->have_c && x->community == z)
+	if (x->c && x->community == z)
 		ldns_rdf_deep_free(ldns_rr_set_rdf(rr, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32,
 		                                                              dnsd__soa_serial(x)), 2));
 	ldns_pkt_push_rr(x->r, s, rr);
@@ -192,26 +203,49 @@ static void answer_static(struct dnsd_query *x, const struct dnsd_zone *z)
 
 /* ---- the pipeline ---- */
 
+/* Rebuild what the serial implies when it moved, into the engine's own
+ * memory: the community is copied out of the snapshot. */
+static int epoch_refresh(dnsd_engine *e, uint64_t serial)
+{
+	struct dnsd_epoch *ep = &e->epoch;
+	struct pdb_community tmp;
+	size_t len;
+	int rc;
+
+	if (ep->serial == serial && ep->zones_gen == e->zones_gen)
+		return 0;
+	ep->serial = 0;
+	ep->have_c = false;
+	ep->community = NULL;
+	ep->views_built = false;
+	ep->nviews = 0;
+	memset(ep->memo, 0, sizeof(ep->memo));
+	rc = pdb_get_community(e->txn, &tmp);
+	if (rc == 0) {
+		if ((rc = pdb_community_encode(&tmp, ep->cbuf, sizeof(ep->cbuf), &len)) != 0 ||
+		    (rc = pdb_community_decode(ep->cbuf, len, &ep->c)) != 0)
+			return rc;
+		char zone[PDB_NAME_MAX + 1];
+		snprintf(zone, sizeof(zone), "%.*s", ep->c.zone.len, ep->c.zone.p);
+		ep->community = dnsd__zone_by_name(e->zones, zone);
+		ep->have_c = true;
+	} else if (rc != PDB_ENOTFOUND) {
+		return rc;
+	}
+	ep->serial = serial;
+	ep->zones_gen = e->zones_gen;
+	return 0;
+}
+
 /* Take a fresh snapshot of the policy: every query sees the newest
  * commit, so a change is in the very next answer. */
-static int policy_snapshot(struct dnsd_query *x)
+static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
 {
 	int rc;
 
-	if ((rc = pdb_read_renew(x->e->txn)) != 0)
+	if ((rc = pdb_read_renew(e->txn)) != 0 || (rc = pdb_serial(e->txn, serial)) != 0)
 		return rc;
-	if ((rc = pdb_serial(x->e->txn, &x->serial)) != 0)
-		return rc;
-	rc = pdb_get_community(x->e->txn, &x->c);
-	if (rc == PDB_ENOTFOUND)
-		return 0;
-	if (rc)
-		return rc;
-	x->have_c = true;
-	char zone[PDB_NAME_MAX + 1];
-	snprintf(zone, sizeof(zone), "%.*s", x->c.zone.len, x->c.zone.p);
-	x->community = dnsd__zone_by_name(x->e->zones, zone);
-	return 0;
+	return epoch_refresh(e, *serial);
 }
 
 static int answer_query(struct dnsd_query *x)
@@ -242,15 +276,6 @@ static size_t header_reply(const uint8_t *q, uint8_t rcode, uint8_t *out)
 	return LDNS_HEADER_SIZE;
 }
 
-/* The largest response the client takes over UDP (RFC 6891 6.2.5). */
-static size_t udp_limit(const ldns_pkt *q)
-{
-	size_t n = ldns_pkt_edns(q) ? ldns_pkt_edns_udp_size(q) : 512;
-	if (n < 512)
-		n = 512;
-	return n > EDNS_PAYLOAD ? EDNS_PAYLOAD : n;
-}
-
 static ldns_pkt *new_response(const ldns_pkt *q)
 {
 	ldns_pkt *r = ldns_pkt_new();
@@ -270,45 +295,219 @@ static ldns_pkt *new_response(const ldns_pkt *q)
 	return r;
 }
 
-/* Render r into out; over UDP, an answer that does not fit becomes its
- * header and question with TC=1 (RFC 2181 9), and the client retries over
- * TCP. */
-static int render(struct dnsd_query *x, uint8_t *out, size_t cap, size_t *outlen)
+/* ---- the fast path: plain queries, parsed by hand, answered from the
+ * cache ---- */
+
+/* What a plain query says.  Anything unusual (compression in the question,
+ * more than one additional record, an EDNS version other than 0, a class
+ * other than IN) is left to the full parser. */
+struct plain_query {
+	uint16_t qtype;
+	size_t qname_len;             /* wire length, from offset 12 */
+	uint8_t lname[255];           /* the qname in lower case */
+	bool edns, do_bit;
+	uint16_t payload;
+};
+
+static bool parse_plain(const uint8_t *q, size_t len, struct plain_query *p)
 {
-	size_t limit = x->client->tcp ? DNSD_MSG_MAX : udp_limit(x->q), n;
-	uint8_t *wire = NULL;
+	size_t off = LDNS_HEADER_SIZE;
+
+	if (LDNS_QDCOUNT(q) != 1 || LDNS_ANCOUNT(q) || LDNS_NSCOUNT(q) || LDNS_ARCOUNT(q) > 1)
+		return false;
+	for (;;) {
+		if (off >= len)
+			return false;
+		uint8_t l = q[off];
+		if (l > 63 || off + 1 + l > len || off + 1 + l - LDNS_HEADER_SIZE > 255)
+			return false;
+		for (size_t i = 0; i <= l; i++) {
+			uint8_t c = q[off + i];
+			p->lname[off - LDNS_HEADER_SIZE + i] = (i && c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+		}
+		off += 1 + l;
+		if (l == 0)
+			break;
+	}
+	p->qname_len = off - LDNS_HEADER_SIZE;
+	if (len - off < 4 || ldns_read_uint16(q + off + 2) != LDNS_RR_CLASS_IN)
+		return false;
+	p->qtype = ldns_read_uint16(q + off);
+	off += 4;
+	p->edns = p->do_bit = false;
+	if (LDNS_ARCOUNT(q) == 1) {
+		/* OPT: root owner, type 41, class = payload, TTL = ext-rcode,
+		 * version, flags; rdata of rdlength. */
+		if (len - off < 11 || q[off] != 0 || ldns_read_uint16(q + off + 1) != LDNS_RR_TYPE_OPT ||
+		    q[off + 6] != 0)
+			return false;
+		p->edns = true;
+		p->payload = ldns_read_uint16(q + off + 3);
+		p->do_bit = q[off + 7] & 0x80;
+		off += 11 + ldns_read_uint16(q + off + 9);
+	}
+	return off == len;
+}
+
+/* The largest response the client takes (RFC 6891 6.2.5). */
+static size_t size_limit(const struct dnsd_client *c, bool edns, uint16_t payload)
+{
+	size_t n = edns ? payload : 512;
+
+	if (c->tcp)
+		return DNSD_MSG_MAX;
+	if (n < 512)
+		n = 512;
+	return n > EDNS_PAYLOAD ? EDNS_PAYLOAD : n;
+}
+
+/* Copy a whole response out, or, over UDP when it does not fit, its
+ * header and question with TC=1 and its OPT (RFC 2181 9): the client then
+ * asks again over TCP. */
+static size_t fit(const uint8_t *wire, size_t len, size_t limit, size_t qname_len, uint8_t *out,
+                  size_t cap)
+{
+	size_t head = LDNS_HEADER_SIZE + qname_len + 4;
+	bool opt;
 
 	if (limit > cap)
 		limit = cap;
-	if (ldns_pkt2wire(&wire, x->r, &n) != LDNS_STATUS_OK)
-		return -ENOMEM;
-	if (n > limit) {
-		ldns_pkt *t = new_response(x->q);
-		free(wire);
-		wire = NULL;
-		if (!t)
-			return -ENOMEM;
-		ldns_pkt_set_aa(t, ldns_pkt_aa(x->r));
-		ldns_pkt_set_rcode(t, ldns_pkt_get_rcode(x->r));
-		ldns_pkt_set_tc(t, true);
-		ldns_status st = ldns_pkt2wire(&wire, t, &n);
-		ldns_pkt_free(t);
-		if (st != LDNS_STATUS_OK || n > limit) {
-			free(wire);
-			return -ENOMEM;
-		}
+	if (len <= limit) {
+		memcpy(out, wire, len);
+		return len;
 	}
-	memcpy(out, wire, n);
-	*outlen = n;
-	free(wire);
+	/* ldns writes the OPT last: 11 bytes, with no options of ours. */
+	opt = LDNS_ARCOUNT(wire) > 0 && len >= head + 11 && wire[len - 11] == 0 &&
+	      ldns_read_uint16(wire + len - 10) == LDNS_RR_TYPE_OPT;
+	memcpy(out, wire, head);
+	if (opt)
+		memcpy(out + head, wire + len - 11, 11);
+	LDNS_TC_SET(out);
+	ldns_write_uint16(out + 6, 0);
+	ldns_write_uint16(out + 8, 0);
+	ldns_write_uint16(out + 10, opt ? 1 : 0);
+	return head + (opt ? 11 : 0);
+}
+
+static void make_key(const dnsd_engine *e, const struct plain_query *p, int32_t view,
+                     struct dnsd_cache_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->serial = e->epoch.serial;
+	k->zones_gen = e->zones_gen;
+	k->view = view;
+	k->qtype = p->qtype;
+	k->edns = p->edns;
+	k->do_bit = p->do_bit;
+	k->qname_len = (uint8_t)p->qname_len;
+	memcpy(k->qname, p->lname, p->qname_len);
+}
+
+/* The view that goes into the key: only when the fallback depends on it. */
+static int key_view(dnsd_engine *e, const struct dnsd_client *c, int32_t *view)
+{
+	int rc;
+
+	*view = -1;
+	if (!e->epoch.have_c || e->epoch.c.fallback != PDB_FALLBACK_ALLOWED)
+		return 0;
+	if ((rc = dnsd__views_build(e)) != 0)
+		return rc;
+	*view = dnsd__view_of(e, c);
 	return 0;
+}
+
+/* A cached response, made this query's: its ID, RD and CD bits, and the
+ * qname's case in the question (and in every name compressed to it). */
+static size_t serve_cached(const uint8_t *q, const struct plain_query *p, const uint8_t *wire,
+                           size_t len, const struct dnsd_client *c, uint8_t *out, size_t cap)
+{
+	size_t n = fit(wire, len, size_limit(c, p->edns, p->payload), p->qname_len, out, cap);
+
+	memcpy(out, q, 2);
+	out[2] = (uint8_t)((out[2] & ~0x01) | (q[2] & 0x01));
+	out[3] = (uint8_t)((out[3] & ~0x10) | (q[3] & 0x10));
+	memcpy(out + LDNS_HEADER_SIZE, q + LDNS_HEADER_SIZE, p->qname_len);
+	return n;
+}
+
+/* ---- the full path ---- */
+
+/* How a response may be cut down for the client that asked. */
+struct fit_info {
+	bool edns;
+	uint16_t payload;
+	size_t qname_len;
+};
+
+/* Answer with ldns into wire (DNSD_MSG_MAX bytes), whole. */
+static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                       uint64_t serial, int snap_rc, uint8_t *wire, size_t *wlen, bool *cacheable,
+                       struct fit_info *fi)
+{
+	struct dnsd_query x = { .e = e, .client = c, .serial = serial };
+	uint8_t *w = NULL;
+	int rc = snap_rc;
+
+	*cacheable = false;
+	if (ldns_wire2pkt(&x.q, q, qlen) != LDNS_STATUS_OK) {
+		*wlen = header_reply(q, LDNS_RCODE_FORMERR, wire);
+		return 0;
+	}
+	ldns_rr *question = ldns_rr_list_rr(ldns_pkt_question(x.q), 0);
+	x.qname = ldns_rr_owner(question);
+	x.qtype = ldns_rr_get_type(question);
+	x.now = (int64_t)time(NULL);
+	fi->edns = ldns_pkt_edns(x.q);
+	fi->payload = ldns_pkt_edns_udp_size(x.q);
+	fi->qname_len = ldns_rdf_size(x.qname);
+	x.c = e->epoch.have_c ? &e->epoch.c : NULL;
+	x.community = e->epoch.community;
+	if (!(x.r = new_response(x.q))) {
+		ldns_pkt_free(x.q);
+		return -ENOMEM;
+	}
+	if (ldns_pkt_edns(x.q) && ldns_pkt_edns_version(x.q) > 0) {
+		/* RFC 6891 6.1.3: BADVERS, extended RCODE 16. */
+		ldns_pkt_set_edns_extended_rcode(x.r, 1);
+	} else if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN ||
+	           x.qtype == LDNS_RR_TYPE_AXFR || x.qtype == LDNS_RR_TYPE_IXFR) {
+		ldns_pkt_set_rcode(x.r, LDNS_RCODE_REFUSED);
+	} else if (rc == 0) {
+		rc = answer_query(&x);
+	}
+	if (rc != 0) {
+		/* The store failed: say so rather than guess. */
+		ldns_pkt_free(x.r);
+		if ((x.r = new_response(x.q)))
+			ldns_pkt_set_rcode(x.r, LDNS_RCODE_SERVFAIL);
+	}
+	size_t n = 0;
+	if (!x.r || ldns_pkt2wire(&w, x.r, &n) != LDNS_STATUS_OK || n > DNSD_MSG_MAX) {
+		*wlen = header_reply(q, LDNS_RCODE_SERVFAIL, wire);
+		rc = rc ? rc : -ENOMEM;
+	} else {
+		memcpy(wire, w, n);
+		*wlen = n;
+		*cacheable = rc == 0;
+	}
+	free(w);
+	ldns_pkt_free(x.r);
+	ldns_pkt_free(x.q);
+	return rc;
 }
 
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen)
 {
-	struct dnsd_query x = { .e = e, .client = c };
-	int rc = 0;
+	uint8_t *wire = e->scratch;
+	struct fit_info fi = { 0 };
+	struct plain_query p;
+	struct dnsd_cache_key k;
+	uint64_t serial = 0;
+	bool plain, cacheable;
+	size_t wlen;
+	int rc, snap;
 
 	if (!e || !q || !c || !out || !outlen || cap < 512)
 		return -EINVAL;
@@ -321,39 +520,29 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		*outlen = header_reply(q, LDNS_RCODE_NOTIMPL, out);
 		return 0;
 	}
-	if (LDNS_QDCOUNT(q) != 1 || LDNS_ANCOUNT(q) != 0 || LDNS_NSCOUNT(q) != 0 ||
-	    ldns_wire2pkt(&x.q, q, qlen) != LDNS_STATUS_OK) {
+	if (LDNS_QDCOUNT(q) != 1 || LDNS_ANCOUNT(q) != 0 || LDNS_NSCOUNT(q) != 0) {
 		*outlen = header_reply(q, LDNS_RCODE_FORMERR, out);
 		return 0;
 	}
-	ldns_rr *question = ldns_rr_list_rr(ldns_pkt_question(x.q), 0);
-	x.qname = ldns_rr_owner(question);
-	x.qtype = ldns_rr_get_type(question);
-	x.now = (int64_t)time(NULL);
-	if (!(x.r = new_response(x.q))) {
-		ldns_pkt_free(x.q);
-		return -ENOMEM;
+	plain = parse_plain(q, qlen, &p);
+	snap = policy_snapshot(e, &serial);
+	int32_t view = -1;
+	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0) {
+		const uint8_t *hit;
+		make_key(e, &p, view, &k);
+		if ((hit = dnsd__cache_get(e->cache, &k, &wlen))) {
+			*outlen = serve_cached(q, &p, hit, wlen, c, out, cap);
+			pdb_read_reset(e->txn);
+			return 0;
+		}
 	}
-	if (ldns_pkt_edns(x.q) && ldns_pkt_edns_version(x.q) > 0) {
-		/* RFC 6891 6.1.3: BADVERS, extended RCODE 16. */
-		ldns_pkt_set_edns_extended_rcode(x.r, 1);
-	} else if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN) {
-		ldns_pkt_set_rcode(x.r, LDNS_RCODE_REFUSED);
-	} else if (x.qtype == LDNS_RR_TYPE_AXFR || x.qtype == LDNS_RR_TYPE_IXFR) {
-		ldns_pkt_set_rcode(x.r, LDNS_RCODE_REFUSED);
-	} else if ((rc = policy_snapshot(&x)) == 0) {
-		rc = answer_query(&x);
-	}
+	rc = answer_full(e, q, qlen, c, serial, snap, wire, &wlen, &cacheable, &fi);
 	pdb_read_reset(e->txn);
-	if (rc != 0) {
-		/* The store failed: say so rather than guess. */
-		ldns_pkt_free(x.r);
-		x.r = new_response(x.q);
-		if (x.r)
-			ldns_pkt_set_rcode(x.r, LDNS_RCODE_SERVFAIL);
-	}
-	int rrc = x.r ? render(&x, out, cap, outlen) : -ENOMEM;
-	ldns_pkt_free(x.r);
-	ldns_pkt_free(x.q);
-	return rc ? rc : rrc;
+	if (plain && cacheable)
+		dnsd__cache_put(e->cache, &k, wire, wlen);
+	if (plain)
+		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
+	else
+		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), fi.qname_len, out, cap);
+	return rc;
 }

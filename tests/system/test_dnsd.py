@@ -265,6 +265,9 @@ def test_static_records(dnsd):
 
 
 def test_qname_case_preserved(dnsd):
+    # The first asks in lower case, so the second is answered from the
+    # cache: its own case must still come back.
+    dnsd.ask("_xmpp-server._tcp.alpha.fed.example", "SRV")
     r = dnsd.ask("_XMPP-Server._TCP.Alpha.Fed.Example", "SRV")
     assert r.question[0].name.to_text() == "_XMPP-Server._TCP.Alpha.Fed.Example."
     assert srv_records(r) == [(0, 0, 5269, "ch.fed.example.")]
@@ -286,6 +289,15 @@ def test_edns(dnsd):
     r = dns.query.udp(q, HOST, port=dnsd.port, timeout=TIMEOUT)
     assert r.rcode() == dns.rcode.BADVERS   # RFC 6891 6.1.3
     assert r.edns == 0 and not r.answer
+
+
+def test_cache_is_per_view_and_per_edns(dnsd):
+    name = "_xmpp-server._tcp.alpha.fed.example"
+    for _ in range(2):
+        assert len(srv_records(dnsd.ask(name, "SRV"))) == 1
+        assert len(srv_records(dnsd.ask(name, "SRV", source=VIEW_DELTA))) == 2
+        assert dnsd.ask(name, "SRV", use_edns=False).edns == -1
+        assert dnsd.ask(name, "SRV", use_edns=0).edns == 0
 
 
 def test_truncation_and_tcp(dnsd):
