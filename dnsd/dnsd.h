@@ -87,9 +87,15 @@ struct dnsd_limits {
 /** A server on loop answering with engine (borrowed).  lim may be NULL. */
 int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_limits *lim,
                      dnsd_server **out);
-/** Listen with UDP and TCP on "192.0.2.1:53" or "[2001:db8::1]:53".
- * Errors: DNSD_EADDR, or a libuv error (negative errno). */
-int dnsd_server_listen(dnsd_server *s, const char *addr);
+#define DNSD_LISTEN_UDP 0x1
+#define DNSD_LISTEN_TCP 0x2
+
+/** Listen on "192.0.2.1:53" or "[2001:db8::1]:53" with UDP, TCP or both
+ * (what).  UDP sockets are bound with SO_REUSEPORT, so that servers on
+ * other threads' loops may listen on the same address and share its
+ * queries.  Errors: DNSD_EADDR, -EINVAL, or a libuv or socket error
+ * (negative errno). */
+int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what);
 /** Stop listening, close every connection, then call cb (may be NULL)
  * once all handles are closed; s is freed after cb. */
 void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg);

@@ -1,10 +1,13 @@
 /* dnsd: the command line around the core.  Foreground, logs to stderr;
  * SIGTERM and SIGINT stop it cleanly, SIGHUP re-reads the zone files. */
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dnsd.h"
 
@@ -16,26 +19,46 @@ struct opts {
 	const char *listen[MAX_ARGS];
 	size_t nzones, nlisten;
 	struct dnsd_limits lim;
+	unsigned threads;
+};
+
+/* One loop per thread, each with its own engine (snapshot, cache) and its
+ * own SO_REUSEPORT UDP sockets; thread 0 is the main thread, which also
+ * serves TCP and takes the signals. */
+struct worker {
+	struct daemon *d;
+	pthread_t thread;
+	uv_loop_t loop;
+	uv_async_t wake;           /* zones changed, or stop */
+	dnsd_engine *engine;
+	dnsd_server *server;
+	atomic_uint seen_gen;      /* the zones generation this worker serves */
 };
 
 struct daemon {
 	struct opts o;
-	dnsd_zones *zones;
-	dnsd_engine *engine;
-	dnsd_server *server;
+	pdb_t *db;
+	dnsd_zones *zones;         /* the zones in use */
+	dnsd_zones *old_zones;     /* replaced, freed once no worker uses them */
+	atomic_uint zones_gen;
+	atomic_bool stopping;
+	unsigned nworkers;
+	struct worker *w;          /* w[0] runs on the main thread */
 	uv_signal_t term, intr, hup;
+	uv_timer_t reap;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: dnsd --db DIR --zone FILE [--zone FILE ...] --listen ADDR:PORT [--listen ...]\n"
-	        "            [--tcp-max N] [--tcp-idle-ms MS]\n"
+	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
 	        "ADDR:PORT (192.0.2.1:53, [2001:db8::1]:53).  SIGHUP re-reads the zone\n"
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
+	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
 	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n");
 }
@@ -46,6 +69,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "db", required_argument, NULL, 'd' },
 		{ "zone", required_argument, NULL, 'z' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "tcp-max", required_argument, NULL, 'm' },
 		{ "tcp-idle-ms", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -70,16 +94,18 @@ static int parse(int argc, char **argv, struct opts *o)
 			else
 				o->listen[o->nlisten++] = optarg;
 			break;
+		case 't':
 		case 'm':
 		case 'i': {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
-			if (*end || !*optarg || v == 0 || v > 1000000) {
-				fprintf(stderr, "dnsd: --%s takes a number from 1 to 1000000\n",
-				        c == 'm' ? "tcp-max" : "tcp-idle-ms");
+			unsigned long max = c == 't' ? 256 : 1000000;
+			const char *name = c == 't' ? "threads" : c == 'm' ? "tcp-max" : "tcp-idle-ms";
+			if (*end || !*optarg || v == 0 || v > max) {
+				fprintf(stderr, "dnsd: --%s takes a number from 1 to %lu\n", name, max);
 				return 2;
 			}
-			*(c == 'm' ? &o->lim.tcp_max : &o->lim.tcp_idle_ms) = (unsigned)v;
+			*(c == 't' ? &o->threads : c == 'm' ? &o->lim.tcp_max : &o->lim.tcp_idle_ms) = (unsigned)v;
 			break;
 		}
 		case 'h':
@@ -100,40 +126,122 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static void stopped(void *arg)
+/* ---- workers ---- */
+
+static void worker__closed(void *arg)
 {
-	uv_loop_t *loop = arg;
-	uv_stop(loop);
+	struct worker *w = arg;
+	uv_close((uv_handle_t *)&w->wake, NULL);
 }
+
+static void worker__wake(uv_async_t *h)
+{
+	struct worker *w = h->data;
+	struct daemon *d = w->d;
+
+	if (atomic_load(&d->stopping)) {
+		if (w->server)
+			dnsd_server_close(w->server, worker__closed, w);
+		w->server = NULL;
+		return;
+	}
+	unsigned gen = atomic_load(&d->zones_gen);
+	/* d->zones is written before zones_gen is bumped. */
+	dnsd_engine_set_zones(w->engine, d->zones);
+	atomic_store(&w->seen_gen, gen);
+}
+
+static void *worker__run(void *arg)
+{
+	struct worker *w = arg;
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+/* Set up worker i on its loop: engine, server, sockets.  Its thread starts
+ * later, so a failure here is reported before anything runs. */
+static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
+{
+	struct worker *w = &d->w[i];
+	int rc;
+
+	w->d = d;
+	if ((rc = dnsd_engine_new(d->zones, d->db, &w->engine)) != 0 ||
+	    (rc = dnsd_server_init(loop, w->engine, &d->o.lim, &w->server)) != 0) {
+		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
+		return rc;
+	}
+	uv_async_init(loop, &w->wake, worker__wake);
+	w->wake.data = w;
+	for (size_t j = 0; j < d->o.nlisten; j++) {
+		unsigned what = DNSD_LISTEN_UDP | (i == 0 ? DNSD_LISTEN_TCP : 0);
+		if ((rc = dnsd_server_listen(w->server, d->o.listen[j], what)) != 0) {
+			fprintf(stderr, "dnsd: %s: %s\n", d->o.listen[j], dnsd_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* ---- signals ---- */
 
 static void on_stop(uv_signal_t *h, int sig)
 {
 	struct daemon *d = h->data;
 
 	fprintf(stderr, "dnsd: signal %d, stopping\n", sig);
+	atomic_store(&d->stopping, true);
 	uv_close((uv_handle_t *)&d->term, NULL);
 	uv_close((uv_handle_t *)&d->intr, NULL);
 	uv_close((uv_handle_t *)&d->hup, NULL);
-	dnsd_server_close(d->server, stopped, h->loop);
-	d->server = NULL;
+	uv_close((uv_handle_t *)&d->reap, NULL);
+	for (unsigned i = 0; i < d->nworkers; i++)
+		uv_async_send(&d->w[i].wake);
 }
 
-/* Zones are swapped between two queries: the loop is single-threaded, so
- * no query sees half of the old and half of the new. */
+/* Free the replaced zones once every worker serves the new ones. */
+static void on_reap(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	unsigned gen = atomic_load(&d->zones_gen);
+
+	for (unsigned i = 0; i < d->nworkers; i++)
+		if (atomic_load(&d->w[i].seen_gen) != gen)
+			return;
+	dnsd_zones_free(d->old_zones);
+	d->old_zones = NULL;
+	uv_timer_stop(t);
+}
+
+/* Zones are swapped between two queries of each loop, so no query sees
+ * half of the old and half of the new. */
 static void on_hup(uv_signal_t *h, int sig)
 {
 	struct daemon *d = h->data;
 	dnsd_zones *z;
 	char err[512];
 
+	if (d->old_zones) {
+		fprintf(stderr, "dnsd: reload refused: the previous one is still being taken up\n");
+		return;
+	}
 	if (dnsd_zones_load(d->o.zones, d->o.nzones, &z, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dnsd: reload refused, keeping the zones in use: %s\n", err);
 		return;
 	}
-	dnsd_engine_set_zones(d->engine, z);
-	dnsd_zones_free(d->zones);
+	d->old_zones = d->zones;
 	d->zones = z;
+	atomic_fetch_add(&d->zones_gen, 1);
+	for (unsigned i = 0; i < d->nworkers; i++)
+		uv_async_send(&d->w[i].wake);
+	uv_timer_start(&d->reap, on_reap, 20, 20);
 	fprintf(stderr, "dnsd: zones reloaded (%zu)\n", dnsd_zones_count(z));
+}
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
 }
 
 int main(int argc, char **argv)
@@ -141,46 +249,58 @@ int main(int argc, char **argv)
 	struct daemon d = { 0 };
 	uv_loop_t *loop = uv_default_loop();
 	char err[512];
-	pdb_t *db = NULL;
 	int rc;
 
 	if ((rc = parse(argc, argv, &d.o)) != 0)
 		return rc;
-	if ((rc = pdb_open(d.o.db, PDB_RDONLY, NULL, &db)) != 0) {
+	if ((rc = pdb_open(d.o.db, PDB_RDONLY, NULL, &d.db)) != 0) {
 		fprintf(stderr, "dnsd: %s: %s\n", d.o.db, pdb_strerror(rc));
 		return 3;
 	}
 	if ((rc = dnsd_zones_load(d.o.zones, d.o.nzones, &d.zones, err, sizeof(err))) != 0) {
 		fprintf(stderr, "dnsd: %s\n", err);
-		pdb_close(db);
+		pdb_close(d.db);
 		return 2;
 	}
-	if ((rc = dnsd_engine_new(d.zones, db, &d.engine)) != 0 ||
-	    (rc = dnsd_server_init(loop, d.engine, &d.o.lim, &d.server)) != 0) {
-		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
+	signal(SIGPIPE, SIG_IGN);
+	d.nworkers = d.o.threads ? d.o.threads : default_threads();
+	if (!(d.w = calloc(d.nworkers, sizeof(*d.w))))
 		return 3;
+	for (unsigned i = 0; i < d.nworkers; i++) {
+		uv_loop_t *l = loop;
+		if (i > 0 && (l = &d.w[i].loop, uv_loop_init(l)) != 0)
+			return 3;
+		if (worker__init(&d, i, l) != 0)
+			return 3;
 	}
-	for (size_t i = 0; i < d.o.nlisten; i++) {
-		if ((rc = dnsd_server_listen(d.server, d.o.listen[i])) != 0) {
-			fprintf(stderr, "dnsd: %s: %s\n", d.o.listen[i], dnsd_strerror(rc));
+	for (size_t j = 0; j < d.o.nlisten; j++)
+		fprintf(stderr, "dnsd: listening on %s (UDP on %u threads, TCP)\n", d.o.listen[j],
+		        d.nworkers);
+	for (unsigned i = 1; i < d.nworkers; i++) {
+		if (pthread_create(&d.w[i].thread, NULL, worker__run, &d.w[i]) != 0) {
+			fprintf(stderr, "dnsd: cannot start a thread\n");
 			return 3;
 		}
-		fprintf(stderr, "dnsd: listening on %s (UDP and TCP)\n", d.o.listen[i]);
 	}
 	uv_signal_init(loop, &d.term);
 	uv_signal_init(loop, &d.intr);
 	uv_signal_init(loop, &d.hup);
-	d.term.data = d.intr.data = d.hup.data = &d;
+	uv_timer_init(loop, &d.reap);
+	d.term.data = d.intr.data = d.hup.data = d.reap.data = &d;
 	uv_signal_start(&d.term, on_stop, SIGTERM);
 	uv_signal_start(&d.intr, on_stop, SIGINT);
 	uv_signal_start(&d.hup, on_hup, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
 	uv_run(loop, UV_RUN_DEFAULT);
-	/* Let the closes queued by on_stop finish. */
-	uv_run(loop, UV_RUN_DEFAULT);
-	dnsd_engine_free(d.engine);
+	for (unsigned i = 1; i < d.nworkers; i++) {
+		pthread_join(d.w[i].thread, NULL);
+		uv_loop_close(&d.w[i].loop);
+	}
+	for (unsigned i = 0; i < d.nworkers; i++)
+		dnsd_engine_free(d.w[i].engine);
+	free(d.w);
+	dnsd_zones_free(d.old_zones);
 	dnsd_zones_free(d.zones);
-	pdb_close(db);
+	pdb_close(d.db);
 	uv_loop_close(loop);
 	fprintf(stderr, "dnsd: stopped\n");
 	return 0;

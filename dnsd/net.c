@@ -3,8 +3,11 @@
  * answered in order, an idle timeout, and a cap on connections so that a
  * flood of them cannot starve UDP. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -317,13 +320,35 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss)
 	return DNSD_EADDR;
 }
 
-int dnsd_server_listen(dnsd_server *s, const char *addr)
+/* libuv 1.44 has no UV_UDP_REUSEPORT: make the socket, set SO_REUSEPORT so
+ * that each thread's loop binds its own socket to the same address and the
+ * kernel spreads the queries, then hand it to libuv. */
+static int udp__socket(const struct sockaddr_storage *ss, int *fd)
+{
+	int one = 1, s;
+	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	if ((s = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return -errno;
+	if (setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    (ss->ss_family == AF_INET6 &&
+	     setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(s, (const struct sockaddr *)ss, len) != 0) {
+		int err = -errno;
+		close(s);
+		return err;
+	}
+	*fd = s;
+	return 0;
+}
+
+int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what)
 {
 	struct sockaddr_storage ss;
 	struct listener *l;
-	int rc;
+	int rc, fd = -1;
 
-	if (!s || !addr || s->closing)
+	if (!s || !addr || s->closing || !what || (what & ~(DNSD_LISTEN_UDP | DNSD_LISTEN_TCP)))
 		return -EINVAL;
 	if ((rc = parse_addr(addr, &ss)) != 0)
 		return rc;
@@ -336,10 +361,21 @@ int dnsd_server_listen(dnsd_server *s, const char *addr)
 	l->next = s->listeners;
 	s->listeners = l;
 	s->open_handles += 2;
-	if ((rc = uv_udp_bind(&l->udp, (struct sockaddr *)&ss, v6 ? UV_UDP_IPV6ONLY : 0)) != 0 ||
-	    (rc = uv_udp_recv_start(&l->udp, udp__alloc, udp__recv)) != 0 ||
-	    (rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, v6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
-	    (rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp__accept)) != 0)
-		return rc;   /* the handles are closed with the server */
+	/* On failure the handles are closed with the server. */
+	if (what & DNSD_LISTEN_UDP) {
+		if ((rc = udp__socket(&ss, &fd)) != 0)
+			return rc;
+		if ((rc = uv_udp_open(&l->udp, fd)) != 0) {
+			close(fd);
+			return rc;
+		}
+		if ((rc = uv_udp_recv_start(&l->udp, udp__alloc, udp__recv)) != 0)
+			return rc;
+	}
+	if (what & DNSD_LISTEN_TCP) {
+		if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, v6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
+		    (rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp__accept)) != 0)
+			return rc;
+	}
 	return 0;
 }

@@ -31,15 +31,22 @@ struct pdb {
 	MDB_dbi meta, member, override, audit;
 	bool rdonly;
 	size_t map_max;
-	unsigned readers;            /* read transactions open in this process */
-	pthread_mutex_t lock;        /* guards readers and map resizing */
+	/* Held shared by every active transaction of this process, and
+	 * exclusively to change the map size, which LMDB allows only while no
+	 * transaction of the process is active. */
+	pthread_rwlock_t maplock;
 };
 
 struct pdb_txn {
 	pdb_t *db;
 	MDB_txn *txn;
 	MDB_txn *probe;   /* read snapshots only: see read__settle() in store.c */
+	bool active;      /* read snapshots only: holds maplock shared */
 };
+
+/* Adopt a map size another process has set (after MDB_MAP_RESIZED).  The
+ * calling thread must have no active transaction. */
+void pdb__adopt_map_size(pdb_t *db);
 
 /* Translate an LMDB result into a pdb error. */
 int pdb__lmdb_err(int rc);

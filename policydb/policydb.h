@@ -298,7 +298,9 @@ struct pdb_limits {
  *
  * On success *out is a handle to free with pdb_close().  One handle per
  * process and store (an LMDB rule); it may be shared by threads, each with
- * its own read transaction.
+ * its own read transaction.  While a snapshot is active (begun or renewed,
+ * not yet reset or ended) its thread must not begin another or write: a
+ * map that has to grow waits for every active snapshot of the process.
  *
  * Errors: -ENOENT (no such directory, or no store in it and no PDB_CREATE),
  * -ENOTDIR, -EACCES, PDB_ENOTSTORE (files that are not a policy store),
@@ -324,9 +326,12 @@ int pdb_read_begin(pdb_t *db, pdb_txn **out);
 /** End and free a read transaction.  NULL is a no-op. */
 void pdb_read_end(pdb_txn *txn);
 /** Release a read transaction's snapshot but keep it for pdb_read_renew():
- * the cheap way for a long-lived thread to take a new snapshot per query. */
+ * the cheap way for a long-lived thread to take a new snapshot per query.
+ * Pointers read in the snapshot are invalid after this.  No-op if the
+ * transaction is already reset. */
 void pdb_read_reset(pdb_txn *txn);
-/** Take a new snapshot on a reset transaction.  Errors as pdb_read_begin. */
+/** Take a new snapshot on a reset transaction.  -EINVAL if it is not
+ * reset; otherwise errors as pdb_read_begin. */
 int pdb_read_renew(pdb_txn *txn);
 
 /** The serial of the snapshot: bumped by every commit. */

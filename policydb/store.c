@@ -126,7 +126,7 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 		return -ENOMEM;
 	db->rdonly = flags & PDB_RDONLY;
 	db->map_max = map_max < map_size ? map_size : map_max;
-	pthread_mutex_init(&db->lock, NULL);
+	pthread_rwlock_init(&db->maplock, NULL);
 	if ((rc = mdb_env_create(&db->env)) != 0) {
 		free(db);
 		return pdb__lmdb_err(rc);
@@ -155,7 +155,7 @@ void pdb_close(pdb_t *db)
 	if (!db)
 		return;
 	mdb_env_close(db->env);
-	pthread_mutex_destroy(&db->lock);
+	pthread_rwlock_destroy(&db->maplock);
 	free(db);
 }
 
@@ -206,23 +206,33 @@ static void read__abort(pdb_txn *t)
 	t->txn = t->probe = NULL;
 }
 
-/* Begin a read snapshot, adopting a map another process has grown. */
+void pdb__adopt_map_size(pdb_t *db)
+{
+	pthread_rwlock_wrlock(&db->maplock);
+	mdb_env_set_mapsize(db->env, 0);
+	pthread_rwlock_unlock(&db->maplock);
+}
+
+/* Begin a read snapshot, adopting a map another process has grown.  On
+ * success the snapshot is active and holds maplock shared. */
 static int read__begin(pdb_txn *t)
 {
 	pdb_t *db = t->db;
 
 	for (int resized = 0;; resized++) {
-		int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t->txn);
+		pthread_rwlock_rdlock(&db->maplock);
+		int rc = t->txn ? mdb_txn_renew(t->txn) : mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t->txn);
 		if (rc == 0)
 			rc = read__settle(t);
-		if (rc == 0)
+		if (rc == 0) {
+			t->active = true;
 			return 0;
+		}
 		read__abort(t);
+		pthread_rwlock_unlock(&db->maplock);
 		if (rc != MDB_MAP_RESIZED || resized > 0)
 			return rc < 0 ? rc : pdb__lmdb_err(rc);
-		pthread_mutex_lock(&db->lock);
-		mdb_env_set_mapsize(db->env, 0);
-		pthread_mutex_unlock(&db->lock);
+		pdb__adopt_map_size(db);
 	}
 }
 
@@ -241,9 +251,6 @@ int pdb_read_begin(pdb_t *db, pdb_txn **out)
 		free(t);
 		return rc;
 	}
-	pthread_mutex_lock(&db->lock);
-	db->readers++;
-	pthread_mutex_unlock(&db->lock);
 	*out = t;
 	return 0;
 }
@@ -253,32 +260,26 @@ void pdb_read_end(pdb_txn *t)
 	if (!t)
 		return;
 	read__abort(t);
-	pthread_mutex_lock(&t->db->lock);
-	t->db->readers--;
-	pthread_mutex_unlock(&t->db->lock);
+	if (t->active)
+		pthread_rwlock_unlock(&t->db->maplock);
 	free(t);
 }
 
 void pdb_read_reset(pdb_txn *t)
 {
-	if (t && t->txn)
-		mdb_txn_reset(t->txn);
+	if (!t || !t->active)
+		return;
+	mdb_txn_reset(t->txn);
+	t->active = false;
+	pthread_rwlock_unlock(&t->db->maplock);
 }
 
 int pdb_read_renew(pdb_txn *t)
 {
-	int rc;
-
-	if (!t || !t->txn)
+	if (!t || t->active)
 		return -EINVAL;
-	rc = mdb_txn_renew(t->txn);
-	if (rc == 0)
-		rc = read__settle(t);
-	if (rc == MDB_MAP_RESIZED) {
-		read__abort(t);
-		return read__begin(t);
-	}
-	return rc < 0 ? rc : pdb__lmdb_err(rc);
+	/* A failed renew left no transaction: read__begin makes a new one. */
+	return read__begin(t);
 }
 
 static int get_meta(pdb_txn *t, const char *key, MDB_val *v)

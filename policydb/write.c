@@ -80,15 +80,17 @@ static int grow_map(pdb_t *db)
 	MDB_envinfo info;
 	int rc = PDB_EMAPFULL;
 
-	pthread_mutex_lock(&db->lock);
+	/* Waits for this process's other snapshots to end: they are short,
+	 * and LMDB resizes only with none active. */
+	pthread_rwlock_wrlock(&db->maplock);
 	mdb_env_info(db->env, &info);
-	if (db->readers == 0 && info.me_mapsize < db->map_max) {
+	if (info.me_mapsize < db->map_max) {
 		size_t next = info.me_mapsize * 2;
 		if (next > db->map_max || next < info.me_mapsize)
 			next = db->map_max;
 		rc = pdb__lmdb_err(mdb_env_set_mapsize(db->env, next));
 	}
-	pthread_mutex_unlock(&db->lock);
+	pthread_rwlock_unlock(&db->maplock);
 	return rc;
 }
 
@@ -112,14 +114,19 @@ static int write__run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg
 		w->t.db = db;
 		w->change_len = 0;
 		w->change[0] = '\0';
+		pthread_rwlock_rdlock(&db->maplock);
 		rc = mdb_txn_begin(db->env, NULL, 0, &w->t.txn);
 		if (rc == MDB_MAP_RESIZED) {
 			/* Another process grew the map: adopt its size. */
-			mdb_env_set_mapsize(db->env, 0);
+			pthread_rwlock_unlock(&db->maplock);
+			pdb__adopt_map_size(db);
+			pthread_rwlock_rdlock(&db->maplock);
 			rc = mdb_txn_begin(db->env, NULL, 0, &w->t.txn);
 		}
-		if ((rc = pdb__lmdb_err(rc)) != 0)
+		if ((rc = pdb__lmdb_err(rc)) != 0) {
+			pthread_rwlock_unlock(&db->maplock);
 			break;
+		}
 		if (init) {
 			MDB_val v;
 			MDB_val k = pdb__key("format");
@@ -145,6 +152,7 @@ static int write__run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg
 			mdb_txn_abort(w->t.txn);
 		}
 		w->t.txn = NULL;
+		pthread_rwlock_unlock(&db->maplock);
 		if (rc == 0 && serial_out)
 			*serial_out = serial;
 		if (rc != PDB_EMAPFULL || grow_map(db) != 0)
