@@ -43,6 +43,7 @@ struct dnsd_memo {
  * either moves; everything in it is the engine's own memory, never the
  * store's, which may change once a snapshot ends. */
 struct dnsd_epoch {
+	uint64_t version;             /* pdb_snapshot_version it was built from */
 	uint64_t serial;              /* 0: nothing built yet */
 	unsigned zones_gen;
 	bool have_c;

@@ -11,6 +11,12 @@
 
 #include "internal.h"
 
+/* Datagrams taken per recvmmsg and answered per sendmmsg (libuv's own
+ * ceiling for recvmmsg is 20). */
+#define UDP_BATCH 20
+/* An answer over UDP never exceeds the EDNS payload we offer. */
+#define UDP_ANSWER_MAX 1232
+
 #define TCP_MAX_DEFAULT 256
 #define TCP_IDLE_DEFAULT 10000
 /* A client that does not read its answers is cut off past this backlog. */
@@ -44,7 +50,15 @@ struct dnsd_server {
 	void (*close_cb)(void *);
 	void *close_arg;
 	bool closing;
-	uint8_t udp_in[DNSD_MSG_MAX], out[DNSD_MSG_MAX];
+	uint8_t *udp_in;             /* UDP_BATCH datagrams of 64 KiB, for recvmmsg */
+	uint8_t out[DNSD_MSG_MAX];   /* a TCP answer */
+	/* UDP answers of one batch, sent together */
+	unsigned nout;
+	uv_udp_t *out_handle;
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage to[UDP_BATCH];
+	uint8_t answers[UDP_BATCH][UDP_ANSWER_MAX];
 };
 
 int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_limits *lim,
@@ -56,6 +70,10 @@ int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_lim
 		return -EINVAL;
 	if (!(s = calloc(1, sizeof(*s))))
 		return -ENOMEM;
+	if (!(s->udp_in = malloc((size_t)UDP_BATCH * 65536))) {
+		free(s);
+		return -ENOMEM;
+	}
 	s->loop = loop;
 	s->engine = engine;
 	s->lim.tcp_max = lim && lim->tcp_max ? lim->tcp_max : TCP_MAX_DEFAULT;
@@ -99,6 +117,7 @@ static void server__release(dnsd_server *s)
 	}
 	if (s->close_cb)
 		s->close_cb(s->close_arg);
+	free(s->udp_in);
 	free(s);
 }
 
@@ -156,7 +175,18 @@ void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg)
 static void udp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	dnsd_server *s = h->data;
-	*buf = uv_buf_init((char *)s->udp_in, sizeof(s->udp_in));
+	*buf = uv_buf_init((char *)s->udp_in, UDP_BATCH * 65536);
+}
+
+/* Send the answers gathered so far in one system call.  A full socket
+ * buffer drops the rest, as the network would, and clients ask again. */
+static void udp__flush(dnsd_server *s)
+{
+	int fd;
+
+	if (s->nout && uv_fileno((uv_handle_t *)s->out_handle, &fd) == 0)
+		sendmmsg(fd, s->msgs, s->nout, MSG_DONTWAIT);
+	s->nout = 0;
 }
 
 static void udp__recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
@@ -166,17 +196,26 @@ static void udp__recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const str
 	struct dnsd_client client;
 	size_t n = 0;
 
-	if (nread <= 0 || !from || (flags & UV_UDP_PARTIAL))
-		return;
-	client_of(from, false, &client);
-	dnsd_answer(s->engine, (const uint8_t *)buf->base, (size_t)nread, &client, s->out,
-	            sizeof(s->out), &n);
-	if (n) {
-		uv_buf_t b = uv_buf_init((char *)s->out, (unsigned)n);
-		/* Never queue: a full socket buffer drops the answer, as the
-		 * network would, and the client asks again. */
-		uv_udp_try_send(h, &b, 1, from);
+	if (nread > 0 && from && !(flags & UV_UDP_PARTIAL)) {
+		unsigned i = s->nout;
+		client_of(from, false, &client);
+		dnsd_answer(s->engine, (const uint8_t *)buf->base, (size_t)nread, &client,
+		            s->answers[i], UDP_ANSWER_MAX, &n);
+		if (n) {
+			socklen_t alen = from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+			                                            : sizeof(struct sockaddr_in);
+			memcpy(&s->to[i], from, alen);
+			s->iov[i] = (struct iovec){ .iov_base = s->answers[i], .iov_len = n };
+			s->msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &s->to[i], .msg_namelen = alen,
+			                                            .msg_iov = &s->iov[i], .msg_iovlen = 1 } };
+			s->out_handle = h;
+			s->nout++;
+		}
 	}
+	/* A datagram outside a recvmmsg batch, the end of a batch, or a full
+	 * batch: send now. */
+	if (!(flags & UV_UDP_MMSG_CHUNK) || s->nout == UDP_BATCH)
+		udp__flush(s);
 }
 
 /* ---- TCP ---- */
@@ -355,7 +394,7 @@ int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what)
 	if (!(l = calloc(1, sizeof(*l))))
 		return -ENOMEM;
 	bool v6 = ss.ss_family == AF_INET6;
-	uv_udp_init(s->loop, &l->udp);
+	uv_udp_init_ex(s->loop, &l->udp, UV_UDP_RECVMMSG);
 	uv_tcp_init(s->loop, &l->tcp);
 	l->udp.data = l->tcp.data = s;
 	l->next = s->listeners;

@@ -334,6 +334,14 @@ void pdb_read_reset(pdb_txn *txn);
  * reset; otherwise errors as pdb_read_begin. */
 int pdb_read_renew(pdb_txn *txn);
 
+/** A number that changes with every commit, read without a transaction:
+ * cheap enough to ask per query.  Equal to pdb_snapshot_version() of a
+ * snapshot means no commit has happened since that snapshot was taken, so
+ * whatever was derived from it still holds.  0 if it cannot be read. */
+uint64_t pdb_version(pdb_t *db);
+/** The version of the commit a snapshot shows; 0 for NULL. */
+uint64_t pdb_snapshot_version(pdb_txn *txn);
+
 /** The serial of the snapshot: bumped by every commit. */
 int pdb_serial(pdb_txn *txn, uint64_t *serial);
 

@@ -282,6 +282,23 @@ int pdb_read_renew(pdb_txn *t)
 	return read__begin(t);
 }
 
+uint64_t pdb_version(pdb_t *db)
+{
+	MDB_envinfo info;
+
+	/* The newer of the two meta pages: a commit is seen here as soon as
+	 * its meta page is written, possibly before a new snapshot would show
+	 * it, which makes a caller look again, never miss a change. */
+	if (!db || mdb_env_info(db->env, &info) != 0)
+		return 0;
+	return (uint64_t)info.me_last_txnid;
+}
+
+uint64_t pdb_snapshot_version(pdb_txn *t)
+{
+	return t && t->txn ? (uint64_t)mdb_txn_id(t->txn) : 0;
+}
+
 static int get_meta(pdb_txn *t, const char *key, MDB_val *v)
 {
 	MDB_val k = pdb__key(key);

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""DNS benchmark (not a test): the same community of MEMBERS members served
+by dnsd, Knot DNS and NSD, each driven by dnsperf for SECONDS with the same
+query mix (SRV of members, 10% of them unknown), one after the other in one
+run.  Prints queries per second for each and dnsd's ratio to the better of
+the other two.
+
+    dns_bench.py POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
+
+Every server gets THREADS workers (default 1) and dnsperf gets one thread,
+so on a two-core machine a server and its load each have a core.  dnsd
+answers a querier that is no member, so every SRV answer is the
+clearinghouse alone; the other two serve exactly those records from a
+zone file.  NSD runs with rrl-ratelimit: 0, as its rate limit would
+otherwise cap it.  Everything lives in a temporary directory, removed at
+the end; each run stops after SECONDS.
+"""
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ZONE = "bench.example"
+HOST = "127.0.0.1"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind((HOST, 0))
+        return u.getsockname()[1]
+
+
+def apex_text(serial):
+    return (f"$ORIGIN {ZONE}.\n$TTL 3600\n"
+            f"@ IN SOA ns1 hostmaster {serial} 7200 3600 1209600 60\n"
+            "@ IN NS ns1\n@ IN NS ns2\n"
+            "ns1 IN A 192.0.2.1\nns2 IN A 192.0.2.2\n"
+            "ch IN A 192.0.2.5\nch IN AAAA 2001:db8::5\n")
+
+
+def write_inputs(work, members, serial=1):
+    policy = os.path.join(work, "policy.yaml")
+    with open(policy, "w") as f:
+        f.write(f"community:\n  zone: {ZONE}\n  clearinghouse:\n"
+                f"    - {{host: ch.{ZONE}, port: 5269, tls-port: 5270}}\n"
+                "  fallback: allowed\n  ttl: 60\nmembers:\n")
+        for i in range(members):
+            f.write(f"  m{i:05d}.{ZONE}: {{level: 1, targets: [xmpp.m{i:05d}.{ZONE}:5269], "
+                    f"queriers: [10.{i >> 8 & 255}.{i & 255}.0/24]}}\n")
+    with open(os.path.join(work, "apex.zone"), "w") as f:
+        f.write(apex_text(serial))
+    # The same answers as a static zone, for Knot DNS and NSD.
+    with open(os.path.join(work, "full.zone"), "w") as f:
+        f.write(apex_text(serial))
+        for i in range(members):
+            f.write(f"_xmpp-server._tcp.m{i:05d} 60 IN SRV 0 0 5269 ch.{ZONE}.\n")
+    rnd = random.Random(7)
+    with open(os.path.join(work, "queries"), "w") as f:
+        for _ in range(200000):
+            if rnd.random() < 0.1:
+                f.write(f"_xmpp-server._tcp.u{rnd.randrange(members):05d}.{ZONE} SRV\n")
+            else:
+                f.write(f"_xmpp-server._tcp.m{rnd.randrange(members):05d}.{ZONE} SRV\n")
+    return policy
+
+
+def wait_up(port, proc, name):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{name} exited with {proc.returncode}")
+        r = subprocess.run(["dig", f"@{HOST}", "-p", str(port), "+short", "+tries=1", "+time=1",
+                            f"ns1.{ZONE}", "A"], capture_output=True, text=True)
+        if "192.0.2.1" in r.stdout:
+            return
+        time.sleep(0.2)
+    sys.exit(f"{name} did not answer")
+
+
+def check_answer(port, name):
+    r = subprocess.run(["dig", f"@{HOST}", "-p", str(port), "+norec",
+                        f"_xmpp-server._tcp.m00042.{ZONE}", "SRV"], capture_output=True, text=True)
+    if "0 0 5269 ch." not in r.stdout or "status: NOERROR" not in r.stdout:
+        sys.exit(f"{name} gives a different answer:\n{r.stdout}")
+
+
+def dnsperf(port, queries, seconds):
+    r = subprocess.run(["dnsperf", "-s", HOST, "-p", str(port), "-d", queries, "-l", str(seconds),
+                        "-T", "1", "-c", "1", "-q", "200"],
+                       capture_output=True, text=True, timeout=seconds + 60)
+    m = re.search(r"Queries per second:\s+([\d.]+)", r.stdout)
+    lost = re.search(r"Queries lost:\s+(\d+)", r.stdout)
+    if not m:
+        sys.exit("dnsperf failed:\n" + r.stdout + r.stderr)
+    return float(m.group(1)), int(lost.group(1)) if lost else 0
+
+
+def run_server(name, cmd, port, work, seconds):
+    log = open(os.path.join(work, f"{name}.log"), "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_up(port, proc, name)
+        check_answer(port, name)
+        return dnsperf(port, os.path.join(work, "queries"), seconds)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def knot_conf(work, port, threads):
+    path = os.path.join(work, "knot.conf")
+    with open(path, "w") as f:
+        f.write(f"""server:
+    listen: {HOST}@{port}
+    rundir: {work}
+    udp-workers: {threads}
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: {work}
+template:
+  - id: default
+    storage: {work}
+    semantic-checks: off
+zone:
+  - domain: {ZONE}
+    file: {work}/full.zone
+    zonefile-sync: -1
+    journal-content: none
+""")
+    return path
+
+
+def nsd_conf(work, port, threads):
+    path = os.path.join(work, "nsd.conf")
+    with open(path, "w") as f:
+        f.write(f"""server:
+    ip-address: {HOST}@{port}
+    server-count: {threads}
+    zonesdir: "{work}"
+    pidfile: "{work}/nsd.pid"
+    database: ""
+    xfrdfile: "{work}/xfrd.state"
+    zonelistfile: "{work}/zone.list"
+    username: ""
+    rrl-ratelimit: 0
+    verbosity: 0
+remote-control:
+    control-enable: no
+zone:
+    name: {ZONE}
+    zonefile: full.zone
+""")
+    return path
+
+
+def main():
+    policyctl, dnsd = sys.argv[1], sys.argv[2]
+    members = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
+    seconds = int(sys.argv[4]) if len(sys.argv) > 4 else 20
+    threads = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+    nsd = shutil.which("nsd") or "/usr/sbin/nsd"
+    work = tempfile.mkdtemp(prefix="dns-bench-")
+    try:
+        policy = write_inputs(work, members)
+        db = os.path.join(work, "store")
+        subprocess.run([policyctl, "--db", db, "init"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([policyctl, "--db", db, "load", policy], check=True, stdout=subprocess.DEVNULL)
+        results = {}
+        port = free_port()
+        results["dnsd"] = run_server("dnsd", [dnsd, "--db", db, "--zone", f"{work}/apex.zone",
+                                              "--listen", f"{HOST}:{port}", "--threads", str(threads)],
+                                     port, work, seconds)
+        port = free_port()
+        results["knot"] = run_server("knot", [knotd, "-c", knot_conf(work, port, threads)], port, work,
+                                     seconds)
+        port = free_port()
+        results["nsd"] = run_server("nsd", [nsd, "-d", "-c", nsd_conf(work, port, threads)], port, work,
+                                    seconds)
+        print(f"{members} members, {seconds} s each, {threads} server thread(s), dnsperf -T 1 -q 200, "
+              "10% unknown names")
+        for name, (qps, lost) in results.items():
+            print(f"  {name:5s} {qps:12.0f} qps   ({lost} lost)")
+        best = max(results["knot"][0], results["nsd"][0])
+        print(f"  dnsd / best of Knot DNS and NSD: {results['dnsd'][0] / best:.2f}x")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
