@@ -1,28 +1,34 @@
-/* The answer cache: whole responses in a fixed table, so the common query
- * costs a hash, a compare and a copy instead of building with ldns.  A
- * slot holds one entry; a new key takes the slot of an old one.  Entries
- * of an older serial simply stop matching: a commit can never be answered
- * from before it. */
+/* The answer cache: whole responses in a table of small slots (a hash and
+ * a pointer), four-way, so the common query costs a hash, a compare and a
+ * copy instead of building with ldns.  Entries of an older serial simply
+ * stop matching: a commit can never be answered from before it. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+#define WAYS 4
+
+struct entry {
+	size_t len;                   /* of the response */
+	struct dnsd_cache_key key;    /* only its used bytes are stored */
+};
+
 struct slot {
-	struct dnsd_cache_key key;
-	uint8_t *wire;
-	size_t len;
+	uint64_t hash;
+	struct entry *e;              /* the key's used bytes, then the response */
 };
 
 struct dnsd_cache {
 	struct slot *slots;
 	size_t mask;
+	unsigned victim;              /* turns through the ways on eviction */
 };
 
 struct dnsd_cache *dnsd__cache_new(size_t slots)
 {
 	struct dnsd_cache *c;
-	size_t n = 1;
+	size_t n = WAYS;
 
 	while (n < slots)
 		n <<= 1;
@@ -39,7 +45,7 @@ void dnsd__cache_free(struct dnsd_cache *c)
 	if (!c)
 		return;
 	for (size_t i = 0; i <= c->mask; i++)
-		free(c->slots[i].wire);
+		free(c->slots[i].e);
 	free(c->slots);
 	free(c);
 }
@@ -50,42 +56,63 @@ static size_t key_bytes(const struct dnsd_cache_key *k)
 	return offsetof(struct dnsd_cache_key, qname) + k->qname_len;
 }
 
-static size_t slot_of(const struct dnsd_cache *c, const struct dnsd_cache_key *k)
+static uint64_t hash_of(const struct dnsd_cache_key *k)
 {
 	const uint8_t *p = (const uint8_t *)k;
 	uint64_t h = 14695981039346656037ull;   /* FNV-1a, 64 bits */
 
 	for (size_t i = 0; i < key_bytes(k); i++)
 		h = (h ^ p[i]) * 1099511628211ull;
-	return (size_t)(h ^ (h >> 32)) & c->mask;
+	return h | 1;   /* 0 marks an empty slot */
 }
 
-static bool same_key(const struct dnsd_cache_key *a, const struct dnsd_cache_key *b)
+static uint8_t *wire_of(struct entry *e)
 {
-	return a->qname_len == b->qname_len && memcmp(a, b, key_bytes(a)) == 0;
+	return (uint8_t *)&e->key + key_bytes(&e->key);
+}
+
+/* The ways of a hash: four neighbouring slots, one cache line. */
+static struct slot *set_of(struct dnsd_cache *c, uint64_t h)
+{
+	return &c->slots[(size_t)(h >> 17) & c->mask & ~(size_t)(WAYS - 1)];
 }
 
 const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len)
 {
-	struct slot *s = &c->slots[slot_of(c, k)];
+	uint64_t h = hash_of(k);
+	struct slot *set = set_of(c, h);
 
-	if (!s->wire || !same_key(&s->key, k))
-		return NULL;
-	*len = s->len;
-	return s->wire;
+	for (int i = 0; i < WAYS; i++) {
+		struct entry *e = set[i].e;
+		if (set[i].hash == h && e->key.qname_len == k->qname_len &&
+		    memcmp(&e->key, k, key_bytes(k)) == 0) {
+			*len = e->len;
+			return wire_of(e);
+		}
+	}
+	return NULL;
 }
 
 void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
                      size_t len)
 {
-	struct slot *s = &c->slots[slot_of(c, k)];
-	uint8_t *copy = malloc(len);
+	uint64_t h = hash_of(k);
+	struct slot *set = set_of(c, h), *s = NULL;
+	struct entry *e;
 
-	if (!copy)
+	/* An empty way, or one whose entry is of an older serial, or the
+	 * next victim in turn. */
+	for (int i = 0; i < WAYS && !s; i++)
+		if (!set[i].e || set[i].e->key.serial != k->serial)
+			s = &set[i];
+	if (!s)
+		s = &set[c->victim++ % WAYS];
+	if (!(e = malloc(offsetof(struct entry, key) + key_bytes(k) + len)))
 		return;
-	memcpy(copy, wire, len);
-	free(s->wire);
-	s->key = *k;
-	s->wire = copy;
-	s->len = len;
+	e->len = len;
+	memcpy(&e->key, k, key_bytes(k));
+	memcpy(wire_of(e), wire, len);
+	free(s->e);
+	s->e = e;
+	s->hash = h;
 }

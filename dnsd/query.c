@@ -10,7 +10,7 @@
 /* DNS flag day 2020: the UDP payload we offer and accept. */
 #define EDNS_PAYLOAD 1232
 /* Answers kept pre-rendered; a power of two. */
-#define CACHE_SLOTS 65536
+#define CACHE_SLOTS (1 << 18)
 
 int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 {
