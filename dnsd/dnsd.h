@@ -24,6 +24,7 @@ enum {
 	DNSD_EZONE = -2001,   /* a zone file could not be read or is not valid */
 	DNSD_EADDR = -2002,   /* not an address to listen on, as ADDR:PORT or [V6]:PORT */
 	DNSD_ELISTEN = -2003, /* could not listen on an address */
+	DNSD_ECONFIG = -2004, /* the configuration file is not valid */
 };
 
 /** A static sentence for any error dnsd, policydb or libuv returns. */
@@ -99,5 +100,28 @@ int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what);
 /** Stop listening, close every connection, then call cb (may be NULL)
  * once all handles are closed; s is freed after cb. */
 void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg);
+
+/* ---- configuration ---------------------------------------------------------- */
+
+#define DNSD_CONFIG_LIST_MAX 64
+
+/* Settings, from the command line or a file; strings are owned. */
+struct dnsd_config {
+	char *db;
+	char *zones[DNSD_CONFIG_LIST_MAX];
+	size_t nzones;
+	char *listen[DNSD_CONFIG_LIST_MAX];
+	size_t nlisten;
+	unsigned threads;           /* 0: one per CPU */
+	struct dnsd_limits lim;
+};
+
+/** Read a YAML configuration file into c (settings it does not give are
+ * left as they are; lists it gives are appended).  Relative paths are
+ * taken from the file's directory.  Errors: DNSD_ECONFIG with
+ * "FILE:LINE:COL: why" in err, -ENOMEM, -EINVAL.  Free with
+ * dnsd_config_free() either way. */
+int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen);
+void dnsd_config_free(struct dnsd_config *c);
 
 #endif

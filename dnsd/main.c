@@ -11,17 +11,6 @@
 
 #include "dnsd.h"
 
-#define MAX_ARGS 64
-
-struct opts {
-	const char *db;
-	const char *zones[MAX_ARGS];
-	const char *listen[MAX_ARGS];
-	size_t nzones, nlisten;
-	struct dnsd_limits lim;
-	unsigned threads;
-};
-
 /* One loop per thread, each with its own engine (snapshot, cache) and its
  * own SO_REUSEPORT UDP sockets; thread 0 is the main thread, which also
  * serves TCP and takes the signals. */
@@ -36,7 +25,7 @@ struct worker {
 };
 
 struct daemon {
-	struct opts o;
+	struct dnsd_config o;
 	pdb_t *db;
 	dnsd_zones *zones;         /* the zones in use */
 	dnsd_zones *old_zones;     /* replaced, freed once no worker uses them */
@@ -51,71 +40,115 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: dnsd --db DIR --zone FILE [--zone FILE ...] --listen ADDR:PORT [--listen ...]\n"
+	        "usage: dnsd [--config FILE] --db DIR --zone FILE [--zone FILE ...]\n"
+	        "            --listen ADDR:PORT [--listen ...]\n"
 	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
 	        "ADDR:PORT (192.0.2.1:53, [2001:db8::1]:53).  SIGHUP re-reads the zone\n"
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
+	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
+	        "                    tcp-max, tcp-idle-ms); the command line wins\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
 	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n");
 }
 
-static int parse(int argc, char **argv, struct opts *o)
-{
-	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ "zone", required_argument, NULL, 'z' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "tcp-max", required_argument, NULL, 'm' },
-		{ "tcp-idle-ms", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "zone", required_argument, NULL, 'z' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "tcp-max", required_argument, NULL, 'm' },
+	{ "tcp-idle-ms", required_argument, NULL, 'i' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
-	o->db = getenv("CLEARINGHOUSE_DB");
-	while ((c = getopt_long(argc, argv, "d:z:l:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			o->db = optarg;
-			break;
-		case 'z':
-		case 'l':
-			if ((c == 'z' ? o->nzones : o->nlisten) >= MAX_ARGS) {
-				fprintf(stderr, "dnsd: at most %d of --%s\n", MAX_ARGS, c == 'z' ? "zone" : "listen");
-				return 2;
-			}
-			if (c == 'z')
-				o->zones[o->nzones++] = optarg;
-			else
-				o->listen[o->nlisten++] = optarg;
-			break;
-		case 't':
-		case 'm':
-		case 'i': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			unsigned long max = c == 't' ? 256 : 1000000;
-			const char *name = c == 't' ? "threads" : c == 'm' ? "tcp-max" : "tcp-idle-ms";
-			if (*end || !*optarg || v == 0 || v > max) {
-				fprintf(stderr, "dnsd: --%s takes a number from 1 to %lu\n", name, max);
-				return 2;
-			}
-			*(c == 't' ? &o->threads : c == 'm' ? &o->lim.tcp_max : &o->lim.tcp_idle_ms) = (unsigned)v;
-			break;
+static int number(int c, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(optarg, &end, 10);
+	unsigned long max = c == 't' ? 256 : 1000000;
+
+	if (*end || !*optarg || optarg[0] == '-' || v == 0 || v > max) {
+		fprintf(stderr, "dnsd: --%s takes a number from 1 to %lu\n",
+		        c == 't' ? "threads" : c == 'm' ? "tcp-max" : "tcp-idle-ms", max);
+		return 2;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* A value from the command line replaces the file's: lists as a whole. */
+static int add(char **list, size_t *n, bool *cleared)
+{
+	if (!*cleared) {
+		for (size_t i = 0; i < *n; i++)
+			free(list[i]);
+		*n = 0;
+		*cleared = true;
+	}
+	if (*n >= DNSD_CONFIG_LIST_MAX) {
+		fprintf(stderr, "dnsd: at most %d of each of --zone and --listen\n", DNSD_CONFIG_LIST_MAX);
+		return 2;
+	}
+	if (!(list[*n] = strdup(optarg)))
+		return 3;
+	++*n;
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct dnsd_config *o)
+{
+	bool zones_cleared = false, listen_cleared = false;
+	char err[512];
+	int c, rc = 0;
+
+	/* The file first, wherever --config is, so the command line wins. */
+	while ((c = getopt_long(argc, argv, "c:d:z:l:h", longopts, NULL)) != -1) {
+		if (c == 'c' && dnsd_config_read(optarg, o, err, sizeof(err)) != 0) {
+			fprintf(stderr, "dnsd: %s\n", err);
+			return 2;
 		}
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
+		if (c == '?') {
 			usage(stderr);
 			return 2;
 		}
 	}
+	if (!o->db && getenv("CLEARINGHOUSE_DB") && !(o->db = strdup(getenv("CLEARINGHOUSE_DB"))))
+		return 3;
+	optind = 0;
+	while (rc == 0 && (c = getopt_long(argc, argv, "c:d:z:l:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			free(o->db);
+			rc = (o->db = strdup(optarg)) ? 0 : 3;
+			break;
+		case 'z':
+			rc = add(o->zones, &o->nzones, &zones_cleared);
+			break;
+		case 'l':
+			rc = add(o->listen, &o->nlisten, &listen_cleared);
+			break;
+		case 't':
+			rc = number(c, &o->threads);
+			break;
+		case 'm':
+			rc = number(c, &o->lim.tcp_max);
+			break;
+		case 'i':
+			rc = number(c, &o->lim.tcp_idle_ms);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		}
+	}
+	if (rc)
+		return rc;
 	if (optind != argc || !o->db || !o->nzones || !o->nlisten) {
 		fprintf(stderr, "dnsd: %s\n", optind != argc ? "unexpected arguments"
 		                              : !o->db ? "no --db DIR" : !o->nzones ? "no --zone FILE"
@@ -225,7 +258,7 @@ static void on_hup(uv_signal_t *h, int sig)
 		fprintf(stderr, "dnsd: reload refused: the previous one is still being taken up\n");
 		return;
 	}
-	if (dnsd_zones_load(d->o.zones, d->o.nzones, &z, err, sizeof(err)) != 0) {
+	if (dnsd_zones_load((const char *const *)d->o.zones, d->o.nzones, &z, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dnsd: reload refused, keeping the zones in use: %s\n", err);
 		return;
 	}
@@ -251,13 +284,16 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc;
 
-	if ((rc = parse(argc, argv, &d.o)) != 0)
+	if ((rc = parse(argc, argv, &d.o)) != 0) {
+		dnsd_config_free(&d.o);
 		return rc;
+	}
 	if ((rc = pdb_open(d.o.db, PDB_RDONLY, NULL, &d.db)) != 0) {
 		fprintf(stderr, "dnsd: %s: %s\n", d.o.db, pdb_strerror(rc));
 		return 3;
 	}
-	if ((rc = dnsd_zones_load(d.o.zones, d.o.nzones, &d.zones, err, sizeof(err))) != 0) {
+	if ((rc = dnsd_zones_load((const char *const *)d.o.zones, d.o.nzones, &d.zones, err,
+	                          sizeof(err))) != 0) {
 		fprintf(stderr, "dnsd: %s\n", err);
 		pdb_close(d.db);
 		return 2;
@@ -302,6 +338,7 @@ int main(int argc, char **argv)
 	dnsd_zones_free(d.zones);
 	pdb_close(d.db);
 	uv_loop_close(loop);
+	dnsd_config_free(&d.o);
 	fprintf(stderr, "dnsd: stopped\n");
 	return 0;
 }

@@ -451,3 +451,44 @@ def test_dig_and_kdig(dnsd):
                           "_xmpp-server._tcp.nobody.fed.example", "SRV"],
                          capture_output=True, text=True, timeout=10).stdout
     assert "status: NXDOMAIN" in out
+
+
+def test_config_file(dnsd_path, loaded, sample_zone, tmp_path):
+    port = free_port()
+    (tmp_path / "zones").mkdir()
+    (tmp_path / "zones" / "fed.example.zone").write_text(sample_zone.read_text())
+    conf = tmp_path / "dnsd.yaml"
+    conf.write_text(f"db: {loaded.db}\nzones: [zones/fed.example.zone]\n"
+                    f"listen: [\"{HOST}:{port}\"]\nthreads: 1\ntcp-idle-ms: 2000\n")
+    log = open(tmp_path / "dnsd.log", "w+")
+    proc = subprocess.Popen([dnsd_path, "--config", str(conf)], stderr=log)
+    try:
+        q = dns.message.make_query("_xmpp-server._tcp.alpha.fed.example", "SRV")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r = dns.query.udp(q, HOST, port=port, timeout=0.2)
+                break
+            except dns.exception.Timeout:
+                assert proc.poll() is None and time.monotonic() < deadline
+        assert srv_records(r) == [(0, 0, 5269, "ch.fed.example.")]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        log.close()
+
+
+@pytest.mark.parametrize("text,words", [
+    ("db: x\ncolour: blue\n", ":2:1: unknown setting 'colour'"),
+    ("db: x\nthreads: many\n", ":2:10: threads takes a number"),
+    ("db: x\ndb: y\n", ":2:1: 'db' is given twice"),
+    ("db: x\nzones: [a, b\n", "YAML syntax error"),
+    ("- db\n", ":1:1: the file must be a mapping"),
+])
+def test_bad_config_file(dnsd_path, tmp_path, text, words):
+    conf = tmp_path / "dnsd.yaml"
+    conf.write_text(text)
+    r = subprocess.run([dnsd_path, "--config", str(conf)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"dnsd: {conf}:"), r.stderr
+    assert words in r.stderr, r.stderr
