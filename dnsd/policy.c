@@ -268,6 +268,36 @@ static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
 	return 0;
 }
 
+/* Below a member's delegated SRV apex (outside our zones): the name does
+ * not exist, and the apex's SOA says so.  Returns 0 or a store error. */
+static int answer_below_apex(struct dnsd_query *x, bool *done)
+{
+	ldns_rdf *up = ldns_dname_left_chop(x->qname);
+	struct policy_name pn;
+	struct pdb_member m;
+	int rc = 0;
+
+	/* Labels are at most 127 levels deep; stop at the first apex. */
+	while (up && ldns_dname_label_count(up) > 3) {
+		classify(up, &pn);
+		if (pn.kind == NAME_SRV && !in_zone(pn.member, x->c->zone)) {
+			rc = pdb_get_member(x->e->txn, pn.member, &m);
+			if (rc == 0) {
+				ldns_pkt_set_rcode(x->r, LDNS_RCODE_NXDOMAIN);
+				dnsd__add_soa(x, x->community, LDNS_SECTION_AUTHORITY, up);
+				*done = true;
+			}
+			rc = rc == PDB_ENOTFOUND ? 0 : rc;
+			break;
+		}
+		ldns_rdf *next = ldns_dname_left_chop(up);
+		ldns_rdf_deep_free(up);
+		up = next;
+	}
+	ldns_rdf_deep_free(up);
+	return rc;
+}
+
 int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done)
 {
 	struct policy_name pn;
@@ -282,7 +312,7 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 		return 0;
 	classify(x->qname, &pn);
 	if (pn.kind == NAME_OTHER)
-		return 0;
+		return z ? 0 : answer_below_apex(x, done);
 	bool inside = in_zone(pn.member, x->c->zone);
 	/* Outside every zone we serve, only a member's delegated SRV apex is
 	 * ours; inside the community zone, a member's SRV names and the names

@@ -188,6 +188,10 @@ def test_member_outside_the_zone(dnsd):
     r = dnsd.ask(apex, "TXT")
     assert_authoritative(r)
     assert not r.answer and r.authority[0].rdtype == dns.rdatatype.SOA
+    # Below the apex: nothing, said with the apex's SOA.
+    r = dnsd.ask("x.y." + apex, "A")
+    assert_authoritative(r, dns.rcode.NXDOMAIN)
+    assert r.authority[0].name.to_text() == apex + "."
     # Not a member, outside our zones: not ours to answer.
     r = dnsd.ask("_xmpp-server._tcp.stranger.example", "SRV")
     assert r.rcode() == dns.rcode.REFUSED and not r.flags & dns.flags.AA
@@ -396,6 +400,27 @@ def test_tcp_limits(dnsd_path, loaded, sample_zone):
             s.settimeout(5)
             assert s.recv(10) == b""
             assert 0.3 < time.monotonic() - start < 4
+        # A client trickling a query byte by byte is cut off just the same:
+        # only whole queries count as activity.
+        with tcp_connect(d.port) as s:
+            s.settimeout(5)
+            start = time.monotonic()
+            closed = False
+            for byte in struct.pack("!H", 200) + b"x" * 198:
+                try:
+                    s.send(bytes([byte]))
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+                time.sleep(0.05)
+                if time.monotonic() - start > 3:
+                    break
+            if not closed:
+                try:
+                    assert s.recv(10) == b""
+                except ConnectionResetError:
+                    pass
+            assert time.monotonic() - start < 4
         # Past the cap, new connections are closed; UDP keeps answering.
         held = [tcp_connect(d.port) for _ in range(4)]
         time.sleep(0.1)
