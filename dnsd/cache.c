@@ -56,13 +56,24 @@ static size_t key_bytes(const struct dnsd_cache_key *k)
 	return offsetof(struct dnsd_cache_key, qname) + k->qname_len;
 }
 
+/* Eight bytes at a time, each mixed by a multiply and a rotation (the
+ * FNV prime as multiplier): per query this is a dozen steps, not the
+ * sixty of a byte-wise hash. */
 static uint64_t hash_of(const struct dnsd_cache_key *k)
 {
 	const uint8_t *p = (const uint8_t *)k;
-	uint64_t h = 14695981039346656037ull;   /* FNV-1a, 64 bits */
+	size_t n = key_bytes(k), i = 0;
+	uint64_t h = 14695981039346656037ull, w;
 
-	for (size_t i = 0; i < key_bytes(k); i++)
-		h = (h ^ p[i]) * 1099511628211ull;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 1099511628211ull;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p + i, n - i);
+	h = (h ^ w ^ n) * 1099511628211ull;
+	h ^= h >> 32;
 	return h | 1;   /* 0 marks an empty slot */
 }
 
