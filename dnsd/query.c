@@ -443,6 +443,13 @@ static size_t serve_cached(const uint8_t *q, const struct plain_query *p, const 
 
 /* ---- the full path ---- */
 
+/* Classes of RFC 1035 and 2136; any other value is a malformed query. */
+static bool known_class(ldns_rr_class c)
+{
+	return c == LDNS_RR_CLASS_IN || c == LDNS_RR_CLASS_CH || c == LDNS_RR_CLASS_HS ||
+	       c == LDNS_RR_CLASS_NONE || c == LDNS_RR_CLASS_ANY;
+}
+
 /* How a response may be cut down for the client that asked. */
 struct fit_info {
 	bool edns;
@@ -480,8 +487,12 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	if (ldns_pkt_edns(x.q) && ldns_pkt_edns_version(x.q) > 0) {
 		/* RFC 6891 6.1.3: BADVERS, extended RCODE 16. */
 		ldns_pkt_set_edns_extended_rcode(x.r, 1);
+	} else if (!known_class(ldns_rr_get_class(question))) {
+		ldns_pkt_set_rcode(x.r, LDNS_RCODE_FORMERR);
 	} else if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN ||
 	           x.qtype == LDNS_RR_TYPE_AXFR || x.qtype == LDNS_RR_TYPE_IXFR) {
+		/* A class that exists but that we do not serve, or a zone
+		 * transfer, which we do not offer. */
 		ldns_pkt_set_rcode(x.r, LDNS_RCODE_REFUSED);
 	} else if (rc == 0) {
 		rc = answer_query(&x);

@@ -346,9 +346,11 @@ def test_malformed_queries(dnsd):
         r = dnsd.raw_udp(wire)
         assert r is not None and r[:2] == b"\x12\x34", wire
         assert r[2] & 0x80 and rcode_of(r) == dns.rcode.FORMERR, wire
-    # Class CH: not served.
+    # Class CH exists but is not served; class 0x1234 does not exist.
     r = dnsd.raw_udp(header() + dns.name.from_text("fed.example").to_wire() + struct.pack("!HH", 6, 3))
     assert rcode_of(r) == dns.rcode.REFUSED
+    r = dnsd.raw_udp(header() + dns.name.from_text("fed.example").to_wire() + struct.pack("!HH", 6, 0x1234))
+    assert rcode_of(r) == dns.rcode.FORMERR
     # Still answering.
     assert dnsd.ask("fed.example", "SOA").rcode() == dns.rcode.NOERROR
 
