@@ -112,12 +112,15 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
  * set *done.  Returns 0 or a policy store error. */
 int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
 
-/* Helpers the answer builders share (query.c). */
+/* The zone's own data for x->qname: records, a referral, NODATA or
+ * NXDOMAIN (answer.c). */
+void dnsd__answer_static(struct dnsd_query *x, const struct dnsd_zone *z);
+
+/* Helpers the answer builders share (answer.c). */
 void dnsd__add_rrset(ldns_pkt *r, ldns_pkt_section s, const ldns_dnssec_rrsets *set,
                      const ldns_rdf *owner);
 void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_section s,
                    const ldns_rdf *owner);
 void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host);
-uint32_t dnsd__soa_serial(const struct dnsd_query *x);
 
 #endif

@@ -1,6 +1,7 @@
-/* Answering one query: query_process -> answer_query -> answer_static or
- * the policy answers of policy.c -> render, with the protocol manners of
- * RFC 1034/1035, 6891 (EDNS), 2308 (negative answers) and 8482 (ANY). */
+/* Answering one query: dnsd_answer -> a cached answer, or answer_full ->
+ * answer_query -> the policy answers of policy.c or the zone's own data
+ * (answer.c) -> fit, with the protocol manners of RFC 1034/1035, 6891
+ * (EDNS), 2308 (negative answers) and 8482 (ANY). */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -54,151 +55,6 @@ void dnsd_engine_set_zones(dnsd_engine *e, const dnsd_zones *zones)
 		/* Every cached answer and the epoch refer to the old zones. */
 		e->zones_gen++;
 	}
-}
-
-/* ---- building blocks ---- */
-
-static void rr_set_owner(ldns_rr *rr, const ldns_rdf *owner)
-{
-	ldns_rdf *old = ldns_rr_owner(rr);
-	ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
-	ldns_rdf_deep_free(old);
-}
-
-void dnsd__add_rrset(ldns_pkt *r, ldns_pkt_section s, const ldns_dnssec_rrsets *set,
-                     const ldns_rdf *owner)
-{
-	for (const ldns_dnssec_rrs *rrs = set ? set->rrs : NULL; rrs; rrs = rrs->next) {
-		ldns_rr *rr = ldns_rr_clone(rrs->rr);
-		/* The owner as asked, so that the answer matches the question
-		 * byte for byte and compresses against it. */
-		if (owner)
-			rr_set_owner(rr, owner);
-		ldns_pkt_push_rr(r, s, rr);
-	}
-}
-
-uint32_t dnsd__soa_serial(const struct dnsd_query *x)
-{
-	/* RFC 1982 serials are 32 bits; the policy serial starts at a Unix
-	 * time and counts commits, so it fits until 2106. */
-	return (uint32_t)x->serial;
-}
-
-/* The SOA for the authority section of a negative answer: its TTL is the
- * smaller of its own and its minimum field (RFC 2308 section 3); the
- * community zone's serial is the policy serial. */
-void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_section s,
-                   const ldns_rdf *owner)
-{
-	ldns_rr *rr = ldns_rr_clone(z->soa->rrs->rr);
-	uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
-
-	if (owner)
-		rr_set_owner(rr, owner);
-	if (s == LDNS_SECTION_AUTHORITY && min < ldns_rr_ttl(rr))
-		ldns_rr_set_ttl(rr, min);
-	if (x->c && x->community == z)
-		ldns_rdf_deep_free(ldns_rr_set_rdf(rr, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32,
-		                                                              dnsd__soa_serial(x)), 2));
-	ldns_pkt_push_rr(x->r, s, rr);
-}
-
-/* A and AAAA of host from whichever zone has it, for the additional
- * section: the caller then needs no second query. */
-void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host)
-{
-	const struct dnsd_zone *z = dnsd__zone_find(x->e->zones, host);
-	ldns_dnssec_name *n = z ? dnsd__zone_name(z, host) : NULL;
-
-	if (!n)
-		return;
-	dnsd__add_rrset(x->r, LDNS_SECTION_ADDITIONAL, ldns_dnssec_name_find_rrset(n, LDNS_RR_TYPE_A), NULL);
-	dnsd__add_rrset(x->r, LDNS_SECTION_ADDITIONAL, ldns_dnssec_name_find_rrset(n, LDNS_RR_TYPE_AAAA), NULL);
-}
-
-/* ---- static answers ---- */
-
-/* The closest delegation between the apex and name, if any: a referral. */
-static ldns_dnssec_name *find_cut(const struct dnsd_zone *z, const ldns_rdf *name)
-{
-	ldns_rdf *d = ldns_rdf_clone(name);
-	ldns_dnssec_name *cut = NULL;
-
-	while (d && ldns_dname_compare(d, z->apex) != 0) {
-		ldns_dnssec_name *n = dnsd__zone_name(z, d);
-		if (n && ldns_dnssec_name_find_rrset(n, LDNS_RR_TYPE_NS))
-			cut = n;   /* keep going: the highest cut wins */
-		ldns_rdf *up = ldns_dname_left_chop(d);
-		ldns_rdf_deep_free(d);
-		d = up;
-	}
-	ldns_rdf_deep_free(d);
-	return cut;
-}
-
-static void answer_referral(struct dnsd_query *x, ldns_dnssec_name *cut)
-{
-	ldns_dnssec_rrsets *ns = ldns_dnssec_name_find_rrset(cut, LDNS_RR_TYPE_NS);
-
-	ldns_pkt_set_aa(x->r, false);
-	dnsd__add_rrset(x->r, LDNS_SECTION_AUTHORITY, ns, NULL);
-	for (const ldns_dnssec_rrs *r = ns->rrs; r; r = r->next)
-		dnsd__add_addresses(x, ldns_rr_rdf(r->rr, 0));
-}
-
-static void answer_nxdomain(struct dnsd_query *x, const struct dnsd_zone *z)
-{
-	ldns_pkt_set_rcode(x->r, LDNS_RCODE_NXDOMAIN);
-	dnsd__add_soa(x, z, LDNS_SECTION_AUTHORITY, NULL);
-}
-
-static void answer_nodata(struct dnsd_query *x, const struct dnsd_zone *z)
-{
-	dnsd__add_soa(x, z, LDNS_SECTION_AUTHORITY, NULL);
-}
-
-/* Targets of NS, SRV and MX records get their addresses added. */
-static void add_target_addresses(struct dnsd_query *x, const ldns_dnssec_rrsets *set)
-{
-	int field = set->type == LDNS_RR_TYPE_NS ? 0 : set->type == LDNS_RR_TYPE_MX ? 1 :
-	            set->type == LDNS_RR_TYPE_SRV ? 3 : -1;
-
-	for (const ldns_dnssec_rrs *r = set->rrs; field >= 0 && r; r = r->next)
-		dnsd__add_addresses(x, ldns_rr_rdf(r->rr, (size_t)field));
-}
-
-static void answer_static(struct dnsd_query *x, const struct dnsd_zone *z)
-{
-	ldns_dnssec_name *cut = find_cut(z, x->qname), *n;
-	ldns_dnssec_rrsets *set;
-
-	if (cut) {
-		answer_referral(x, cut);
-		return;
-	}
-	if (!(n = dnsd__zone_name(z, x->qname))) {
-		answer_nxdomain(x, z);
-		return;
-	}
-	if (x->qtype == LDNS_RR_TYPE_ANY) {
-		/* RFC 8482: one RRset is enough, and the cheapest to give. */
-		set = n->rrsets;
-	} else {
-		set = ldns_dnssec_name_find_rrset(n, x->qtype);
-		if (!set)
-			set = ldns_dnssec_name_find_rrset(n, LDNS_RR_TYPE_CNAME);
-	}
-	if (!set) {
-		answer_nodata(x, z);
-		return;
-	}
-	if (set->type == LDNS_RR_TYPE_SOA) {
-		dnsd__add_soa(x, z, LDNS_SECTION_ANSWER, x->qname);
-		return;
-	}
-	dnsd__add_rrset(x->r, LDNS_SECTION_ANSWER, set, x->qname);
-	add_target_addresses(x, set);
 }
 
 /* ---- the pipeline ---- */
@@ -272,7 +128,7 @@ static int answer_query(struct dnsd_query *x)
 		ldns_pkt_set_rcode(x->r, LDNS_RCODE_REFUSED);
 		return 0;
 	}
-	answer_static(x, z);
+	dnsd__answer_static(x, z);
 	return 0;
 }
 
