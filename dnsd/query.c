@@ -374,6 +374,45 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	return rc;
 }
 
+/* Skip a name at *off (labels, ending in a root label or a pointer). */
+static bool skip_name(const uint8_t *m, size_t len, size_t *off)
+{
+	while (*off < len) {
+		uint8_t l = m[*off];
+		if ((l & 0xc0) == 0xc0) {
+			*off += 2;
+			return *off <= len;
+		}
+		if (l > 63)
+			return false;
+		*off += 1u + l;
+		if (l == 0)
+			return *off <= len;
+	}
+	return false;
+}
+
+/* RFC 6891 6.1.1: a query with more than one OPT record is malformed.
+ * ldns keeps one of them silently, so count them here, for the queries
+ * with more than one additional record (the others are plain). */
+static bool several_opts(const uint8_t *q, size_t len)
+{
+	size_t off = LDNS_HEADER_SIZE;
+	unsigned opts = 0;
+
+	if (!skip_name(q, len, &off) || (off += 4) > len)
+		return false;   /* malformed: ldns will say FORMERR */
+	for (unsigned i = 0; i < LDNS_ARCOUNT(q); i++) {
+		if (!skip_name(q, len, &off) || len - off < 10)
+			return false;
+		opts += ldns_read_uint16(q + off) == LDNS_RR_TYPE_OPT;
+		off += 10 + (size_t)ldns_read_uint16(q + off + 8);
+		if (off > len)
+			return false;
+	}
+	return opts > 1;
+}
+
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen)
 {
@@ -402,6 +441,10 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		return 0;
 	}
 	plain = parse_plain(q, qlen, &p);
+	if (!plain && LDNS_ARCOUNT(q) > 1 && several_opts(q, qlen)) {
+		*outlen = header_reply(q, LDNS_RCODE_FORMERR, out);
+		return 0;
+	}
 	/* The common case: nothing committed since the last snapshot, and the
 	 * answer is cached.  No transaction at all. */
 	int32_t view = -1;

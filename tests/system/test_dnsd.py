@@ -342,7 +342,8 @@ def test_malformed_queries(dnsd):
                  header() + b"\xc0\x0c" + struct.pack("!HH", 1, 1),   # pointer loop
                  header() + b"\x40" + b"a" * 64 + b"\x00" + struct.pack("!HH", 1, 1),  # label > 63
                  header(ar=1) + QUESTION + b"\x00\x00\x29\x10",        # OPT cut short
-                 ):
+                 header(ar=2) + QUESTION + 2 * (b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)),
+                 ):                                                    # two OPTs
         r = dnsd.raw_udp(wire)
         assert r is not None and r[:2] == b"\x12\x34", wire
         assert r[2] & 0x80 and rcode_of(r) == dns.rcode.FORMERR, wire
