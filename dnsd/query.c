@@ -392,25 +392,33 @@ static bool skip_name(const uint8_t *m, size_t len, size_t *off)
 	return false;
 }
 
-/* RFC 6891 6.1.1: a query with more than one OPT record is malformed.
- * ldns keeps one of them silently, so count them here, for the queries
- * with more than one additional record (the others are plain). */
-static bool several_opts(const uint8_t *q, size_t len)
+/* The additional section of a query that is not plain, checked by hand
+ * before ldns sees it: a section cut short is malformed (and ldns 1.8.3
+ * leaks the record it was reading when it finds that out, as the fuzzer
+ * showed), so is more than one OPT record (RFC 6891 6.1.1); any other
+ * record there (TSIG, SIG(0)) asks for something dnsd does not offer.
+ * Returns 0, LDNS_RCODE_FORMERR or LDNS_RCODE_REFUSED. */
+static int check_additional(const uint8_t *q, size_t len)
 {
 	size_t off = LDNS_HEADER_SIZE;
-	unsigned opts = 0;
+	unsigned opts = 0, others = 0;
 
 	if (!skip_name(q, len, &off) || (off += 4) > len)
-		return false;   /* malformed: ldns will say FORMERR */
+		return LDNS_RCODE_FORMERR;
 	for (unsigned i = 0; i < LDNS_ARCOUNT(q); i++) {
 		if (!skip_name(q, len, &off) || len - off < 10)
-			return false;
-		opts += ldns_read_uint16(q + off) == LDNS_RR_TYPE_OPT;
+			return LDNS_RCODE_FORMERR;
+		if (ldns_read_uint16(q + off) == LDNS_RR_TYPE_OPT)
+			opts++;
+		else
+			others++;
 		off += 10 + (size_t)ldns_read_uint16(q + off + 8);
 		if (off > len)
-			return false;
+			return LDNS_RCODE_FORMERR;
 	}
-	return opts > 1;
+	if (opts > 1 || off != len)
+		return LDNS_RCODE_FORMERR;
+	return others ? LDNS_RCODE_REFUSED : 0;
 }
 
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
@@ -441,8 +449,8 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		return 0;
 	}
 	plain = parse_plain(q, qlen, &p);
-	if (!plain && LDNS_ARCOUNT(q) > 1 && several_opts(q, qlen)) {
-		*outlen = header_reply(q, LDNS_RCODE_FORMERR, out);
+	if (!plain && LDNS_ARCOUNT(q) > 0 && (rc = check_additional(q, qlen)) != 0) {
+		*outlen = header_reply(q, (uint8_t)rc, out);
 		return 0;
 	}
 	/* The common case: nothing committed since the last snapshot, and the

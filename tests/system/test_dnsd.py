@@ -342,11 +342,18 @@ def test_malformed_queries(dnsd):
                  header() + b"\xc0\x0c" + struct.pack("!HH", 1, 1),   # pointer loop
                  header() + b"\x40" + b"a" * 64 + b"\x00" + struct.pack("!HH", 1, 1),  # label > 63
                  header(ar=1) + QUESTION + b"\x00\x00\x29\x10",        # OPT cut short
-                 header(ar=2) + QUESTION + 2 * (b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)),
-                 ):                                                    # two OPTs
+                 header(ar=2) + QUESTION + 2 * (b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)),  # two OPTs
+                 # Regression (found by fuzz_query): an additional section cut
+                 # short made ldns leak the record it was reading.
+                 header(ar=72) + QUESTION + b"\x00" * 40,
+                 ):
         r = dnsd.raw_udp(wire)
         assert r is not None and r[:2] == b"\x12\x34", wire
         assert r[2] & 0x80 and rcode_of(r) == dns.rcode.FORMERR, wire
+    # A record other than OPT in a query (a TSIG, say): not offered.
+    tsig = dns.name.from_text("key.example").to_wire() + struct.pack("!HHIH", 250, 255, 0, 2) + b"\x00\x00"
+    r = dnsd.raw_udp(header(ar=1) + QUESTION + tsig)
+    assert rcode_of(r) == dns.rcode.REFUSED
     # Class CH exists but is not served; class 0x1234 does not exist.
     r = dnsd.raw_udp(header() + dns.name.from_text("fed.example").to_wire() + struct.pack("!HH", 6, 3))
     assert rcode_of(r) == dns.rcode.REFUSED
