@@ -21,18 +21,19 @@
 #include "fixtures.h"
 #include "policydb.h"
 
-static char dir[64];
+static char dir[256];
 
 static int make_dir(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/pdb-test-XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/pdb-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	assert_non_null(mkdtemp(dir));
 	return 0;
 }
 
 static int remove_dir(void **state)
 {
-	char cmd[128];
+	char cmd[320];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -93,7 +94,7 @@ static size_t count_of(pdb_t *db)
 
 static void test_open_errors(void **state)
 {
-	char path[128];
+	char path[320];
 	pdb_t *db = NULL;
 	int fd;
 
@@ -320,7 +321,7 @@ static void test_map_grows(void **state)
 	struct pdb_limits lim = { .map_size = 1 << 20, .map_max = 64 << 20 };
 	struct put_arg big = { "big", 0, 2000 };
 	struct stat st;
-	char path[128];
+	char path[320];
 	pdb_t *db = open_new(&lim);
 
 	assert_int_equal(pdb_write(db, "big", put_many, &big, NULL), 0);
