@@ -297,6 +297,21 @@ static size_t serve_cached(const uint8_t *q, const struct plain_query *p, const 
 	return n;
 }
 
+/* Answer from the cache if the key (made into *k) is there. */
+static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_query *p, int32_t view,
+                       const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen,
+                       struct dnsd_cache_key *k)
+{
+	const uint8_t *hit;
+	size_t len;
+
+	make_key(e, p, view, k);
+	if (!(hit = dnsd__cache_get(e->cache, k, &len)))
+		return false;
+	*outlen = serve_cached(q, p, hit, len, c, out, cap);
+	return true;
+}
+
 /* ---- the full path ---- */
 
 /* Classes of RFC 1035 and 2136; any other value is a malformed query. */
@@ -430,7 +445,7 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	struct dnsd_cache_key k;
 	uint64_t serial = 0;
 	bool plain, cacheable;
-	size_t wlen;
+	size_t wlen = 0;
 	int rc, snap;
 
 	if (!e || !q || !c || !out || !outlen || cap < 512)
@@ -458,24 +473,16 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	int32_t view = -1;
 	if (plain && epoch_current(e) && e->epoch.views_built == (e->epoch.have_c &&
 	    e->epoch.c.fallback == PDB_FALLBACK_ALLOWED)) {
-		const uint8_t *hit;
 		if (e->epoch.views_built)
 			view = dnsd__view_of(e, c);
-		make_key(e, &p, view, &k);
-		if ((hit = dnsd__cache_get(e->cache, &k, &wlen))) {
-			*outlen = serve_cached(q, &p, hit, wlen, c, out, cap);
+		if (from_cache(e, q, &p, view, c, out, cap, outlen, &k))
 			return 0;
-		}
 	}
 	snap = policy_snapshot(e, &serial);
-	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0) {
-		const uint8_t *hit;
-		make_key(e, &p, view, &k);
-		if ((hit = dnsd__cache_get(e->cache, &k, &wlen))) {
-			*outlen = serve_cached(q, &p, hit, wlen, c, out, cap);
-			pdb_read_reset(e->txn);
-			return 0;
-		}
+	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0 &&
+	    from_cache(e, q, &p, view, c, out, cap, outlen, &k)) {
+		pdb_read_reset(e->txn);
+		return 0;
 	}
 	rc = answer_full(e, q, qlen, c, serial, snap, wire, &wlen, &cacheable, &fi);
 	pdb_read_reset(e->txn);
