@@ -23,7 +23,6 @@
 enum {
 	DNSD_EZONE = -2001,   /* a zone file could not be read or is not valid */
 	DNSD_EADDR = -2002,   /* not an address to listen on, as ADDR:PORT or [V6]:PORT */
-	DNSD_ELISTEN = -2003, /* could not listen on an address */
 	DNSD_ECONFIG = -2004, /* the configuration file is not valid */
 };
 

@@ -8,7 +8,6 @@ const char *dnsd_strerror(int err)
 	switch (err) {
 	case DNSD_EZONE:   return "a zone file could not be read or is not valid";
 	case DNSD_EADDR:   return "not an address to listen on (use 192.0.2.1:53 or [2001:db8::1]:53)";
-	case DNSD_ELISTEN: return "could not listen";
 	case DNSD_ECONFIG: return "the configuration file is not valid";
 	}
 	if (err <= -1000 && err > -2000)

@@ -121,49 +121,41 @@ static int run_edit(const struct ctl *c, struct edit *e, pdb_write_fn fn)
 	}
 }
 
-static int edit_status(struct ctl *c, int argc, char **argv, enum pdb_status status)
+/* NAME, and for set KEY VALUE: one edit of one member. */
+static int edit(struct ctl *c, int argc, char **argv, int nargs, pdb_write_fn fn,
+                enum pdb_status status)
 {
 	struct edit *e;
 	int rc;
 
-	if ((rc = ctl_nargs(argc, argv, 1, 1)) != CTL_OK)
+	if ((rc = ctl_nargs(argc, argv, 1, nargs)) != CTL_OK)
 		return rc;
 	if (!(e = calloc(1, sizeof(*e)))) {
 		ctl_err("out of memory");
 		return CTL_STORE;
 	}
 	e->status = status;
+	if (nargs == 3) {
+		e->key = argv[2];
+		e->value = argv[3];
+	}
 	if ((rc = ctl_name(argv[1], e->name)) == CTL_OK)
-		rc = run_edit(c, e, write_status);
+		rc = run_edit(c, e, fn);
 	free(e);
 	return rc;
 }
 
 int cmd_suspend(struct ctl *c, int argc, char **argv)
 {
-	return edit_status(c, argc, argv, PDB_SUSPENDED);
+	return edit(c, argc, argv, 1, write_status, PDB_SUSPENDED);
 }
 
 int cmd_resume(struct ctl *c, int argc, char **argv)
 {
-	return edit_status(c, argc, argv, PDB_ACTIVE);
+	return edit(c, argc, argv, 1, write_status, PDB_ACTIVE);
 }
 
 int cmd_set(struct ctl *c, int argc, char **argv)
 {
-	struct edit *e;
-	int rc;
-
-	if ((rc = ctl_nargs(argc, argv, 1, 3)) != CTL_OK)
-		return rc;
-	if (!(e = calloc(1, sizeof(*e)))) {
-		ctl_err("out of memory");
-		return CTL_STORE;
-	}
-	e->key = argv[2];
-	e->value = argv[3];
-	if ((rc = ctl_name(argv[1], e->name)) == CTL_OK)
-		rc = run_edit(c, e, write_key);
-	free(e);
-	return rc;
+	return edit(c, argc, argv, 3, write_key, PDB_ACTIVE);
 }
