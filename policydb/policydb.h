@@ -164,6 +164,19 @@ enum pdb_inactive {
 	PDB_INACTIVE_NXDOMAIN = 1,
 };
 
+/* What xmppd needs before it redirects a peer (or relays it). */
+enum pdb_identity {
+	PDB_IDENTITY_CLAIM = 0,       /* the stream header's 'from' is enough */
+	PDB_IDENTITY_CERTIFICATE = 1, /* TLS, and a certificate valid for 'from'
+	                                 (RFC 6125) or matching one of its pins */
+};
+
+/* What a policy-violation's <text/> tells the refused peer. */
+enum pdb_deny_text {
+	PDB_DENY_TEXT_GENERIC = 0, /* "refused by the federation policy" */
+	PDB_DENY_TEXT_RULE = 1,    /* the rule that fired, as policyctl check says */
+};
+
 struct pdb_clearinghouse {
 	pdb_str host;
 	uint16_t port;       /* s2s with STARTTLS; 0 = none */
@@ -181,6 +194,8 @@ struct pdb_community {
 	struct pdb_clearinghouse ch[PDB_MAX_TARGETS];
 	enum pdb_fallback fallback;
 	enum pdb_inactive inactive;
+	enum pdb_identity identity;
+	enum pdb_deny_text deny_text;
 	uint32_t ttl;
 	uint16_t nlevels;                 /* ascending by level, unique */
 	struct pdb_level_name levels[256];
@@ -189,7 +204,8 @@ struct pdb_community {
 
 /** Set every count and flag of m to its empty state (no allocation). */
 void pdb_member_init(struct pdb_member *m);
-/** Same for a community: fallback allowed, inactive clearinghouse, ttl 60. */
+/** Same for a community: fallback allowed, inactive clearinghouse,
+ * identity claim, deny-text generic, ttl 60. */
 void pdb_community_init(struct pdb_community *c);
 
 /** Name of a level in the community, or an empty pdb_str. */
@@ -198,6 +214,8 @@ pdb_str pdb_level_name(const struct pdb_community *c, uint8_t level);
 const char *pdb_status_name(enum pdb_status s);       /* "active", ... */
 const char *pdb_fallback_name(enum pdb_fallback f);   /* "never", ... */
 const char *pdb_inactive_name(enum pdb_inactive i);   /* "clearinghouse", ... */
+const char *pdb_identity_name(enum pdb_identity i);   /* "claim", "certificate" */
+const char *pdb_deny_text_name(enum pdb_deny_text t); /* "generic", "rule" */
 
 /* ---- record encoding ------------------------------------------------------ */
 

@@ -21,6 +21,7 @@ enum {
 	F_POL_SET = 20, F_POL_MIN, F_POL_REQUIRE, F_POL_FORBID,
 	/* community */
 	F_ZONE = 40, F_CH, F_FALLBACK, F_INACTIVE, F_TTL, F_LEVEL_NAME,
+	F_IDENTITY, F_DENY_TEXT,
 	/* audit */
 	F_TIME = 60, F_USER, F_COMMAND, F_CHANGE,
 	/* the trailer */
@@ -260,7 +261,8 @@ int pdb_community_encode(const struct pdb_community *c, uint8_t *buf, size_t cap
 		return -EINVAL;
 	if (c->nch > PDB_MAX_TARGETS || c->nlevels > 256)
 		return PDB_ELIMIT;
-	if (c->fallback > PDB_FALLBACK_ALWAYS || c->inactive > PDB_INACTIVE_NXDOMAIN)
+	if (c->fallback > PDB_FALLBACK_ALWAYS || c->inactive > PDB_INACTIVE_NXDOMAIN ||
+	    c->identity > PDB_IDENTITY_CERTIFICATE || c->deny_text > PDB_DENY_TEXT_RULE)
 		return -EINVAL;
 	w_start(&w, buf, cap, PDB__KIND_COMMUNITY);
 	if (c->zone.len)
@@ -278,6 +280,13 @@ int pdb_community_encode(const struct pdb_community *c, uint8_t *buf, size_t cap
 	uint8_t fb = (uint8_t)c->fallback, in = (uint8_t)c->inactive;
 	w_field(&w, F_FALLBACK, &fb, 1);
 	w_field(&w, F_INACTIVE, &in, 1);
+	/* Written only when set, so a store made before these settings
+	 * existed re-encodes to the same bytes. */
+	uint8_t id = (uint8_t)c->identity, dt = (uint8_t)c->deny_text;
+	if (id)
+		w_field(&w, F_IDENTITY, &id, 1);
+	if (dt)
+		w_field(&w, F_DENY_TEXT, &dt, 1);
 	w_head(&w, F_TTL, 4);
 	w_u32(&w, c->ttl);
 	for (unsigned i = 0; i < c->nlevels; i++) {
@@ -472,6 +481,8 @@ void pdb_community_init(struct pdb_community *c)
 	c->nch = 0;
 	c->fallback = PDB_FALLBACK_ALLOWED;
 	c->inactive = PDB_INACTIVE_CLEARINGHOUSE;
+	c->identity = PDB_IDENTITY_CLAIM;
+	c->deny_text = PDB_DENY_TEXT_GENERIC;
 	c->ttl = 60;
 	c->nlevels = 0;
 	policy_init(&c->dflt);
@@ -590,6 +601,16 @@ int pdb_community_decode(const void *buf, size_t len, struct pdb_community *c)
 				return PDB_ECORRUPT;
 			c->inactive = (enum pdb_inactive)v[0];
 			break;
+		case F_IDENTITY:
+			if (n != 1 || v[0] > PDB_IDENTITY_CERTIFICATE)
+				return PDB_ECORRUPT;
+			c->identity = (enum pdb_identity)v[0];
+			break;
+		case F_DENY_TEXT:
+			if (n != 1 || v[0] > PDB_DENY_TEXT_RULE)
+				return PDB_ECORRUPT;
+			c->deny_text = (enum pdb_deny_text)v[0];
+			break;
 		case F_TTL:
 			if (n != 4)
 				return PDB_ECORRUPT;
@@ -665,4 +686,16 @@ const char *pdb_inactive_name(enum pdb_inactive i)
 {
 	static const char *const names[] = { "clearinghouse", "nxdomain" };
 	return (unsigned)i < 2 ? names[i] : "?";
+}
+
+const char *pdb_identity_name(enum pdb_identity i)
+{
+	static const char *const names[] = { "claim", "certificate" };
+	return (unsigned)i < 2 ? names[i] : "?";
+}
+
+const char *pdb_deny_text_name(enum pdb_deny_text t)
+{
+	static const char *const names[] = { "generic", "rule" };
+	return (unsigned)t < 2 ? names[t] : "?";
 }

@@ -136,6 +136,8 @@ json_t *emit_community_json(const struct pdb_community *c)
 	json_object_set_new(o, "clearinghouse", ch);
 	json_object_set_new(o, "fallback", json_string(pdb_fallback_name(c->fallback)));
 	json_object_set_new(o, "inactive", json_string(pdb_inactive_name(c->inactive)));
+	json_object_set_new(o, "identity", json_string(pdb_identity_name(c->identity)));
+	json_object_set_new(o, "deny-text", json_string(pdb_deny_text_name(c->deny_text)));
 	json_object_set_new(o, "ttl", json_integer(c->ttl));
 	for (unsigned i = 0; i < c->nlevels; i++) {
 		char k[4];

@@ -742,6 +742,18 @@ static int read_community(struct yp *y, struct pdb_community *c)
 			if (!strcmp(s, "clearinghouse")) c->inactive = PDB_INACTIVE_CLEARINGHOUSE;
 			else if (!strcmp(s, "nxdomain")) c->inactive = PDB_INACTIVE_NXDOMAIN;
 			else return fail(y, "inactive must be clearinghouse or nxdomain, not '%s'", s);
+		} else if (!strcmp(k, "identity")) {
+			if (once(y, &seen, 128) || cur_scalar(y, "identity", &s))
+				return -1;
+			if (!strcmp(s, "claim")) c->identity = PDB_IDENTITY_CLAIM;
+			else if (!strcmp(s, "certificate")) c->identity = PDB_IDENTITY_CERTIFICATE;
+			else return fail(y, "identity must be claim or certificate, not '%s'", s);
+		} else if (!strcmp(k, "deny-text")) {
+			if (once(y, &seen, 256) || cur_scalar(y, "deny-text", &s))
+				return -1;
+			if (!strcmp(s, "generic")) c->deny_text = PDB_DENY_TEXT_GENERIC;
+			else if (!strcmp(s, "rule")) c->deny_text = PDB_DENY_TEXT_RULE;
+			else return fail(y, "deny-text must be generic or rule, not '%s'", s);
 		} else if (!strcmp(k, "ttl")) {
 			/* RFC 2181 section 8 caps TTLs at 2^31 - 1; a policy answer
 			 * that lives a week is already far too long. */
@@ -756,7 +768,7 @@ static int read_community(struct yp *y, struct pdb_community *c)
 				return -1;
 		} else {
 			return unknown_key(y, "community",
-			                   "zone, clearinghouse, fallback, inactive, ttl, levels, default");
+			                   "zone, clearinghouse, fallback, inactive, identity, deny-text, ttl, levels, default");
 		}
 	}
 	if (rc)

@@ -68,6 +68,8 @@ static void test_community_round_trip(void **state)
 	c.ch[c.nch++] = (struct pdb_clearinghouse){ pdb_str_of("ch.fed.example"), 5269, 5270 };
 	c.fallback = PDB_FALLBACK_NEVER;
 	c.inactive = PDB_INACTIVE_NXDOMAIN;
+	c.identity = PDB_IDENTITY_CERTIFICATE;
+	c.deny_text = PDB_DENY_TEXT_RULE;
 	c.ttl = 30;
 	c.levels[c.nlevels++] = (struct pdb_level_name){ 1, pdb_str_of("basic") };
 	c.levels[c.nlevels++] = (struct pdb_level_name){ 3, pdb_str_of("pki-2fa") };
@@ -80,6 +82,8 @@ static void test_community_round_trip(void **state)
 	assert_int_equal(d.ch[0].tls_port, 5270);
 	assert_int_equal(d.fallback, PDB_FALLBACK_NEVER);
 	assert_int_equal(d.inactive, PDB_INACTIVE_NXDOMAIN);
+	assert_int_equal(d.identity, PDB_IDENTITY_CERTIFICATE);
+	assert_int_equal(d.deny_text, PDB_DENY_TEXT_RULE);
 	assert_int_equal(d.ttl, 30);
 	assert_int_equal(d.nlevels, 2);
 	assert_str(pdb_level_name(&d, 3), "pki-2fa");

@@ -92,6 +92,17 @@ def test_export_json_matches_yaml(loaded):
     assert {"allow": ["alpha.fed.example", "gamma.example"]} in j["overrides"]
 
 
+def test_xmppd_settings_round_trip(loaded, sample_policy, tmp_path):
+    y = yaml.safe_load(loaded.ok("export"))
+    assert (y["community"]["identity"], y["community"]["deny-text"]) == ("claim", "generic")
+    text = sample_policy.read_text().replace(
+        "  ttl: 60\n", "  ttl: 60\n  identity: certificate\n  deny-text: rule\n")
+    (tmp_path / "p.yaml").write_text(text)
+    loaded.ok("load", tmp_path / "p.yaml")
+    y = yaml.safe_load(loaded.ok("export"))
+    assert (y["community"]["identity"], y["community"]["deny-text"]) == ("certificate", "rule")
+
+
 def test_show(loaded):
     y = yaml.safe_load(loaded.ok("show", "alpha.fed.example"))
     m = y["alpha.fed.example"]
