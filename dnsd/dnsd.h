@@ -102,7 +102,7 @@ void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg);
 
 /* ---- configuration ---------------------------------------------------------- */
 
-#define DNSD_CONFIG_LIST_MAX 64
+#define DNSD_CONFIG_LIST_MAX 64  /* the same as CFG_LIST_MAX */
 
 /* Settings, from the command line or a file; strings are owned. */
 struct dnsd_config {

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "internal.h"
 
 /* Datagrams taken per recvmmsg and answered per sendmmsg (libuv's own
@@ -326,39 +327,6 @@ static void tcp__accept(uv_stream_t *server, int status)
 
 /* ---- listening ---- */
 
-static int parse_addr(const char *addr, struct sockaddr_storage *ss)
-{
-	char host[64];
-	const char *colon, *h = addr;
-	size_t hlen;
-	char *end;
-
-	if (addr[0] == '[') {
-		const char *close = strchr(addr, ']');
-		if (!close || close[1] != ':')
-			return DNSD_EADDR;
-		h = addr + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		if (!(colon = strrchr(addr, ':')))
-			return DNSD_EADDR;
-		hlen = (size_t)(colon - addr);
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return DNSD_EADDR;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || port == 0 || port > 65535)
-		return DNSD_EADDR;
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0 && addr[0] != '[')
-		return 0;
-	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0 && addr[0] == '[')
-		return 0;
-	return DNSD_EADDR;
-}
-
 /* libuv 1.44 has no UV_UDP_REUSEPORT: make the socket, set SO_REUSEPORT so
  * that each thread's loop binds its own socket to the same address and the
  * kernel spreads the queries, then hand it to libuv. */
@@ -389,8 +357,8 @@ int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what)
 
 	if (!s || !addr || s->closing || !what || (what & ~(DNSD_LISTEN_UDP | DNSD_LISTEN_TCP)))
 		return -EINVAL;
-	if ((rc = parse_addr(addr, &ss)) != 0)
-		return rc;
+	if (cfg_addr_parse(addr, &ss) != 0)
+		return DNSD_EADDR;
 	if (!(l = calloc(1, sizeof(*l))))
 		return -ENOMEM;
 	bool v6 = ss.ss_family == AF_INET6;

@@ -1,0 +1,53 @@
+/* Helpers both daemons share: their YAML configuration files and their
+ * ADDR:PORT arguments.  Nothing here knows about DNS or XMPP. */
+#ifndef CH_CFG_H
+#define CH_CFG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define CFG_LIST_MAX 64
+
+enum cfg_type {
+	CFG_STRING,     /* char **: a single value, owned, replaces the old one */
+	CFG_PATH,       /* the same, taken relative to the file's directory */
+	CFG_LIST,       /* char *[CFG_LIST_MAX] with a size_t count: appended */
+	CFG_PATH_LIST,  /* the same, each a path */
+	CFG_NUMBER,     /* unsigned: 1..max */
+};
+
+/* One setting a file may give, at most once. */
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	void *out;          /* char **, char **[CFG_LIST_MAX] or unsigned * */
+	size_t *count;      /* lists only */
+	unsigned long max;  /* numbers only */
+};
+
+/** Read the YAML file at path: one mapping whose keys are among keys[].
+ * Strings are strdup()ed into the outputs; the caller frees them,
+ * whatever the result.  Returns 0; -EINVAL for a file that cannot be read
+ * or is not valid, with "FILE:LINE:COL: why" in err; -ENOMEM. */
+int cfg_read(const char *path, const struct cfg_key *keys, size_t nkeys, char *err,
+             size_t errlen);
+
+/** Parse a number for option or setting name: 1..max.  Returns 0, or
+ * -EINVAL with a message in err. */
+int cfg_number(const char *name, const char *s, unsigned long max, unsigned *out, char *err,
+               size_t errlen);
+
+/** Parse "192.0.2.1:53" or "[2001:db8::1]:53" (a literal address, a port
+ * 1..65535) into ss.  Returns 0 or -EINVAL. */
+int cfg_addr_parse(const char *addr, struct sockaddr_storage *ss);
+
+/** Write host:port into out, with an IPv6 literal in brackets
+ * ("[2001:db8::5]:5269").  Returns the length, or -ENOSPC if out is too
+ * small (out then holds a truncated, terminated string). */
+int cfg_hostport(const char *host, unsigned port, char *out, size_t cap);
+
+/** Write the address and port of sa the same way.  Returns the length or
+ * -EINVAL for a family other than IPv4 and IPv6. */
+int cfg_sockaddr_format(const struct sockaddr *sa, char *out, size_t cap);
+
+#endif

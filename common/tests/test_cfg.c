@@ -1,0 +1,121 @@
+/* The shared configuration reader and address helpers. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+
+struct settings {
+	char *db;
+	char *list[CFG_LIST_MAX];
+	size_t nlist;
+	unsigned n;
+};
+
+static int read_text(const char *text, struct settings *s, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char path[512];
+	snprintf(path, sizeof(path), "%s/test_cfg_XXXXXX", tmp);
+	int fd = mkstemp(path);
+	const struct cfg_key keys[] = {
+		{ "db", CFG_PATH, &s->db, NULL, 0 },
+		{ "listen", CFG_LIST, s->list, &s->nlist, 0 },
+		{ "threads", CFG_NUMBER, &s->n, NULL, 8 },
+	};
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	int rc = cfg_read(path, keys, 3, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+static void settings_free(struct settings *s)
+{
+	free(s->db);
+	for (size_t i = 0; i < s->nlist; i++)
+		free(s->list[i]);
+}
+
+static void test_reads_settings(void **state)
+{
+	struct settings s = { 0 };
+	char err[256] = "";
+
+	assert_int_equal(read_text("db: store\nlisten: [\"127.0.0.1:1\", \"[::1]:2\"]\nthreads: 3\n",
+	                           &s, err, sizeof(err)), 0);
+	/* relative to the file's directory */
+	char want[512];
+	snprintf(want, sizeof(want), "%s/store", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_string_equal(s.db, want);
+	assert_int_equal(s.nlist, 2);
+	assert_string_equal(s.list[1], "[::1]:2");
+	assert_int_equal(s.n, 3);
+	settings_free(&s);
+}
+
+static void test_refuses(void **state)
+{
+	static const struct { const char *text, *msg; } bad[] = {
+		{ "colour: blue\n", "1:1: unknown setting 'colour' (known: db, listen, threads)" },
+		{ "threads: 9\n", "1:10: threads takes a number from 1 to 8, not '9'" },
+		{ "threads: -1\n", "threads takes a number" },
+		{ "db: a\ndb: b\n", "2:1: 'db' is given twice" },
+		{ "db: [a]\n", "db takes a single value" },
+		{ "- a\n", "must be a mapping" },
+		{ "db: &x a\nlisten: *x\n", "aliases" },
+		{ "db: \"unclosed\n", "YAML syntax error" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct settings s = { 0 };
+		char err[256] = "";
+		assert_int_equal(read_text(bad[i].text, &s, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].msg))
+			fail_msg("'%s': got '%s'", bad[i].text, err);
+		settings_free(&s);
+	}
+}
+
+static void test_addresses(void **state)
+{
+	struct sockaddr_storage ss;
+	char out[64];
+
+	assert_int_equal(cfg_addr_parse("192.0.2.1:53", &ss), 0);
+	assert_int_equal(cfg_sockaddr_format((struct sockaddr *)&ss, out, sizeof(out)), 12);
+	assert_string_equal(out, "192.0.2.1:53");
+	assert_int_equal(cfg_addr_parse("[2001:db8::5]:5269", &ss), 0);
+	cfg_sockaddr_format((struct sockaddr *)&ss, out, sizeof(out));
+	assert_string_equal(out, "[2001:db8::5]:5269");
+	static const char *const bad[] = { "192.0.2.1", "192.0.2.1:0", "192.0.2.1:65536",
+		"2001:db8::5:53", "[2001:db8::5]53", "[192.0.2.1]:53", "host.example:53",
+		":53", "192.0.2.1:5x", "192.0.2.1:-1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cfg_addr_parse(bad[i], &ss) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_int_equal(cfg_hostport("xmpp.b.example", 5269, out, sizeof(out)), 19);
+	assert_string_equal(out, "xmpp.b.example:5269");
+	cfg_hostport("2001:db8::5", 5269, out, sizeof(out));
+	assert_string_equal(out, "[2001:db8::5]:5269");
+	assert_int_equal(cfg_hostport("xmpp.b.example", 5269, out, 8), -ENOSPC);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reads_settings),
+		cmocka_unit_test(test_refuses),
+		cmocka_unit_test(test_addresses),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
