@@ -1,0 +1,223 @@
+/* xmppd: the command line around the core.  Foreground, one libuv loop,
+ * logs to stderr; SIGTERM and SIGINT stop it cleanly.  Policy changes need
+ * no signal: every decision reads the store's newest commit. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cfg.h"
+#include "xmppd.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: xmppd [--config FILE] --db DIR --listen ADDR:PORT [--listen ...]\n"
+	        "             [--tls-listen ADDR:PORT ...] [--cert FILE --key FILE [--ca FILE]]\n"
+	        "             [--mode redirect|relay] [--conn-max N] [--setup-ms MS]\n"
+	        "\n"
+	        "Answers XMPP server-to-server streams for the federation in the policy\n"
+	        "store DIR (also $CLEARINGHOUSE_DB): an allowed peer is sent to the real\n"
+	        "server (redirect: <see-other-host/>; relay: xmppd connects and splices),\n"
+	        "any other gets <policy-violation/> or <host-unknown/>.\n"
+	        "  --listen ADDR:PORT      s2s with STARTTLS (offered when --cert is given)\n"
+	        "  --tls-listen ADDR:PORT  direct TLS (XEP-0368); relay mode routes it by SNI\n"
+	        "  --cert, --key FILE      xmppd's own certificate chain and key (PEM)\n"
+	        "  --ca FILE               CA bundle that peers' certificates must chain to\n"
+	        "  --mode MODE             redirect (default) or relay\n"
+	        "  --conn-max N            connections being set up at once (4096); at the\n"
+	        "                          cap the oldest is cut\n"
+	        "  --setup-ms MS           from accept to the decision, TLS included (10000)\n"
+	        "  --config FILE           the same settings from a YAML file; the command\n"
+	        "                          line wins\n");
+}
+
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "tls-listen", required_argument, NULL, 'L' },
+	{ "cert", required_argument, NULL, 'C' },
+	{ "key", required_argument, NULL, 'K' },
+	{ "ca", required_argument, NULL, 'A' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "conn-max", required_argument, NULL, 'n' },
+	{ "setup-ms", required_argument, NULL, 's' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int set(char **dst)
+{
+	free(*dst);
+	return (*dst = strdup(optarg)) ? 0 : 3;
+}
+
+/* A list from the command line replaces the file's. */
+static int add(char **list, size_t *n, bool *cleared)
+{
+	if (!*cleared) {
+		for (size_t i = 0; i < *n; i++)
+			free(list[i]);
+		*n = 0;
+		*cleared = true;
+	}
+	if (*n >= CFG_LIST_MAX) {
+		fprintf(stderr, "xmppd: at most %d of each of --listen and --tls-listen\n",
+		        CFG_LIST_MAX);
+		return 2;
+	}
+	return (list[(*n)++] = strdup(optarg)) ? 0 : 3;
+}
+
+static int number(const char *name, unsigned long max, unsigned *out)
+{
+	char err[128];
+	if (cfg_number(name, optarg, max, out, err, sizeof(err)) != 0) {
+		fprintf(stderr, "xmppd: --%s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct xmppd_config *o)
+{
+	bool l_cleared = false, tl_cleared = false;
+	char err[512];
+	int c, rc = 0;
+
+	xmppd_limits_default(&o->lim);
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'c' && xmppd_config_read(optarg, o, err, sizeof(err)) != 0) {
+			fprintf(stderr, "xmppd: %s\n", err);
+			return 2;
+		}
+		if (c == '?') {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!o->db && getenv("CLEARINGHOUSE_DB") && !(o->db = strdup(getenv("CLEARINGHOUSE_DB"))))
+		return 3;
+	optind = 0;
+	while (rc == 0 && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': rc = set(&o->db); break;
+		case 'C': rc = set(&o->cert); break;
+		case 'K': rc = set(&o->key); break;
+		case 'A': rc = set(&o->ca); break;
+		case 'm': rc = set(&o->mode); break;
+		case 'l': rc = add(o->listen, &o->nlisten, &l_cleared); break;
+		case 'L': rc = add(o->tls_listen, &o->ntls_listen, &tl_cleared); break;
+		case 'n': rc = number("conn-max", 1000000, &o->lim.conn_max); break;
+		case 's': rc = number("setup-ms", 600000, &o->lim.setup_ms); break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		}
+	}
+	if (rc)
+		return rc;
+	const char *why = optind != argc ? "unexpected arguments"
+	                : !o->db ? "no --db DIR"
+	                : !o->nlisten && !o->ntls_listen ? "no --listen ADDR:PORT"
+	                : !o->cert != !o->key ? "--cert and --key go together"
+	                : o->ca && !o->cert ? "--ca needs --cert and --key"
+	                : o->mode && strcmp(o->mode, "redirect") && strcmp(o->mode, "relay")
+	                        ? "--mode is redirect or relay"
+	                : NULL;
+	if (!why && o->ntls_listen && !o->cert && !(o->mode && !strcmp(o->mode, "relay")))
+		why = "--tls-listen needs --cert and --key, or --mode relay";
+	if (why) {
+		fprintf(stderr, "xmppd: %s\n", why);
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+struct daemon {
+	xmppd_server *server;
+	uv_signal_t term, intr;
+};
+
+static void on_stop(uv_signal_t *h, int sig)
+{
+	struct daemon *d = h->data;
+
+	fprintf(stderr, "xmppd: signal %d, stopping\n", sig);
+	uv_close((uv_handle_t *)&d->term, NULL);
+	uv_close((uv_handle_t *)&d->intr, NULL);
+	xmppd_server_close(d->server, NULL, NULL);
+}
+
+/* Idle connections are file descriptors: take what the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit r;
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct xmppd_config o = { 0 };
+	struct daemon d = { 0 };
+	uv_loop_t *loop = uv_default_loop();
+	xmppd_tls *tls = NULL;
+	pdb_t *db = NULL;
+	char err[512];
+	int rc, code = 3;
+
+	if ((rc = parse(argc, argv, &o)) != 0) {
+		xmppd_config_free(&o);
+		return rc;
+	}
+	enum xmppd_mode mode = o.mode && !strcmp(o.mode, "relay") ? XMPPD_RELAY : XMPPD_REDIRECT;
+	if ((rc = pdb_open(o.db, PDB_RDONLY, NULL, &db)) != 0) {
+		fprintf(stderr, "xmppd: %s: %s\n", o.db, pdb_strerror(rc));
+		goto out;
+	}
+	if (o.cert && (rc = xmppd_tls_new(o.cert, o.key, o.ca, &tls, err, sizeof(err))) != 0) {
+		fprintf(stderr, "xmppd: %s\n", rc == XMPPD_ETLS ? err : xmppd_strerror(rc));
+		code = 2;
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	if ((rc = xmppd_server_init(loop, db, tls, mode, &o.lim, &d.server)) != 0) {
+		fprintf(stderr, "xmppd: %s\n", xmppd_strerror(rc));
+		goto out;
+	}
+	for (size_t i = 0; i < o.nlisten + o.ntls_listen; i++) {
+		bool direct = i >= o.nlisten;
+		const char *a = direct ? o.tls_listen[i - o.nlisten] : o.listen[i];
+		if ((rc = xmppd_server_listen(d.server, a, direct)) != 0) {
+			fprintf(stderr, "xmppd: %s: %s\n", a, xmppd_strerror(rc));
+			xmppd_server_close(d.server, NULL, NULL);
+			uv_run(loop, UV_RUN_DEFAULT);
+			goto out;
+		}
+		fprintf(stderr, "xmppd: listening on %s (%s, %s)\n", a,
+		        direct ? "direct TLS" : tls ? "STARTTLS" : "plain",
+		        mode == XMPPD_RELAY ? "relay" : "redirect");
+	}
+	uv_signal_init(loop, &d.term);
+	uv_signal_init(loop, &d.intr);
+	d.term.data = d.intr.data = &d;
+	uv_signal_start(&d.term, on_stop, SIGTERM);
+	uv_signal_start(&d.intr, on_stop, SIGINT);
+	uv_run(loop, UV_RUN_DEFAULT);
+	fprintf(stderr, "xmppd: stopped\n");
+	code = 0;
+out:
+	uv_loop_close(loop);
+	xmppd_tls_free(tls);
+	pdb_close(db);
+	xmppd_config_free(&o);
+	return code;
+}
