@@ -67,3 +67,40 @@ def ctl(policyctl_path, tmp_path):
 def loaded(ctl, sample_policy):
     ctl.ok("load", sample_policy)
     return ctl
+
+
+@pytest.fixture(scope="session")
+def xmppd_path():
+    return _program("XMPPD", "xmppd/xmppd")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A federation CA, xmppd's certificate for ch.fed.example, certificates
+    for alpha.fed.example (CA-signed, and one self-signed for pinning), all
+    made with the openssl command for this run only."""
+    d = tmp_path_factory.mktemp("pki")
+
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Federation CA")
+    for name, host in (("ch", "ch.fed.example"), ("alpha", "alpha.fed.example"),
+                       ("beta", "beta.fed.example")):
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={host}")
+        (d / f"{name}.ext").write_text(f"subjectAltName=DNS:{host}\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "self.key", "-out", "self.pem", "-days", "2", "-subj", "/CN=self-signed",
+        "-addext", "subjectAltName=DNS:other.example")
+    # the pin: SHA-256 of the self-signed certificate's SubjectPublicKeyInfo
+    spki = subprocess.run(["openssl", "x509", "-in", d / "self.pem", "-pubkey", "-noout"],
+                          check=True, capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=spki,
+                         check=True, capture_output=True).stdout
+    import hashlib
+    (d / "self.pin").write_text(hashlib.sha256(der).hexdigest())
+    return d

@@ -1,0 +1,328 @@
+"""xmppd on loopback with the sample community: every answer is read as XML
+and checked against RFC 6120 (stream header, stream error, closing tag)."""
+import os
+import resource
+import select
+import socket
+import subprocess
+import time
+
+import pytest
+
+import xmpp
+from xmpp import ask, connect, header, Stream
+
+HOST = "127.0.0.1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Xmppd:
+    def __init__(self, path, db, *extra, tls_listen=False):
+        self.port = free_port()
+        self.tls_port = free_port() if tls_listen else None
+        self.logpath = os.path.join(db, "..", f"xmppd-{self.port}.log")
+        self.log = open(self.logpath, "w+")
+        args = [path, "--db", str(db), "--listen", f"{HOST}:{self.port}", *extra]
+        if tls_listen:
+            args += ["--tls-listen", f"{HOST}:{self.tls_port}"]
+        self.proc = subprocess.Popen(args, stderr=self.log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.stderr()
+            try:
+                connect(self.port, timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("xmppd did not listen: " + self.stderr())
+
+    def stderr(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.send_signal(15)
+        rc = self.proc.wait(timeout=10)
+        self.log.close()
+        return rc
+
+
+@pytest.fixture
+def xmppd(xmppd_path, loaded):
+    d = Xmppd(xmppd_path, loaded.db)
+    yield d
+    assert d.stop() == 0
+    assert "xmppd: stopped" in d.stderr()
+
+
+def test_allow_redirects(xmppd):
+    hdr, cond, value, text = ask(xmppd.port, "alpha.fed.example", "delta.fed.example")
+    assert (cond, value, text) == ("see-other-host", "xmpp1.delta.fed.example:5269", None)
+    # our header: the requested domain speaks, to the initiator
+    assert hdr.get("from") == "delta.fed.example"
+    assert hdr.get("to") == "alpha.fed.example"
+    assert hdr.get("version") == "1.0"
+    assert len(hdr.get("id")) >= 16
+    log = xmppd.stderr()
+    assert ("from=alpha.fed.example to=delta.fed.example outcome=allow rule=policy-ok "
+            "action=see-other-host target=xmpp1.delta.fed.example:5269") in log
+
+
+def test_ids_differ(xmppd):
+    ids = {ask(xmppd.port, "alpha.fed.example", "delta.fed.example")[0].get("id")
+           for _ in range(5)}
+    assert len(ids) == 5
+
+
+@pytest.mark.parametrize("frm,to,cond,rule", [
+    ("alpha.fed.example", "beta.fed.example", "policy-violation", "override-deny"),
+    ("beta.fed.example", "alpha.fed.example", "policy-violation", "override-deny"),
+    ("alpha.fed.example", "epsilon.fed.example", "policy-violation", "not-active"),
+    ("alpha.fed.example", "zeta.fed.example", "policy-violation", "expired"),
+    ("alpha.fed.example", "omega.fed.example", "policy-violation", "not-active"),
+    ("nobody.example", "alpha.fed.example", "host-unknown", "unknown-member"),
+    ("alpha.fed.example", "nobody.example", "host-unknown", "unknown-member"),
+])
+def test_refusals(xmppd, frm, to, cond, rule):
+    hdr, got, _, text = ask(xmppd.port, frm, to)
+    assert got == cond
+    # the community's deny-text is generic: the rule stays in the log
+    assert text in ("refused by the federation policy", "not a member of this federation")
+    assert rule not in text
+    assert f"from={frm} to={to} outcome=" in xmppd.stderr()
+    assert f"rule={rule} action={cond}" in xmppd.stderr()
+
+
+def test_deny_text_rule(xmppd, loaded, sample_policy, tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(sample_policy.read_text().replace("  ttl: 60\n", "  ttl: 60\n  deny-text: rule\n"))
+    loaded.ok("load", p)
+    _, cond, _, text = ask(xmppd.port, "alpha.fed.example", "beta.fed.example")
+    assert cond == "policy-violation"
+    assert "override" in text and "beta.fed.example" in text
+
+
+def test_policy_change_takes_effect_on_the_next_stream(xmppd, loaded):
+    assert ask(xmppd.port, "alpha.fed.example", "delta.fed.example")[1] == "see-other-host"
+    loaded.ok("suspend", "delta.fed.example")
+    assert ask(xmppd.port, "alpha.fed.example", "delta.fed.example")[1] == "policy-violation"
+    loaded.ok("resume", "delta.fed.example")
+    assert ask(xmppd.port, "alpha.fed.example", "delta.fed.example")[1] == "see-other-host"
+
+
+BAD = [
+    ("no-to", header("alpha.fed.example", None), "host-unknown"),
+    ("bad-to", header("alpha.fed.example", "a..b"), "host-unknown"),
+    ("no-from", header(None, "delta.fed.example"), "improper-addressing"),
+    ("bad-from", header("not a name", "delta.fed.example"), "invalid-from"),
+    ("no-version", header("alpha.fed.example", "delta.fed.example", version=None),
+     "unsupported-version"),
+    ("client-namespace", header("alpha.fed.example", "delta.fed.example", ns="jabber:client"),
+     "invalid-namespace"),
+    ("not-a-stream", "<html xmlns='jabber:server'><body>", "invalid-namespace"),
+    ("unbound-prefix", "<stream:stream xmlns='jabber:server' to='delta.fed.example'>",
+     "bad-namespace-prefix"),
+    ("not-xml", "GET / HTTP/1.1\r\nHost: ch.fed.example\r\n\r\n", "not-well-formed"),
+    ("garbage", "\x00\x01\x02\xff<<>>", "not-well-formed"),
+    ("billion-laughs", "<?xml version='1.0'?><!DOCTYPE l [<!ENTITY a 'aaaaaaaaaa'>"
+     + "".join(f"<!ENTITY {chr(98 + i)} '{('&' + chr(97 + i) + ';') * 10}'>" for i in range(8))
+     + "]><stream:stream xmlns='jabber:server' "
+       "xmlns:stream='http://etherx.jabber.org/streams' to='&i;'>", "restricted-xml"),
+    ("comment", "<!-- x --><stream:stream/>", "restricted-xml"),
+]
+
+
+@pytest.mark.parametrize("name,data,cond", BAD, ids=[b[0] for b in BAD])
+def test_bad_headers(xmppd, name, data, cond):
+    with connect(xmppd.port) as s:
+        s.sendall(data.encode("latin-1"))
+        hdr, got, _, _ = Stream(s).until_error()
+    assert got == cond
+    # a 'to' that is no valid name is not echoed back
+    assert hdr.get("from") in (None, "delta.fed.example")
+    # and xmppd goes on serving
+    assert ask(xmppd.port, "alpha.fed.example", "delta.fed.example")[1] == "see-other-host"
+
+
+def test_header_in_tiny_writes(xmppd):
+    data = header("alpha.fed.example", "delta.fed.example").encode()
+    with connect(xmppd.port) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(data)):
+            s.sendall(data[i:i + 1])
+            time.sleep(0.001)
+        _, cond, value, _ = Stream(s).until_error()
+    assert (cond, value) == ("see-other-host", "xmpp1.delta.fed.example:5269")
+
+
+def test_one_megabyte_attribute(xmppd):
+    big = (header("alpha.fed.example", "delta.fed.example")[:-1] + " x='").encode() + b"a" * (1 << 20)
+    t0 = time.monotonic()
+    with connect(xmppd.port) as s:
+        try:
+            s.sendall(big)
+        except (BrokenPipeError, ConnectionResetError):
+            pass   # xmppd stopped reading at its limit, as it should
+        _, cond, _, text = Stream(s).until_error()
+    assert cond == "policy-violation" and "too long" in text
+    assert time.monotonic() - t0 < 5
+    assert ask(xmppd.port, "alpha.fed.example", "delta.fed.example")[1] == "see-other-host"
+
+
+@pytest.fixture
+def quick(xmppd_path, loaded, tmp_path):
+    """xmppd with short limits and a small connection cap."""
+    cfg = tmp_path / "xmppd.yaml"
+    cfg.write_text("first-byte-ms: 500\nsetup-ms: 1000\nconn-max: 200\n")
+    d = Xmppd(xmppd_path, loaded.db, "--config", str(cfg))
+    yield d
+    assert d.stop() == 0
+
+
+@pytest.fixture
+def tls_xmppd(xmppd_path, loaded, pki):
+    """xmppd with its certificate and the federation CA, STARTTLS and direct TLS."""
+    d = Xmppd(xmppd_path, loaded.db, "--cert", str(pki / "ch.pem"), "--key", str(pki / "ch.key"),
+              "--ca", str(pki / "ca.pem"), "--setup-ms", "1500", tls_listen=True)
+    yield d
+    assert d.stop() == 0
+
+
+def test_silent_peer_times_out(quick):
+    t0 = time.monotonic()
+    with connect(quick.port) as s:
+        _, cond, _, text = Stream(s).until_error()
+    took = time.monotonic() - t0
+    assert cond == "connection-timeout" and "nothing received" in text
+    assert 0.4 < took < 3
+
+
+def test_slow_header_times_out(quick):
+    data = header("alpha.fed.example", "delta.fed.example").encode()
+    t0 = time.monotonic()
+    with connect(quick.port) as s:
+        # a byte every 100 ms: the first in time, the whole header never;
+        # stop as soon as xmppd answers
+        for i in range(len(data) - 1):
+            s.sendall(data[i:i + 1])
+            if select.select([s], [], [], 0.1)[0]:
+                break
+        answered = time.monotonic() - t0
+        _, cond, _, text = Stream(s).until_error()
+    assert cond == "connection-timeout" and "header" in text
+    assert 0.9 < answered < 2
+
+
+def test_thousands_of_idle_connections(quick):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 8192)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    n = min(2000, want - 100)
+    idle = []
+    try:
+        for _ in range(n):
+            idle.append(connect(quick.port))
+        # a real peer still gets its answer, at once
+        t0 = time.monotonic()
+        with connect(quick.port) as s:
+            s.sendall(header("alpha.fed.example", "delta.fed.example").encode())
+            _, cond, _, _ = Stream(s).until_error()
+        assert cond == "see-other-host"
+        assert time.monotonic() - t0 < 1
+        # the oldest idle ones were cut to make room (or timed out first,
+        # since opening them all takes longer than first-byte-ms), each
+        # with a stream error
+        cut = timed_out = 0
+        for s in idle[:n - 200]:
+            s.settimeout(2)
+            data = s.recv(4096)
+            cut += b"<resource-constraint" in data
+            timed_out += b"<connection-timeout" in data
+        assert cut + timed_out == n - 200
+        assert cut > 0
+    finally:
+        for s in idle:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "rule=resource-constraint" in quick.stderr()
+
+
+# ---- TLS ----
+
+def test_tls_handshake_that_never_finishes(tls_xmppd):
+    # The start of a ClientHello on the direct-TLS port, then nothing.
+    t0 = time.monotonic()
+    with connect(tls_xmppd.tls_port) as s:
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        s.settimeout(5)
+        assert s.recv(100) == b""   # closed by xmppd
+    assert 1.0 < time.monotonic() - t0 < 4
+
+
+def redirect_after_starttls(port, pki, frm, to, cert=None):
+    ctx = xmpp.client_ctx(ca=pki / "ca.pem",
+                          cert=cert and pki / f"{cert}.pem", key=cert and pki / f"{cert}.key")
+    with connect(port) as s:
+        s.sendall(header(frm, to).encode())
+        t = xmpp.starttls(s, ctx)
+        assert t.getpeercert()["subjectAltName"] == (("DNS", "ch.fed.example"),)
+        t.sendall(header(frm, to).encode())
+        return Stream(t).until_error()
+
+
+def test_starttls_then_redirect(tls_xmppd, pki):
+    _, cond, value, _ = redirect_after_starttls(tls_xmppd.port, pki, "alpha.fed.example",
+                                                "delta.fed.example")
+    assert (cond, value) == ("see-other-host", "xmpp1.delta.fed.example:5269")
+
+
+def test_no_redirect_before_tls(tls_xmppd):
+    with connect(tls_xmppd.port) as s:
+        s.sendall(header("alpha.fed.example", "delta.fed.example").encode())
+        s.sendall(b"<db:result xmlns:db='jabber:server:dialback' from='alpha.fed.example' "
+                  b"to='delta.fed.example'>key</db:result>")
+        _, cond, _, text = Stream(s).until_error()
+    assert cond == "policy-violation" and "STARTTLS" in text
+
+
+def test_direct_tls_redirects_to_direct_tls_targets(tls_xmppd, pki):
+    ctx = xmpp.client_ctx(ca=pki / "ca.pem")
+    ctx.set_alpn_protocols(["xmpp-server"])
+    with ctx.wrap_socket(connect(tls_xmppd.tls_port), server_hostname="ch.fed.example") as t:
+        assert t.selected_alpn_protocol() == "xmpp-server"
+        t.sendall(header("delta.fed.example", "alpha.fed.example").encode())
+        _, cond, value, _ = Stream(t).until_error()
+    assert (cond, value) == ("see-other-host", "xmpp.alpha.fed.example:5223")
+
+
+@pytest.fixture
+def cert_policy(loaded, sample_policy, pki, tmp_path):
+    """The sample community, requiring certificates; alpha pins the
+    self-signed key."""
+    pin = (pki / "self.pin").read_text()
+    text = sample_policy.read_text().replace("  ttl: 60\n", "  ttl: 60\n  identity: certificate\n")
+    text = text.replace("    contact: xmpp-admin@alpha.fed.example\n",
+                        f"    contact: xmpp-admin@alpha.fed.example\n    pins: [{pin}]\n")
+    (tmp_path / "cert.yaml").write_text(text)
+    loaded.ok("load", tmp_path / "cert.yaml")
+    return loaded
+
+
+@pytest.mark.parametrize("cert,cond", [
+    ("alpha", "see-other-host"),      # CA-signed, DNS-ID alpha.fed.example
+    ("self", "see-other-host"),       # not CA-signed, but pinned by alpha
+    ("beta", "policy-violation"),     # valid, but for another domain
+    (None, "policy-violation"),       # no certificate at all
+])
+def test_identity_certificate(tls_xmppd, pki, cert_policy, cert, cond):
+    _, got, _, text = redirect_after_starttls(tls_xmppd.port, pki, "alpha.fed.example",
+                                              "delta.fed.example", cert=cert)
+    assert got == cond
+    if cond == "policy-violation":
+        assert "not valid for alpha.fed.example" in text
+        assert "rule=identity-not-proven" in tls_xmppd.stderr()
