@@ -1,0 +1,156 @@
+"""End to end with real servers: Debian's Prosody for three member domains,
+each in its own network namespace, federating through dnsd and xmppd in a
+fourth.  Messages are sent and read by real c2s clients; the proof is a
+message that arrives, or does not."""
+import os
+import subprocess
+import time
+
+import pytest
+
+import netlab
+from conftest import Ctl
+
+why_not = netlab.can_make_namespaces()
+pytestmark = pytest.mark.skipif(why_not is not None,
+                                reason=f"end-to-end federation test skipped: {why_not}")
+
+ZONE = """\
+$ORIGIN fed.example.
+$TTL 60
+@ IN SOA ns1 hostmaster 1 7200 3600 1209600 5
+@ IN NS ns1
+ns1 IN A 192.0.2.5
+ch IN A 192.0.2.5
+xmpp.alpha IN A 192.0.2.10
+xmpp.beta IN A 192.0.2.20
+xmpp.delta IN A 192.0.2.40
+xmpp.eta IN A 192.0.2.50
+"""
+
+POLICY = """\
+community:
+  zone: fed.example
+  clearinghouse: [{host: ch.fed.example, port: 5269}]
+  fallback: allowed
+  ttl: 1
+  levels: {1: basic, 2: verified, 3: pki-2fa}
+  default: {min-peer-level: 2}
+members:
+  alpha.fed.example:
+    {level: 3, targets: [xmpp.alpha.fed.example:5269], queriers: [192.0.2.10/32]}
+  beta.fed.example:
+    {level: 2, targets: [xmpp.beta.fed.example:5269], queriers: [192.0.2.20/32]}
+  delta.fed.example:
+    {level: 3, targets: [xmpp.delta.fed.example:5269], queriers: [192.0.2.40/32]}
+  eta.fed.example:
+    {level: 3, targets: [xmpp.eta.fed.example:5269], queriers: [192.0.2.50/32]}
+overrides:
+  - deny: [alpha.fed.example, beta.fed.example]
+"""
+
+PW = "secret"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, policyctl_path, dnsd_path, xmppd_path):
+    work = tmp_path_factory.mktemp("lab")
+    os.chmod(work, 0o755)
+    ctl = Ctl(policyctl_path, work / "store")
+    ctl.ok("init")
+    (work / "policy.yaml").write_text(POLICY)
+    (work / "fed.example.zone").write_text(ZONE)
+    ctl.ok("load", work / "policy.yaml")
+    lab = netlab.Lab(work)
+    try:
+        lab.ctl = ctl
+        lab.dnsd_log = open(work / "dnsd.log", "w")
+        lab.dnsd = lab.start(lab.hub, [dnsd_path, "--db", ctl.db, "--zone",
+                                       work / "fed.example.zone", "--listen",
+                                       f"{netlab.HUB_IP}:53", "--threads", "1"], lab.dnsd_log)
+        lab.xmppd_path = xmppd_path
+        lab.members = {
+            name: lab.prosody(f"{name}.fed.example", addr, {"user": PW})
+            for name, addr in (("alpha", "192.0.2.10"), ("beta", "192.0.2.20"),
+                               ("delta", "192.0.2.40"), ("eta", "192.0.2.50"))
+        }
+        lab.xmppd = None
+        yield lab
+    finally:
+        lab.close()
+
+
+def start_xmppd(lab, mode):
+    if lab.xmppd:
+        assert lab.stop(lab.xmppd) == 0
+    lab.xmppd_logpath = lab.work / f"xmppd-{mode}-{time.monotonic_ns()}.log"
+    lab.xmppd = lab.start(lab.hub, [lab.xmppd_path, "--db", lab.ctl.db, "--mode", mode,
+                                    "--listen", f"{netlab.HUB_IP}:5269"],
+                          open(lab.xmppd_logpath, "w"))
+    lab.wait_port(lab.hub, netlab.HUB_IP, 5269)
+
+
+def xmppd_log(lab):
+    return lab.xmppd_logpath.read_text()
+
+
+def delivered(lab, frm, to, body, wait=20):
+    """Send body from user@frm to user@to; True if user@to gets it."""
+    lab.members[frm].send("user", PW, f"user@{to}.fed.example", body)
+    return body in lab.members[to].received("user", PW, wait)
+
+
+def test_relay_delivers_between_allowed_members(lab):
+    start_xmppd(lab, "relay")
+    assert delivered(lab, "alpha", "eta", "hello-through-the-relay")
+    log = xmppd_log(lab)
+    assert "from=alpha.fed.example to=eta.fed.example outcome=allow rule=policy-ok action=relay" in log
+    # eta's server checked alpha with dialback, back through the clearinghouse
+    assert "from=eta.fed.example to=alpha.fed.example outcome=allow" in log
+    # TLS ran between the two servers themselves: xmppd holds no key for either
+    assert "Stream encrypted (TLSv1.3" in lab.members["alpha"].log()
+
+
+def test_relay_refuses_a_denied_pair(lab):
+    assert not delivered(lab, "alpha", "beta", "this-must-not-arrive", wait=8)
+    assert ("from=alpha.fed.example to=beta.fed.example outcome=deny rule=override-deny "
+            "action=policy-violation") in xmppd_log(lab)
+    # the sending server saw the stream error
+    assert "policy-violation" in lab.members["alpha"].log()
+
+
+def test_suspend_then_resume_takes_effect_on_the_next_connection(lab):
+    lab.ctl.ok("suspend", "delta.fed.example")
+    assert not delivered(lab, "alpha", "delta", "while-suspended", wait=8)
+    assert "to=delta.fed.example outcome=deny rule=not-active" in xmppd_log(lab)
+    lab.ctl.ok("resume", "delta.fed.example")
+    assert delivered(lab, "alpha", "delta", "after-resume")
+
+
+def follow(lab, frm, to):
+    r = lab.run(lab.members[frm].ns, ["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
+                                      "follow.py"), f"{frm}.fed.example", f"{to}.fed.example"],
+                capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout.strip() + r.stderr.strip()
+
+
+def test_redirect_mode_with_an_initiator_that_follows(lab):
+    start_xmppd(lab, "redirect")
+    rc, out = follow(lab, "alpha", "delta")
+    assert (rc, out) == (0, "reached xmpp.delta.fed.example:5269 from=delta.fed.example")
+    rc, out = follow(lab, "alpha", "beta")
+    assert rc == 1 and out.startswith("refused policy-violation"), out
+    assert "action=see-other-host target=xmpp.delta.fed.example:5269" in xmppd_log(lab)
+
+
+def test_clearinghouse_down_uses_the_srv_fallback(lab):
+    lab.stop(lab.xmppd)
+    lab.xmppd = None
+    # the test initiator: ch refuses the connection, the next SRV target answers
+    assert follow(lab, "alpha", "delta") == (
+        0, "reached xmpp.delta.fed.example:5269 from=delta.fed.example")
+    # and a stock server does the same: Prosody moves on when the connect fails
+    assert delivered(lab, "eta", "delta", "via-the-fallback")
+    # dnsd gives a denied pair no fallback, so alpha still cannot reach beta
+    rc, out = follow(lab, "alpha", "beta")
+    assert (rc, out) == (2, "unreachable")
