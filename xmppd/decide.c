@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <openssl/rand.h>
 
 #include "cfg.h"
 #include "xmppd.h"
@@ -242,8 +242,9 @@ static void stream_header(struct out *o, const struct xmppd_verdict *v)
 	uint8_t rnd[12];
 	char id[sizeof(rnd) * 2 + 1];
 
-	/* The id only has to be unpredictable (RFC 6120 4.7.3). */
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+	/* The id only has to be unpredictable (RFC 6120 4.7.3); OpenSSL's
+	 * DRBG gives that without a system call per stream. */
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memset(rnd, 0, sizeof(rnd));
 	for (size_t i = 0; i < sizeof(rnd); i++) {
 		id[2 * i] = hex[rnd[i] >> 4];

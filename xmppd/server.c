@@ -597,6 +597,9 @@ static void splice_start(struct conn *c)
 	c->raw = NULL;
 	c->rawlen = 0;
 	c->out.data = c;
+	/* Stanzas go through as they come; the answer path writes once. */
+	uv_tcp_nodelay(&c->tcp, 1);
+	uv_tcp_nodelay(&c->out, 1);
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
 	    uv_read_start((uv_stream_t *)&c->out, on_alloc, on_read) != 0)
 		conn_close(c);
@@ -886,7 +889,6 @@ static void on_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	addr_of(c);
-	uv_tcp_nodelay(&c->tcp, 1);
 	c->accepted_at = uv_now(s->loop);
 	c->direct_tls = l->direct_tls;
 	c->st = S_HEADER;
@@ -992,6 +994,7 @@ void xmppd_server_close(xmppd_server *s, void (*cb)(void *arg), void *arg)
 	s->close_cb = cb;
 	s->close_arg = arg;
 	s->open++;   /* held while closing starts, so nothing frees s under us */
+
 	for (unsigned i = 0; i < s->nls; i++)
 		uv_close((uv_handle_t *)&s->ls[i]->tcp, on_listener_closed);
 	for (struct conn *c = s->all, *next; c; c = next) {
