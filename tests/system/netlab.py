@@ -53,6 +53,7 @@ c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 storage = "internal"
+certificates = "{d}"
 {extra}
 VirtualHost "{domain}"
 {vhost}
@@ -125,11 +126,12 @@ class Lab:
         # A self-signed certificate: TLS between the servers is real (and
         # end to end through the relay), and dialback proves the domain.
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", d / "tls.key",
-                        "-out", d / "tls.crt", "-days", "2", "-subj", f"/CN={domain}",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", d / f"{domain}.key",
+                        "-out", d / f"{domain}.crt", "-days", "2", "-subj", f"/CN={domain}",
                         "-addext", f"subjectAltName=DNS:{domain}"],
                        check=True, capture_output=True)
-        vhost = f'ssl = {{ certificate = "{d}/tls.crt"; key = "{d}/tls.key" }}\n' + vhost
+        # found by name in the certificates directory, also by the
+        # direct-TLS service, which picks by SNI
         cfg = d / "prosody.cfg.lua"
         cfg.write_text(PROSODY_CFG.format(d=d, ip=addr, domain=domain, extra=extra, vhost=vhost))
         for user, pw in users.items():

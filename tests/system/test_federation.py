@@ -38,13 +38,17 @@ community:
   default: {min-peer-level: 2}
 members:
   alpha.fed.example:
-    {level: 3, targets: [xmpp.alpha.fed.example:5269], queriers: [192.0.2.10/32]}
+    {level: 3, targets: [xmpp.alpha.fed.example:5269], queriers: [192.0.2.10/32],
+     addresses: [192.0.2.10]}
   beta.fed.example:
-    {level: 2, targets: [xmpp.beta.fed.example:5269], queriers: [192.0.2.20/32]}
+    {level: 2, targets: [xmpp.beta.fed.example:5269], queriers: [192.0.2.20/32],
+     addresses: [192.0.2.20]}
   delta.fed.example:
-    {level: 3, targets: [xmpp.delta.fed.example:5269], queriers: [192.0.2.40/32]}
+    {level: 3, targets: [xmpp.delta.fed.example:5269], queriers: [192.0.2.40/32],
+     tls-targets: [xmpp.delta.fed.example:5270], addresses: [192.0.2.40]}
   eta.fed.example:
-    {level: 3, targets: [xmpp.eta.fed.example:5269], queriers: [192.0.2.50/32]}
+    {level: 3, targets: [xmpp.eta.fed.example:5269], queriers: [192.0.2.50/32],
+     addresses: [192.0.2.50]}
 overrides:
   - deny: [alpha.fed.example, beta.fed.example]
 """
@@ -69,8 +73,10 @@ def lab(tmp_path_factory, policyctl_path, dnsd_path, xmppd_path):
                                        work / "fed.example.zone", "--listen",
                                        f"{netlab.HUB_IP}:53", "--threads", "1"], lab.dnsd_log)
         lab.xmppd_path = xmppd_path
+        # delta also takes direct TLS (XEP-0368), for SNI routing
         lab.members = {
-            name: lab.prosody(f"{name}.fed.example", addr, {"user": PW})
+            name: lab.prosody(f"{name}.fed.example", addr, {"user": PW},
+                              extra="s2s_direct_tls_ports = { 5270 }" if name == "delta" else "")
             for name, addr in (("alpha", "192.0.2.10"), ("beta", "192.0.2.20"),
                                ("delta", "192.0.2.40"), ("eta", "192.0.2.50"))
         }
@@ -84,9 +90,11 @@ def start_xmppd(lab, mode):
     if lab.xmppd:
         assert lab.stop(lab.xmppd) == 0
     lab.xmppd_logpath = lab.work / f"xmppd-{mode}-{time.monotonic_ns()}.log"
-    lab.xmppd = lab.start(lab.hub, [lab.xmppd_path, "--db", lab.ctl.db, "--mode", mode,
-                                    "--listen", f"{netlab.HUB_IP}:5269"],
-                          open(lab.xmppd_logpath, "w"))
+    args = [lab.xmppd_path, "--db", lab.ctl.db, "--mode", mode,
+            "--listen", f"{netlab.HUB_IP}:5269"]
+    if mode == "relay":
+        args += ["--tls-listen", f"{netlab.HUB_IP}:5270"]
+    lab.xmppd = lab.start(lab.hub, args, open(lab.xmppd_logpath, "w"))
     lab.wait_port(lab.hub, netlab.HUB_IP, 5269)
 
 
@@ -125,6 +133,27 @@ def test_suspend_then_resume_takes_effect_on_the_next_connection(lab):
     assert "to=delta.fed.example outcome=deny rule=not-active" in xmppd_log(lab)
     lab.ctl.ok("resume", "delta.fed.example")
     assert delivered(lab, "alpha", "delta", "after-resume")
+
+
+def tls_hello(lab, frm, to):
+    r = lab.run(lab.members[frm].ns, ["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
+                                      "tls_hello.py"), netlab.HUB_IP, 5270, f"{frm}.fed.example",
+                                      f"{to}.fed.example"],
+                capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout.strip() + r.stderr.strip()
+
+
+def test_relay_routes_direct_tls_by_sni(lab):
+    # alpha's address makes it alpha; the SNI names delta: relayed to delta's
+    # direct-TLS port, and the TLS session is delta's own
+    assert tls_hello(lab, "alpha", "delta") == (0, "reached from=delta.fed.example")
+    log = xmppd_log(lab)
+    assert ("from=alpha.fed.example to=delta.fed.example outcome=allow rule=policy-ok "
+            "action=relay target=xmpp.delta.fed.example") in log
+    # beta may not reach alpha: the ClientHello is not forwarded
+    assert tls_hello(lab, "beta", "alpha") == (1, "closed")
+    assert "from=beta.fed.example to=alpha.fed.example outcome=deny rule=override-deny" in \
+        xmppd_log(lab)
 
 
 def follow(lab, frm, to):
