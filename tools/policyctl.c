@@ -55,6 +55,33 @@ static const struct command commands[] = {
 	  "  set alpha.fed.example tags '[industry:finance, auth:pki]'\n"
 	  "  set alpha.fed.example not-after 2027-12-31\n"
 	  "  set alpha.fed.example min-peer-level 2" },
+	{ "keygen", cmd_keygen, "keygen [--type ed25519|p256] --out PREFIX",
+	  "Make a key pair for signing policy tables: PREFIX.key (private, mode\n"
+	  "0600, stays on the clearinghouse) and PREFIX.pub (what members install).\n"
+	  "Neither file may exist.  Ed25519 by default; p256 is ECDSA P-256." },
+	{ "export-table", cmd_export_table,
+	  "export-table --sign KEY --out TABLE [--sig FILE] [--valid-days N]",
+	  "Write the policy table (JSON: every member's level, tags and status,\n"
+	  "the named levels, the serial, when it was made and when it expires) to\n"
+	  "TABLE and its detached signature to TABLE.sig, each replaced whole.\n"
+	  "  --valid-days N   how long members may use it (7)\n"
+	  "  --sig FILE       the signature elsewhere than TABLE.sig" },
+	{ "verify-table", cmd_verify_table,
+	  "verify-table --pubkey PUB [--sig FILE] [--state FILE] TABLE",
+	  "Check a policy table as a member does before using it.  Exit 0 only\n"
+	  "for an intact table signed by PUB, not expired, and not older than the\n"
+	  "last one accepted; otherwise exit 1 saying which.  The serial accepted\n"
+	  "is kept in TABLE.accepted, or --state FILE.  Needs no store." },
+	{ "render-table", cmd_render_table,
+	  "render-table --pubkey PUB --for DOMAIN --local-policy FILE\n"
+	  "               --format prosody|ejabberd|list --out FILE [--sig F] [--state F] TABLE",
+	  "Verify TABLE (as verify-table), apply DOMAIN's own service policy from\n"
+	  "FILE (min-peer-level, require-tags, forbid-tags, allow, deny; YAML) and\n"
+	  "write the peers it accepts, replacing FILE whole, as\n"
+	  "  prosody    mod_firewall rules (firewall_scripts in DOMAIN's VirtualHost)\n"
+	  "  ejabberd   an acl and s2s_access block (include_config_file)\n"
+	  "  list       one domain a line\n"
+	  "Nothing is written when the table or the local policy is refused." },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -362,6 +362,28 @@ static int pin_list(struct yp *y, struct pdb_member *m, uint8_t store[PDB_MAX_PI
 	return rc;
 }
 
+/* One key of a policy (min-peer-level, require-tags, forbid-tags): 1 if
+ * it was one and is read, 0 if it is some other key, -1 on error. */
+static int policy_key(struct yp *y, struct pdb_policy *p, unsigned *seen)
+{
+	if (!strcmp(y->key, "min-peer-level")) {
+		if (once(y, seen, 1) || cur_level(y, "min-peer-level", &p->min_peer_level))
+			return -1;
+		p->set |= PDB_POLICY_MIN_LEVEL;
+	} else if (!strcmp(y->key, "require-tags")) {
+		if (once(y, seen, 2) || tag_list(y, "require-tags", p->require, &p->nrequire))
+			return -1;
+		p->set |= PDB_POLICY_REQUIRE;
+	} else if (!strcmp(y->key, "forbid-tags")) {
+		if (once(y, seen, 4) || tag_list(y, "forbid-tags", p->forbid, &p->nforbid))
+			return -1;
+		p->set |= PDB_POLICY_FORBID;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 static int policy_map(struct yp *y, const char *what, struct pdb_policy *p)
 {
 	unsigned seen = 0;
@@ -370,21 +392,11 @@ static int policy_map(struct yp *y, const char *what, struct pdb_policy *p)
 	if (cur_map(y, what))
 		return -1;
 	while ((rc = map_next(y)) == 1) {
-		if (!strcmp(y->key, "min-peer-level")) {
-			if (once(y, &seen, 1) || cur_level(y, "min-peer-level", &p->min_peer_level))
-				return -1;
-			p->set |= PDB_POLICY_MIN_LEVEL;
-		} else if (!strcmp(y->key, "require-tags")) {
-			if (once(y, &seen, 2) || tag_list(y, "require-tags", p->require, &p->nrequire))
-				return -1;
-			p->set |= PDB_POLICY_REQUIRE;
-		} else if (!strcmp(y->key, "forbid-tags")) {
-			if (once(y, &seen, 4) || tag_list(y, "forbid-tags", p->forbid, &p->nforbid))
-				return -1;
-			p->set |= PDB_POLICY_FORBID;
-		} else {
+		int k = policy_key(y, p, &seen);
+		if (k < 0)
+			return -1;
+		if (k == 0)
 			return unknown_key(y, what, "min-peer-level, require-tags, forbid-tags");
-		}
 	}
 	return rc;
 }
@@ -1016,4 +1028,99 @@ int pf_set_member_key(struct pdb_member *m, const char *key, const char *value,
 	yaml_parser_delete(&y.parser);
 	free(doc);
 	return rc ? -1 : 0;
+}
+
+/* ---- a member's local service policy ---- */
+
+static int name_list(struct yp *y, const char *what, char (**v)[PDB_NAME_MAX + 1], size_t *n)
+{
+	size_t cap = 0;
+	int rc;
+
+	if (cur_seq(y, what))
+		return -1;
+	while ((rc = seq_next(y)) == 1) {
+		const char *s;
+		if (grow((void **)v, &cap, *n + 1, sizeof(**v)))
+			return fail(y, "out of memory");
+		if (cur_scalar(y, "a domain", &s) || name_in(y, s, "domain", (*v)[*n]))
+			return -1;
+		for (size_t i = 0; i < *n; i++)
+			if (!strcmp((*v)[i], (*v)[*n]))
+				return fail(y, "'%s' is listed twice in %s", (*v)[*n], what);
+		(*n)++;
+	}
+	return rc;
+}
+
+static int read_local(struct yp *y, struct pf_local *lp)
+{
+	unsigned seen = 0;
+	int rc;
+
+	if (yp_next(y) || yp_next(y))   /* stream start, document start */
+		return -1;
+	if (y->ev.type == YAML_STREAM_END_EVENT)
+		return fail(y, "the local policy file is empty");
+	if (yp_next(y) || cur_map(y, "a local policy"))
+		return -1;
+	while ((rc = map_next(y)) == 1) {
+		int k = policy_key(y, &lp->policy, &seen);
+		if (k < 0)
+			return -1;
+		if (k == 1)
+			continue;
+		if (!strcmp(y->key, "allow")) {
+			if (once(y, &seen, 8) || name_list(y, "allow", &lp->allow, &lp->nallow))
+				return -1;
+		} else if (!strcmp(y->key, "deny")) {
+			if (once(y, &seen, 16) || name_list(y, "deny", &lp->deny, &lp->ndeny))
+				return -1;
+		} else {
+			return unknown_key(y, "a local policy",
+			                   "min-peer-level, require-tags, forbid-tags, allow, deny");
+		}
+	}
+	if (rc || yp_next(y) || yp_next(y))   /* document end, stream end */
+		return -1;
+	if (y->ev.type != YAML_STREAM_END_EVENT)
+		return fail(y, "a local policy file holds one YAML document");
+	for (size_t i = 0; i < lp->nallow; i++)
+		for (size_t j = 0; j < lp->ndeny; j++)
+			if (!strcmp(lp->allow[i], lp->deny[j]))
+				return fail(y, "'%s' is both allowed and denied", lp->allow[i]);
+	return 0;
+}
+
+int pf_read_local(const char *path, struct pf_local *lp, char *err, size_t errlen)
+{
+	struct yp y = { .file = path, .err = err, .errlen = errlen };
+	FILE *f;
+	int rc;
+
+	memset(lp, 0, sizeof(*lp));
+	if (!(lp->scratch = y.scratch = malloc(SCRATCH_MAX))) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	if (!(f = fopen(path, "rb"))) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	yaml_parser_initialize(&y.parser);
+	yaml_parser_set_input_file(&y.parser, f);
+	rc = read_local(&y, lp);
+	if (y.have_ev)
+		yaml_event_delete(&y.ev);
+	yaml_parser_delete(&y.parser);
+	fclose(f);
+	return rc;
+}
+
+void pf_local_free(struct pf_local *lp)
+{
+	free(lp->allow);
+	free(lp->deny);
+	free(lp->scratch);
+	memset(lp, 0, sizeof(*lp));
 }

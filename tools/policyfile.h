@@ -72,4 +72,26 @@ int pf_set_member_key(struct pdb_member *m, const char *key, const char *value,
  * second no longer valid.  Returns 0 or -1. */
 int pf_parse_not_after(const char *s, int64_t *out);
 
+/* A member's own service policy, for policyctl render-table:
+ *
+ *   min-peer-level: 3
+ *   require-tags: [auth:pki]
+ *   forbid-tags: [auth:password]
+ *   allow: [partner.fed.example]    # whatever their level and tags
+ *   deny: [rival.fed.example]       # whatever their level and tags
+ */
+struct pf_local {
+	struct pdb_policy policy;         /* tags point into scratch */
+	char (*allow)[PDB_NAME_MAX + 1];  /* normalised, unique */
+	size_t nallow;
+	char (*deny)[PDB_NAME_MAX + 1];
+	size_t ndeny;
+	char *scratch;
+};
+
+/** Read a local policy file.  Returns 0, or -1 with "FILE:LINE:COL: what"
+ * in err; pf_local_free() is needed either way. */
+int pf_read_local(const char *path, struct pf_local *lp, char *err, size_t errlen);
+void pf_local_free(struct pf_local *lp);
+
 #endif

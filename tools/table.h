@@ -1,0 +1,92 @@
+/* The policy table of the "policy push" model: every member's level, tags
+ * and status, the named levels, the serial, when it was made and until
+ * when it holds, as JSON, signed (detached) with Ed25519 or ECDSA P-256.
+ * Members' own servers verify it and turn it into their allow-lists. */
+#ifndef TABLE_H
+#define TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+
+#include "policydb.h"
+
+#define TABLE_FORMAT 1               /* the format this code writes and reads */
+#define TABLE_MAX (512u << 20)       /* a bigger file is refused unread */
+#define TABLE_SIG_MAX 512
+
+struct table_member {
+	const char *name;                /* normalised; points into the parsed JSON */
+	uint8_t level;
+	enum pdb_status status;
+	int64_t not_after;               /* as in pdb_member: 0 = no end */
+	size_t ntags;
+	const char **tags;               /* normalised */
+};
+
+struct table {
+	const char *zone;
+	uint64_t serial;
+	int64_t made, expires;           /* Unix time; valid while now < expires */
+	size_t nlevels;
+	struct { uint8_t level; const char *name; } levels[256];
+	size_t nmembers;
+	struct table_member *members;    /* sorted by name */
+	void *json;                      /* owns the strings */
+};
+
+/** Make the table's JSON from a store snapshot, made at now and valid for
+ * valid seconds.  *out is malloc()ed, *len its length.  Returns 0 or a
+ * policydb error (or -ENOMEM). */
+int table_build(pdb_txn *txn, int64_t now, int64_t valid, char **out, size_t *len);
+
+/** Parse and check a table: everything above is validated, names and tags
+ * must be in their normal form, members unique, the format not newer than
+ * TABLE_FORMAT.  Returns 0, or -1 with the reason in err.  table_free()
+ * either way. */
+int table_parse(const char *buf, size_t len, struct table *t, char *err, size_t errlen);
+void table_free(struct table *t);
+
+/** Find a member (binary search); NULL if absent. */
+const struct table_member *table_find(const struct table *t, const char *name);
+
+/* ---- keys and signatures ---- */
+
+enum table_key_type { TABLE_KEY_ED25519, TABLE_KEY_P256 };
+
+/** Make a key pair; write the private key to priv (PEM, mode 0600) and the
+ * public key to pub (PEM), neither of which may exist yet.  Returns 0 or
+ * -1 with the reason in err. */
+int table_keygen(enum table_key_type type, const char *priv, const char *pub, char *err,
+                 size_t errlen);
+
+/** Load a private or public key (PEM), Ed25519 or P-256 only.  NULL with
+ * the reason in err. */
+EVP_PKEY *table_load_key(const char *path, bool private_key, char *err, size_t errlen);
+
+/** Sign msg: Ed25519 (pure), or ECDSA P-256 over SHA-256 (DER).  The
+ * signature is malloc()ed.  Returns 0 or -1. */
+int table_sign(EVP_PKEY *key, const void *msg, size_t len, unsigned char **sig, size_t *siglen);
+
+/** 0 if sig is key's signature of msg, else -1. */
+int table_verify(EVP_PKEY *key, const void *msg, size_t len, const unsigned char *sig,
+                 size_t siglen);
+
+/* ---- files ---- */
+
+/** Read a whole file of at most max bytes into a malloc()ed buffer.
+ * Returns 0, or -1 with the reason in err. */
+int file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
+
+/** Write a file so that a reader sees the old content or the new, never a
+ * part: a temporary file in the same directory, fsync, rename.  Returns 0
+ * or -1 with the reason in err (the old file is then untouched). */
+int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
+/* ---- instants ---- */
+
+/** Format t as 2026-11-27T08:00:00Z (out: 21 bytes). */
+void table_instant(int64_t t, char out[21]);
+
+#endif
