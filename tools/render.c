@@ -88,9 +88,13 @@ static void header(const struct table *t, const char *self, const struct allowed
 	        expires);
 }
 
-/* mod_firewall (prosody-modules): a zone of self and its allowed peers;
- * stanzas entering it from outside, or leaving it for outside, are
- * bounced.  Put firewall_scripts in the VirtualHost of self. */
+/* mod_firewall (prosody-modules): a zone of self and its allowed peers.
+ * A message leaving the zone, or entering it from outside, is bounced
+ * with a reason; anything else crossing the border is dropped.  Bouncing
+ * only messages matters: mod_firewall 0.12 fails on BOUNCE of a stanza
+ * the server made itself (a dialback verify has no session), and a
+ * dropped verify is what refuses the peer's stream.  Put
+ * firewall_scripts in the VirtualHost of self. */
 static void prosody(const struct allowed *a, const char *self, FILE *out)
 {
 	fprintf(out, "\n%%ZONE federation: %s", self);
@@ -101,12 +105,20 @@ static void prosody(const struct allowed *a, const char *self, FILE *out)
 	        "# to a remote server outside the allow-list\n"
 	        "::deliver_remote\n"
 	        "LEAVING: federation\n"
+	        "KIND: message\n"
 	        "BOUNCE=policy-violation (not in the federation allow-list of %s)\n"
+	        "\n"
+	        "LEAVING: federation\n"
+	        "DROP.\n"
 	        "\n"
 	        "# from a remote server outside the allow-list\n"
 	        "::deliver\n"
 	        "ENTERING: federation\n"
-	        "BOUNCE=policy-violation (not in the federation allow-list of %s)\n",
+	        "KIND: message\n"
+	        "BOUNCE=policy-violation (not in the federation allow-list of %s)\n"
+	        "\n"
+	        "ENTERING: federation\n"
+	        "DROP.\n",
 	        self, self);
 }
 

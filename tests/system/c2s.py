@@ -1,7 +1,8 @@
 """A minimal XMPP client (RFC 6120 c2s with SASL PLAIN, no TLS) for the
 end-to-end tests, run inside a member's network namespace:
 
-    c2s.py send JID PASSWORD TO BODY
+    c2s.py send JID PASSWORD TO BODY     prints "error: TEXT" for a bounce
+                                         that comes back within 3 s
     c2s.py recv JID PASSWORD SECONDS     prints the body of each message
 
 Exit status 0 when the command did what it says."""
@@ -52,7 +53,20 @@ def main(argv):
         to, body = argv[4:6]
         sock.sendall(f"<message to='{to}' type='chat' id='m{time.time_ns()}'>"
                      f"<body>{body}</body></message>".encode())
-        time.sleep(0.5)   # let the server take it before the stream ends
+        # wait a little for a bounce; the server has taken the message by then
+        deadline = time.monotonic() + 3
+        sock.settimeout(0.5)
+        while time.monotonic() < deadline:
+            try:
+                kind, el = st.next()
+            except socket.timeout:
+                continue
+            if kind != "element":
+                break
+            if el.tag == "{jabber:client}message" and el.get("type") == "error":
+                text = el.find(".//{urn:ietf:params:xml:ns:xmpp-stanzas}text")
+                print(f"error: {text.text if text is not None else ''}", flush=True)
+                break
         sock.sendall(b"</stream:stream>")
         return 0
     deadline = time.monotonic() + float(argv[4])

@@ -43,7 +43,7 @@ pidfile = "{d}/prosody.pid"
 data_path = "{d}/data"
 log = {{ debug = "{d}/prosody.log" }}
 plugin_paths = {{ }}
-modules_enabled = {{ "roster"; "saslauth"; "tls"; "dialback"; "disco"; "offline"; "ping"; "posix" }}
+modules_enabled = {{ "roster"; "saslauth"; "tls"; "dialback"; "disco"; "offline"; "ping"; "posix"{modules} }}
 interfaces = {{ "{ip}", "127.0.0.1" }}
 c2s_ports = {{ 5222 }}
 s2s_ports = {{ 5269 }}
@@ -117,7 +117,15 @@ class Lab:
             time.sleep(0.2)
         raise RuntimeError(f"nothing listens on {host}:{port} in {ns}")
 
-    def prosody(self, domain, addr, users, extra="", vhost=""):
+    def start_dnsd(self, dnsd_path, db, zone_text):
+        """dnsd in the hub on port 53, the resolver every namespace uses."""
+        zone = self.work / "zone"
+        zone.write_text(zone_text)
+        self.dnsd = self.start(self.hub, [dnsd_path, "--db", db, "--zone", zone, "--listen",
+                                          f"{HUB_IP}:53", "--threads", "1"],
+                               open(self.work / "dnsd.log", "w"))
+
+    def prosody(self, domain, addr, users, extra="", vhost="", modules=()):
         """A Prosody for domain in its own namespace at addr, with users
         {name: password} registered."""
         ns = self.netns(domain.split(".")[0], addr)
@@ -133,7 +141,8 @@ class Lab:
         # found by name in the certificates directory, also by the
         # direct-TLS service, which picks by SNI
         cfg = d / "prosody.cfg.lua"
-        cfg.write_text(PROSODY_CFG.format(d=d, ip=addr, domain=domain, extra=extra, vhost=vhost))
+        cfg.write_text(PROSODY_CFG.format(d=d, ip=addr, domain=domain, extra=extra, vhost=vhost,
+                                          modules="".join(f'; "{m}"' for m in modules)))
         for user, pw in users.items():
             r = self.run(ns, ["prosodyctl", "--config", cfg, "register", user, domain, pw],
                          capture_output=True, text=True)
@@ -157,11 +166,24 @@ class Member:
     def log(self):
         return (self.dir / "prosody.log").read_text(errors="replace")
 
+    def reload(self, marker, timeout=20):
+        """SIGHUP: Prosody re-reads its configuration (and mod_firewall its
+        scripts); wait until the log shows marker once more than before."""
+        before = self.log().count(marker)
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count(marker) > before:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.domain}: no '{marker}' after SIGHUP")
+
     def send(self, user, pw, to, body):
         r = self.lab.run(self.ns, ["/usr/bin/python3", pathlib.Path(__file__).parent / "c2s.py",
                                    "send", f"{user}@{self.domain}", pw, to, body],
                          capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
 
     def received(self, user, pw, seconds):
         """Bodies of the messages user gets (stored offline or live) within seconds."""

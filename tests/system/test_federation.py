@@ -63,15 +63,11 @@ def lab(tmp_path_factory, policyctl_path, dnsd_path, xmppd_path):
     ctl = Ctl(policyctl_path, work / "store")
     ctl.ok("init")
     (work / "policy.yaml").write_text(POLICY)
-    (work / "fed.example.zone").write_text(ZONE)
     ctl.ok("load", work / "policy.yaml")
     lab = netlab.Lab(work)
     try:
         lab.ctl = ctl
-        lab.dnsd_log = open(work / "dnsd.log", "w")
-        lab.dnsd = lab.start(lab.hub, [dnsd_path, "--db", ctl.db, "--zone",
-                                       work / "fed.example.zone", "--listen",
-                                       f"{netlab.HUB_IP}:53", "--threads", "1"], lab.dnsd_log)
+        lab.start_dnsd(dnsd_path, ctl.db, ZONE)
         lab.xmppd_path = xmppd_path
         # delta also takes direct TLS (XEP-0368), for SNI routing
         lab.members = {

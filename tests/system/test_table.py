@@ -3,7 +3,11 @@ render-table, with tables made by policyctl and tables made by hand (and
 signed with the openssl command) to be refused."""
 import json
 import os
+import pathlib
+import shutil
 import subprocess
+import tempfile
+import time
 
 import pytest
 
@@ -222,8 +226,12 @@ def test_render_prosody(table, keys, loaded, tmp_path):
     text = out.read_text()
     assert ("%ZONE federation: alpha.fed.example, delta.fed.example, gamma.example, "
             "partner.example\n") in text
-    assert "::deliver_remote\nLEAVING: federation\nBOUNCE=policy-violation" in text
-    assert "::deliver\nENTERING: federation\nBOUNCE=policy-violation" in text
+    assert ("::deliver_remote\nLEAVING: federation\nKIND: message\nBOUNCE=policy-violation "
+            "(not in the federation allow-list of alpha.fed.example)\n\nLEAVING: federation\n"
+            "DROP.\n") in text
+    assert ("::deliver\nENTERING: federation\nKIND: message\nBOUNCE=policy-violation "
+            "(not in the federation allow-list of alpha.fed.example)\n\nENTERING: federation\n"
+            "DROP.\n") in text
 
 
 def test_render_ejabberd(table, keys, loaded, tmp_path):
@@ -269,3 +277,82 @@ def test_render_replaces_whole(table, keys, loaded, tmp_path):
     assert r.returncode == 0
     assert os.stat(out).st_ino != ino       # a new file renamed over the old
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
+
+
+# ---- ejabberd's own configuration loader ----
+
+EJABBERD_YML = """\
+hosts: ["alpha.fed.example"]
+loglevel: info
+listen: []
+modules: {{}}
+include_config_file: {include}
+"""
+
+
+def ejabberd_loads(d, node):
+    """Start ejabberd in the foreground on a config that includes d's
+    federation.yml; return (started, log)."""
+    subprocess.run(["chown", "-R", "ejabberd", d], check=True)
+    base = ["ejabberdctl", "--config-dir", d, "--config", d / "ejabberd.yml",
+            "--spool", d / "db", "--logs", d / "log", "--node", node]
+    p = subprocess.Popen([*base, "foreground"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    log = d / "log" / "ejabberd.log"
+    started = False
+    try:
+        for _ in range(300):
+            text = log.read_text() if log.exists() else ""
+            if "is started in the node" in text:
+                started = True
+                break
+            if p.poll() is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        if p.poll() is None:
+            subprocess.run([*base, "stop"], capture_output=True, timeout=60)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return started, log.read_text() if log.exists() else ""
+
+
+@pytest.mark.skipif(not shutil.which("ejabberdctl") or os.geteuid() != 0,
+                    reason="ejabberd's loader check skipped: needs ejabberd and root")
+def test_ejabberd_loads_the_rendered_config(table, keys, loaded, tmp_path):
+    epmd_before = subprocess.run(["pgrep", "-x", "epmd"], capture_output=True).returncode == 0
+    d = pathlib.Path(tempfile.mkdtemp(prefix="ejabberd-check-"))
+    try:
+        os.chmod(d, 0o755)
+        (d / "db").mkdir()
+        (d / "log").mkdir()
+        r, out = render(loaded, table, keys, tmp_path, "ejabberd")
+        assert r.returncode == 0
+        shutil.copy(out, d / "federation.yml")
+        (d / "ejabberd.yml").write_text(EJABBERD_YML.format(include=d / "federation.yml"))
+        started, log = ejabberd_loads(d, f"chcheck{os.getpid()}@localhost")
+        assert started and "Configuration loaded successfully" in log, log
+        # an empty allow-list is a valid configuration too
+        r, out = render(loaded, table, keys, tmp_path, "ejabberd",
+                        local="min-peer-level: 255\n")
+        shutil.copy(out, d / "federation.yml")
+        shutil.rmtree(d / "db")
+        (d / "db").mkdir()
+        (d / "log" / "ejabberd.log").unlink()
+        started, log = ejabberd_loads(d, f"chcheck{os.getpid()}b@localhost")
+        assert started, log
+        # and the check can fail: a list entry that is no name
+        (d / "federation.yml").write_text(out.read_text().replace("server: []",
+                                                                  "server: [5]"))
+        shutil.rmtree(d / "db")
+        (d / "db").mkdir()
+        (d / "log" / "ejabberd.log").unlink()
+        started, log = ejabberd_loads(d, f"chcheck{os.getpid()}c@localhost")
+        assert not started and "Invalid value of option acl" in log, log
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        if not epmd_before:
+            subprocess.run(["epmd", "-kill"], capture_output=True)
