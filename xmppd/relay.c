@@ -73,11 +73,35 @@ static void on_out_closed(uv_handle_t *h)
 	xmppd__conn_free_if_done(c);
 }
 
+/* Is a the address the peer reached us on?  A target that points back at
+ * the clearinghouse would have xmppd relay to itself without end. */
+static bool is_ourselves(struct conn *c, const struct sockaddr *a)
+{
+	struct sockaddr_storage self;
+	int len = sizeof(self);
+
+	if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&self, &len) != 0 ||
+	    self.ss_family != a->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&self, *y = (const void *)a;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)&self, *y = (const void *)a;
+	return x->sin6_port == y->sin6_port &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+}
+
 static void try_address(struct conn *c)
 {
 	while (c->ai_next) {
 		struct addrinfo *a = c->ai_next;
 		c->ai_next = a->ai_next;
+		if (is_ourselves(c, a->ai_addr)) {
+			fprintf(stderr, "xmppd: peer=%s to=%s: a target of %s is this clearinghouse; "
+			        "skipped\n", c->peer, c->v.to, c->v.to);
+			continue;
+		}
 		if (uv_tcp_init(c->s->loop, &c->out) != 0)
 			break;
 		c->out.data = c;

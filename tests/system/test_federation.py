@@ -49,6 +49,8 @@ members:
   eta.fed.example:
     {level: 3, targets: [xmpp.eta.fed.example:5269], queriers: [192.0.2.50/32],
      addresses: [192.0.2.50]}
+  loop.fed.example:     # misconfigured: its server is the clearinghouse itself
+    {level: 3, targets: [ch.fed.example:5269]}
 overrides:
   - deny: [alpha.fed.example, beta.fed.example]
 """
@@ -157,6 +159,12 @@ def follow(lab, frm, to):
                                       "follow.py"), f"{frm}.fed.example", f"{to}.fed.example"],
                 capture_output=True, text=True, timeout=60)
     return r.returncode, r.stdout.strip() + r.stderr.strip()
+
+
+def test_relay_never_to_itself(lab):
+    rc, out = follow(lab, "alpha", "loop")
+    assert rc == 1 and out.startswith("refused remote-connection-failed"), out
+    assert "a target of loop.fed.example is this clearinghouse; skipped" in xmppd_log(lab)
 
 
 def test_redirect_mode_with_an_initiator_that_follows(lab):
