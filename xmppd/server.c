@@ -97,6 +97,8 @@ void xmppd__conn_close(struct conn *c)
 		uv_close((uv_handle_t *)&c->out, xmppd__handle_closed);
 }
 
+/* ---- writing: each write owns a copy of its bytes ---- */
+
 static void on_written(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
