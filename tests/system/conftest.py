@@ -1,4 +1,5 @@
 """Shared fixtures for the system tests: the built programs and a fresh store."""
+import hashlib
 import os
 import pathlib
 import subprocess
@@ -101,6 +102,5 @@ def pki(tmp_path_factory):
                           check=True, capture_output=True).stdout
     der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=spki,
                          check=True, capture_output=True).stdout
-    import hashlib
     (d / "self.pin").write_text(hashlib.sha256(der).hexdigest())
     return d

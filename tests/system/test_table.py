@@ -16,11 +16,9 @@ import yaml
 
 def sign(key, path):
     """Sign a file as export-table does, with the openssl command."""
-    with open(key) as f:
-        ed = "PRIVATE KEY" in f.read() and subprocess.run(
-            ["openssl", "pkey", "-in", key, "-noout", "-text"], capture_output=True,
-            text=True).stdout.startswith("ED25519")
-    if ed:
+    text = subprocess.run(["openssl", "pkey", "-in", key, "-noout", "-text"],
+                          capture_output=True, text=True, check=True).stdout
+    if text.startswith("ED25519"):
         args = ["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", path,
                 "-out", f"{path}.sig"]
     else:
