@@ -94,6 +94,13 @@ def pki(tmp_path_factory):
         (d / f"{name}.ext").write_text(f"subjectAltName=DNS:{host}\n")
         run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    # an SRV-ID only (RFC 6125 6.5.1: otherName id-on-dnsSRV), no DNS-ID
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=not-the-domain")
+    (d / "srv.ext").write_text("subjectAltName=otherName:1.3.6.1.5.5.7.8.7;"
+                               "IA5STRING:_xmpp-server.alpha.fed.example\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "srv.ext")
     run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", "self.key", "-out", "self.pem", "-days", "2", "-subj", "/CN=self-signed",
         "-addext", "subjectAltName=DNS:other.example")

@@ -315,6 +315,7 @@ def cert_policy(loaded, sample_policy, pki, tmp_path):
 
 @pytest.mark.parametrize("cert,cond", [
     ("alpha", "see-other-host"),      # CA-signed, DNS-ID alpha.fed.example
+    ("srv", "see-other-host"),        # CA-signed, SRV-ID _xmpp-server.alpha.fed.example
     ("self", "see-other-host"),       # not CA-signed, but pinned by alpha
     ("beta", "policy-violation"),     # valid, but for another domain
     (None, "policy-violation"),       # no certificate at all
