@@ -25,18 +25,12 @@ const struct dnsd_zone *dnsd__zone_by_name(const dnsd_zones *zs, const char *ape
  * non-terminal), or NULL if the zone has no such name. */
 ldns_dnssec_name *dnsd__zone_name(const struct dnsd_zone *z, const ldns_rdf *name);
 
-/* A querier prefix and the member it serves: the views of dnsd. */
-struct dnsd_view {
-	struct pdb_addr prefix;
-	char member[PDB_NAME_MAX + 1];
-};
-
 /* Which view a source address falls in, remembered per address. */
 #define DNSD_MEMO_SIZE 4096
 struct dnsd_memo {
 	uint8_t family;               /* 0: empty slot */
 	uint8_t addr[16];
-	int32_t view;                 /* index into views, or -1: no view */
+	int32_t view;                 /* index into views.v, or -1: no view */
 };
 
 /* What one policy serial (and one set of zones) implies.  Rebuilt when
@@ -51,8 +45,7 @@ struct dnsd_epoch {
 	uint8_t cbuf[PDB_RECORD_MAX];
 	const struct dnsd_zone *community;  /* the zone of c, if served */
 	bool views_built;
-	struct dnsd_view *views;
-	size_t nviews, views_cap;
+	struct pdb_addr_map views;    /* queriers: who a resolver speaks for */
 	struct dnsd_memo memo[DNSD_MEMO_SIZE];
 };
 

@@ -64,26 +64,6 @@ static bool in_zone(const char *name, pdb_str zone)
 
 /* ---- views: which member a querier's source address speaks for ---- */
 
-static int add_views(void *arg, const char *name, const struct pdb_member *m)
-{
-	struct dnsd_epoch *ep = arg;
-
-	for (unsigned i = 0; i < m->nqueriers; i++) {
-		if (ep->nviews == ep->views_cap) {
-			size_t cap = ep->views_cap ? ep->views_cap * 2 : 64;
-			struct dnsd_view *v = realloc(ep->views, cap * sizeof(*v));
-			if (!v)
-				return -ENOMEM;
-			ep->views = v;
-			ep->views_cap = cap;
-		}
-		ep->views[ep->nviews].prefix = m->queriers[i];
-		snprintf(ep->views[ep->nviews].member, sizeof(ep->views[0].member), "%s", name);
-		ep->nviews++;
-	}
-	return 0;
-}
-
 /* Built once per serial, on the first query that needs them: a walk over
  * every member, so its cost is per commit, not per query. */
 int dnsd__views_build(dnsd_engine *e)
@@ -93,8 +73,7 @@ int dnsd__views_build(dnsd_engine *e)
 
 	if (ep->views_built)
 		return 0;
-	ep->nviews = 0;
-	if ((rc = pdb_walk_members(e->txn, add_views, ep)) != 0)
+	if ((rc = pdb_addr_map_build(&ep->views, e->txn, PDB_LIST_QUERIERS)) != 0)
 		return rc;
 	ep->views_built = true;
 	return 0;
@@ -107,19 +86,13 @@ int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 	struct dnsd_epoch *ep = &e->epoch;
 	size_t alen = c->family == 4 ? 4 : 16;
 	uint32_t h = 2166136261u;
-	int32_t best = -1;
 
 	for (size_t i = 0; i < alen; i++)
 		h = (h ^ c->addr[i]) * 16777619u;
 	struct dnsd_memo *m = &ep->memo[h & (DNSD_MEMO_SIZE - 1)];
 	if (m->family == c->family && memcmp(m->addr, c->addr, alen) == 0)
 		return m->view;
-	for (size_t i = 0; i < ep->nviews; i++) {
-		const struct pdb_addr *p = &ep->views[i].prefix;
-		if (pdb_addr_in(p, c->family, c->addr) &&
-		    (best < 0 || p->prefix > ep->views[best].prefix.prefix))
-			best = (int32_t)i;
-	}
+	int32_t best = (int32_t)pdb_addr_map_find(&ep->views, c->family, c->addr);
 	m->family = (uint8_t)c->family;
 	memcpy(m->addr, c->addr, alen);
 	m->view = best;
@@ -149,7 +122,7 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 	int32_t view = dnsd__view_of(x->e, x->client);
 	if (view < 0)
 		return 0;
-	q = x->e->epoch.views[view].member;
+	q = x->e->epoch.views.v[view].member;
 	if ((rc = pdb_decide(x->e->txn, q, member, x->now, &d)) != 0)
 		return rc;
 	*allowed = d.outcome == PDB_ALLOW;

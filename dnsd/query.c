@@ -44,7 +44,7 @@ void dnsd_engine_free(dnsd_engine *e)
 		return;
 	pdb_read_end(e->txn);
 	dnsd__cache_free(e->cache);
-	free(e->epoch.views);
+	pdb_addr_map_free(&e->epoch.views);
 	free(e);
 }
 
@@ -74,7 +74,6 @@ static int epoch_refresh(dnsd_engine *e, uint64_t serial)
 	ep->have_c = false;
 	ep->community = NULL;
 	ep->views_built = false;
-	ep->nviews = 0;
 	memset(ep->memo, 0, sizeof(ep->memo));
 	rc = pdb_get_community(e->txn, &tmp);
 	if (rc == 0) {

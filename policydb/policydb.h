@@ -462,6 +462,35 @@ void pdb_addr_format(const struct pdb_addr *a, char *buf, size_t len);
 /** True if addr (family 4 or 6, 4 or 16 bytes) lies inside prefix p. */
 bool pdb_addr_in(const struct pdb_addr *p, int family, const uint8_t *addr);
 
+/* ---- which member an address speaks for ------------------------------------
+ * An index of every member's queriers (its resolvers: dnsd's views) or
+ * addresses (its hosts: xmppd's direct-TLS relay), built from one snapshot.
+ * A zeroed struct is an empty map; the caller owns it and its memory. */
+
+enum pdb_addr_list { PDB_LIST_QUERIERS, PDB_LIST_ADDRESSES };
+
+struct pdb_addr_entry {
+	struct pdb_addr prefix;
+	char member[PDB_NAME_MAX + 1];
+};
+
+struct pdb_addr_map {
+	struct pdb_addr_entry *v;
+	size_t n, cap;
+};
+
+/** Fill m (emptied first) from every member in txn: a walk over all of
+ * them, so call it once per change, not per lookup.  Returns 0, -ENOMEM,
+ * or a walk error (PDB_ECORRUPT, PDB_ELMDB); m is then empty. */
+int pdb_addr_map_build(struct pdb_addr_map *m, pdb_txn *txn, enum pdb_addr_list which);
+
+/** The entry whose prefix holds addr, the longest if several do: its
+ * index in m->v, or -1.  A scan of m. */
+long pdb_addr_map_find(const struct pdb_addr_map *m, int family, const uint8_t *addr);
+
+/** Free m's memory and leave it empty. */
+void pdb_addr_map_free(struct pdb_addr_map *m);
+
 #ifdef __cplusplus
 }
 #endif

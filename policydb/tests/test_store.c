@@ -296,6 +296,54 @@ static void test_write_read_audit(void **state)
 }
 
 /* A map that cannot grow: the write that does not fit fails whole. */
+static int write_addresses(pdb_wtxn *w, void *arg)
+{
+	struct pdb_member m;
+	int rc;
+
+	fixture_member(&m, 1, NULL, NULL);
+	pdb_addr_parse("192.0.2.0/24", true, &m.queriers[m.nqueriers++]);
+	pdb_addr_parse("192.0.2.10", false, &m.addrs[m.naddrs++]);
+	if ((rc = pdb_w_put_member(w, "wide.example", &m)) != 0)
+		return rc;
+	fixture_member(&m, 1, NULL, NULL);
+	pdb_addr_parse("192.0.2.128/25", true, &m.queriers[m.nqueriers++]);
+	pdb_addr_parse("2001:db8::1", false, &m.addrs[m.naddrs++]);
+	return pdb_w_put_member(w, "narrow.example", &m);
+}
+
+static void test_addr_map(void **state)
+{
+	pdb_t *db = open_new(NULL);
+	struct pdb_addr_map m = { 0 };
+	const uint8_t low[4] = { 192, 0, 2, 10 }, high[4] = { 192, 0, 2, 200 };
+	const uint8_t other[4] = { 198, 51, 100, 1 };
+	uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+	pdb_txn *t;
+
+	v6[15] = 1;
+	assert_int_equal(pdb_write(db, "addresses", write_addresses, NULL, NULL), 0);
+	assert_int_equal(pdb_read_begin(db, &t), 0);
+	/* queriers: the longest prefix wins, wherever it is listed */
+	assert_int_equal(pdb_addr_map_build(&m, t, PDB_LIST_QUERIERS), 0);
+	assert_int_equal(m.n, 2);
+	assert_string_equal(m.v[pdb_addr_map_find(&m, 4, low)].member, "wide.example");
+	assert_string_equal(m.v[pdb_addr_map_find(&m, 4, high)].member, "narrow.example");
+	assert_int_equal(pdb_addr_map_find(&m, 4, other), -1);
+	assert_int_equal(pdb_addr_map_find(&m, 6, v6), -1);
+	/* addresses: rebuilt in place, the old entries gone */
+	assert_int_equal(pdb_addr_map_build(&m, t, PDB_LIST_ADDRESSES), 0);
+	assert_int_equal(m.n, 2);
+	assert_string_equal(m.v[pdb_addr_map_find(&m, 6, v6)].member, "narrow.example");
+	assert_string_equal(m.v[pdb_addr_map_find(&m, 4, low)].member, "wide.example");
+	assert_int_equal(pdb_addr_map_find(&m, 4, high), -1);
+	pdb_read_end(t);
+	pdb_addr_map_free(&m);
+	assert_int_equal(m.n, 0);
+	assert_int_equal(pdb_addr_map_find(&m, 4, low), -1);
+	pdb_close(db);
+}
+
 static void test_map_full(void **state)
 {
 	struct pdb_limits lim = { .map_size = 1 << 20, .map_max = 1 << 20 };
@@ -493,6 +541,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_format_refused, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_corrupt_record_refused, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_write_read_audit, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_addr_map, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_map_full, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_map_grows, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_readers_and_writer, make_dir, remove_dir),
