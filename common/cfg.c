@@ -213,6 +213,43 @@ int cfg_read(const char *path, const struct cfg_key *keys, size_t nkeys, char *e
 	return rc;
 }
 
+/* ---- the command line ---- */
+
+int cfg_argv_files(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                   int (*read_file)(const char *path, void *conf, char *err, size_t errlen),
+                   void *conf, char **db, char *err, size_t errlen)
+{
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (c == '?')
+			return 1;
+		if (c == 'c' && (rc = read_file(optarg, conf, err, errlen)) != 0)
+			return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	if (!*db && getenv("CLEARINGHOUSE_DB") && !(*db = strdup(getenv("CLEARINGHOUSE_DB"))))
+		return -ENOMEM;
+	optind = 0;   /* glibc: a full reset, for the second pass */
+	return 0;
+}
+
+int cfg_list_arg(char **list, size_t *n, bool *cleared, const char *value)
+{
+	if (!*cleared) {
+		for (size_t i = 0; i < *n; i++)
+			free(list[i]);
+		*n = 0;
+		*cleared = true;
+	}
+	if (*n >= CFG_LIST_MAX)
+		return -ENOSPC;
+	if (!(list[*n] = strdup(value)))
+		return -ENOMEM;
+	++*n;
+	return 0;
+}
+
 /* ---- addresses ---- */
 
 int cfg_addr_parse(const char *addr, struct sockaddr_storage *ss)

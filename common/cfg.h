@@ -3,6 +3,8 @@
 #ifndef CH_CFG_H
 #define CH_CFG_H
 
+#include <getopt.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -31,6 +33,25 @@ struct cfg_key {
  * or is not valid, with "FILE:LINE:COL: why" in err; -ENOMEM. */
 int cfg_read(const char *path, const struct cfg_key *keys, size_t nkeys, char *err,
              size_t errlen);
+
+/* ---- the command line over the file ----
+ * Both daemons read --config FILE first, wherever it stands, then the
+ * rest of the command line, which wins: a single value replaces the
+ * file's, a list given on the command line replaces the file's list. */
+
+/** The first pass over argv: read every --config FILE (the option whose
+ * val is 'c') with read_file into conf; then, if *db is still NULL, take
+ * $CLEARINGHOUSE_DB.  Resets optind for the second pass.  Returns 0;
+ * -EINVAL with "why" in err for a bad file; 1 for an unknown option
+ * (getopt has said which); -ENOMEM. */
+int cfg_argv_files(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                   int (*read_file)(const char *path, void *conf, char *err, size_t errlen),
+                   void *conf, char **db, char *err, size_t errlen);
+
+/** Take value for a list option of the second pass: the first one given
+ * (*cleared false) empties the list the file filled.  Returns 0, -ENOSPC
+ * (CFG_LIST_MAX values already), -ENOMEM. */
+int cfg_list_arg(char **list, size_t *n, bool *cleared, const char *value);
 
 /** Parse a number for option or setting name: 1..max.  Returns 0, or
  * -EINVAL with a message in err. */

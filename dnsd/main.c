@@ -1,5 +1,6 @@
 /* dnsd: the command line around the core.  Foreground, logs to stderr;
  * SIGTERM and SIGINT stop it cleanly, SIGHUP re-reads the zone files. */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "dnsd.h"
 
 /* One loop per thread, each with its own engine (snapshot, cache) and its
@@ -67,38 +69,29 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int number(int c, unsigned *out)
+static int number(const char *name, unsigned long max, unsigned *out)
 {
-	char *end;
-	unsigned long v = strtoul(optarg, &end, 10);
-	unsigned long max = c == 't' ? 256 : 1000000;
+	char err[128];
 
-	if (*end || !*optarg || optarg[0] == '-' || v == 0 || v > max) {
-		fprintf(stderr, "dnsd: --%s takes a number from 1 to %lu\n",
-		        c == 't' ? "threads" : c == 'm' ? "tcp-max" : "tcp-idle-ms", max);
+	if (cfg_number(name, optarg, max, out, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dnsd: --%s\n", err);
 		return 2;
 	}
-	*out = (unsigned)v;
 	return 0;
 }
 
-/* A value from the command line replaces the file's: lists as a whole. */
 static int add(char **list, size_t *n, bool *cleared)
 {
-	if (!*cleared) {
-		for (size_t i = 0; i < *n; i++)
-			free(list[i]);
-		*n = 0;
-		*cleared = true;
-	}
-	if (*n >= DNSD_CONFIG_LIST_MAX) {
-		fprintf(stderr, "dnsd: at most %d of each of --zone and --listen\n", DNSD_CONFIG_LIST_MAX);
-		return 2;
-	}
-	if (!(list[*n] = strdup(optarg)))
-		return 3;
-	++*n;
-	return 0;
+	int rc = cfg_list_arg(list, n, cleared, optarg);
+
+	if (rc == -ENOSPC)
+		fprintf(stderr, "dnsd: at most %d of each of --zone and --listen\n", CFG_LIST_MAX);
+	return rc == 0 ? 0 : rc == -ENOSPC ? 2 : 3;
+}
+
+static int read_file(const char *path, void *conf, char *err, size_t errlen)
+{
+	return dnsd_config_read(path, conf, err, errlen);
 }
 
 static int parse(int argc, char **argv, struct dnsd_config *o)
@@ -107,20 +100,15 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 	char err[512];
 	int c, rc = 0;
 
-	/* The file first, wherever --config is, so the command line wins. */
-	while ((c = getopt_long(argc, argv, "c:d:z:l:h", longopts, NULL)) != -1) {
-		if (c == 'c' && dnsd_config_read(optarg, o, err, sizeof(err)) != 0) {
+	rc = cfg_argv_files(argc, argv, "c:d:z:l:h", longopts, read_file, o, &o->db, err,
+	                    sizeof(err));
+	if (rc != 0) {
+		if (rc == -EINVAL)
 			fprintf(stderr, "dnsd: %s\n", err);
-			return 2;
-		}
-		if (c == '?') {
+		else if (rc == 1)
 			usage(stderr);
-			return 2;
-		}
+		return rc == -ENOMEM ? 3 : 2;
 	}
-	if (!o->db && getenv("CLEARINGHOUSE_DB") && !(o->db = strdup(getenv("CLEARINGHOUSE_DB"))))
-		return 3;
-	optind = 0;
 	while (rc == 0 && (c = getopt_long(argc, argv, "c:d:z:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -134,13 +122,13 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 			rc = add(o->listen, &o->nlisten, &listen_cleared);
 			break;
 		case 't':
-			rc = number(c, &o->threads);
+			rc = number("threads", 256, &o->threads);
 			break;
 		case 'm':
-			rc = number(c, &o->lim.tcp_max);
+			rc = number("tcp-max", 1000000, &o->lim.tcp_max);
 			break;
 		case 'i':
-			rc = number(c, &o->lim.tcp_idle_ms);
+			rc = number("tcp-idle-ms", 1000000, &o->lim.tcp_idle_ms);
 			break;
 		case 'h':
 			usage(stdout);

@@ -14,6 +14,7 @@
 #define SPLICE_LOW (64 * 1024)
 #define PEEK_MAX 16384           /* a ClientHello larger than this is refused */
 #define READ_SIZE 16384
+#define XMPPD_LISTEN_MAX 128     /* --listen and --tls-listen, 64 of each */
 
 enum state {
 	S_PEEK,        /* direct TLS, relay mode: reading the ClientHello */
@@ -68,7 +69,7 @@ struct xmppd_server {
 	xmppd_tls *tls;
 	enum xmppd_mode mode;
 	struct xmppd_limits lim;
-	struct listener *ls[64];
+	struct listener *ls[XMPPD_LISTEN_MAX];
 	unsigned nls;
 	struct conn *all;
 	struct conn *setup_head, *setup_tail;

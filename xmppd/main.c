@@ -1,6 +1,7 @@
 /* xmppd: the command line around the core.  Foreground, one libuv loop,
  * logs to stderr; SIGTERM and SIGINT stop it cleanly.  Policy changes need
  * no signal: every decision reads the store's newest commit. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,21 +56,19 @@ static int set(char **dst)
 	return (*dst = strdup(optarg)) ? 0 : 3;
 }
 
-/* A list from the command line replaces the file's. */
 static int add(char **list, size_t *n, bool *cleared)
 {
-	if (!*cleared) {
-		for (size_t i = 0; i < *n; i++)
-			free(list[i]);
-		*n = 0;
-		*cleared = true;
-	}
-	if (*n >= CFG_LIST_MAX) {
+	int rc = cfg_list_arg(list, n, cleared, optarg);
+
+	if (rc == -ENOSPC)
 		fprintf(stderr, "xmppd: at most %d of each of --listen and --tls-listen\n",
 		        CFG_LIST_MAX);
-		return 2;
-	}
-	return (list[(*n)++] = strdup(optarg)) ? 0 : 3;
+	return rc == 0 ? 0 : rc == -ENOSPC ? 2 : 3;
+}
+
+static int read_file(const char *path, void *conf, char *err, size_t errlen)
+{
+	return xmppd_config_read(path, conf, err, errlen);
 }
 
 static int number(const char *name, unsigned long max, unsigned *out)
@@ -89,19 +88,14 @@ static int parse(int argc, char **argv, struct xmppd_config *o)
 	int c, rc = 0;
 
 	xmppd_limits_default(&o->lim);
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'c' && xmppd_config_read(optarg, o, err, sizeof(err)) != 0) {
+	rc = cfg_argv_files(argc, argv, "h", longopts, read_file, o, &o->db, err, sizeof(err));
+	if (rc != 0) {
+		if (rc == -EINVAL)
 			fprintf(stderr, "xmppd: %s\n", err);
-			return 2;
-		}
-		if (c == '?') {
+		else if (rc == 1)
 			usage(stderr);
-			return 2;
-		}
+		return rc == -ENOMEM ? 3 : 2;
 	}
-	if (!o->db && getenv("CLEARINGHOUSE_DB") && !(o->db = strdup(getenv("CLEARINGHOUSE_DB"))))
-		return 3;
-	optind = 0;
 	while (rc == 0 && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': rc = set(&o->db); break;

@@ -314,7 +314,7 @@ int xmppd_server_listen(xmppd_server *s, const char *addr, bool direct_tls)
 	struct listener *l;
 	int rc;
 
-	if (!s || !addr || s->closing || s->nls >= 64)
+	if (!s || !addr || s->closing || s->nls >= XMPPD_LISTEN_MAX)
 		return -EINVAL;
 	if (direct_tls && s->mode == XMPPD_REDIRECT && !s->tls)
 		return -EINVAL;

@@ -182,8 +182,9 @@ int xmppd_server_init(uv_loop_t *loop, pdb_t *db, xmppd_tls *tls, enum xmppd_mod
                       const struct xmppd_limits *lim, xmppd_server **out);
 
 /** Listen on ADDR:PORT, plain s2s (STARTTLS offered when tls is set) or
- * direct TLS (XEP-0368).  Errors: XMPPD_EADDR, -EINVAL (direct TLS with no
- * tls in redirect mode), a libuv error. */
+ * direct TLS (XEP-0368), at most 128 addresses in all.  Errors:
+ * XMPPD_EADDR, -EINVAL (direct TLS with no tls in redirect mode, or too many
+ * addresses), a libuv error. */
 int xmppd_server_listen(xmppd_server *s, const char *addr, bool direct_tls);
 
 /** Stop listening, close every connection, then call cb (may be NULL) once
