@@ -6,12 +6,32 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import time
 
+from conftest import Ctl
+
 HUB_IP = "192.0.2.5"       # ch.fed.example and ns1.fed.example
 NETNS_ETC = pathlib.Path("/etc/netns")
+USER, PASSWORD = "user", "secret"   # one account on every member server
+
+
+def zone(servers):
+    """The static part of fed.example: ns1 and ch at the hub, and
+    xmpp.NAME for each {NAME: address} in servers."""
+    return ("$ORIGIN fed.example.\n$TTL 60\n"
+            "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 5\n@ IN NS ns1\n"
+            f"ns1 IN A {HUB_IP}\nch IN A {HUB_IP}\n"
+            + "".join(f"xmpp.{name} IN A {addr}\n" for name, addr in servers.items()))
+
+
+def store(policyctl_path, work, policy):
+    """A policy store in work holding the policy file text policy."""
+    ctl = Ctl(policyctl_path, work / "store")
+    ctl.ok("init")
+    (work / "policy.yaml").write_text(policy)
+    ctl.ok("load", work / "policy.yaml")
+    return ctl
 
 
 def ip(*args, check=True):
@@ -150,6 +170,13 @@ class Lab:
         p = self.start(ns, ["prosody", "-F", "--config", cfg], open(d / "stdout.log", "w"))
         self.wait_port(ns, addr, 5269)
         return Member(self, ns, domain, d, p)
+
+    def delivered(self, frm, to, body, wait=20):
+        """Send body from USER@frm to USER@to (short names); True if it
+        arrives within wait seconds.  A bounce the sender got is kept in
+        self.bounce."""
+        self.bounce = self.members[frm].send(USER, PASSWORD, f"{USER}@{to}.fed.example", body)
+        return body in self.members[to].received(USER, PASSWORD, wait)
 
     def close(self):
         for p in reversed(self.procs):

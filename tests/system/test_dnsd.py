@@ -17,7 +17,6 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import Ctl
 
 HOST = "127.0.0.1"
 VIEW_DELTA = "127.0.0.2"     # delta.fed.example's querier in the sample

@@ -1,32 +1,20 @@
-"""End to end with real servers: Debian's Prosody for three member domains,
+"""End to end with real servers: Debian's Prosody for four member domains,
 each in its own network namespace, federating through dnsd and xmppd in a
-fourth.  Messages are sent and read by real c2s clients; the proof is a
+fifth.  Messages are sent and read by real c2s clients; the proof is a
 message that arrives, or does not."""
 import os
-import subprocess
 import time
 
 import pytest
 
 import netlab
-from conftest import Ctl
 
 why_not = netlab.can_make_namespaces()
 pytestmark = pytest.mark.skipif(why_not is not None,
                                 reason=f"end-to-end federation test skipped: {why_not}")
 
-ZONE = """\
-$ORIGIN fed.example.
-$TTL 60
-@ IN SOA ns1 hostmaster 1 7200 3600 1209600 5
-@ IN NS ns1
-ns1 IN A 192.0.2.5
-ch IN A 192.0.2.5
-xmpp.alpha IN A 192.0.2.10
-xmpp.beta IN A 192.0.2.20
-xmpp.delta IN A 192.0.2.40
-xmpp.eta IN A 192.0.2.50
-"""
+SERVERS = {"alpha": "192.0.2.10", "beta": "192.0.2.20", "delta": "192.0.2.40",
+           "eta": "192.0.2.50"}
 
 POLICY = """\
 community:
@@ -55,28 +43,21 @@ overrides:
   - deny: [alpha.fed.example, beta.fed.example]
 """
 
-PW = "secret"
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, policyctl_path, dnsd_path, xmppd_path):
     work = tmp_path_factory.mktemp("lab")
     os.chmod(work, 0o755)
-    ctl = Ctl(policyctl_path, work / "store")
-    ctl.ok("init")
-    (work / "policy.yaml").write_text(POLICY)
-    ctl.ok("load", work / "policy.yaml")
+    ctl = netlab.store(policyctl_path, work, POLICY)
     lab = netlab.Lab(work)
     try:
         lab.ctl = ctl
-        lab.start_dnsd(dnsd_path, ctl.db, ZONE)
+        lab.start_dnsd(dnsd_path, ctl.db, netlab.zone(SERVERS))
         lab.xmppd_path = xmppd_path
         # delta also takes direct TLS (XEP-0368), for SNI routing
         lab.members = {
-            name: lab.prosody(f"{name}.fed.example", addr, {"user": PW},
+            name: lab.prosody(f"{name}.fed.example", addr, {netlab.USER: netlab.PASSWORD},
                               extra="s2s_direct_tls_ports = { 5270 }" if name == "delta" else "")
-            for name, addr in (("alpha", "192.0.2.10"), ("beta", "192.0.2.20"),
-                               ("delta", "192.0.2.40"), ("eta", "192.0.2.50"))
+            for name, addr in SERVERS.items()
         }
         lab.xmppd = None
         yield lab
@@ -100,15 +81,9 @@ def xmppd_log(lab):
     return lab.xmppd_logpath.read_text()
 
 
-def delivered(lab, frm, to, body, wait=20):
-    """Send body from user@frm to user@to; True if user@to gets it."""
-    lab.members[frm].send("user", PW, f"user@{to}.fed.example", body)
-    return body in lab.members[to].received("user", PW, wait)
-
-
 def test_relay_delivers_between_allowed_members(lab):
     start_xmppd(lab, "relay")
-    assert delivered(lab, "alpha", "eta", "hello-through-the-relay")
+    assert lab.delivered("alpha", "eta", "hello-through-the-relay")
     log = xmppd_log(lab)
     assert "from=alpha.fed.example to=eta.fed.example outcome=allow rule=policy-ok action=relay" in log
     # eta's server checked alpha with dialback, back through the clearinghouse
@@ -118,7 +93,7 @@ def test_relay_delivers_between_allowed_members(lab):
 
 
 def test_relay_refuses_a_denied_pair(lab):
-    assert not delivered(lab, "alpha", "beta", "this-must-not-arrive", wait=8)
+    assert not lab.delivered("alpha", "beta", "this-must-not-arrive", wait=8)
     assert ("from=alpha.fed.example to=beta.fed.example outcome=deny rule=override-deny "
             "action=policy-violation") in xmppd_log(lab)
     # the sending server saw the stream error
@@ -127,10 +102,10 @@ def test_relay_refuses_a_denied_pair(lab):
 
 def test_suspend_then_resume_takes_effect_on_the_next_connection(lab):
     lab.ctl.ok("suspend", "delta.fed.example")
-    assert not delivered(lab, "alpha", "delta", "while-suspended", wait=8)
+    assert not lab.delivered("alpha", "delta", "while-suspended", wait=8)
     assert "to=delta.fed.example outcome=deny rule=not-active" in xmppd_log(lab)
     lab.ctl.ok("resume", "delta.fed.example")
-    assert delivered(lab, "alpha", "delta", "after-resume")
+    assert lab.delivered("alpha", "delta", "after-resume")
 
 
 def tls_hello(lab, frm, to):
@@ -183,7 +158,7 @@ def test_clearinghouse_down_uses_the_srv_fallback(lab):
     assert follow(lab, "alpha", "delta") == (
         0, "reached xmpp.delta.fed.example:5269 from=delta.fed.example")
     # and a stock server does the same: Prosody moves on when the connect fails
-    assert delivered(lab, "eta", "delta", "via-the-fallback")
+    assert lab.delivered("eta", "delta", "via-the-fallback")
     # dnsd gives a denied pair no fallback, so alpha still cannot reach beta
     rc, out = follow(lab, "alpha", "beta")
     assert (rc, out) == (2, "unreachable")

@@ -8,7 +8,6 @@ import os
 import pytest
 
 import netlab
-from conftest import Ctl
 
 why_not = netlab.can_make_namespaces()
 if why_not is None and not os.path.isdir("/usr/lib/prosody/modules/mod_firewall"):
@@ -16,17 +15,7 @@ if why_not is None and not os.path.isdir("/usr/lib/prosody/modules/mod_firewall"
 pytestmark = pytest.mark.skipif(why_not is not None,
                                 reason=f"end-to-end policy push test skipped: {why_not}")
 
-ZONE = """\
-$ORIGIN fed.example.
-$TTL 60
-@ IN SOA ns1 hostmaster 1 7200 3600 1209600 5
-@ IN NS ns1
-ns1 IN A 192.0.2.5
-ch IN A 192.0.2.5
-xmpp.alpha IN A 192.0.2.10
-xmpp.beta IN A 192.0.2.20
-xmpp.delta IN A 192.0.2.40
-"""
+SERVERS = {"alpha": "192.0.2.10", "beta": "192.0.2.20", "delta": "192.0.2.40"}
 
 # Clearinghouse-side the pairs are all allowed; alpha's own policy is the
 # stricter one, and alpha's server enforces it.
@@ -45,17 +34,13 @@ members:
 """
 
 LOCAL = "min-peer-level: 3\n"
-PW = "secret"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, policyctl_path, dnsd_path):
     work = tmp_path_factory.mktemp("push")
     os.chmod(work, 0o755)
-    ctl = Ctl(policyctl_path, work / "store")
-    ctl.ok("init")
-    (work / "policy.yaml").write_text(POLICY)
-    ctl.ok("load", work / "policy.yaml")
+    ctl = netlab.store(policyctl_path, work, POLICY)
     ctl.ok("keygen", "--out", work / "ch")
     (work / "alpha-local.yaml").write_text(LOCAL)
     lab = netlab.Lab(work)
@@ -63,13 +48,14 @@ def lab(tmp_path_factory, policyctl_path, dnsd_path):
         lab.ctl = ctl
         lab.rules = work / "alpha-federation.pfw"
         publish_and_render(lab)
-        lab.start_dnsd(dnsd_path, ctl.db, ZONE)
+        lab.start_dnsd(dnsd_path, ctl.db, netlab.zone(SERVERS))
+        # alpha enforces the table: mod_firewall with the rendered rules
+        firewall = {"modules": ["firewall"],
+                    "vhost": f'firewall_scripts = {{ "{lab.rules}" }}\n'}
         lab.members = {
-            "alpha": lab.prosody("alpha.fed.example", "192.0.2.10", {"user": PW},
-                                 modules=["firewall"],
-                                 vhost=f'firewall_scripts = {{ "{lab.rules}" }}\n'),
-            "beta": lab.prosody("beta.fed.example", "192.0.2.20", {"user": PW}),
-            "delta": lab.prosody("delta.fed.example", "192.0.2.40", {"user": PW}),
+            name: lab.prosody(f"{name}.fed.example", addr, {netlab.USER: netlab.PASSWORD},
+                              **(firewall if name == "alpha" else {}))
+            for name, addr in SERVERS.items()
         }
         yield lab
     finally:
@@ -86,26 +72,21 @@ def publish_and_render(lab):
                       "--out", lab.rules, "--state", w / "alpha.accepted", w / "table.json")
 
 
-def delivered(lab, frm, to, body, wait=20):
-    lab.bounce = lab.members[frm].send("user", PW, f"user@{to}.fed.example", body)
-    return body in lab.members[to].received("user", PW, wait)
-
-
 def test_level_3_peer_gets_through(lab):
     assert "%ZONE federation: alpha.fed.example, delta.fed.example\n" in lab.rules.read_text()
     log = lab.members["alpha"].log()
     assert f"Loaded {lab.rules}" in log and "Error compiling" not in log
-    assert delivered(lab, "alpha", "delta", "to-a-level-3-peer")
-    assert delivered(lab, "delta", "alpha", "from-a-level-3-peer")
+    assert lab.delivered("alpha", "delta", "to-a-level-3-peer")
+    assert lab.delivered("delta", "alpha", "from-a-level-3-peer")
 
 
 def test_level_2_peer_is_refused_both_ways(lab):
     # alpha's server bounces its own user's message at once
-    assert not delivered(lab, "alpha", "beta", "to-a-level-2-peer", wait=8)
+    assert not lab.delivered("alpha", "beta", "to-a-level-2-peer", wait=8)
     assert lab.bounce == "error: not in the federation allow-list of alpha.fed.example\n"
     # beta's server never gets a stream to alpha authenticated: the
     # dialback check alpha would send to beta is dropped by the rules
-    assert not delivered(lab, "beta", "alpha", "from-a-level-2-peer", wait=8)
+    assert not lab.delivered("beta", "alpha", "from-a-level-2-peer", wait=8)
     log = lab.members["alpha"].log()
     assert "asking beta.fed.example if key" in log
     assert "connection beta.fed.example->alpha.fed.example is now authenticated" not in log
@@ -118,7 +99,7 @@ def test_raised_to_level_3_after_a_new_table(lab):
     assert "2 peers allowed" in out
     # mod_firewall logs "Loaded SCRIPT" each time it (re)compiles the rules
     lab.members["alpha"].reload(f"Loaded {lab.rules}")
-    assert delivered(lab, "alpha", "beta", "after-the-new-table")
+    assert lab.delivered("alpha", "beta", "after-the-new-table")
     # Not asserted: beta -> alpha right away.  beta's server still waits on
     # the stream whose dialback alpha dropped before the change, and sends
     # nothing new to alpha until it gives that stream up.
