@@ -14,7 +14,6 @@ client threads (default 2) for SECONDS (default 10) per server; servers
 and load share the machine.  Prints a table with xmppd's ratios to the
 baseline.  Everything lives in a temporary directory, removed at the end.
 """
-import os
 import pathlib
 import re
 import shutil

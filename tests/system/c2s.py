@@ -46,6 +46,20 @@ def login(jid, password):
     return sock, st
 
 
+def elements(sock, st, seconds):
+    """The top-level elements the server sends within seconds."""
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            kind, el = st.next()
+        except socket.timeout:
+            continue
+        if kind != "element":
+            return
+        yield el
+
+
 def main(argv):
     cmd, jid, password = argv[1:4]
     sock, st = login(jid, password)
@@ -54,33 +68,17 @@ def main(argv):
         sock.sendall(f"<message to='{to}' type='chat' id='m{time.time_ns()}'>"
                      f"<body>{body}</body></message>".encode())
         # wait a little for a bounce; the server has taken the message by then
-        deadline = time.monotonic() + 3
-        sock.settimeout(0.5)
-        while time.monotonic() < deadline:
-            try:
-                kind, el = st.next()
-            except socket.timeout:
-                continue
-            if kind != "element":
-                break
+        for el in elements(sock, st, 3):
             if el.tag == "{jabber:client}message" and el.get("type") == "error":
                 text = el.find(".//{urn:ietf:params:xml:ns:xmpp-stanzas}text")
                 print(f"error: {text.text if text is not None else ''}", flush=True)
                 break
         sock.sendall(b"</stream:stream>")
         return 0
-    deadline = time.monotonic() + float(argv[4])
     got = 0
-    sock.settimeout(0.5)
-    while time.monotonic() < deadline:
-        try:
-            kind, el = st.next()
-        except socket.timeout:
-            continue
-        if kind in ("eof", "closed"):
-            break
-        body = el.find("{jabber:client}body") if kind == "element" else None
-        if el is not None and el.tag == "{jabber:client}message" and body is not None:
+    for el in elements(sock, st, float(argv[4])):
+        body = el.find("{jabber:client}body")
+        if el.tag == "{jabber:client}message" and body is not None:
             print(body.text, flush=True)
             got += 1
     return 0 if got else 1
