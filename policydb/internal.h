@@ -44,6 +44,20 @@ struct pdb_txn {
 	bool active;      /* read snapshots only: holds maplock shared */
 };
 
+/* Removed members live in meta under this prefix and the name, each with
+ * the Unix time of its removal as a big-endian u64: no new database, so
+ * stores made before them open as they are, read-only handles included. */
+#define PDB__REMOVED_PREFIX "removed/"
+#define PDB__REMOVED_PREFIX_LEN (sizeof(PDB__REMOVED_PREFIX) - 1)
+
+/* The meta key of name's removal, into buf.  -EINVAL for an empty or too
+ * long name. */
+int pdb__removed_key(const char *name, char buf[PDB__REMOVED_PREFIX_LEN + PDB_NAME_MAX + 1],
+                     MDB_val *k);
+/* Keep name's removal at time when (write.c).  For tests that need an old
+ * removal; the writer itself stamps the commit's time. */
+int pdb__w_put_removed(pdb_wtxn *w, const char *name, int64_t when);
+
 /* Adopt a map size another process has set (after MDB_MAP_RESIZED).  The
  * calling thread must have no active transaction. */
 void pdb__adopt_map_size(pdb_t *db);

@@ -407,6 +407,31 @@ int pdb_walk_overrides(pdb_txn *txn, pdb_override_fn fn, void *arg);
 /** Audit entries oldest first; with last_n > 0 only the newest last_n. */
 int pdb_walk_audit(pdb_txn *txn, size_t last_n, pdb_audit_fn fn, void *arg);
 
+/* ---- removed members ------------------------------------------------------
+ * The commit that removes a member (pdb_w_del_member, or pdb_w_clear for
+ * every member it removes that is not put again before the commit) keeps
+ * its name and the time of that commit: readers may go on answering for a
+ * name that just left (dnsd keeps a removed member's delegated names alive
+ * for a grace period, so that resolvers do not find them lame).  Putting
+ * the member again forgets its removal.  Every commit forgets removals
+ * older than PDB_REMOVED_KEEP seconds, so that the table holds at most the
+ * removals of that period. */
+
+#define PDB_REMOVED_KEEP (90 * 86400)
+
+/** When name was removed.
+ *
+ * name: a normalised name.  On success *when receives the Unix time of
+ * the commit that removed it.  Returns 0, or PDB_ENOTFOUND (never a
+ * member, a member again, or removed so long ago that a commit has since
+ * forgotten it), PDB_ECORRUPT, PDB_ELMDB; -EINVAL for a NULL argument. */
+int pdb_get_removed(pdb_txn *txn, const char *name, int64_t *when);
+
+/** Removed names in key order, with the time of their removal; as the
+ * walkers above (name is a NUL-terminated copy valid during the call). */
+typedef int (*pdb_removed_fn)(void *arg, const char *name, int64_t when);
+int pdb_walk_removed(pdb_txn *txn, pdb_removed_fn fn, void *arg);
+
 /* ---- writing ------------------------------------------------------------ */
 
 /** The body of a write transaction.  It may be called more than once: when
@@ -430,20 +455,24 @@ int pdb_write(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
  * pdb_decide, walkers...).  Do not end it. */
 pdb_txn *pdb_w_txn(pdb_wtxn *w);
 
+/** Store a member (replacing one of that name), and forget its removal if
+ * it was removed. */
 int pdb_w_put_member(pdb_wtxn *w, const char *name, const struct pdb_member *m);
 /** Store an already encoded member record (validated again here).
  * append: the caller promises name sorts after every member stored, for a
  * fast bulk load; a broken promise is -EINVAL. */
 int pdb_w_put_member_raw(pdb_wtxn *w, const char *name, const void *rec,
                          size_t len, bool append);
-/** Errors: PDB_ENOTFOUND. */
+/** Remove a member, its overrides with it, and keep its removal (see
+ * "removed members" above).  Errors: PDB_ENOTFOUND. */
 int pdb_w_del_member(pdb_wtxn *w, const char *name);
 /** ov == PDB_OVERRIDE_NONE removes the override. a and b must differ. */
 int pdb_w_put_override(pdb_wtxn *w, const char *a, const char *b,
                        enum pdb_override ov);
 int pdb_w_put_community(pdb_wtxn *w, const struct pdb_community *c);
 /** Remove every member, override and the community settings (not the
- * serial nor the audit log). */
+ * serial, the audit log nor earlier removals); each member's removal is
+ * kept, and forgotten again if the member is put in the same commit. */
 int pdb_w_clear(pdb_wtxn *w);
 /** Append printf-style text to this commit's audit entry ("what changed").
  * Text past PDB_TEXT_MAX * 4 bytes is cut with "...". */

@@ -13,6 +13,7 @@
 
 struct pdb_wtxn {
 	struct pdb_txn t;
+	int64_t now;              /* the commit's time: audit and removals */
 	size_t change_len;
 	char change[PDB__AUDIT_TEXT_MAX + 1];
 };
@@ -61,7 +62,7 @@ static int append_audit(pdb_wtxn *w, uint64_t serial, const char *command)
 
 	audit_user(user, sizeof(user));
 	e = (struct pdb_audit){
-		.time = time(NULL),
+		.time = w->now,
 		.user = pdb_str_of(user),
 		.command = { command, (uint16_t)(clen > PDB__AUDIT_TEXT_MAX ? PDB__AUDIT_TEXT_MAX : clen) },
 		.change = { w->change, (uint16_t)w->change_len },
@@ -71,6 +72,57 @@ static int append_audit(pdb_wtxn *w, uint64_t serial, const char *command)
 	pdb__put_be64(key, serial);
 	/* APPEND: the log only grows, and a serial is never reused. */
 	return put(w, w->t.db->audit, pdb__val(key, 8), pdb__val(rec, len), MDB_APPEND);
+}
+
+int pdb__w_put_removed(pdb_wtxn *w, const char *name, int64_t when)
+{
+	char buf[PDB__REMOVED_PREFIX_LEN + PDB_NAME_MAX + 1];
+	uint8_t b[8];
+	MDB_val k;
+
+	if (!w || !name || pdb__removed_key(name, buf, &k) != 0)
+		return -EINVAL;
+	pdb__put_be64(b, (uint64_t)when);
+	return put(w, w->t.db->meta, k, pdb__val(b, 8), 0);
+}
+
+/* A member put again is no longer removed. */
+static int forget_removed(pdb_wtxn *w, const char *name)
+{
+	char buf[PDB__REMOVED_PREFIX_LEN + PDB_NAME_MAX + 1];
+	MDB_val k;
+	int rc;
+
+	if (pdb__removed_key(name, buf, &k) != 0)
+		return -EINVAL;
+	rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->meta, &k, NULL));
+	return rc == PDB_ENOTFOUND ? 0 : rc;
+}
+
+/* Forget removals older than PDB_REMOVED_KEEP, so that a store that sees
+ * members come and go does not grow without end.  A scan of the removals
+ * kept, which are few next to the members. */
+static int prune_removed(pdb_wtxn *w)
+{
+	MDB_val k = pdb__val(PDB__REMOVED_PREFIX, PDB__REMOVED_PREFIX_LEN), v;
+	MDB_cursor *cur;
+	int rc;
+
+	if ((rc = pdb__lmdb_err(mdb_cursor_open(w->t.txn, w->t.db->meta, &cur))) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size <= PDB__REMOVED_PREFIX_LEN ||
+		    memcmp(k.mv_data, PDB__REMOVED_PREFIX, PDB__REMOVED_PREFIX_LEN) != 0)
+			break;
+		/* A value that is no time is forgotten too: it cannot be read. */
+		if (v.mv_size == 8 && (int64_t)pdb__get_be64(v.mv_data) > w->now - PDB_REMOVED_KEEP)
+			continue;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : pdb__lmdb_err(rc);
 }
 
 /* Double the map, up to the limit.  Only when this process has no read
@@ -112,6 +164,7 @@ static int write__run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg
 		uint64_t serial = 0;
 
 		w->t.db = db;
+		w->now = (int64_t)time(NULL);
 		w->change_len = 0;
 		w->change[0] = '\0';
 		pthread_rwlock_rdlock(&db->maplock);
@@ -133,13 +186,15 @@ static int write__run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg
 			rc = mdb_get(w->t.txn, db->meta, &k, &v) == 0 ? PDB_EEXIST : 0;
 			if (rc == 0)
 				rc = put_format(w);
-			serial = (uint64_t)time(NULL);
+			serial = (uint64_t)w->now;
 			if (rc == 0)
 				rc = pdb_w_change(w, "initialised the store (format %d)", PDB_FORMAT_VERSION);
 		} else {
 			rc = pdb_serial(&w->t, &serial);
 			if (rc == 0)
 				rc = fn(w, arg);
+			if (rc == 0)
+				rc = prune_removed(w);
 			serial++;
 		}
 		if (rc == 0)
@@ -230,7 +285,9 @@ int pdb_w_put_member_raw(pdb_wtxn *w, const char *name, const void *rec, size_t 
 	MDB_val k = pdb__key(name), v = pdb__val(rec, len);
 	rc = mdb_put(w->t.txn, w->t.db->member, &k, &v, append ? MDB_APPEND : 0);
 	/* KEYEXIST under APPEND: the name does not sort after the last one. */
-	return rc == MDB_KEYEXIST ? -EINVAL : pdb__lmdb_err(rc);
+	if (rc != 0)
+		return rc == MDB_KEYEXIST ? -EINVAL : pdb__lmdb_err(rc);
+	return forget_removed(w, name);
 }
 
 
@@ -244,7 +301,8 @@ int pdb_w_del_member(pdb_wtxn *w, const char *name)
 	if (!w || !name)
 		return -EINVAL;
 	k = pdb__key(name);
-	if ((rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->member, &k, NULL))) != 0)
+	if ((rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->member, &k, NULL))) != 0 ||
+	    (rc = pdb__w_put_removed(w, name, w->now)) != 0)
 		return rc;
 	/* Its overrides go with it: an override on a name that is no member
 	 * would come back to life if the name were added again. */
@@ -302,6 +360,14 @@ int pdb_w_put_community(pdb_wtxn *w, const struct pdb_community *c)
 	return rc;
 }
 
+static int clear__keep_removal(void *arg, const char *name, const void *rec, size_t len)
+{
+	pdb_wtxn *w = arg;
+
+	(void)rec, (void)len;
+	return pdb__w_put_removed(w, name, w->now);
+}
+
 int pdb_w_clear(pdb_wtxn *w)
 {
 	MDB_val k = pdb__key("community");
@@ -309,7 +375,8 @@ int pdb_w_clear(pdb_wtxn *w)
 
 	if (!w)
 		return -EINVAL;
-	if ((rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->member, 0))) != 0 ||
+	if ((rc = pdb_walk_member_records(&w->t, clear__keep_removal, w)) != 0 ||
+	    (rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->member, 0))) != 0 ||
 	    (rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->override, 0))) != 0)
 		return rc;
 	rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->meta, &k, NULL));
