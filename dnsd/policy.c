@@ -207,6 +207,26 @@ static void add_apex_ns(struct dnsd_query *x)
 		dnsd__add_addresses(x, ldns_rr_rdf(r->rr, 0));
 }
 
+/* The apex of a member we give no SRV for (inactive under "inactive:
+ * nxdomain", or removed not long ago): an empty zone, whose SOA and NS
+ * still exist, since the member's zone delegates the name to us and a
+ * resolver that finds no SOA and NS there calls the delegation lame. */
+static void answer_empty_apex(struct dnsd_query *x)
+{
+	switch (x->qtype) {
+	case LDNS_RR_TYPE_SOA:
+	case LDNS_RR_TYPE_ANY:   /* RFC 8482: one RRset that exists */
+		add_apex_soa(x, LDNS_SECTION_ANSWER);
+		break;
+	case LDNS_RR_TYPE_NS:
+		add_apex_ns(x);
+		break;
+	default:
+		add_apex_soa(x, LDNS_SECTION_AUTHORITY);
+		break;
+	}
+}
+
 /* ---- the answers ---- */
 
 static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
@@ -216,11 +236,12 @@ static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
 	const struct dnsd_zone *soa_zone = x->community;
 
 	if (!active && x->c->inactive == PDB_INACTIVE_NXDOMAIN) {
+		if (apex) {
+			answer_empty_apex(x);
+			return 0;
+		}
 		ldns_pkt_set_rcode(x->r, LDNS_RCODE_NXDOMAIN);
-		if (apex)
-			add_apex_soa(x, LDNS_SECTION_AUTHORITY);
-		else
-			dnsd__add_soa(x, soa_zone, LDNS_SECTION_AUTHORITY, NULL);
+		dnsd__add_soa(x, soa_zone, LDNS_SECTION_AUTHORITY, NULL);
 		return 0;
 	}
 	if (x->qtype == LDNS_RR_TYPE_SRV || x->qtype == LDNS_RR_TYPE_ANY)
