@@ -27,16 +27,9 @@ void dnsd__add_rrset(ldns_pkt *r, ldns_pkt_section s, const ldns_dnssec_rrsets *
 	}
 }
 
-static uint32_t soa_serial(const struct dnsd_query *x)
-{
-	/* RFC 1982 serials are 32 bits; the policy serial starts at a Unix
-	 * time and counts commits, so it fits until 2106. */
-	return (uint32_t)x->serial;
-}
-
 /* The SOA for the authority section of a negative answer: its TTL is the
  * smaller of its own and its minimum field (RFC 2308 section 3); the
- * community zone's serial is the policy serial. */
+ * serial is the one served (serial.c). */
 void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_section s,
                    const ldns_rdf *owner)
 {
@@ -47,9 +40,8 @@ void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_sec
 		rr_set_owner(rr, owner);
 	if (s == LDNS_SECTION_AUTHORITY && min < ldns_rr_ttl(rr))
 		ldns_rr_set_ttl(rr, min);
-	if (x->c && x->community == z)
-		ldns_rdf_deep_free(ldns_rr_set_rdf(rr, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32,
-		                                                              soa_serial(x)), 2));
+	ldns_rdf_deep_free(ldns_rr_set_rdf(rr, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32,
+	                                                              dnsd__zone_serial(x, z)), 2));
 	ldns_pkt_push_rr(x->r, s, rr);
 }
 

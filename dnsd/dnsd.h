@@ -43,6 +43,23 @@ void dnsd_zones_free(dnsd_zones *z);
 /** Number of zones. */
 size_t dnsd_zones_count(const dnsd_zones *z);
 
+/** Carry the SOA serials served from prev (the zones in use) over to next
+ * (the same files read again), before next is served.
+ *
+ * A zone's SOA serial is its file's serial, plus the policy serial for
+ * the community zone (mod 2^32, RFC 1982).  When a zone of next holds
+ * other records than the one of the same apex in prev but its file's
+ * serial did not move forward, its served serial is moved one past the
+ * old one anyway, so that caches and secondaries learn of the change; a
+ * serial that went back with records unchanged is served as before.
+ * Within a run, a zone's serial thus never goes back.  Zones new in next
+ * start at their file's serial.
+ *
+ * stale receives the apexes (space separated, truncated to len) of the
+ * zones that changed without a serial bump, for a warning; it may be NULL
+ * if len is 0.  Returns how many there were, or -EINVAL. */
+int dnsd_zones_follow(dnsd_zones *next, const dnsd_zones *prev, char *stale, size_t len);
+
 /* ---- the engine ------------------------------------------------------------ */
 
 typedef struct dnsd_engine dnsd_engine;
@@ -122,5 +139,6 @@ struct dnsd_config {
  * dnsd_config_free() either way. */
 int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen);
 void dnsd_config_free(struct dnsd_config *c);
+
 
 #endif

@@ -10,12 +10,25 @@ struct dnsd_zone {
 	ldns_dnssec_zone *z;
 	const ldns_rdf *apex;          /* owner of the SOA */
 	ldns_dnssec_rrsets *soa, *ns;  /* at the apex */
+	/* The serial it is served with, before the policy serial is added
+	 * (community zone): the file's own serial, moved on by
+	 * dnsd_zones_follow when a reload changed the data but not it. */
+	uint32_t serial_base;
+	uint64_t digest;               /* of its records, in no order: serial.c */
 };
 
 struct dnsd_zones {
 	struct dnsd_zone *v;
 	size_t n;
 };
+
+struct dnsd_query;
+
+/* The file's SOA serial and the digest of the records, for a zone just
+ * read (serial.c). */
+void dnsd__zone_stamp(struct dnsd_zone *z);
+/* The SOA serial answers give for zone z (serial.c). */
+uint32_t dnsd__zone_serial(const struct dnsd_query *x, const struct dnsd_zone *z);
 
 /* The zone whose apex is the longest suffix of name, or NULL. */
 const struct dnsd_zone *dnsd__zone_find(const dnsd_zones *zs, const ldns_rdf *name);

@@ -54,7 +54,11 @@ static void usage(FILE *out)
 	        "                    tcp-max, tcp-idle-ms); the command line wins\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
-	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n");
+	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n"
+	        "\n"
+	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
+	        "community zone.  A reload whose records changed while the file's serial\n"
+	        "did not go up still moves the served serial on, with a warning.\n");
 }
 
 static const struct option longopts[] = {
@@ -240,7 +244,7 @@ static void on_hup(uv_signal_t *h, int sig)
 {
 	struct daemon *d = h->data;
 	dnsd_zones *z;
-	char err[512];
+	char err[512], stale[512];
 
 	if (d->old_zones) {
 		fprintf(stderr, "dnsd: reload refused: the previous one is still being taken up\n");
@@ -250,6 +254,10 @@ static void on_hup(uv_signal_t *h, int sig)
 		fprintf(stderr, "dnsd: reload refused, keeping the zones in use: %s\n", err);
 		return;
 	}
+	if (dnsd_zones_follow(z, d->zones, stale, sizeof(stale)) > 0)
+		fprintf(stderr, "dnsd: warning: the records of %s changed but the serial in the "
+		        "zone file did not go up; serving the next serial anyway, which a restart "
+		        "forgets: bump the file's serial\n", stale);
 	d->old_zones = d->zones;
 	d->zones = z;
 	atomic_fetch_add(&d->zones_gen, 1);

@@ -51,6 +51,7 @@ static int zone__load(const char *file, struct dnsd_zone *z, char *err, size_t e
 		snprintf(err, errlen, "%s: out of memory", file);
 		return DNSD_EZONE;
 	}
+	dnsd__zone_stamp(z);
 	return 0;
 }
 

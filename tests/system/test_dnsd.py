@@ -98,7 +98,9 @@ def dnsd(dnsd_path, loaded, sample_zone):
 
 
 def serial(ctl):
-    return int(ctl.ok("history", "-n", "1").split()[0]) & 0xFFFFFFFF
+    """The community zone's served serial: the policy serial plus the sample
+    zone file's own serial, 1."""
+    return (int(ctl.ok("history", "-n", "1").split()[0]) + 1) & 0xFFFFFFFF
 
 
 def srv_records(r):

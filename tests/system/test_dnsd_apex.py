@@ -1,8 +1,12 @@
 """dnsd at the apexes a member outside the community zone delegates to it
 (_xmpp-server._tcp.gamma.example and _xmpps-server._tcp.gamma.example):
-they keep existing, with SOA and NS, when the member is inactive."""
+they keep existing, with SOA and NS, when the member is inactive; and the
+SOA serial moves with every change of the answers, from the policy or from a
+zone file read again on SIGHUP."""
 import re
+import signal
 import subprocess
+import time
 
 import dns.flags
 import dns.rcode
@@ -15,8 +19,17 @@ from test_dnsd import HOST, Dnsd, assert_authoritative
 APEXES = ["_xmpp-server._tcp.gamma.example", "_xmpps-server._tcp.gamma.example"]
 
 
+def policy_serial(ctl):
+    return int(ctl.ok("history", "-n", "1").split()[0])
+
+
 def zone_serial(d):
     return d.ask("fed.example", "SOA").answer[0][0].serial
+
+
+def serial_after(a, b):
+    """RFC 1982: a is past b."""
+    return 0 < (a - b) % 2**32 < 2**31
 
 
 def write_policy(sample_policy, path, edit):
@@ -88,3 +101,81 @@ def test_inactive_nxdomain_apex_keeps_soa_and_ns(start, sample_policy, tmp_path,
     # Inside the community zone, where the name is no apex: NXDOMAIN, as set.
     r = d.ask("_xmpp-server._tcp.epsilon.fed.example", "SRV")
     assert_authoritative(r, dns.rcode.NXDOMAIN)
+
+
+# ---- the SOA serial follows the zone file too ------------------------------------
+
+def edit_zone(zone, old, new):
+    text = zone.read_text()
+    assert old in text
+    zone.write_text(text.replace(old, new, 1))
+
+
+def reload(d):
+    """SIGHUP until dnsd says it reloaded: it refuses a reload while the
+    zones of the one before are still in use."""
+    n = d.stderr().count("zones reloaded")
+    deadline = time.monotonic() + 10
+    while d.stderr().count("zones reloaded") == n:
+        assert time.monotonic() < deadline, d.stderr()
+        d.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.1)
+
+
+def reload_until(d, name, rdtype, address):
+    reload(d)
+    deadline = time.monotonic() + 10
+    while True:
+        r = d.ask(name, rdtype)
+        if r.answer and r.answer[0][0].address == address:
+            return
+        assert time.monotonic() < deadline, d.stderr()
+        time.sleep(0.05)
+
+
+def test_sighup_with_edited_zone_moves_the_serial(start, sample_zone, tmp_path):
+    zone = tmp_path / "fed.example.zone"
+    zone.write_text(sample_zone.read_text())
+    d = start(zone=zone)
+    s0 = zone_serial(d)
+    assert s0 == (policy_serial(d.ctl) + 1) % 2**32   # the file's serial is 1
+    assert d.ask("ch.fed.example", "A").answer[0][0].address == "192.0.2.5"
+
+    # An edit without a serial bump: the serial moves anyway, with a warning.
+    edit_zone(zone, "ch          IN A    192.0.2.5", "ch          IN A    192.0.2.55")
+    reload_until(d, "ch.fed.example", "A", "192.0.2.55")
+    s1 = zone_serial(d)
+    assert serial_after(s1, s0), (s0, s1)
+    assert "bump the file's serial" in d.stderr()
+    # The apexes outside the zone give the same serial.
+    assert d.ask(APEXES[0], "SOA").answer[0][0].serial == s1
+
+    # An edit with a serial bump: the serial moves by the bump, no warning.
+    edit_zone(zone, "192.0.2.55", "192.0.2.56")
+    edit_zone(zone, "1          ; serial", "5          ; serial")
+    reload_until(d, "ch.fed.example", "A", "192.0.2.56")
+    s2 = zone_serial(d)
+    assert s2 == (s1 + 4) % 2**32
+    assert d.stderr().count("bump the file's serial") == 1
+
+    # The same file again: nothing changed, nor does the serial.
+    reload(d)
+    assert zone_serial(d) == s2
+
+    # A policy commit moves it on by one, from where the reloads left it.
+    d.ctl.ok("suspend", "beta.fed.example")
+    assert zone_serial(d) == (s2 + 1) % 2**32
+
+
+def test_sighup_with_serial_gone_back_never_serves_an_older_serial(start, sample_zone,
+                                                                   tmp_path):
+    zone = tmp_path / "fed.example.zone"
+    zone.write_text(sample_zone.read_text().replace("1          ; serial",
+                                                    "100        ; serial", 1))
+    d = start(zone=zone)
+    s0 = zone_serial(d)
+    edit_zone(zone, "100        ; serial", "50         ; serial")
+    edit_zone(zone, "192.0.2.5", "192.0.2.57")
+    reload_until(d, "ch.fed.example", "A", "192.0.2.57")
+    assert zone_serial(d) == (s0 + 1) % 2**32
+    assert "bump the file's serial" in d.stderr()
