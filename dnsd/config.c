@@ -6,16 +6,37 @@
  *   threads: 2
  *   tcp-max: 256
  *   tcp-idle-ms: 10000
+ *   removed-grace-s: 604800
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
 #include "dnsd.h"
 
+int dnsd_config_grace(const char *s, unsigned *out, char *err, size_t errlen)
+{
+	if (!s || !out)
+		return -EINVAL;
+	/* 0 turns the grace off, which cfg_number, for counts, refuses. */
+	if (strcmp(s, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (cfg_number("removed-grace-s", s, PDB_REMOVED_KEEP, out, err, errlen) != 0) {
+		snprintf(err, errlen, "removed-grace-s takes seconds from 0 to %u, not '%s'",
+		         (unsigned)PDB_REMOVED_KEEP, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen)
 {
+	char *grace = NULL;
+
 	if (!path || !c)
 		return -EINVAL;
 	const struct cfg_key keys[] = {
@@ -25,8 +46,17 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 		{ "threads", CFG_NUMBER, &c->threads, NULL, 256 },
 		{ "tcp-max", CFG_NUMBER, &c->lim.tcp_max, NULL, 1000000 },
 		{ "tcp-idle-ms", CFG_NUMBER, &c->lim.tcp_idle_ms, NULL, 1000000 },
+		{ "removed-grace-s", CFG_STRING, &grace, NULL, 0 },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
+	if (rc == 0 && grace) {
+		char why[128];
+		if (dnsd_config_grace(grace, &c->removed_grace_s, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: %s", path, why);
+			rc = -EINVAL;
+		}
+	}
+	free(grace);
 	return rc == -EINVAL ? DNSD_ECONFIG : rc;
 }
 

@@ -69,6 +69,16 @@ typedef struct dnsd_engine dnsd_engine;
  * the errors of pdb_read_begin(). */
 int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out);
 void dnsd_engine_free(dnsd_engine *e);
+/* How long a removed member's delegated names are still answered, by
+ * default: a week, time for the member to remove its delegations. */
+#define DNSD_REMOVED_GRACE_DEFAULT 604800u
+
+/** Answer for a member removed from the policy, at the names it delegates
+ * to us (outside the community zone), as for an empty zone, for seconds
+ * after its removal; 0 answers REFUSED there at once.  At most
+ * PDB_REMOVED_KEEP, as the store keeps removals no longer; -EINVAL past
+ * it.  The engine starts with DNSD_REMOVED_GRACE_DEFAULT. */
+int dnsd_engine_set_removed_grace(dnsd_engine *e, unsigned seconds);
 /** Serve other zones from the next query on; the caller frees the old
  * ones after this returns (no query is in flight between two calls into
  * the engine). */
@@ -130,6 +140,8 @@ struct dnsd_config {
 	size_t nlisten;
 	unsigned threads;           /* 0: one per CPU */
 	struct dnsd_limits lim;
+	unsigned removed_grace_s;   /* see dnsd_engine_set_removed_grace; the
+	                               caller sets the default before reading */
 };
 
 /** Read a YAML configuration file into c (settings it does not give are
@@ -140,5 +152,9 @@ struct dnsd_config {
 int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen);
 void dnsd_config_free(struct dnsd_config *c);
 
+/** Parse a removed-grace-s value, from the command line or a file:
+ * seconds, 0 to PDB_REMOVED_KEEP.  Returns 0, or -EINVAL with a message
+ * in err. */
+int dnsd_config_grace(const char *s, unsigned *out, char *err, size_t errlen);
 
 #endif

@@ -69,6 +69,7 @@ struct dnsd_engine {
 	unsigned zones_gen;           /* bumped by dnsd_engine_set_zones */
 	pdb_t *db;
 	pdb_txn *txn;                 /* reset between queries */
+	unsigned removed_grace_s;     /* see dnsd_engine_set_removed_grace */
 	struct dnsd_epoch epoch;
 	struct dnsd_cache *cache;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
@@ -85,6 +86,9 @@ struct dnsd_query {
 	const struct pdb_community *c;      /* NULL: no community loaded */
 	const struct dnsd_zone *community;  /* the zone of c, if served */
 	int64_t now;
+	/* The answer holds only until some time, not until the next commit
+	 * or reload: the cache must not keep it. */
+	bool no_cache;
 };
 
 /* The views of the epoch, built on first use. */

@@ -45,16 +45,21 @@ static void usage(FILE *out)
 	        "usage: dnsd [--config FILE] --db DIR --zone FILE [--zone FILE ...]\n"
 	        "            --listen ADDR:PORT [--listen ...]\n"
 	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
+	        "            [--removed-grace-s S]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
 	        "ADDR:PORT (192.0.2.1:53, [2001:db8::1]:53).  SIGHUP re-reads the zone\n"
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
-	        "                    tcp-max, tcp-idle-ms); the command line wins\n"
+	        "                    tcp-max, tcp-idle-ms, removed-grace-s); the command\n"
+	        "                    line wins\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
 	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n"
+	        "  --removed-grace-s S  go on answering a removed member's delegated names\n"
+	        "                    as an empty zone for S seconds (604800, 7 days; at\n"
+	        "                    most 7776000; 0: not at all)\n"
 	        "\n"
 	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
 	        "community zone.  A reload whose records changed while the file's serial\n"
@@ -69,6 +74,7 @@ static const struct option longopts[] = {
 	{ "threads", required_argument, NULL, 't' },
 	{ "tcp-max", required_argument, NULL, 'm' },
 	{ "tcp-idle-ms", required_argument, NULL, 'i' },
+	{ "removed-grace-s", required_argument, NULL, 'g' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -134,6 +140,12 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 		case 'i':
 			rc = number("tcp-idle-ms", 1000000, &o->lim.tcp_idle_ms);
 			break;
+		case 'g':
+			if (dnsd_config_grace(optarg, &o->removed_grace_s, err, sizeof(err)) != 0) {
+				fprintf(stderr, "dnsd: --%s\n", err);
+				rc = 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -192,6 +204,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 
 	w->d = d;
 	if ((rc = dnsd_engine_new(d->zones, d->db, &w->engine)) != 0 ||
+	    (rc = dnsd_engine_set_removed_grace(w->engine, d->o.removed_grace_s)) != 0 ||
 	    (rc = dnsd_server_init(loop, w->engine, &d->o.lim, &w->server)) != 0) {
 		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
 		return rc;
@@ -280,6 +293,7 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc;
 
+	d.o.removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
 	if ((rc = parse(argc, argv, &d.o)) != 0) {
 		dnsd_config_free(&d.o);
 		return rc;

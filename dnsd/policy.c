@@ -227,6 +227,29 @@ static void answer_empty_apex(struct dnsd_query *x)
 	}
 }
 
+/* Was member removed from the policy less than the grace period ago?
+ * Then its delegations still point at us and the apex is still ours. */
+static int removed_lately(struct dnsd_query *x, const char *member, bool *yes)
+{
+	int64_t when;
+	int rc;
+
+	*yes = false;
+	if (x->e->removed_grace_s == 0)
+		return 0;
+	rc = pdb_get_removed(x->e->txn, member, &when);
+	if (rc == PDB_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	*yes = x->now - when < (int64_t)x->e->removed_grace_s;
+	/* The grace ends at a time, not at a commit: the cache, whose keys
+	 * move only with commits and reloads, must not keep the answer. */
+	if (*yes)
+		x->no_cache = true;
+	return 0;
+}
+
 /* ---- the answers ---- */
 
 static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
@@ -269,6 +292,7 @@ static int answer_below_apex(struct dnsd_query *x, bool *done)
 	ldns_rdf *up = ldns_dname_left_chop(x->qname);
 	struct policy_name pn;
 	struct pdb_member m;
+	bool removed = false;
 	int rc = 0;
 
 	/* Labels are at most 127 levels deep; stop at the first apex. */
@@ -276,6 +300,9 @@ static int answer_below_apex(struct dnsd_query *x, bool *done)
 		classify(up, &pn);
 		if (pn.kind == NAME_SRV && !in_zone(pn.member, x->c->zone)) {
 			rc = pdb_get_member(x->e->txn, pn.member, &m);
+			if (rc == PDB_ENOTFOUND && (rc = removed_lately(x, pn.member, &removed)) == 0 &&
+			    !removed)
+				rc = PDB_ENOTFOUND;
 			if (rc == 0) {
 				ldns_pkt_set_rcode(x->r, LDNS_RCODE_NXDOMAIN);
 				dnsd__add_soa(x, x->community, LDNS_SECTION_AUTHORITY, up);
@@ -314,8 +341,17 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 	if (!z && (pn.kind != NAME_SRV || inside))
 		return 0;
 	rc = pdb_get_member(x->e->txn, pn.member, &m);
+	if (rc == PDB_ENOTFOUND && !z) {
+		bool removed;
+		if ((rc = removed_lately(x, pn.member, &removed)) != 0)
+			return rc;
+		*done = removed;
+		if (removed)
+			answer_empty_apex(x);
+		return 0;
+	}
 	if (rc == PDB_ENOTFOUND)
-		return 0;   /* static data, or NXDOMAIN, or REFUSED outside */
+		return 0;   /* static data, or NXDOMAIN */
 	if (rc)
 		return rc;
 	*done = true;

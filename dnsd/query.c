@@ -24,6 +24,7 @@ int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 		return -ENOMEM;
 	e->zones = zones;
 	e->db = db;
+	e->removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
 	if (!(e->cache = dnsd__cache_new(CACHE_SLOTS))) {
 		free(e);
 		return -ENOMEM;
@@ -46,6 +47,14 @@ void dnsd_engine_free(dnsd_engine *e)
 	dnsd__cache_free(e->cache);
 	pdb_addr_map_free(&e->epoch.views);
 	free(e);
+}
+
+int dnsd_engine_set_removed_grace(dnsd_engine *e, unsigned seconds)
+{
+	if (!e || seconds > PDB_REMOVED_KEEP)
+		return -EINVAL;
+	e->removed_grace_s = seconds;
+	return 0;
 }
 
 void dnsd_engine_set_zones(dnsd_engine *e, const dnsd_zones *zones)
@@ -380,7 +389,7 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	} else {
 		memcpy(wire, w, n);
 		*wlen = n;
-		*cacheable = rc == 0;
+		*cacheable = rc == 0 && !x.no_cache;
 	}
 	free(w);
 	ldns_pkt_free(x.r);

@@ -1,8 +1,8 @@
 """dnsd at the apexes a member outside the community zone delegates to it
 (_xmpp-server._tcp.gamma.example and _xmpps-server._tcp.gamma.example):
-they keep existing, with SOA and NS, when the member is inactive; and the
-SOA serial moves with every change of the answers, from the policy or from a
-zone file read again on SIGHUP."""
+they keep existing, with SOA and NS, when the member is inactive or was
+removed not long ago; and the SOA serial moves with every change of the
+answers, from the policy or from a zone file read again on SIGHUP."""
 import re
 import signal
 import subprocess
@@ -14,7 +14,7 @@ import dns.rdatatype
 import pytest
 import yaml
 
-from test_dnsd import HOST, Dnsd, assert_authoritative
+from test_dnsd import HOST, Dnsd, assert_authoritative, free_port, srv_records
 
 APEXES = ["_xmpp-server._tcp.gamma.example", "_xmpps-server._tcp.gamma.example"]
 
@@ -37,6 +37,12 @@ def write_policy(sample_policy, path, edit):
     edit(p)
     path.write_text(yaml.safe_dump(p))
     return path
+
+
+def without_gamma(p):
+    del p["members"]["gamma.example"]
+    p["overrides"] = [o for o in p["overrides"]
+                      if "gamma.example" not in next(iter(o.values()))]
 
 
 def assert_empty_apex(d, apex):
@@ -74,6 +80,92 @@ def start(dnsd_path, loaded, sample_zone):
     for d in started:
         if d.proc.poll() is None:
             assert d.stop() == 0, d.stderr()
+
+
+# ---- a removed member's apexes, for a grace period ---------------------------------
+
+def test_removed_member_apex_is_an_empty_zone_not_refused(start, sample_policy, tmp_path):
+    d = start()
+    for apex in APEXES:
+        assert srv_records(d.ask(apex, "SRV")) == [
+            (0, 0, 5269 if apex.startswith("_xmpp-") else 5270, "ch.fed.example.")]
+    d.ctl.ok("load", write_policy(sample_policy, tmp_path / "p.yaml", without_gamma))
+    for apex in APEXES:
+        assert_empty_apex(d, apex)
+        # Twice: the second may come from the cache and must be the same.
+        assert_empty_apex(d, apex)
+    # A name that never was a member stays REFUSED.
+    r = d.ask("_xmpp-server._tcp.stranger.example", "SOA")
+    assert r.rcode() == dns.rcode.REFUSED and not r.flags & dns.flags.AA
+
+
+def test_removed_member_srv_again_once_readded(start, sample_policy, tmp_path):
+    d = start()
+    d.ctl.ok("load", write_policy(sample_policy, tmp_path / "p.yaml", without_gamma))
+    assert not d.ask(APEXES[0], "SRV").answer
+    d.ctl.ok("load", sample_policy)
+    assert srv_records(d.ask(APEXES[0], "SRV")) == [(0, 0, 5269, "ch.fed.example.")]
+
+
+def test_removed_member_refused_after_the_grace(start, sample_policy, tmp_path):
+    d = start("--removed-grace-s", "4")
+    d.ctl.ok("load", write_policy(sample_policy, tmp_path / "p.yaml", without_gamma))
+    removed_at = time.monotonic()
+    # Well inside the grace: the apex exists (and the answer is asked for
+    # again and again, as a cache would be filled).
+    for _ in range(3):
+        assert d.ask(APEXES[0], "SOA").rcode() == dns.rcode.NOERROR
+    # Past it, with no commit in between: no cached answer outlives it.
+    time.sleep(max(0.0, removed_at + 6 - time.monotonic()))
+    for name, rdtype in ((APEXES[0], "SOA"), (APEXES[1], "NS"), ("x." + APEXES[0], "A")):
+        r = d.ask(name, rdtype)
+        assert r.rcode() == dns.rcode.REFUSED and not r.flags & dns.flags.AA, name
+
+
+def test_removed_grace_zero_refuses_at_once(start, sample_policy, tmp_path):
+    d = start("--removed-grace-s", "0")
+    d.ctl.ok("load", write_policy(sample_policy, tmp_path / "p.yaml", without_gamma))
+    r = d.ask(APEXES[0], "SOA")
+    assert r.rcode() == dns.rcode.REFUSED
+
+
+def test_removed_grace_in_the_config_file(dnsd_path, loaded, sample_zone, sample_policy,
+                                          tmp_path):
+    port = free_port()
+    conf = tmp_path / "dnsd.yaml"
+    conf.write_text(f"db: {loaded.db}\nzones: [{sample_zone}]\nlisten: [\"{HOST}:{port}\"]\n"
+                    "threads: 1\nremoved-grace-s: 0\n")
+    log = open(tmp_path / "dnsd.log", "w+")
+    proc = subprocess.Popen([dnsd_path, "--config", str(conf)], stderr=log)
+    try:
+        loaded.ok("load", write_policy(sample_policy, tmp_path / "p.yaml", without_gamma))
+        out = ""
+        deadline = time.monotonic() + 10
+        while "status:" not in out and time.monotonic() < deadline:
+            assert proc.poll() is None
+            out = subprocess.run(["dig", f"@{HOST}", "-p", str(port), "+norec", "+tries=1",
+                                  "+time=1", APEXES[0], "SOA"],
+                                 capture_output=True, text=True, timeout=10).stdout
+        assert "status: REFUSED" in out, out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        log.close()
+
+
+@pytest.mark.parametrize("value", ["-1", "7776001", "week"])
+def test_removed_grace_bad_values(dnsd_path, tmp_path, value):
+    r = subprocess.run([dnsd_path, "--db", str(tmp_path), "--zone", "z", "--listen",
+                        f"{HOST}:53", "--removed-grace-s", value],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2
+    assert "removed-grace-s takes seconds from 0 to 7776000" in r.stderr, r.stderr
+    conf = tmp_path / "dnsd.yaml"
+    conf.write_text(f"db: x\nremoved-grace-s: \"{value}\"\n")
+    r = subprocess.run([dnsd_path, "--config", str(conf)], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"dnsd: {conf}: removed-grace-s takes"), r.stderr
 
 
 # ---- an inactive member's apexes under inactive: nxdomain --------------------------
