@@ -11,6 +11,7 @@
 
 struct entry {
 	size_t len;                   /* of the response */
+	int64_t until;                /* see dnsd__cache_put */
 	struct dnsd_cache_key key;    /* only its used bytes are stored */
 };
 
@@ -88,7 +89,8 @@ static struct slot *set_of(struct dnsd_cache *c, uint64_t h)
 	return &c->slots[(size_t)(h >> 17) & c->mask & ~(size_t)(WAYS - 1)];
 }
 
-const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len)
+const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len,
+                               int64_t *until)
 {
 	uint64_t h = hash_of(k);
 	struct slot *set = set_of(c, h);
@@ -98,6 +100,7 @@ const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key
 		if (set[i].hash == h && e->key.qname_len == k->qname_len &&
 		    memcmp(&e->key, k, key_bytes(k)) == 0) {
 			*len = e->len;
+			*until = e->until;
 			return wire_of(e);
 		}
 	}
@@ -105,7 +108,7 @@ const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key
 }
 
 void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
-                     size_t len)
+                     size_t len, int64_t until)
 {
 	uint64_t h = hash_of(k);
 	struct slot *set = set_of(c, h), *s = NULL;
@@ -121,6 +124,7 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 	if (!(e = malloc(offsetof(struct entry, key) + key_bytes(k) + len)))
 		return;
 	e->len = len;
+	e->until = until;
 	memcpy(&e->key, k, key_bytes(k));
 	memcpy(wire_of(e), wire, len);
 	free(s->e);

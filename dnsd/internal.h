@@ -86,9 +86,10 @@ struct dnsd_query {
 	const struct pdb_community *c;      /* NULL: no community loaded */
 	const struct dnsd_zone *community;  /* the zone of c, if served */
 	int64_t now;
-	/* The answer holds only until some time, not until the next commit
-	 * or reload: the cache must not keep it. */
-	bool no_cache;
+	/* The answer holds until this Unix time, and not only until the next
+	 * commit or reload (a member's not-after, the end of a removed
+	 * member's grace): the cache keeps it no longer.  0: no such end. */
+	int64_t until;
 };
 
 /* The views of the epoch, built on first use. */
@@ -112,11 +113,14 @@ struct dnsd_cache_key {
 
 struct dnsd_cache *dnsd__cache_new(size_t slots);
 void dnsd__cache_free(struct dnsd_cache *c);
-/* The response stored under k, or NULL; *len receives its length. */
-const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len);
-/* Store a copy of a response; on failure the cache just misses later. */
+/* The response stored under k, or NULL; *len receives its length and
+ * *until the time it holds until (0: no end; the caller checks it). */
+const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len,
+                               int64_t *until);
+/* Store a copy of a response that holds until until (0: no end); on
+ * failure the cache just misses later. */
 void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
-                     size_t len);
+                     size_t len, int64_t until);
 
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */

@@ -99,6 +99,20 @@ int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 	return best;
 }
 
+/* The answer being built changes by itself at time t, with no commit. */
+static void hold_until(struct dnsd_query *x, int64_t t)
+{
+	if (!x->until || t < x->until)
+		x->until = t;
+}
+
+/* A member that is valid now stops being so at its not-after. */
+static void hold_while_valid(struct dnsd_query *x, const struct pdb_member *m)
+{
+	if (m->not_after && x->now < m->not_after)
+		hold_until(x, m->not_after);
+}
+
 /* May this querier have the member's own hosts? */
 static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allowed)
 {
@@ -125,6 +139,10 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 	q = x->e->epoch.views.v[view].member;
 	if ((rc = pdb_decide(x->e->txn, q, member, x->now, &d)) != 0)
 		return rc;
+	/* The decision turns when the querier's membership ends, too. */
+	struct pdb_member qm;
+	if (pdb_get_member(x->e->txn, q, &qm) == 0)
+		hold_while_valid(x, &qm);
 	*allowed = d.outcome == PDB_ALLOW;
 	return 0;
 }
@@ -243,10 +261,8 @@ static int removed_lately(struct dnsd_query *x, const char *member, bool *yes)
 	if (rc)
 		return rc;
 	*yes = x->now - when < (int64_t)x->e->removed_grace_s;
-	/* The grace ends at a time, not at a commit: the cache, whose keys
-	 * move only with commits and reloads, must not keep the answer. */
 	if (*yes)
-		x->no_cache = true;
+		hold_until(x, when + (int64_t)x->e->removed_grace_s);
 	return 0;
 }
 
@@ -258,6 +274,8 @@ static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
 	bool active = m->status == PDB_ACTIVE && !(m->not_after && x->now >= m->not_after);
 	const struct dnsd_zone *soa_zone = x->community;
 
+	if (m->status == PDB_ACTIVE)
+		hold_while_valid(x, m);
 	if (!active && x->c->inactive == PDB_INACTIVE_NXDOMAIN) {
 		if (apex) {
 			answer_empty_apex(x);

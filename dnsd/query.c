@@ -311,10 +311,14 @@ static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_quer
                        struct dnsd_cache_key *k)
 {
 	const uint8_t *hit;
+	int64_t until;
 	size_t len;
 
 	make_key(e, p, view, k);
-	if (!(hit = dnsd__cache_get(e->cache, k, &len)))
+	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until)))
+		return false;
+	/* The clock is read only for the few answers that end at a time. */
+	if (until && (int64_t)time(NULL) >= until)
 		return false;
 	*outlen = serve_cached(q, p, hit, len, c, out, cap);
 	return true;
@@ -339,7 +343,7 @@ struct fit_info {
 /* Answer with ldns into wire (DNSD_MSG_MAX bytes), whole. */
 static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                        uint64_t serial, int snap_rc, uint8_t *wire, size_t *wlen, bool *cacheable,
-                       struct fit_info *fi)
+                       int64_t *until, struct fit_info *fi)
 {
 	struct dnsd_query x = { .e = e, .client = c, .serial = serial };
 	uint8_t *w = NULL;
@@ -389,7 +393,8 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	} else {
 		memcpy(wire, w, n);
 		*wlen = n;
-		*cacheable = rc == 0 && !x.no_cache;
+		*cacheable = rc == 0;
+		*until = x.until;
 	}
 	free(w);
 	ldns_pkt_free(x.r);
@@ -453,6 +458,7 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	struct dnsd_cache_key k;
 	uint64_t serial = 0;
 	bool plain, cacheable;
+	int64_t until = 0;
 	size_t wlen = 0;
 	int rc, snap;
 
@@ -492,10 +498,10 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		pdb_read_reset(e->txn);
 		return 0;
 	}
-	rc = answer_full(e, q, qlen, c, serial, snap, wire, &wlen, &cacheable, &fi);
+	rc = answer_full(e, q, qlen, c, serial, snap, wire, &wlen, &cacheable, &until, &fi);
 	pdb_read_reset(e->txn);
 	if (plain && cacheable)
-		dnsd__cache_put(e->cache, &k, wire, wlen);
+		dnsd__cache_put(e->cache, &k, wire, wlen, until);
 	if (plain)
 		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
 	else

@@ -195,6 +195,24 @@ def test_inactive_nxdomain_apex_keeps_soa_and_ns(start, sample_policy, tmp_path,
     assert_authoritative(r, dns.rcode.NXDOMAIN)
 
 
+def test_member_expiring_while_cached_gets_the_inactive_answer(start, sample_policy, tmp_path):
+    def edit(p):
+        p["community"]["inactive"] = "nxdomain"
+    d = start()
+    d.ctl.ok("load", write_policy(sample_policy, tmp_path / "p.yaml", edit))
+    end = int(time.time()) + 8
+    d.ctl.ok("set", "gamma.example", "not-after",
+             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)))
+    for _ in range(3):
+        assert srv_records(d.ask(APEXES[0], "SRV")) == [(0, 0, 5269, "ch.fed.example.")]
+    # Expired with no commit since: the cached SRV must not outlive it.
+    time.sleep(max(0.0, end + 1.5 - time.time()))
+    r = d.ask(APEXES[0], "SRV")
+    assert_authoritative(r)
+    assert not r.answer
+    assert r.authority[0].rdtype == dns.rdatatype.SOA
+
+
 # ---- the SOA serial follows the zone file too ------------------------------------
 
 def edit_zone(zone, old, new):
