@@ -74,16 +74,33 @@ static int append_audit(pdb_wtxn *w, uint64_t serial, const char *command)
 	return put(w, w->t.db->audit, pdb__val(key, 8), pdb__val(rec, len), MDB_APPEND);
 }
 
+/* The meta key holding when the next prune of removals is due, so that a
+ * commit does not scan them all when none can have expired. */
+#define PRUNE_DUE_KEY "removed-prune-due"
+/* Prune at most this often, whatever expires: removals then live at most
+ * this much longer than PDB_REMOVED_KEEP. */
+#define PRUNE_EVERY 3600
+
 int pdb__w_put_removed(pdb_wtxn *w, const char *name, int64_t when)
 {
 	char buf[PDB__REMOVED_PREFIX_LEN + PDB_NAME_MAX + 1];
 	uint8_t b[8];
 	MDB_val k;
+	int rc;
 
 	if (!w || !name || pdb__removed_key(name, buf, &k) != 0)
 		return -EINVAL;
 	pdb__put_be64(b, (uint64_t)when);
-	return put(w, w->t.db->meta, k, pdb__val(b, 8), 0);
+	if ((rc = put(w, w->t.db->meta, k, pdb__val(b, 8), 0)) != 0)
+		return rc;
+	/* A removal dated back may be due before the next planned prune:
+	 * plan none, so that this commit prunes. */
+	if (when < w->now) {
+		MDB_val due = pdb__key(PRUNE_DUE_KEY);
+		rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->meta, &due, NULL));
+		return rc == PDB_ENOTFOUND ? 0 : rc;
+	}
+	return 0;
 }
 
 /* A member put again is no longer removed. */
@@ -100,14 +117,24 @@ static int forget_removed(pdb_wtxn *w, const char *name)
 }
 
 /* Forget removals older than PDB_REMOVED_KEEP, so that a store that sees
- * members come and go does not grow without end.  A scan of the removals
- * kept, which are few next to the members. */
+ * members come and go does not grow without end.  The scan runs only when
+ * the oldest removal kept can have expired (and at most every
+ * PRUNE_EVERY seconds): after a reload that removed many members, the
+ * commits that follow must not each walk them all. */
 static int prune_removed(pdb_wtxn *w)
 {
 	MDB_val k = pdb__val(PDB__REMOVED_PREFIX, PDB__REMOVED_PREFIX_LEN), v;
+	MDB_val due_k = pdb__key(PRUNE_DUE_KEY), due_v;
+	int64_t oldest = INT64_MAX, due;
 	MDB_cursor *cur;
+	uint8_t b[8];
 	int rc;
 
+	rc = mdb_get(w->t.txn, w->t.db->meta, &due_k, &due_v);
+	if (rc == 0 && due_v.mv_size == 8 && (int64_t)pdb__get_be64(due_v.mv_data) > w->now)
+		return 0;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return pdb__lmdb_err(rc);
 	if ((rc = pdb__lmdb_err(mdb_cursor_open(w->t.txn, w->t.db->meta, &cur))) != 0)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -116,13 +143,24 @@ static int prune_removed(pdb_wtxn *w)
 		    memcmp(k.mv_data, PDB__REMOVED_PREFIX, PDB__REMOVED_PREFIX_LEN) != 0)
 			break;
 		/* A value that is no time is forgotten too: it cannot be read. */
-		if (v.mv_size == 8 && (int64_t)pdb__get_be64(v.mv_data) > w->now - PDB_REMOVED_KEEP)
+		int64_t when = v.mv_size == 8 ? (int64_t)pdb__get_be64(v.mv_data) : INT64_MIN;
+		if (when > w->now - PDB_REMOVED_KEEP) {
+			if (when < oldest)
+				oldest = when;
 			continue;
+		}
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : pdb__lmdb_err(rc);
+	if (rc != MDB_NOTFOUND && rc != 0)
+		return pdb__lmdb_err(rc);
+	/* Removals made from now on expire after the oldest one kept. */
+	due = oldest == INT64_MAX ? w->now + PDB_REMOVED_KEEP : oldest + PDB_REMOVED_KEEP;
+	if (due < w->now + PRUNE_EVERY)
+		due = w->now + PRUNE_EVERY;
+	pdb__put_be64(b, (uint64_t)due);
+	return put(w, w->t.db->meta, due_k, pdb__val(b, 8), 0);
 }
 
 /* Double the map, up to the limit.  Only when this process has no read
