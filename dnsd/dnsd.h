@@ -33,9 +33,11 @@ const char *dnsd_strerror(int err);
 
 typedef struct dnsd_zones dnsd_zones;
 
-/** Read n zone files.  Each must hold exactly one SOA, at its apex; two
- * files may not have the same apex.  On error returns DNSD_EZONE with
- * "FILE:LINE: why" in err, and *out is NULL.  The zones are freed with
+/** Read n zone files.  Each must be a regular file of at most 64 MiB (a
+ * directory, FIFO or device is refused before anything is read) and hold
+ * exactly one SOA, at its apex; two files may not have the same apex.  On
+ * error returns DNSD_EZONE with "FILE:LINE: why" or "FILE: why" in err,
+ * and *out is NULL; -EINVAL for NULL arguments, -ENOMEM.  The zones are freed with
  * dnsd_zones_free(). */
 int dnsd_zones_load(const char *const *files, size_t n, dnsd_zones **out, char *err,
                     size_t errlen);

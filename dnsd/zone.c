@@ -1,9 +1,12 @@
 /* Static zone data, read with ldns from master files.  Names are kept in
  * ldns's tree, which compares names case-insensitively. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -14,16 +17,55 @@ static void zone__free(struct dnsd_zone *z)
 	memset(z, 0, sizeof(*z));
 }
 
+/* A zone file larger than this is refused: no sane zone of ours comes
+ * near it, and reading it would hold up the loop that reloads. */
+#define ZONE_FILE_MAX (64u << 20)
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+	       : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/* Open file for reading only if it is a regular file of sane size: ldns
+ * reads a directory forever (read() fails with EISDIR, which it takes for
+ * "try again"), and a FIFO or a device never ends.  The check is made on
+ * the descriptor, so the file cannot be swapped between check and read;
+ * O_NONBLOCK keeps the open itself from waiting for a FIFO's writer. */
+static FILE *zone__open(const char *file, char *err, size_t errlen)
+{
+	struct stat st;
+	FILE *fp;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: %s, not a zone file", file, file_kind(st.st_mode));
+	} else if (st.st_size > (off_t)ZONE_FILE_MAX) {
+		snprintf(err, errlen, "%s: %lld bytes, larger than the %u MiB a zone file may have",
+		         file, (long long)st.st_size, ZONE_FILE_MAX >> 20);
+	} else if (fcntl(fd, F_SETFL, O_RDONLY) != 0 || !(fp = fdopen(fd, "r"))) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+	} else {
+		return fp;
+	}
+	close(fd);
+	return NULL;
+}
+
 static int zone__load(const char *file, struct dnsd_zone *z, char *err, size_t errlen)
 {
-	FILE *fp = fopen(file, "r");
+	FILE *fp = zone__open(file, err, errlen);
 	int line = 0;
 	ldns_status st;
 
-	if (!fp) {
-		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+	if (!fp)
 		return DNSD_EZONE;
-	}
 	st = ldns_dnssec_zone_new_frm_fp_l(&z->z, fp, NULL, 3600, LDNS_RR_CLASS_IN, &line);
 	fclose(fp);
 	if (st != LDNS_STATUS_OK) {
