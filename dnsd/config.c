@@ -16,6 +16,12 @@
 #include "cfg.h"
 #include "dnsd.h"
 
+/* cfg_read() writes up to CFG_LIST_MAX strings into each list. */
+_Static_assert(sizeof(((struct dnsd_config *)0)->zones) == CFG_LIST_MAX * sizeof(char *),
+               "dnsd_config.zones must hold CFG_LIST_MAX entries");
+_Static_assert(sizeof(((struct dnsd_config *)0)->listen) == CFG_LIST_MAX * sizeof(char *),
+               "dnsd_config.listen must hold CFG_LIST_MAX entries");
+
 int dnsd_config_grace(const char *s, unsigned *out, char *err, size_t errlen)
 {
 	if (!s || !out)

@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include "cfg.h"
 #include "policydb.h"
 
 enum {
@@ -131,7 +132,8 @@ void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg);
 
 /* ---- configuration ---------------------------------------------------------- */
 
-#define DNSD_CONFIG_LIST_MAX 64  /* the same as CFG_LIST_MAX */
+/* cfg_read() fills the lists, up to CFG_LIST_MAX entries each. */
+#define DNSD_CONFIG_LIST_MAX CFG_LIST_MAX
 
 /* Settings, from the command line or a file; strings are owned. */
 struct dnsd_config {
