@@ -10,6 +10,8 @@
 
 /* DNS flag day 2020: the UDP payload we offer and accept. */
 #define EDNS_PAYLOAD 1232
+/* The TSIG error for a key the server does not know (RFC 8945 5.2.2). */
+#define TSIG_BADKEY 17
 /* Answers kept pre-rendered; a power of two. */
 #define CACHE_SLOTS (1 << 18)
 
@@ -140,14 +142,168 @@ static int answer_query(struct dnsd_query *x)
 	return 0;
 }
 
-/* An answer to a message too broken to parse: its header only. */
-static size_t header_reply(const uint8_t *q, uint8_t rcode, uint8_t *out)
+/* ---- the message, checked on the wire ---- */
+
+/* Step over the name at *off in message m (len bytes), checking it: labels
+ * of at most 63 bytes, 255 bytes in all, and compression pointers that
+ * point back, before the part of the name that led to them (RFC 1035
+ * 4.1.4: a pointer names a prior occurrence), so a pointer forward or in a
+ * loop is malformed.  If out is not NULL the name is written there
+ * uncompressed, in lower case, and *outlen is its length. */
+static bool name_read(const uint8_t *m, size_t len, size_t *off, uint8_t *out, size_t *outlen)
 {
+	size_t pos = *off, start = *off, n = 0;
+	bool jumped = false;
+
+	for (;;) {
+		if (pos >= len)
+			return false;
+		uint8_t l = m[pos];
+		if ((l & 0xc0) == 0xc0) {
+			if (len - pos < 2)
+				return false;
+			size_t target = (size_t)(l & 0x3f) << 8 | m[pos + 1];
+			if (!jumped)
+				*off = pos + 2;
+			jumped = true;
+			if (target < LDNS_HEADER_SIZE || target >= start)
+				return false;
+			start = pos = target;
+			continue;
+		}
+		if (l > 63 || n + 1 + l > 255 || len - pos < 1u + l)
+			return false;
+		for (size_t i = 0; out && i <= l; i++) {
+			uint8_t c = m[pos + i];
+			out[n + i] = (i && c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+		}
+		n += 1u + l;
+		pos += 1u + l;
+		if (l == 0)
+			break;
+	}
+	if (!jumped)
+		*off = pos;
+	if (outlen)
+		*outlen = n;
+	return true;
+}
+
+/* What a walk over a whole query found. */
+struct msg_scan {
+	uint16_t qtype;               /* of the first question */
+	unsigned nopt, ntsig, nother; /* records in the additional section */
+	bool opt_ok;                  /* one OPT, well formed: reply with one */
+	bool do_bit;
+	bool tsig_last;
+};
+
+/* Is the OPT record at off (rdata of rdlen bytes at rd) well formed: the
+ * root as owner, options that fill the rdata exactly (RFC 6891 6.1.2)? */
+static bool opt_valid(const uint8_t *m, size_t off, size_t rd, size_t rdlen)
+{
+	size_t i = 0;
+
+	if (m[off] != 0)
+		return false;
+	while (i < rdlen) {
+		if (rdlen - i < 4)
+			return false;
+		i += 4 + (size_t)ldns_read_uint16(m + rd + i + 2);
+	}
+	return i == rdlen;
+}
+
+/* Walk the query: every section, every name.  Returns false for a message
+ * that is malformed (cut short, a bad name, bytes left over); what was
+ * found up to there is in s either way. */
+static bool scan_query(const uint8_t *q, size_t len, struct msg_scan *s)
+{
+	size_t off = LDNS_HEADER_SIZE;
+	unsigned before_ar = (unsigned)LDNS_ANCOUNT(q) + LDNS_NSCOUNT(q);
+	unsigned total = before_ar + LDNS_ARCOUNT(q);
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned i = 0; i < LDNS_QDCOUNT(q); i++) {
+		if (!name_read(q, len, &off, NULL, NULL) || len - off < 4)
+			return false;
+		if (i == 0)
+			s->qtype = ldns_read_uint16(q + off);
+		off += 4;
+	}
+	for (unsigned i = 0; i < total; i++) {
+		size_t at = off;
+		if (!name_read(q, len, &off, NULL, NULL) || len - off < 10)
+			return false;
+		uint16_t type = ldns_read_uint16(q + off);
+		size_t rdlen = ldns_read_uint16(q + off + 8);
+		if (len - off - 10 < rdlen)
+			return false;
+		if (i >= before_ar && type == LDNS_RR_TYPE_OPT) {
+			s->opt_ok = ++s->nopt == 1 && opt_valid(q, at, off + 10, rdlen);
+			s->do_bit = q[off + 6] & 0x80;
+		} else if (i >= before_ar && type == LDNS_RR_TYPE_TSIG) {
+			s->ntsig++;
+			s->tsig_last = i == total - 1;
+		} else if (i >= before_ar) {
+			s->nother++;
+		}
+		off += 10 + rdlen;
+	}
+	if (s->nopt > 1)
+		s->opt_ok = false;
+	return off == len;
+}
+
+/* A reply without a question, to a message dnsd cannot or will not
+ * answer: the header, with rcode (12 bits), and an OPT when the query had
+ * a valid one (RFC 6891 6.1.1), carrying the upper bits of rcode. */
+static size_t short_reply(const uint8_t *q, const struct msg_scan *s, unsigned rcode, uint8_t *out)
+{
+	size_t n = LDNS_HEADER_SIZE;
+
 	memset(out, 0, LDNS_HEADER_SIZE);
 	memcpy(out, q, 2);                        /* ID */
 	out[2] = (uint8_t)(0x80 | (q[2] & 0x79)); /* QR, opcode, RD */
 	out[3] = rcode & 0x0f;
-	return LDNS_HEADER_SIZE;
+	if (s->opt_ok) {
+		/* Owner root, type OPT, class our payload, TTL: extended RCODE,
+		 * version 0, DO as asked (RFC 3225), no options. */
+		uint8_t *o = out + n;
+		o[0] = 0;
+		ldns_write_uint16(o + 1, LDNS_RR_TYPE_OPT);
+		ldns_write_uint16(o + 3, EDNS_PAYLOAD);
+		o[5] = (uint8_t)(rcode >> 4);
+		o[6] = 0;
+		o[7] = s->do_bit ? 0x80 : 0;
+		o[8] = 0;
+		ldns_write_uint16(o + 9, 0);
+		ldns_write_uint16(out + 10, 1);
+		n += 11;
+	}
+	return n;
+}
+
+/* The RCODE for a query dnsd will not answer, or 0 to go on.  The
+ * additional section is checked here, before ldns sees it: a section cut
+ * short is malformed (and ldns 1.8.3 leaks the record it was reading when
+ * it finds that out, as the fuzzer showed), so is more than one OPT (RFC
+ * 6891 6.1.1) or a TSIG that is not the last record (RFC 8945 5.1); any
+ * other record there (SIG(0)) asks for something dnsd does not offer. */
+static unsigned check_query(const uint8_t *q, size_t len, struct msg_scan *s)
+{
+	if (!scan_query(q, len, s))
+		return LDNS_RCODE_FORMERR;
+	if (LDNS_OPCODE_WIRE(q) != LDNS_PACKET_QUERY)
+		return LDNS_RCODE_NOTIMPL;
+	/* IXFR carries the client's SOA in the authority section (RFC 1995
+	 * 3); it is then refused like AXFR. */
+	if (LDNS_QDCOUNT(q) != 1 || LDNS_ANCOUNT(q) != 0 ||
+	    (LDNS_NSCOUNT(q) != 0 && s->qtype != LDNS_RR_TYPE_IXFR))
+		return LDNS_RCODE_FORMERR;
+	if (s->nopt > 1 || (s->nopt && !s->opt_ok) || s->ntsig > 1 || (s->ntsig && !s->tsig_last))
+		return LDNS_RCODE_FORMERR;
+	return s->nother ? LDNS_RCODE_REFUSED : 0;
 }
 
 static ldns_pkt *new_response(const ldns_pkt *q)
@@ -209,6 +365,7 @@ static bool parse_plain(const uint8_t *q, size_t len, struct plain_query *p)
 	p->qtype = ldns_read_uint16(q + off);
 	off += 4;
 	p->edns = p->do_bit = false;
+	p->payload = 0;   /* not read without EDNS, but never indeterminate */
 	if (LDNS_ARCOUNT(q) == 1) {
 		/* OPT: root owner, type 41, class = payload, TTL = ext-rcode,
 		 * version, flags; rdata of rdlength. */
@@ -340,18 +497,42 @@ struct fit_info {
 	size_t qname_len;
 };
 
+/* A query signed with TSIG: dnsd holds no keys, so the key is one it does
+ * not know.  RFC 8945 5.2.2 and 5.3.2: NOTAUTH, and an unsigned TSIG (no
+ * MAC) with the error BADKEY, its other fields as the query had them. */
+static void answer_badkey(struct dnsd_query *x)
+{
+	static const uint8_t empty[2] = { 0, 0 };
+	ldns_rr *t = ldns_rr_clone(ldns_pkt_tsig(x->q));
+
+	ldns_pkt_set_rcode(x->r, LDNS_RCODE_NOTAUTH);
+	/* algorithm, time signed, fudge, MAC, original ID, error, other */
+	if (!t || ldns_rr_rd_count(t) != 7) {
+		ldns_rr_free(t);
+		return;
+	}
+	ldns_rr_set_ttl(t, 0);
+	ldns_rr_set_class(t, LDNS_RR_CLASS_ANY);
+	ldns_rdf_deep_free(ldns_rr_set_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, empty), 3));
+	ldns_rdf_deep_free(ldns_rr_set_rdf(t, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, TSIG_BADKEY), 5));
+	ldns_rdf_deep_free(ldns_rr_set_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, empty), 6));
+	ldns_pkt_set_tsig(x->r, t);
+}
+
 /* Answer with ldns into wire (DNSD_MSG_MAX bytes), whole. */
 static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                        uint64_t serial, int snap_rc, uint8_t *wire, size_t *wlen, bool *cacheable,
                        int64_t *until, struct fit_info *fi)
 {
 	struct dnsd_query x = { .e = e, .client = c, .serial = serial };
+	struct msg_scan s;
 	uint8_t *w = NULL;
 	int rc = snap_rc;
 
 	*cacheable = false;
 	if (ldns_wire2pkt(&x.q, q, qlen) != LDNS_STATUS_OK) {
-		*wlen = header_reply(q, LDNS_RCODE_FORMERR, wire);
+		(void)scan_query(q, qlen, &s);
+		*wlen = short_reply(q, &s, LDNS_RCODE_FORMERR, wire);
 		return 0;
 	}
 	ldns_rr *question = ldns_rr_list_rr(ldns_pkt_question(x.q), 0);
@@ -367,7 +548,9 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		ldns_pkt_free(x.q);
 		return -ENOMEM;
 	}
-	if (ldns_pkt_edns(x.q) && ldns_pkt_edns_version(x.q) > 0) {
+	if (ldns_pkt_tsig(x.q)) {
+		answer_badkey(&x);
+	} else if (ldns_pkt_edns(x.q) && ldns_pkt_edns_version(x.q) > 0) {
 		/* RFC 6891 6.1.3: BADVERS, extended RCODE 16. */
 		ldns_pkt_set_edns_extended_rcode(x.r, 1);
 	} else if (!known_class(ldns_rr_get_class(question))) {
@@ -388,7 +571,8 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	}
 	size_t n = 0;
 	if (!x.r || ldns_pkt2wire(&w, x.r, &n) != LDNS_STATUS_OK || n > DNSD_MSG_MAX) {
-		*wlen = header_reply(q, LDNS_RCODE_SERVFAIL, wire);
+		(void)scan_query(q, qlen, &s);
+		*wlen = short_reply(q, &s, LDNS_RCODE_SERVFAIL, wire);
 		rc = rc ? rc : -ENOMEM;
 	} else {
 		memcpy(wire, w, n);
@@ -402,84 +586,32 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	return rc;
 }
 
-/* Skip a name at *off (labels, ending in a root label or a pointer). */
-static bool skip_name(const uint8_t *m, size_t len, size_t *off)
-{
-	while (*off < len) {
-		uint8_t l = m[*off];
-		if ((l & 0xc0) == 0xc0) {
-			*off += 2;
-			return *off <= len;
-		}
-		if (l > 63)
-			return false;
-		*off += 1u + l;
-		if (l == 0)
-			return *off <= len;
-	}
-	return false;
-}
-
-/* The additional section of a query that is not plain, checked by hand
- * before ldns sees it: a section cut short is malformed (and ldns 1.8.3
- * leaks the record it was reading when it finds that out, as the fuzzer
- * showed), so is more than one OPT record (RFC 6891 6.1.1); any other
- * record there (TSIG, SIG(0)) asks for something dnsd does not offer.
- * Returns 0, LDNS_RCODE_FORMERR or LDNS_RCODE_REFUSED. */
-static int check_additional(const uint8_t *q, size_t len)
-{
-	size_t off = LDNS_HEADER_SIZE;
-	unsigned opts = 0, others = 0;
-
-	if (!skip_name(q, len, &off) || (off += 4) > len)
-		return LDNS_RCODE_FORMERR;
-	for (unsigned i = 0; i < LDNS_ARCOUNT(q); i++) {
-		if (!skip_name(q, len, &off) || len - off < 10)
-			return LDNS_RCODE_FORMERR;
-		if (ldns_read_uint16(q + off) == LDNS_RR_TYPE_OPT)
-			opts++;
-		else
-			others++;
-		off += 10 + (size_t)ldns_read_uint16(q + off + 8);
-		if (off > len)
-			return LDNS_RCODE_FORMERR;
-	}
-	if (opts > 1 || off != len)
-		return LDNS_RCODE_FORMERR;
-	return others ? LDNS_RCODE_REFUSED : 0;
-}
-
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen)
 {
-	uint8_t *wire = e->scratch;
+	uint8_t *wire;
 	struct fit_info fi = { 0 };
+	struct msg_scan scan;
 	struct plain_query p;
 	struct dnsd_cache_key k;
 	uint64_t serial = 0;
 	bool plain, cacheable;
 	int64_t until = 0;
 	size_t wlen = 0;
+	unsigned rcode;
 	int rc, snap;
 
 	if (!e || !q || !c || !out || !outlen || cap < 512)
 		return -EINVAL;
+	wire = e->scratch;
 	*outlen = 0;
 	/* Too short to carry an ID, or a response: silence (RFC 1035 4.1.1;
 	 * answering responses invites loops). */
 	if (qlen < LDNS_HEADER_SIZE || LDNS_QR_WIRE(q))
 		return 0;
-	if (LDNS_OPCODE_WIRE(q) != LDNS_PACKET_QUERY) {
-		*outlen = header_reply(q, LDNS_RCODE_NOTIMPL, out);
-		return 0;
-	}
-	if (LDNS_QDCOUNT(q) != 1 || LDNS_ANCOUNT(q) != 0 || LDNS_NSCOUNT(q) != 0) {
-		*outlen = header_reply(q, LDNS_RCODE_FORMERR, out);
-		return 0;
-	}
-	plain = parse_plain(q, qlen, &p);
-	if (!plain && LDNS_ARCOUNT(q) > 0 && (rc = check_additional(q, qlen)) != 0) {
-		*outlen = header_reply(q, (uint8_t)rc, out);
+	plain = LDNS_OPCODE_WIRE(q) == LDNS_PACKET_QUERY && parse_plain(q, qlen, &p);
+	if (!plain && (rcode = check_query(q, qlen, &scan)) != 0) {
+		*outlen = short_reply(q, &scan, rcode, out);
 		return 0;
 	}
 	/* The common case: nothing committed since the last snapshot, and the

@@ -12,12 +12,36 @@ import time
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
 
-from test_dnsd import HOST, TIMEOUT, Dnsd, free_port
+from test_dnsd import HOST, TIMEOUT, Dnsd, dnsd, free_port  # noqa: F401 (fixture)
+
+
+def raw_query(d, q, tcp=False):
+    """The response to q as bytes: dnspython folds duplicate records."""
+    w = q.to_wire()
+    if tcp:
+        with socket.create_connection((HOST, d.port), timeout=TIMEOUT) as s:
+            s.sendall(struct.pack("!H", len(w)) + w)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+                chunk = s.recv(65535)
+                assert chunk, "connection closed"
+                data += chunk
+            return data[2:]
+    r = d.raw_udp(w)
+    assert r is not None, "no answer"
+    return r
+
+
+def counts(wire):
+    """QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT."""
+    return struct.unpack("!HHHH", wire[4:12])
 
 
 # ---- zone paths that are no regular file -------------------------------------------
@@ -89,3 +113,125 @@ def test_sighup_with_zone_replaced_by_directory_keeps_serving(dnsd_path, loaded,
             raise
     assert code == 0
     assert "stopped" in d.stderr()
+
+
+# ---- replies carry the OPT the query had ---------------------------------------------
+
+def header(qid=0x1234, flags=0, qd=1, an=0, ns=0, ar=0):
+    return struct.pack("!HHHHHH", qid, flags, qd, an, ns, ar)
+
+
+QUESTION = dns.name.from_text("fed.example").to_wire() + struct.pack("!HH", 6, 1)
+OPT = b"\x00" + struct.pack("!HHBBHH", 41, 4096, 0, 0, 0x8000, 0)   # DO set
+
+
+def opt_of(wire):
+    """(payload, extended rcode, version, DO) of a reply's OPT, or None.  By
+    hand: the reply to an opcode that does not exist is no dnspython message."""
+    assert counts(wire)[:3] == (0, 0, 0), "a short reply has no question, answer or authority"
+    if counts(wire)[3] == 0:
+        assert len(wire) == 12
+        return None
+    assert counts(wire)[3] == 1 and len(wire) == 12 + 11
+    owner, rtype, payload, ext, version, flags, rdlen = struct.unpack("!BHHBBHH", wire[12:])
+    assert owner == 0 and rtype == 41 and rdlen == 0
+    return payload, ext, version, bool(flags & 0x8000)
+
+
+def rcode_of(wire):
+    return wire[3] & 0xF
+
+
+@pytest.mark.parametrize("opcode", [dns.opcode.NOTIFY, dns.opcode.UPDATE, dns.opcode.STATUS, 3])
+def test_notimp_reply_to_other_opcodes_carries_opt(dnsd, opcode):
+    r = dnsd.raw_udp(header(flags=opcode << 11, ar=1) + QUESTION + OPT)
+    assert r[:2] == b"\x12\x34" and rcode_of(r) == dns.rcode.NOTIMP
+    assert opt_of(r) == (1232, 0, 0, True)
+    # Without an OPT in the query, none in the reply.
+    r = dnsd.raw_udp(header(flags=opcode << 11) + QUESTION)
+    assert rcode_of(r) == dns.rcode.NOTIMP and opt_of(r) is None
+
+
+def test_formerr_reply_to_qdcount_0_carries_opt(dnsd):
+    r = dnsd.raw_udp(header(qd=0, ar=1) + OPT)
+    assert rcode_of(r) == dns.rcode.FORMERR
+    assert opt_of(r) == (1232, 0, 0, True)
+    r = dnsd.raw_udp(header(qd=2, ar=1) + QUESTION + QUESTION + OPT)
+    assert rcode_of(r) == dns.rcode.FORMERR and opt_of(r) is not None
+
+
+def test_dig_notify_gets_no_edns_warning(dnsd):
+    out = subprocess.run(["dig", f"@{HOST}", "-p", str(dnsd.port), "+norec", "+opcode=notify",
+                          "fed.example", "SOA"], capture_output=True, text=True, timeout=10).stdout
+    assert "status: NOTIMP" in out
+    assert "OPT PSEUDOSECTION" in out
+    assert "Warning" not in out, out
+
+
+def test_tsig_signed_query_gets_notauth_badkey(dnsd):
+    import dns.tsig
+    import dns.tsigkeyring
+    keyring = dns.tsigkeyring.from_text({"tsig-key.": "c2VjcmV0c2VjcmV0c2VjcmV0"})
+    q = dns.message.make_query("fed.example", "SOA", use_edns=0)
+    q.use_tsig(keyring, keyname="tsig-key.")
+    wire = dnsd.raw_udp(q.to_wire())
+    # dnspython reads the TSIG of the reply and tells why: RFC 8945 5.2.2.
+    with pytest.raises(dns.tsig.PeerBadKey):
+        dns.message.from_wire(wire, keyring=keyring, request_mac=q.mac)
+    assert struct.unpack("!H", wire[2:4])[0] & 0xF == dns.rcode.NOTAUTH
+    assert struct.unpack("!H", wire[6:8])[0] == 0, "the question is not answered"
+    assert counts(wire)[3] == 2                           # the OPT and the TSIG
+    assert b"\x00\x00\x29" in wire                         # root, type OPT
+    # dig says the same.
+    out = subprocess.run(["dig", f"@{HOST}", "-p", str(dnsd.port), "+norec",
+                          "-y", "hmac-sha256:tsig-key:c2VjcmV0c2VjcmV0c2VjcmV0",
+                          "fed.example", "SOA"], capture_output=True, text=True, timeout=10).stdout
+    assert "status: NOTAUTH" in out and "BADKEY" in out and "OPT PSEUDOSECTION" in out
+
+
+def test_tsig_not_last_is_formerr(dnsd):
+    import dns.tsigkeyring
+    keyring = dns.tsigkeyring.from_text({"tsig-key.": "c2VjcmV0c2VjcmV0c2VjcmV0"})
+    q = dns.message.make_query("fed.example", "SOA", use_edns=False)
+    q.use_tsig(keyring, keyname="tsig-key.")
+    wire = bytearray(q.to_wire())
+    wire[10:12] = struct.pack("!H", 2)
+    r = dnsd.raw_udp(bytes(wire) + OPT)        # an OPT after the TSIG
+    assert r is not None and r[3] & 0xF == dns.rcode.FORMERR
+
+
+def ixfr_query(serial_no):
+    q = dns.message.make_query("fed.example", "IXFR", use_edns=0)
+    q.flags &= ~dns.flags.RD
+    soa = dns.rrset.from_text("fed.example.", 0, "IN", "SOA",
+                              f"ns1.fed.example. hostmaster.fed.example. {serial_no} 1 1 1 1")
+    q.authority.append(soa)
+    return q
+
+
+def test_ixfr_gets_what_axfr_gets(dnsd):
+    axfr = dns.message.make_query("fed.example", "AXFR", use_edns=0)
+    axfr.flags &= ~dns.flags.RD
+    a = dns.message.from_wire(dnsd.raw_udp(axfr.to_wire()))
+    i = dns.message.from_wire(dnsd.raw_udp(ixfr_query(1).to_wire()))
+    assert a.rcode() == dns.rcode.REFUSED
+    assert i.rcode() == a.rcode(), dns.rcode.to_text(i.rcode())
+    assert i.edns == a.edns == 0
+    assert (i.flags, i.answer, i.authority) == (a.flags, a.answer, a.authority)
+    # Over TCP too.
+    i = dns.message.from_wire(raw_query(dnsd, ixfr_query(1), tcp=True))
+    assert i.rcode() == dns.rcode.REFUSED
+
+
+@pytest.mark.parametrize("name", [
+    b"\xc0\x12",                      # forward, to a name after the question
+    b"\xc0\x02",                      # into the header
+    b"\x01a\xc0\x0c",                 # back to its own start: a loop
+    b"\xc0\x0e\xc0\x0c",             # two pointers to each other
+], ids=["forward", "header", "self-loop", "mutual-loop"])
+def test_compression_pointer_forward_or_loop_formerr(dnsd, name):
+    wire = header() + name + struct.pack("!HH", 6, 1) + b"\x03fed\x07example\x00"
+    r = dnsd.raw_udp(wire)
+    assert r is not None and r[:2] == b"\x12\x34"
+    assert r[3] & 0xF == dns.rcode.FORMERR, dns.rcode.to_text(r[3] & 0xF)
+    assert struct.unpack("!H", r[6:8])[0] == 0
