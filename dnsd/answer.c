@@ -45,6 +45,29 @@ void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_sec
 	ldns_pkt_push_rr(x->r, s, rr);
 }
 
+/* Is an RRset of owner and type in the additional section already? */
+static bool additional_has(const ldns_pkt *r, const ldns_rdf *owner, ldns_rr_type type)
+{
+	const ldns_rr_list *l = ldns_pkt_additional(r);
+
+	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(l, i);
+		if (ldns_rr_get_type(rr) == type && ldns_dname_compare(ldns_rr_owner(rr), owner) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void add_address_rrset(struct dnsd_query *x, ldns_dnssec_name *n, const ldns_rdf *host,
+                              ldns_rr_type type)
+{
+	/* Two targets on one host: its addresses once, or they would count
+	 * twice against the size of the answer, and one RRset would be given
+	 * as two. */
+	if (!additional_has(x->r, host, type))
+		dnsd__add_rrset(x->r, LDNS_SECTION_ADDITIONAL, ldns_dnssec_name_find_rrset(n, type), NULL);
+}
+
 /* A and AAAA of host from whichever zone has it, for the additional
  * section: the caller then needs no second query. */
 void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host)
@@ -54,8 +77,8 @@ void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host)
 
 	if (!n)
 		return;
-	dnsd__add_rrset(x->r, LDNS_SECTION_ADDITIONAL, ldns_dnssec_name_find_rrset(n, LDNS_RR_TYPE_A), NULL);
-	dnsd__add_rrset(x->r, LDNS_SECTION_ADDITIONAL, ldns_dnssec_name_find_rrset(n, LDNS_RR_TYPE_AAAA), NULL);
+	add_address_rrset(x, n, host, LDNS_RR_TYPE_A);
+	add_address_rrset(x, n, host, LDNS_RR_TYPE_AAAA);
 }
 
 /* ---- static answers ---- */

@@ -392,14 +392,137 @@ static size_t size_limit(const struct dnsd_client *c, bool edns, uint16_t payloa
 	return n > EDNS_PAYLOAD ? EDNS_PAYLOAD : n;
 }
 
-/* Copy a whole response out, or, over UDP when it does not fit, its
- * header and question with TC=1 and its OPT (RFC 2181 9): the client then
- * asks again over TCP. */
-static size_t fit(const uint8_t *wire, size_t len, size_t limit, size_t qname_len, uint8_t *out,
-                  size_t cap)
+/* Is name (uncompressed, lower case) at or below apex? */
+static bool name_below(const uint8_t *name, size_t nlen, const uint8_t *apex, size_t alen)
 {
-	size_t head = LDNS_HEADER_SIZE + qname_len + 4;
-	bool opt;
+	size_t pos = 0;
+
+	while (nlen - pos > alen)
+		pos += 1u + name[pos];
+	return nlen - pos == alen && memcmp(name + pos, apex, alen) == 0;
+}
+
+/* One record of a response being fitted. */
+struct fit_rr {
+	size_t at, end;          /* its bytes */
+	uint16_t type;
+	uint8_t owner[255];      /* uncompressed, lower case */
+	size_t owner_len;
+};
+
+static bool fit_rr_read(const uint8_t *m, size_t len, size_t *off, struct fit_rr *rr)
+{
+	rr->at = *off;
+	if (!name_read(m, len, off, rr->owner, &rr->owner_len) || len - *off < 10)
+		return false;
+	rr->type = ldns_read_uint16(m + *off);
+	size_t rdlen = ldns_read_uint16(m + *off + 8);
+	if (len - *off - 10 < rdlen)
+		return false;
+	*off += 10 + rdlen;
+	rr->end = *off;
+	return true;
+}
+
+/* Where the parts of a response are, for fit(). */
+struct fit_plan {
+	size_t head;             /* the end of the question */
+	size_t add;              /* the start of the additional section */
+	size_t tail;             /* the start of OPT and TSIG, which ldns writes last */
+	unsigned nadd;           /* additional records before the tail */
+	bool have_opt;
+	struct fit_rr opt;
+	uint8_t cut[255];        /* a referral's zone cut, for its glue */
+	size_t cut_len;          /* 0: no referral */
+};
+
+/* Find the parts of a response ldns wrote.  False if it is not as ldns
+ * writes (pl->head and the OPT are good as far as they were found). */
+static bool fit_scan(const uint8_t *wire, size_t len, struct fit_plan *pl)
+{
+	struct fit_rr rr;
+	size_t off = LDNS_HEADER_SIZE;
+	bool referral = !LDNS_AA_WIRE(wire) && LDNS_ANCOUNT(wire) == 0 && LDNS_RCODE_WIRE(wire) == 0;
+
+	memset(pl, 0, sizeof(*pl));
+	pl->head = off;
+	for (unsigned i = 0; i < LDNS_QDCOUNT(wire); i++) {
+		if (!name_read(wire, len, &off, NULL, NULL) || len - off < 4)
+			return false;
+		off += 4;
+	}
+	pl->head = off;
+	for (unsigned i = 0; i < (unsigned)LDNS_ANCOUNT(wire) + LDNS_NSCOUNT(wire); i++) {
+		if (!fit_rr_read(wire, len, &off, &rr))
+			return false;
+		if (referral && rr.type == LDNS_RR_TYPE_NS) {
+			memcpy(pl->cut, rr.owner, rr.owner_len);
+			pl->cut_len = rr.owner_len;
+		}
+	}
+	pl->add = off;
+	pl->tail = len;
+	for (unsigned i = 0; i < LDNS_ARCOUNT(wire); i++) {
+		if (!fit_rr_read(wire, len, &off, &rr))
+			return false;
+		if (rr.type == LDNS_RR_TYPE_OPT || rr.type == LDNS_RR_TYPE_TSIG) {
+			if (pl->tail == len)
+				pl->tail = rr.at;
+			if (rr.type == LDNS_RR_TYPE_OPT) {
+				pl->opt = rr;
+				pl->have_opt = true;
+			}
+		} else if (pl->tail != len) {
+			return false;   /* a record after the tail */
+		} else {
+			pl->nadd = i + 1;
+		}
+	}
+	return off == len;
+}
+
+/* The end of the longest prefix of the additional section that splits no
+ * RRset and fits in limit with the tail; *n is how many records it holds.
+ * 0 if what may not go (a referral's glue inside the cut) is not in it. */
+static size_t fit_keep(const uint8_t *wire, size_t len, const struct fit_plan *pl, size_t limit,
+                       unsigned *n)
+{
+	struct fit_rr rr, prev = { 0 };
+	size_t off = pl->add, keep = pl->add, need = pl->add, tail_len = len - pl->tail;
+
+	*n = 0;
+	for (unsigned i = 0; i < pl->nadd; i++) {
+		(void)fit_rr_read(wire, len, &off, &rr);   /* read once by fit_scan */
+		if (i > 0 && (rr.type != prev.type || rr.owner_len != prev.owner_len ||
+		              memcmp(rr.owner, prev.owner, rr.owner_len) != 0) &&
+		    rr.at + tail_len <= limit) {
+			keep = rr.at;
+			*n = i;
+		}
+		if (pl->cut_len && (rr.type == LDNS_RR_TYPE_A || rr.type == LDNS_RR_TYPE_AAAA) &&
+		    name_below(rr.owner, rr.owner_len, pl->cut, pl->cut_len))
+			need = rr.end;
+		prev = rr;
+	}
+	return keep >= need && keep + tail_len <= limit ? keep : 0;
+}
+
+/* Copy a response (as ldns wrote it) out, within limit bytes.  What does
+ * not fit goes in this order (RFC 2181 9): whole RRsets of the additional
+ * section, from the last, since they only spare the client a query; the
+ * OPT stays (RFC 6891 7).  TC is set only when what the answer needs does
+ * not fit: the answer and authority sections, and the glue of a referral
+ * that lies inside the delegated zone (RFC 9471); then the reply is the
+ * header, the question and the OPT, and the client asks again over TCP.
+ * Names are compressed only backwards, so cutting the additional section
+ * short leaves every pointer good; each (owner, type) is in it once, in a
+ * row, so a cut between two records of different owner or type splits no
+ * RRset. */
+static size_t fit(const uint8_t *wire, size_t len, size_t limit, uint8_t *out, size_t cap)
+{
+	struct fit_plan pl;
+	size_t keep = 0, n;
+	unsigned nkeep = 0;
 
 	if (limit > cap)
 		limit = cap;
@@ -407,17 +530,25 @@ static size_t fit(const uint8_t *wire, size_t len, size_t limit, size_t qname_le
 		memcpy(out, wire, len);
 		return len;
 	}
-	/* ldns writes the OPT last: 11 bytes, with no options of ours. */
-	opt = LDNS_ARCOUNT(wire) > 0 && len >= head + 11 && wire[len - 11] == 0 &&
-	      ldns_read_uint16(wire + len - 10) == LDNS_RR_TYPE_OPT;
-	memcpy(out, wire, head);
-	if (opt)
-		memcpy(out + head, wire + len - 11, 11);
+	if (fit_scan(wire, len, &pl))
+		keep = fit_keep(wire, len, &pl, limit, &nkeep);
+	if (keep) {
+		memcpy(out, wire, keep);
+		memcpy(out + keep, wire + pl.tail, len - pl.tail);
+		ldns_write_uint16(out + 10, (uint16_t)(nkeep + LDNS_ARCOUNT(wire) - pl.nadd));
+		return keep + (len - pl.tail);
+	}
+	memcpy(out, wire, pl.head);
+	n = pl.head;
+	if (pl.have_opt) {
+		memcpy(out + n, wire + pl.opt.at, pl.opt.end - pl.opt.at);
+		n += pl.opt.end - pl.opt.at;
+	}
 	LDNS_TC_SET(out);
 	ldns_write_uint16(out + 6, 0);
 	ldns_write_uint16(out + 8, 0);
-	ldns_write_uint16(out + 10, opt ? 1 : 0);
-	return head + (opt ? 11 : 0);
+	ldns_write_uint16(out + 10, pl.have_opt ? 1 : 0);
+	return n;
 }
 
 static void make_key(const dnsd_engine *e, const struct plain_query *p, int32_t view,
@@ -453,7 +584,7 @@ static int key_view(dnsd_engine *e, const struct dnsd_client *c, int32_t *view)
 static size_t serve_cached(const uint8_t *q, const struct plain_query *p, const uint8_t *wire,
                            size_t len, const struct dnsd_client *c, uint8_t *out, size_t cap)
 {
-	size_t n = fit(wire, len, size_limit(c, p->edns, p->payload), p->qname_len, out, cap);
+	size_t n = fit(wire, len, size_limit(c, p->edns, p->payload), out, cap);
 
 	memcpy(out, q, 2);
 	out[2] = (uint8_t)((out[2] & ~0x01) | (q[2] & 0x01));
@@ -494,7 +625,6 @@ static bool known_class(ldns_rr_class c)
 struct fit_info {
 	bool edns;
 	uint16_t payload;
-	size_t qname_len;
 };
 
 /* A query signed with TSIG: dnsd holds no keys, so the key is one it does
@@ -541,7 +671,6 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	x.now = (int64_t)time(NULL);
 	fi->edns = ldns_pkt_edns(x.q);
 	fi->payload = ldns_pkt_edns_udp_size(x.q);
-	fi->qname_len = ldns_rdf_size(x.qname);
 	x.c = e->epoch.have_c ? &e->epoch.c : NULL;
 	x.community = e->epoch.community;
 	if (!(x.r = new_response(x.q))) {
@@ -637,6 +766,6 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	if (plain)
 		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
 	else
-		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), fi.qname_len, out, cap);
+		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), out, cap);
 	return rc;
 }

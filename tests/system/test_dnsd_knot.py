@@ -1,6 +1,7 @@
 """Differential test: the same static zone served by Knot DNS and by dnsd
 (with a store that holds no policy) must give the same answers, field by
 field, for SOA, NS, A, AAAA, NXDOMAIN and NODATA names."""
+import contextlib
 import shutil
 import subprocess
 import time
@@ -30,9 +31,9 @@ QUERIES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def knot(tmp_path_factory, sample_zone):
-    tmp_path = tmp_path_factory.mktemp("knot")
+@contextlib.contextmanager
+def run_knot(tmp_path, zone_file, apex="fed.example"):
+    """knotd serving one zone file on a free loopback port; yields the port."""
     if not shutil.which("knotd") and not shutil.which(KNOTD):
         pytest.skip("knotd is not installed (Debian package knot)")
     port = free_port()
@@ -47,25 +48,33 @@ template:
     storage: {tmp_path}
     semantic-checks: off
 zone:
-  - domain: fed.example
-    file: {sample_zone}
+  - domain: {apex}
+    file: {zone_file}
     zonefile-sync: -1
     journal-content: none
 """)
     log = open(tmp_path / "knot.log", "w")
     proc = subprocess.Popen([KNOTD, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-    q = dns.message.make_query("fed.example", "SOA")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            dns.query.udp(q, HOST, port=port, timeout=0.1)
-            break
-        except dns.exception.Timeout:
-            assert proc.poll() is None and time.monotonic() < deadline, "knotd did not start"
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    try:
+        q = dns.message.make_query(apex, "SOA")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                dns.query.udp(q, HOST, port=port, timeout=0.1)
+                break
+            except dns.exception.Timeout:
+                assert proc.poll() is None and time.monotonic() < deadline, "knotd did not start"
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def knot(tmp_path_factory, sample_zone):
+    with run_knot(tmp_path_factory.mktemp("knot"), sample_zone) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

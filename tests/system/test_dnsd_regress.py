@@ -115,6 +115,135 @@ def test_sighup_with_zone_replaced_by_directory_keeps_serving(dnsd_path, loaded,
     assert "stopped" in d.stderr()
 
 
+# ---- truncation: the additional section goes first --------------------------------
+
+# Nine SRV targets inside the zone, each with an A and an AAAA: the answer
+# fits in 512 bytes, the addresses of all nine do not.
+NINE = [f"xmpp{i}.big.fed.example" for i in range(1, 10)]
+NINE_ZONE = "".join(f"_xmpp-server._tcp.big IN SRV 10 0 5269 {h}.\n" for h in NINE) + "".join(
+    f"{h}. IN A 192.0.2.{100 + i}\n{h}. IN AAAA 2001:db8::{100 + i}\n" for i, h in enumerate(NINE))
+
+
+@pytest.fixture
+def nine_zone(sample_zone, tmp_path):
+    zone = tmp_path / "fed.example.zone"
+    zone.write_text(sample_zone.read_text() + NINE_ZONE)
+    return zone
+
+
+def address_rrsets(r):
+    return {(rrset.name.to_text(), rrset.rdtype): {rd.to_text() for rd in rrset}
+            for rrset in r.additional if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)}
+
+
+def assert_whole_rrsets(part, whole):
+    """Every RRset of part is in whole, with all its records."""
+    for key, rdatas in part.items():
+        assert whole.get(key) == rdatas, key
+
+
+def srv_query(name, payload, **kw):
+    q = dns.message.make_query(name, "SRV", use_edns=0, payload=payload, **kw)
+    q.flags &= ~dns.flags.RD
+    return q
+
+
+def test_truncation_drops_additional_before_answer(dnsd_path, ctl, nine_zone):
+    d = Dnsd(dnsd_path, str(ctl.db), [str(nine_zone)])
+    try:
+        name = "_xmpp-server._tcp.big.fed.example"
+        whole = dns.message.from_wire(raw_query(d, srv_query(name, 1232), tcp=True))
+        assert len(whole.answer[0]) == 9 and len(whole.additional) == 18
+        wire = raw_query(d, srv_query(name, 512))
+        assert len(wire) <= 512
+        r = dns.message.from_wire(wire)
+        assert not r.flags & dns.flags.TC, "TC set although the answer fits"
+        assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+        assert r.answer == whole.answer
+        assert r.edns == 0 and r.payload == 1232, "the OPT must stay"
+        part = address_rrsets(r)
+        assert 0 < len(part) < 18
+        assert_whole_rrsets(part, address_rrsets(whole))
+        assert counts(wire)[3] == sum(len(s) for s in r.additional) + 1   # + the OPT
+        # Without EDNS the same: 512 bytes, the answer whole, no OPT.
+        q = srv_query(name, 512)
+        q.use_edns(False)
+        wire = raw_query(d, q)
+        r = dns.message.from_wire(wire)
+        assert len(wire) <= 512 and not r.flags & dns.flags.TC and r.edns == -1
+        assert r.answer == whole.answer
+    finally:
+        assert d.stop() == 0
+
+
+def test_truncation_keeps_answer_like_knot(dnsd_path, ctl, nine_zone, tmp_path):
+    from test_dnsd_knot import run_knot
+    d = Dnsd(dnsd_path, str(ctl.db), [str(nine_zone)])
+    knot_dir = tmp_path / "knot"
+    knot_dir.mkdir()
+    try:
+        whole = address_rrsets(dns.message.from_wire(
+            raw_query(d, srv_query("_xmpp-server._tcp.big.fed.example", 1232), tcp=True)))
+        with run_knot(knot_dir, nine_zone) as knot_port:
+            for payload, edns in ((512, 0), (512, False), (1232, 0)):
+                q = srv_query("_xmpp-server._tcp.big.fed.example", payload)
+                q.use_edns(edns, payload=payload)
+                theirs = dns.query.udp(q, HOST, port=knot_port, timeout=TIMEOUT)
+                ours = dns.message.from_wire(raw_query(d, q))
+                assert bool(ours.flags & dns.flags.TC) == bool(theirs.flags & dns.flags.TC)
+                assert ours.answer == theirs.answer
+                assert ours.authority == theirs.authority
+                assert ours.edns == theirs.edns
+                # The addresses given are whole RRsets of the zone, as Knot's.
+                assert_whole_rrsets(address_rrsets(ours), whole)
+                assert_whole_rrsets(address_rrsets(theirs), whole)
+    finally:
+        assert d.stop() == 0
+
+
+def test_member_with_nine_in_zone_targets_fits_512(dnsd_path, loaded, nine_zone):
+    targets = "[" + ", ".join(f"{h}:5269" for h in NINE) + "]"
+    loaded.ok("set", "alpha.fed.example", "targets", targets)
+    d = Dnsd(dnsd_path, str(loaded.db), [str(nine_zone)])
+    try:
+        name = "_xmpp-server._tcp.alpha.fed.example"
+        # 127.0.0.2 is delta's querier, which may have alpha's own hosts.
+        q = srv_query(name, 512)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(TIMEOUT)
+            s.sendto(q.to_wire(), (HOST, d.port))
+            wire = s.recv(65535)
+        r = dns.message.from_wire(wire)
+        assert len(wire) <= 512
+        assert not r.flags & dns.flags.TC, "TC set although the answer fits"
+        assert len(r.answer[0]) == 10       # the clearinghouse, then the nine
+        assert r.edns == 0
+        assert address_rrsets(r)
+    finally:
+        assert d.stop() == 0
+
+
+def test_two_targets_on_one_host_give_its_addresses_once(dnsd_path, loaded, sample_zone):
+    loaded.ok("set", "alpha.fed.example", "targets",
+              "[xmpp.alpha.fed.example:5269, xmpp.alpha.fed.example:5270]")
+    d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)])
+    try:
+        q = srv_query("_xmpp-server._tcp.alpha.fed.example", 1232)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(TIMEOUT)
+            s.sendto(q.to_wire(), (HOST, d.port))
+            wire = s.recv(65535)
+        r = dns.message.from_wire(wire)
+        assert len(r.answer[0]) == 3
+        # ch and xmpp.alpha, an A and an AAAA each, and the OPT: the raw
+        # count, since a parser folds duplicates.
+        assert counts(wire)[3] == 5
+    finally:
+        assert d.stop() == 0
+
+
 # ---- replies carry the OPT the query had ---------------------------------------------
 
 def header(qid=0x1234, flags=0, qd=1, an=0, ns=0, ar=0):
@@ -235,3 +364,37 @@ def test_compression_pointer_forward_or_loop_formerr(dnsd, name):
     assert r is not None and r[:2] == b"\x12\x34"
     assert r[3] & 0xF == dns.rcode.FORMERR, dns.rcode.to_text(r[3] & 0xF)
     assert struct.unpack("!H", r[6:8])[0] == 0
+
+
+# A delegation with twelve name servers inside it, and one with twelve
+# outside it (in the parent zone): the glue of the first is needed to
+# follow the referral (RFC 9471), that of the second is not.
+INSIDE = "".join(f"sub IN NS ns{i}.sub\nns{i}.sub IN A 192.0.2.{i}\nns{i}.sub IN AAAA 2001:db8::{i}\n"
+                 for i in range(12))
+OUTSIDE = "".join(f"other IN NS ns{i}.hosts\nns{i}.hosts IN A 192.0.2.{i}\n"
+                  f"ns{i}.hosts IN AAAA 2001:db8::{i}\n" for i in range(12))
+
+
+def test_truncation_of_referral_glue_like_knot(dnsd_path, ctl, sample_zone, tmp_path):
+    from test_dnsd_knot import run_knot
+    zone = tmp_path / "fed.example.zone"
+    zone.write_text(sample_zone.read_text() + "$ORIGIN fed.example.\n" + INSIDE + OUTSIDE)
+    d = Dnsd(dnsd_path, str(ctl.db), [str(zone)])
+    knot_dir = tmp_path / "knot"
+    knot_dir.mkdir()
+    try:
+        with run_knot(knot_dir, zone) as knot_port:
+            for name, tc in (("www.sub.fed.example", True), ("www.other.fed.example", False)):
+                q = dns.message.make_query(name, "A", use_edns=0, payload=512)
+                q.flags &= ~dns.flags.RD
+                theirs = dns.query.udp(q, HOST, port=knot_port, timeout=TIMEOUT)
+                wire = raw_query(d, q)
+                ours = dns.message.from_wire(wire)
+                assert len(wire) <= 512
+                assert bool(ours.flags & dns.flags.TC) == tc, name
+                assert bool(theirs.flags & dns.flags.TC) == tc, name
+                if not tc:
+                    assert ours.authority == theirs.authority and len(ours.authority[0]) == 12
+                    assert ours.edns == 0
+    finally:
+        assert d.stop() == 0
