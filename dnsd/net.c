@@ -4,6 +4,7 @@
  * flood of them cannot starve UDP. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 struct listener {
 	uv_udp_t udp;
 	uv_tcp_t tcp;
+	bool stalled;             /* a connection waits for the reject handle */
 	struct listener *next;
 };
 
@@ -51,6 +53,11 @@ struct dnsd_server {
 	void (*close_cb)(void *);
 	void *close_arg;
 	bool closing;
+	/* A connection with no memory for it is accepted into this handle and
+	 * closed at once; one not accepted would stop libuv watching its
+	 * listener for good. */
+	uv_tcp_t reject;
+	bool reject_busy;
 	uint8_t *udp_in;             /* UDP_BATCH datagrams of 64 KiB, for recvmmsg */
 	uint8_t out[DNSD_MSG_MAX];   /* a TCP answer */
 	/* UDP answers of one batch, sent together */
@@ -295,6 +302,45 @@ static void tcp__read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
+static void tcp__reject(dnsd_server *s, uv_stream_t *server);
+
+/* The reject handle is free again: take the connection a listener has
+ * been holding for it, if any. */
+static void tcp__rejected(uv_handle_t *h)
+{
+	dnsd_server *s = h->data;
+
+	s->reject_busy = false;
+	for (struct listener *l = s->listeners; l && !s->closing; l = l->next) {
+		if (l->stalled) {
+			l->stalled = false;
+			tcp__reject(s, (uv_stream_t *)&l->tcp);
+			break;
+		}
+	}
+	server__release(s);
+}
+
+/* Accept the pending connection of server and close it at once.  While
+ * the one reject handle is still closing, the listener holds the
+ * connection (libuv stops reading it until it is accepted) and is served
+ * when the handle is free. */
+static void tcp__reject(dnsd_server *s, uv_stream_t *server)
+{
+	struct listener *l = (struct listener *)((char *)server - offsetof(struct listener, tcp));
+
+	if (s->reject_busy) {
+		l->stalled = true;
+		return;
+	}
+	uv_tcp_init(s->loop, &s->reject);
+	s->reject.data = s;
+	s->reject_busy = true;
+	s->open_handles++;
+	(void)uv_accept(server, (uv_stream_t *)&s->reject);
+	uv_close((uv_handle_t *)&s->reject, tcp__rejected);
+}
+
 static void tcp__accept(uv_stream_t *server, int status)
 {
 	dnsd_server *s = server->data;
@@ -302,8 +348,12 @@ static void tcp__accept(uv_stream_t *server, int status)
 	int sslen = sizeof(ss);
 	struct conn *c;
 
-	if (status < 0 || !(c = calloc(1, sizeof(*c))))
+	if (status < 0)
+		return;   /* libuv has taken nothing and keeps watching */
+	if (!(c = calloc(1, sizeof(*c)))) {
+		tcp__reject(s, server);
 		return;
+	}
 	c->s = s;
 	uv_tcp_init(s->loop, &c->tcp);
 	uv_timer_init(s->loop, &c->idle);

@@ -1,0 +1,167 @@
+/* The server's TCP side when memory runs out.  Linked with
+ * -Wl,--wrap=calloc: the calls of dnsd's own code (not libuv's) go
+ * through __wrap_calloc, which fails while fail_calloc is set. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+
+static bool fail_calloc;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return fail_calloc ? NULL : __real_calloc(n, size);
+}
+
+struct server {
+	struct fixture f;
+	uv_loop_t loop;
+	dnsd_server *s;
+	unsigned port;
+	bool closed;
+};
+
+static int setup(void **state)
+{
+	struct server *t = calloc(1, sizeof(*t));
+	char addr[32];
+
+	assert_non_null(t);
+	assert_int_equal(fixture_open(&t->f), 0);
+	assert_int_equal(uv_loop_init(&t->loop), 0);
+	assert_int_equal(dnsd_server_init(&t->loop, t->f.engine, NULL, &t->s), 0);
+	/* A free port: try a few in the dynamic range. */
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	for (int i = 0; i < 50; i++) {
+		t->port = 20000 + (unsigned)rand() % 30000;
+		snprintf(addr, sizeof(addr), "127.0.0.1:%u", t->port);
+		if (dnsd_server_listen(t->s, addr, DNSD_LISTEN_TCP) == 0)
+			break;
+		t->port = 0;
+	}
+	assert_int_not_equal(t->port, 0);
+	*state = t;
+	return 0;
+}
+
+static void closed(void *arg)
+{
+	((struct server *)arg)->closed = true;
+}
+
+static int teardown(void **state)
+{
+	struct server *t = *state;
+
+	fail_calloc = false;
+	dnsd_server_close(t->s, closed, t);
+	for (int i = 0; i < 1000 && !t->closed; i++)
+		uv_run(&t->loop, UV_RUN_NOWAIT);
+	assert_true(t->closed);
+	assert_int_equal(uv_loop_close(&t->loop), 0);
+	fixture_close(&t->f);
+	free(t);
+	return 0;
+}
+
+static int connect_to(unsigned port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Loopback: the kernel completes it from the backlog, accepted or not. */
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+/* Run the loop until fd has something to read or is closed; at most about
+ * five seconds.  Returns the recv() result (0: closed), or -2 on time. */
+static ssize_t run_until_readable(uv_loop_t *loop, int fd, uint8_t *buf, size_t len)
+{
+	for (int i = 0; i < 1000; i++) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return n < 0 ? 0 : n;   /* a reset is a close too */
+		usleep(5000);
+	}
+	return -2;
+}
+
+/* A query for ch.fed.example A over TCP, with its length. */
+static const uint8_t query[] = {
+	0, 32, 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+	2, 'c', 'h', 3, 'f', 'e', 'd', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,
+};
+
+static void assert_answers(struct server *t)
+{
+	uint8_t buf[512];
+	int fd = connect_to(t->port);
+
+	assert_int_equal(send(fd, query, sizeof(query), 0), (ssize_t)sizeof(query));
+	ssize_t n = run_until_readable(&t->loop, fd, buf, sizeof(buf));
+	assert_true(n >= 4);
+	assert_int_equal(buf[2], 0x12);
+	assert_int_equal(buf[3], 0x34);
+	close(fd);
+}
+
+/* Regression: on a failed allocation the accept callback returned without
+ * uv_accept, and libuv never watched the listener again. */
+static void test_accept_without_memory_keeps_listening(void **state)
+{
+	struct server *t = *state;
+	uint8_t buf[16];
+
+	assert_answers(t);
+	fail_calloc = true;
+	int fd = connect_to(t->port);
+	assert_int_equal(run_until_readable(&t->loop, fd, buf, sizeof(buf)), 0);
+	close(fd);
+	fail_calloc = false;
+	assert_answers(t);
+}
+
+/* Several at once: the reject handle is busy closing the first while the
+ * others wait in their listener, which takes them up when it is free. */
+static void test_accept_without_memory_several_at_once(void **state)
+{
+	struct server *t = *state;
+	uint8_t buf[16];
+	int fds[5];
+
+	fail_calloc = true;
+	for (int i = 0; i < 5; i++)
+		fds[i] = connect_to(t->port);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(run_until_readable(&t->loop, fds[i], buf, sizeof(buf)), 0);
+		close(fds[i]);
+	}
+	fail_calloc = false;
+	assert_answers(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_accept_without_memory_keeps_listening, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_without_memory_several_at_once, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
