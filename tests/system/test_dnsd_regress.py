@@ -3,6 +3,7 @@ are no regular file, truncation that dropped the answer for the additional
 section, replies without the OPT the query had, IXFR and compression
 pointers answered with the wrong RCODE."""
 import os
+import re
 import signal
 import socket
 import struct
@@ -19,10 +20,10 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from test_dnsd import HOST, TIMEOUT, Dnsd, dnsd, free_port  # noqa: F401 (fixture)
+from test_dnsd import HOST, TIMEOUT, VIEW_DELTA, Dnsd, free_port
 
 
-def raw_query(d, q, tcp=False):
+def raw_query(d, q, tcp=False, source=HOST):
     """The response to q as bytes: dnspython folds duplicate records."""
     w = q.to_wire()
     if tcp:
@@ -34,9 +35,11 @@ def raw_query(d, q, tcp=False):
                 assert chunk, "connection closed"
                 data += chunk
             return data[2:]
-    r = d.raw_udp(w)
-    assert r is not None, "no answer"
-    return r
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        s.settimeout(TIMEOUT)
+        s.sendto(w, (HOST, d.port))
+        return s.recv(65535)
 
 
 def counts(wire):
@@ -172,6 +175,12 @@ def test_truncation_drops_additional_before_answer(dnsd_path, ctl, nine_zone):
         r = dns.message.from_wire(wire)
         assert len(wire) <= 512 and not r.flags & dns.flags.TC and r.edns == -1
         assert r.answer == whole.answer
+        # dig, which would retry over TCP on TC, says so too.
+        out = subprocess.run(["dig", f"@{HOST}", "-p", str(d.port), "+norec", "+bufsize=512",
+                              "+ignore", name, "SRV"], capture_output=True, text=True,
+                             timeout=10).stdout
+        assert re.search(r"flags: qr aa; QUERY: 1, ANSWER: 9,", out), out
+        assert "(UDP)" in out
     finally:
         assert d.stop() == 0
 
@@ -207,13 +216,8 @@ def test_member_with_nine_in_zone_targets_fits_512(dnsd_path, loaded, nine_zone)
     d = Dnsd(dnsd_path, str(loaded.db), [str(nine_zone)])
     try:
         name = "_xmpp-server._tcp.alpha.fed.example"
-        # 127.0.0.2 is delta's querier, which may have alpha's own hosts.
-        q = srv_query(name, 512)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.2", 0))
-            s.settimeout(TIMEOUT)
-            s.sendto(q.to_wire(), (HOST, d.port))
-            wire = s.recv(65535)
+        # delta's querier may have alpha's own hosts.
+        wire = raw_query(d, srv_query(name, 512), source=VIEW_DELTA)
         r = dns.message.from_wire(wire)
         assert len(wire) <= 512
         assert not r.flags & dns.flags.TC, "TC set although the answer fits"
@@ -229,12 +233,8 @@ def test_two_targets_on_one_host_give_its_addresses_once(dnsd_path, loaded, samp
               "[xmpp.alpha.fed.example:5269, xmpp.alpha.fed.example:5270]")
     d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)])
     try:
-        q = srv_query("_xmpp-server._tcp.alpha.fed.example", 1232)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.2", 0))
-            s.settimeout(TIMEOUT)
-            s.sendto(q.to_wire(), (HOST, d.port))
-            wire = s.recv(65535)
+        wire = raw_query(d, srv_query("_xmpp-server._tcp.alpha.fed.example", 1232),
+                         source=VIEW_DELTA)
         r = dns.message.from_wire(wire)
         assert len(r.answer[0]) == 3
         # ch and xmpp.alpha, an A and an AAAA each, and the OPT: the raw
@@ -245,6 +245,14 @@ def test_two_targets_on_one_host_give_its_addresses_once(dnsd_path, loaded, samp
 
 
 # ---- replies carry the OPT the query had ---------------------------------------------
+
+@pytest.fixture
+def server(dnsd_path, loaded, sample_zone):
+    """dnsd with the sample community."""
+    d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)])
+    yield d
+    assert d.stop() == 0
+
 
 def header(qid=0x1234, flags=0, qd=1, an=0, ns=0, ar=0):
     return struct.pack("!HHHHHH", qid, flags, qd, an, ns, ar)
@@ -272,38 +280,38 @@ def rcode_of(wire):
 
 
 @pytest.mark.parametrize("opcode", [dns.opcode.NOTIFY, dns.opcode.UPDATE, dns.opcode.STATUS, 3])
-def test_notimp_reply_to_other_opcodes_carries_opt(dnsd, opcode):
-    r = dnsd.raw_udp(header(flags=opcode << 11, ar=1) + QUESTION + OPT)
+def test_notimp_reply_to_other_opcodes_carries_opt(server, opcode):
+    r = server.raw_udp(header(flags=opcode << 11, ar=1) + QUESTION + OPT)
     assert r[:2] == b"\x12\x34" and rcode_of(r) == dns.rcode.NOTIMP
     assert opt_of(r) == (1232, 0, 0, True)
     # Without an OPT in the query, none in the reply.
-    r = dnsd.raw_udp(header(flags=opcode << 11) + QUESTION)
+    r = server.raw_udp(header(flags=opcode << 11) + QUESTION)
     assert rcode_of(r) == dns.rcode.NOTIMP and opt_of(r) is None
 
 
-def test_formerr_reply_to_qdcount_0_carries_opt(dnsd):
-    r = dnsd.raw_udp(header(qd=0, ar=1) + OPT)
+def test_formerr_reply_to_qdcount_0_carries_opt(server):
+    r = server.raw_udp(header(qd=0, ar=1) + OPT)
     assert rcode_of(r) == dns.rcode.FORMERR
     assert opt_of(r) == (1232, 0, 0, True)
-    r = dnsd.raw_udp(header(qd=2, ar=1) + QUESTION + QUESTION + OPT)
+    r = server.raw_udp(header(qd=2, ar=1) + QUESTION + QUESTION + OPT)
     assert rcode_of(r) == dns.rcode.FORMERR and opt_of(r) is not None
 
 
-def test_dig_notify_gets_no_edns_warning(dnsd):
-    out = subprocess.run(["dig", f"@{HOST}", "-p", str(dnsd.port), "+norec", "+opcode=notify",
+def test_dig_notify_gets_no_edns_warning(server):
+    out = subprocess.run(["dig", f"@{HOST}", "-p", str(server.port), "+norec", "+opcode=notify",
                           "fed.example", "SOA"], capture_output=True, text=True, timeout=10).stdout
     assert "status: NOTIMP" in out
     assert "OPT PSEUDOSECTION" in out
     assert "Warning" not in out, out
 
 
-def test_tsig_signed_query_gets_notauth_badkey(dnsd):
+def test_tsig_signed_query_gets_notauth_badkey(server):
     import dns.tsig
     import dns.tsigkeyring
     keyring = dns.tsigkeyring.from_text({"tsig-key.": "c2VjcmV0c2VjcmV0c2VjcmV0"})
     q = dns.message.make_query("fed.example", "SOA", use_edns=0)
     q.use_tsig(keyring, keyname="tsig-key.")
-    wire = dnsd.raw_udp(q.to_wire())
+    wire = server.raw_udp(q.to_wire())
     # dnspython reads the TSIG of the reply and tells why: RFC 8945 5.2.2.
     with pytest.raises(dns.tsig.PeerBadKey):
         dns.message.from_wire(wire, keyring=keyring, request_mac=q.mac)
@@ -312,20 +320,20 @@ def test_tsig_signed_query_gets_notauth_badkey(dnsd):
     assert counts(wire)[3] == 2                           # the OPT and the TSIG
     assert b"\x00\x00\x29" in wire                         # root, type OPT
     # dig says the same.
-    out = subprocess.run(["dig", f"@{HOST}", "-p", str(dnsd.port), "+norec",
+    out = subprocess.run(["dig", f"@{HOST}", "-p", str(server.port), "+norec",
                           "-y", "hmac-sha256:tsig-key:c2VjcmV0c2VjcmV0c2VjcmV0",
                           "fed.example", "SOA"], capture_output=True, text=True, timeout=10).stdout
     assert "status: NOTAUTH" in out and "BADKEY" in out and "OPT PSEUDOSECTION" in out
 
 
-def test_tsig_not_last_is_formerr(dnsd):
+def test_tsig_not_last_is_formerr(server):
     import dns.tsigkeyring
     keyring = dns.tsigkeyring.from_text({"tsig-key.": "c2VjcmV0c2VjcmV0c2VjcmV0"})
     q = dns.message.make_query("fed.example", "SOA", use_edns=False)
     q.use_tsig(keyring, keyname="tsig-key.")
     wire = bytearray(q.to_wire())
     wire[10:12] = struct.pack("!H", 2)
-    r = dnsd.raw_udp(bytes(wire) + OPT)        # an OPT after the TSIG
+    r = server.raw_udp(bytes(wire) + OPT)        # an OPT after the TSIG
     assert r is not None and r[3] & 0xF == dns.rcode.FORMERR
 
 
@@ -338,17 +346,17 @@ def ixfr_query(serial_no):
     return q
 
 
-def test_ixfr_gets_what_axfr_gets(dnsd):
+def test_ixfr_gets_what_axfr_gets(server):
     axfr = dns.message.make_query("fed.example", "AXFR", use_edns=0)
     axfr.flags &= ~dns.flags.RD
-    a = dns.message.from_wire(dnsd.raw_udp(axfr.to_wire()))
-    i = dns.message.from_wire(dnsd.raw_udp(ixfr_query(1).to_wire()))
+    a = dns.message.from_wire(server.raw_udp(axfr.to_wire()))
+    i = dns.message.from_wire(server.raw_udp(ixfr_query(1).to_wire()))
     assert a.rcode() == dns.rcode.REFUSED
     assert i.rcode() == a.rcode(), dns.rcode.to_text(i.rcode())
     assert i.edns == a.edns == 0
     assert (i.flags, i.answer, i.authority) == (a.flags, a.answer, a.authority)
     # Over TCP too.
-    i = dns.message.from_wire(raw_query(dnsd, ixfr_query(1), tcp=True))
+    i = dns.message.from_wire(raw_query(server, ixfr_query(1), tcp=True))
     assert i.rcode() == dns.rcode.REFUSED
 
 
@@ -358,9 +366,9 @@ def test_ixfr_gets_what_axfr_gets(dnsd):
     b"\x01a\xc0\x0c",                 # back to its own start: a loop
     b"\xc0\x0e\xc0\x0c",             # two pointers to each other
 ], ids=["forward", "header", "self-loop", "mutual-loop"])
-def test_compression_pointer_forward_or_loop_formerr(dnsd, name):
+def test_compression_pointer_forward_or_loop_formerr(server, name):
     wire = header() + name + struct.pack("!HH", 6, 1) + b"\x03fed\x07example\x00"
-    r = dnsd.raw_udp(wire)
+    r = server.raw_udp(wire)
     assert r is not None and r[:2] == b"\x12\x34"
     assert r[3] & 0xF == dns.rcode.FORMERR, dns.rcode.to_text(r[3] & 0xF)
     assert struct.unpack("!H", r[6:8])[0] == 0
