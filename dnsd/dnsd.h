@@ -100,8 +100,11 @@ struct dnsd_client {
 
 /** Answer one query message q of qlen bytes into out (cap bytes, at least
  * DNSD_MSG_MAX for TCP, 1232 for UDP).  *outlen is 0 when nothing is to be
- * sent back (a response, or too short to answer).  Returns 0, or a policy
- * store error, in which case out holds a SERVFAIL. */
+ * sent back (a response, or too short to answer).  An answer larger than
+ * the client takes loses whole RRsets of its additional section first; TC
+ * is set only when the rest does not fit.  Every reply to a query with a
+ * valid OPT has one.  Returns 0; -EINVAL for a NULL argument or cap below
+ * 512; or a policy store error, in which case out holds a SERVFAIL. */
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen);
 
