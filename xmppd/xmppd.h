@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cfg.h"
 #include "policydb.h"
 
 enum {
@@ -193,11 +194,14 @@ void xmppd_server_close(xmppd_server *s, void (*cb)(void *arg), void *arg);
 
 /* ---- configuration -------------------------------------------------------------- */
 
+/* Both lists go whole to xmppd_server_listen(), which takes 128 addresses. */
+_Static_assert(2 * CFG_LIST_MAX <= 128, "the listen lists exceed what the server takes");
+
 struct xmppd_config {
 	char *db, *cert, *key, *ca, *mode;
-	char *listen[64];             /* CFG_LIST_MAX */
+	char *listen[CFG_LIST_MAX];
 	size_t nlisten;
-	char *tls_listen[64];
+	char *tls_listen[CFG_LIST_MAX];
 	size_t ntls_listen;
 	struct xmppd_limits lim;
 };
