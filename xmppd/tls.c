@@ -9,6 +9,11 @@
 
 #include "internal.h"
 
+#define TLS12_CIPHERS                                                                      \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                       \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                       \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
 struct xmppd_tls {
 	SSL_CTX *ctx;
 	bool have_ca;
@@ -57,7 +62,15 @@ int xmppd_tls_new(const char *cert, const char *key, const char *ca, xmppd_tls *
 		free(t);
 		return -ENOMEM;
 	}
+	/* Forward secrecy and AEAD only: TLS 1.2 with ECDHE and AES-GCM or
+	 * ChaCha20-Poly1305 (no static RSA, no CBC), and TLS 1.3's suites,
+	 * which are all of that kind.  Our order wins over the peer's. */
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_set_cipher_list(t->ctx, TLS12_CIPHERS) != 1) {
+		ossl_reason(err, errlen, "cipher list", TLS12_CIPHERS);
+		goto fail;
+	}
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, accept_any);
 	SSL_CTX_set_session_id_context(t->ctx, (const unsigned char *)"xmppd", 5);
 	SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, NULL);

@@ -327,3 +327,64 @@ def test_identity_certificate(tls_xmppd, pki, cert_policy, cert, cond):
     if cond == "policy-violation":
         assert "not valid for alpha.fed.example" in text
         assert "rule=identity-not-proven" in tls_xmppd.stderr()
+
+
+# ---- TLS: what openssl s_client and TLS scanners see ----
+
+def s_client(port, *args, starttls=False):
+    """openssl s_client against 127.0.0.1:port; returns (cipher or None, output)."""
+    cmd = ["openssl", "s_client", "-connect", f"{HOST}:{port}", "-servername", "ch.fed.example"]
+    if starttls:
+        cmd += ["-starttls", "xmpp-server", "-xmpphost", "delta.fed.example"]
+    r = subprocess.run(cmd + list(args), stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=30)
+    out = r.stdout + r.stderr
+    for line in out.splitlines():
+        if ", Cipher is " in line and r.returncode == 0:
+            cipher = line.split(", Cipher is ")[1].strip()
+            return (None if cipher == "(NONE)" else cipher), out
+    return None, out
+
+
+@pytest.fixture(scope="session")
+def rsa_pki(tmp_path_factory):
+    """An RSA certificate, so that static-RSA key exchange could be offered."""
+    d = tmp_path_factory.mktemp("rsa")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    d / "rsa.key", "-out", d / "rsa.pem", "-days", "2", "-subj",
+                    "/CN=ch.fed.example", "-addext", "subjectAltName=DNS:ch.fed.example"],
+                   check=True, capture_output=True)
+    return d
+
+
+@pytest.fixture
+def rsa_xmppd(xmppd_path, loaded, rsa_pki):
+    d = Xmppd(xmppd_path, loaded.db, "--cert", str(rsa_pki / "rsa.pem"),
+              "--key", str(rsa_pki / "rsa.key"), tls_listen=True)
+    yield d
+    assert d.stop() == 0
+
+
+@pytest.mark.parametrize("args,want", [
+    (["-tls1_2", "-cipher", "AES128-SHA"], None),                  # static RSA, CBC
+    (["-tls1_2", "-cipher", "AES128-GCM-SHA256"], None),           # static RSA
+    (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"], None),        # CBC
+    (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256"], None),     # CBC
+    (["-tls1_1"], None),
+    (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"], "ECDHE-RSA-AES128-GCM-SHA256"),
+    (["-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"], "ECDHE-RSA-CHACHA20-POLY1305"),
+    (["-tls1_3"], "TLS_AES_256_GCM_SHA384"),
+], ids=["static-rsa-cbc", "static-rsa-gcm", "ecdhe-cbc", "ecdhe-cbc-sha256", "tls1.1",
+        "ecdhe-aes128-gcm", "ecdhe-chacha20", "tls1.3"])
+@pytest.mark.parametrize("starttls", [False], ids=["direct"])
+def test_tls_offers_forward_secret_aead_only(rsa_xmppd, args, want, starttls):
+    port = rsa_xmppd.port if starttls else rsa_xmppd.tls_port
+    cipher, out = s_client(port, *args, starttls=starttls)
+    assert cipher == want, out
+
+
+def test_tls_server_cipher_preference(rsa_xmppd):
+    # the client prefers AES128; xmppd's order puts AES256 first, and wins
+    cipher, out = s_client(rsa_xmppd.tls_port, "-tls1_2", "-cipher",
+                           "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
+    assert cipher == "ECDHE-RSA-AES256-GCM-SHA384", out
