@@ -130,8 +130,13 @@ static void decide(struct conn *c)
 	if (rc != 0)
 		fprintf(stderr, "xmppd: policy store: %s\n", pdb_strerror(rc));
 	/* RFC 6120 4.9.3.19: no redirect before TLS, when TLS can be had.
-	 * Errors in the header itself are answered at once. */
-	if (s->mode == XMPPD_REDIRECT && s->tls && !peer.tls && strcmp(c->v.outcome, "error")) {
+	 * Errors in the header itself are answered at once, but for a missing
+	 * 'from': it is only a SHOULD (4.7.1), and TLS clients and scanners
+	 * (openssl s_client -starttls xmpp-server) send none.  The stream
+	 * after TLS must have one. */
+	if (s->mode == XMPPD_REDIRECT && s->tls && !peer.tls &&
+	    (strcmp(c->v.outcome, "error") ||
+	     (!h->has_from && c->v.cond == XMPPD_COND_IMPROPER_ADDRESSING))) {
 		char buf[1024];
 		int n = xmppd_render_features(&c->v, buf, sizeof(buf));
 		if (n > 0)

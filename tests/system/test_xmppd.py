@@ -346,6 +346,22 @@ def s_client(port, *args, starttls=False):
     return None, out
 
 
+def test_openssl_starttls_without_from_gets_tls(tls_xmppd):
+    # s_client's stream header has no 'from': STARTTLS comes first all the same
+    cipher, out = s_client(tls_xmppd.port, starttls=True)
+    assert cipher, out
+
+
+def test_no_from_after_starttls_is_improper_addressing(tls_xmppd, pki):
+    ctx = xmpp.client_ctx(ca=pki / "ca.pem")
+    with connect(tls_xmppd.port) as s:
+        s.sendall(header(None, "delta.fed.example").encode())
+        t = xmpp.starttls(s, ctx)
+        t.sendall(header(None, "delta.fed.example").encode())
+        _, cond, _, _ = Stream(t).until_error()
+    assert cond == "improper-addressing"
+
+
 @pytest.fixture(scope="session")
 def rsa_pki(tmp_path_factory):
     """An RSA certificate, so that static-RSA key exchange could be offered."""
@@ -376,7 +392,7 @@ def rsa_xmppd(xmppd_path, loaded, rsa_pki):
     (["-tls1_3"], "TLS_AES_256_GCM_SHA384"),
 ], ids=["static-rsa-cbc", "static-rsa-gcm", "ecdhe-cbc", "ecdhe-cbc-sha256", "tls1.1",
         "ecdhe-aes128-gcm", "ecdhe-chacha20", "tls1.3"])
-@pytest.mark.parametrize("starttls", [False], ids=["direct"])
+@pytest.mark.parametrize("starttls", [False, True], ids=["direct", "starttls"])
 def test_tls_offers_forward_secret_aead_only(rsa_xmppd, args, want, starttls):
     port = rsa_xmppd.port if starttls else rsa_xmppd.tls_port
     cipher, out = s_client(port, *args, starttls=starttls)
