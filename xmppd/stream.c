@@ -281,15 +281,25 @@ void xmppd__on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	}
 }
 
+/* Relay mode keeps every byte read before the decision, to replay it to
+ * the real server whole.  The reader and the peek refuse a stream once
+ * more than their budget has come in, so the read that completes a header
+ * began within the budget and brought at most READ_SIZE bytes: budget plus
+ * one read is all there can be. */
 static void keep_raw(struct conn *c, const char *p, size_t n)
 {
-	size_t max = c->peek ? PEEK_MAX : c->s->lim.header_max;
-	if (!c->raw && !(c->raw = malloc(max))) {
+	size_t cap = (c->peek ? PEEK_MAX : c->s->lim.header_max) + READ_SIZE;
+
+	if (!c->raw && !(c->raw = malloc(cap))) {
 		xmppd__conn_close(c);
 		return;
 	}
-	if (n > max - c->rawlen)
-		n = max - c->rawlen;   /* the reader or the peek refuses the rest */
+	if (n > cap - c->rawlen) {
+		fprintf(stderr, "xmppd: peer=%s more than %zu bytes before the decision; closed\n",
+		        c->peer, cap);
+		xmppd__conn_close(c);
+		return;
+	}
 	memcpy(c->raw + c->rawlen, p, n);
 	c->rawlen += n;
 }

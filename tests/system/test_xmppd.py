@@ -329,6 +329,89 @@ def test_identity_certificate(tls_xmppd, pki, cert_policy, cert, cond):
         assert "rule=identity-not-proven" in tls_xmppd.stderr()
 
 
+# ---- relay mode, against a member server played by the test ----
+#
+# Targets must be names, and these tests have no DNS: glibc's getaddrinfo
+# reads '127.0.0.0x1' as the address 127.0.0.1 (inet_aton's forms, hex
+# included), while its last label is not all digits, so the store takes
+# it as a host name.
+
+def relay_policy(ctl, tmp_path, *targets):
+    """A store where alpha and delta may federate; delta's targets are
+    (host, port) pairs, tried in this order."""
+    tl = "".join(f"      - {{host: {h}, port: {p}, priority: {10 * (i + 1)}}}\n"
+                 for i, (h, p) in enumerate(targets))
+    (tmp_path / "relay.yaml").write_text(
+        "community:\n  zone: fed.example\n  clearinghouse:\n"
+        "    - {host: ch.fed.example, port: 5269}\n"
+        "members:\n"
+        "  alpha.fed.example:\n    level: 3\n    targets: [xmpp.alpha.fed.example:5269]\n"
+        f"  delta.fed.example:\n    level: 3\n    targets:\n{tl}")
+    ctl.ok("load", tmp_path / "relay.yaml")
+    return ctl
+
+
+class Member:
+    """A member's server that takes connections and reads what comes."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind((HOST, 0))
+        self.sock.listen(64)
+        self.sock.settimeout(5)
+        self.port = self.sock.getsockname()[1]
+
+    def accept(self):
+        conn, _ = self.sock.accept()
+        conn.settimeout(5)
+        return conn
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def member():
+    m = Member()
+    yield m
+    m.close()
+
+
+def relay_xmppd(xmppd_path, ctl, *extra, **kw):
+    return Xmppd(xmppd_path, ctl.db, "--mode", "relay", *extra, **kw)
+
+
+HDR = header("alpha.fed.example", "delta.fed.example").encode()
+
+
+def relay_to_member(xmppd_path, ctl, tmp_path, member, *extra):
+    relay_policy(ctl, tmp_path, ("127.0.0.0x1", member.port))
+    return relay_xmppd(xmppd_path, ctl, *extra)
+
+
+def test_relay_replays_every_byte_of_the_read_that_decided(xmppd_path, ctl, tmp_path, member):
+    # The header and a stanza longer than header-max in one write: the
+    # member gets all of it, in order.
+    d = relay_to_member(xmppd_path, ctl, tmp_path, member)
+    try:
+        stanza = b"<message from='a@alpha.fed.example' to='b@delta.fed.example'><body>" + \
+            b"x" * 12000 + b"</body></message>"
+        data = HDR + stanza
+        with connect(d.port) as s:
+            s.sendall(data)
+            m = member.accept()
+            got = b""
+            while len(got) < len(data):
+                chunk = m.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            m.close()
+        assert got == data
+    finally:
+        assert d.stop() == 0
+
+
 # ---- TLS: what openssl s_client and TLS scanners see ----
 
 def s_client(port, *args, starttls=False):
