@@ -30,6 +30,9 @@ struct listener {
 	uv_tcp_t tcp;
 	struct xmppd_server *s;
 	bool direct_tls;
+	uv_tcp_t drop;                       /* takes a connection we cannot serve, to close it */
+	bool drop_busy, drop_again;
+	unsigned handles;                    /* tcp, and drop while it is closing */
 };
 
 struct conn {

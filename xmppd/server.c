@@ -200,6 +200,46 @@ static void make_room(struct xmppd_server *s)
 	}
 }
 
+static void drop_pending(struct listener *l);
+
+static void on_drop_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	struct xmppd_server *s = l->s;
+
+	l->drop_busy = false;
+	if (--l->handles == 0) {
+		free(l);
+		s->open--;
+		server_maybe_done(s);
+		return;
+	}
+	if (l->drop_again && !s->closing) {
+		l->drop_again = false;
+		drop_pending(l);
+	}
+}
+
+/* Take the connection libuv holds for us off the listener and close it.
+ * libuv stops watching a listener until its pending connection is
+ * accepted, so one we cannot serve (no memory) must still be accepted, or
+ * the listener would take nothing ever again.  A connection arriving while
+ * the spare handle is closing waits in libuv until it is free. */
+static void drop_pending(struct listener *l)
+{
+	if (l->drop_busy) {
+		l->drop_again = true;
+		return;
+	}
+	/* With no address family, uv_tcp_init() makes no socket: it cannot fail. */
+	uv_tcp_init(l->s->loop, &l->drop);
+	l->drop.data = l;
+	l->drop_busy = true;
+	l->handles++;
+	uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&l->drop);
+	uv_close((uv_handle_t *)&l->drop, on_drop_closed);
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
 	struct listener *l = ls->data;
@@ -209,11 +249,15 @@ static void on_connection(uv_stream_t *ls, int status)
 	if (status < 0 || s->closing)
 		return;
 	make_room(s);
-	if (!(c = calloc(1, sizeof(*c))))
+	if (!(c = calloc(1, sizeof(*c)))) {
+		fprintf(stderr, "xmppd: a connection dropped: %s\n", strerror(ENOMEM));
+		drop_pending(l);
 		return;
+	}
 	c->s = s;
 	if (uv_tcp_init(s->loop, &c->tcp) != 0) {
 		free(c);
+		drop_pending(l);
 		return;
 	}
 	c->tcp.data = c;
@@ -303,6 +347,8 @@ static void on_listener_closed(uv_handle_t *h)
 	struct listener *l = h->data;
 	struct xmppd_server *s = l->s;
 
+	if (--l->handles)
+		return;   /* the spare handle is still closing; it frees l */
 	free(l);
 	s->open--;
 	server_maybe_done(s);
@@ -329,6 +375,7 @@ int xmppd_server_listen(xmppd_server *s, const char *addr, bool direct_tls)
 		return rc;
 	}
 	l->tcp.data = l;
+	l->handles = 1;
 	s->open++;
 	s->ls[s->nls++] = l;
 	if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
