@@ -115,5 +115,7 @@ void xmppd__relay_start(struct conn *c);
 void xmppd__relay_timeout(struct conn *c);
 void xmppd__splice_read(struct conn *c, uv_stream_t *from, ssize_t nread, const uv_buf_t *buf);
 void xmppd__splice_drained(struct conn *c, uv_tcp_t *to);
+/* Is sa (a target) one of the addresses this server listens on? */
+bool xmppd__is_ours(struct xmppd_server *s, const struct sockaddr *sa);
 
 #endif

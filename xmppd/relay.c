@@ -2,11 +2,17 @@
  * connect (each address in turn, each within connect-ms), replay what
  * the peer sent, then splice the two connections with back-pressure and
  * half-closes passed on. */
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
+
+/* Relayed streams held at once for one pair of domains.  A stock server
+ * keeps one stream each way per peer; a few more come from reconnects
+ * while an old stream waits out its timeout. */
+#define RELAY_PAIR_MAX 16
 
 static void relay_next(struct conn *c);
 static void on_out_closed(uv_handle_t *h);
@@ -73,23 +79,95 @@ static void on_out_closed(uv_handle_t *h)
 	xmppd__conn_free_if_done(c);
 }
 
-/* Is a the address the peer reached us on?  A target that points back at
- * the clearinghouse would have xmppd relay to itself without end. */
-static bool is_ourselves(struct conn *c, const struct sockaddr *a)
-{
-	struct sockaddr_storage self;
-	int len = sizeof(self);
+/* ---- where not to connect ---- */
 
-	if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&self, &len) != 0 ||
-	    self.ss_family != a->sa_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)&self, *y = (const void *)a;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+struct ep {
+	int family;          /* 4 or 6; an IPv4-mapped IPv6 address is 4 */
+	uint8_t addr[16];
+	uint16_t port;       /* network order */
+};
+
+static bool ep_of(const struct sockaddr *sa, struct ep *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		e->family = 4;
+		memcpy(e->addr, &s4->sin_addr, 4);
+		e->port = s4->sin_port;
+		return true;
 	}
-	const struct sockaddr_in6 *x = (const void *)&self, *y = (const void *)a;
-	return x->sin6_port == y->sin6_port &&
-	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+	if (sa->sa_family != AF_INET6)
+		return false;
+	const struct sockaddr_in6 *s6 = (const void *)sa;
+	e->port = s6->sin6_port;
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		e->family = 4;
+		memcpy(e->addr, s6->sin6_addr.s6_addr + 12, 4);
+	} else {
+		e->family = 6;
+		memcpy(e->addr, &s6->sin6_addr, 16);
+	}
+	return true;
+}
+
+static bool ep_unspecified(const struct ep *e)
+{
+	static const uint8_t zero[16];
+	return !memcmp(e->addr, zero, e->family == 4 ? 4 : 16);
+}
+
+/* Addresses that reach this host whatever its interfaces say: the
+ * unspecified address, and all of 127.0.0.0/8 (Linux routes the whole
+ * block to lo) and ::1. */
+static bool ep_always_local(const struct ep *e)
+{
+	static const uint8_t one6[16] = { [15] = 1 };
+	if (ep_unspecified(e))
+		return true;
+	return e->family == 4 ? e->addr[0] == 127 : !memcmp(e->addr, one6, 16);
+}
+
+static bool ep_is_interface_address(const struct ep *t)
+{
+	struct ifaddrs *ifa, *i;
+	struct ep e;
+	bool found = false;
+
+	if (getifaddrs(&ifa) != 0)
+		return true;   /* cannot tell: better no relay than a loop */
+	for (i = ifa; i && !found; i = i->ifa_next)
+		found = i->ifa_addr && ep_of(i->ifa_addr, &e) && e.family == t->family &&
+		        !memcmp(e.addr, t->addr, t->family == 4 ? 4 : 16);
+	freeifaddrs(ifa);
+	return found;
+}
+
+bool xmppd__is_ours(struct xmppd_server *s, const struct sockaddr *sa)
+{
+	struct ep t, l;
+	bool wildcard = false;
+
+	if (!ep_of(sa, &t))
+		return false;
+	for (unsigned i = 0; i < s->nls; i++) {
+		struct sockaddr_storage ss;
+		int len = sizeof(ss);
+		if (uv_tcp_getsockname(&s->ls[i]->tcp, (struct sockaddr *)&ss, &len) != 0 ||
+		    !ep_of((struct sockaddr *)&ss, &l) || l.port != t.port)
+			continue;
+		if (ep_unspecified(&l)) {
+			/* [::] takes IPv4 as well, unless IPV6_V6ONLY: assume it does. */
+			wildcard |= l.family == t.family || l.family == 6;
+			continue;
+		}
+		if (l.family == t.family && !memcmp(l.addr, t.addr, t.family == 4 ? 4 : 16))
+			return true;
+		/* 0.0.0.0 or :: as a target is this host too */
+		if (ep_unspecified(&t) && (l.family == t.family || l.family == 6))
+			return true;
+	}
+	return wildcard && (ep_always_local(&t) || ep_is_interface_address(&t));
 }
 
 static void try_address(struct conn *c)
@@ -97,7 +175,7 @@ static void try_address(struct conn *c)
 	while (c->ai_next) {
 		struct addrinfo *a = c->ai_next;
 		c->ai_next = a->ai_next;
-		if (is_ourselves(c, a->ai_addr)) {
+		if (xmppd__is_ours(c->s, a->ai_addr)) {
 			fprintf(stderr, "xmppd: peer=%s to=%s: a target of %s is this clearinghouse; "
 			        "skipped\n", c->peer, c->v.to, c->v.to);
 			continue;
@@ -180,8 +258,36 @@ void xmppd__relay_timeout(struct conn *c)
 		uv_cancel((uv_req_t *)&c->gai);
 }
 
+/* Relayed streams of the same pair already held.
+ *
+ * This is what bounds a relay loop in every case.  The target check
+ * (xmppd__is_ours) stops a target that is one of our own addresses, but
+ * not one that leads back here another way: a forwarded port, a NAT, a
+ * second clearinghouse relaying to us.  The peer address of a looped
+ * connection tells nothing reliable either: it is a local address with an
+ * ephemeral port, never one we listen on, and refusing every local peer
+ * would refuse members hosted on this host.  What every loop has, whatever
+ * its path, is the same header replayed at each hop, so the same pair held
+ * open once more per hop: counting those caps the hops. */
+static unsigned pair_relays(const struct conn *c)
+{
+	unsigned n = 0;
+
+	for (const struct conn *o = c->s->all; o; o = o->next)
+		n += o != c && !o->closing && (o->st == S_CONNECTING || o->st == S_SPLICE) &&
+		     !strcmp(o->v.from, c->v.from) && !strcmp(o->v.to, c->v.to);
+	return n;
+}
+
 void xmppd__relay_start(struct conn *c)
 {
+	if (pair_relays(c) >= RELAY_PAIR_MAX) {
+		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay refused: %u relayed streams of "
+		        "this pair already (a loop?)\n", c->peer, c->v.from, c->v.to, RELAY_PAIR_MAX);
+		xmppd__finish_with(c, XMPPD_COND_RESOURCE_CONSTRAINT,
+		                   "too many relayed streams between these domains");
+		return;
+	}
 	c->st = S_CONNECTING;
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	c->target = 0;

@@ -22,8 +22,8 @@ def free_port():
 
 
 class Xmppd:
-    def __init__(self, path, db, *extra, tls_listen=False):
-        self.port = free_port()
+    def __init__(self, path, db, *extra, tls_listen=False, port=None):
+        self.port = port or free_port()
         self.tls_port = free_port() if tls_listen else None
         self.logpath = os.path.join(db, "..", f"xmppd-{self.port}.log")
         self.log = open(self.logpath, "w+")
@@ -382,6 +382,64 @@ def relay_xmppd(xmppd_path, ctl, *extra, **kw):
 
 
 HDR = header("alpha.fed.example", "delta.fed.example").encode()
+
+
+def test_relay_never_loops_through_another_listener(xmppd_path, ctl, tmp_path):
+    # Two listeners on the same port, one on 127.0.0.1 and one on 127.0.0.2,
+    # and delta's targets name both: the stream that came in on one must not
+    # be relayed to the other, and from there back (it went on without end).
+    port = free_port()
+    relay_policy(ctl, tmp_path, ("127.0.0.0x1", port), ("127.0.0.0x2", port))
+    d = relay_xmppd(xmppd_path, ctl, "--listen", f"127.0.0.2:{port}", port=port)
+    try:
+        with connect(port) as s:
+            s.sendall(HDR)
+            _, cond, _, text = Stream(s).until_error()
+        assert cond == "remote-connection-failed" and "delta.fed.example" in text
+        log = d.stderr()
+        assert log.count("action=relay") == 1, log
+        assert log.count("a target of delta.fed.example is this clearinghouse; skipped") == 2
+    finally:
+        d.proc.send_signal(15)
+        d.proc.wait(timeout=10)
+
+
+def test_relay_never_to_a_local_address_behind_a_wildcard_listener(xmppd_path, ctl, tmp_path):
+    # Listening on 0.0.0.0 is listening on 127.0.0.2 as well.
+    port = free_port()
+    relay_policy(ctl, tmp_path, ("127.0.0.0x2", port))
+    d = relay_xmppd(xmppd_path, ctl, "--listen", f"0.0.0.0:{port}", port=free_port())
+    try:
+        with connect(port) as s:
+            s.sendall(HDR)
+            _, cond, _, _ = Stream(s).until_error()
+        assert cond == "remote-connection-failed"
+        assert d.stderr().count("action=relay") == 1
+    finally:
+        d.proc.send_signal(15)
+        d.proc.wait(timeout=10)
+
+
+def test_relay_loop_between_two_clearinghouses_is_capped(xmppd_path, ctl, tmp_path):
+    # a listens on 127.0.0.1:p1, b on 127.0.0.2:p2; each skips its own
+    # address and relays to the other.  No address check can see that
+    # loop; the hops are capped all the same.
+    p1, p2 = free_port(), free_port()
+    relay_policy(ctl, tmp_path, ("127.0.0.0x1", p1), ("127.0.0.0x2", p2))
+    a = relay_xmppd(xmppd_path, ctl, "--listen", f"127.0.0.1:{p1}")
+    b = relay_xmppd(xmppd_path, ctl, "--listen", f"127.0.0.2:{p2}")
+    try:
+        with connect(p1) as s:
+            s.sendall(HDR)
+            _, cond, _, text = Stream(s, timeout=20).until_error()
+        assert cond == "resource-constraint" and "too many relayed streams" in text
+        hops = a.stderr().count("action=relay") + b.stderr().count("action=relay")
+        assert 16 <= hops <= 2 * 16 + 2, hops
+        assert "a loop?" in a.stderr() + b.stderr()
+    finally:
+        for d in (a, b):
+            d.proc.send_signal(15)
+            d.proc.wait(timeout=10)
 
 
 def relay_to_member(xmppd_path, ctl, tmp_path, member, *extra):
