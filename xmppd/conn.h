@@ -59,6 +59,8 @@ struct conn {
 	/* relay */
 	uv_tcp_t out;
 	bool out_open, out_connected, in_eof, out_eof, in_paused, out_paused;
+	int relay_err;                       /* the last failure, a libuv error, or 0 */
+	const char *relay_what;              /* what failed with it */
 	uv_connect_t creq;
 	uv_getaddrinfo_t gai;
 	bool gai_pending;
@@ -109,6 +111,9 @@ void xmppd__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
  * stream and close. */
 void xmppd__conn_finish(struct conn *c, const struct xmppd_verdict *v);
 void xmppd__finish_with(struct conn *c, enum xmppd_cond cond, const char *why);
+/* The same, but without waiting: the answer goes out if the socket takes
+ * it at once, and the descriptor is closed now. */
+void xmppd__refuse_now(struct conn *c, enum xmppd_cond cond, const char *why);
 
 /* relay.c */
 void xmppd__relay_start(struct conn *c);

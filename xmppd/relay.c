@@ -19,14 +19,33 @@ static void on_out_closed(uv_handle_t *h);
 
 /* ---- relay ---- */
 
+/* Out of descriptors or memory: every other address would fail the same. */
+static bool out_of_resources(int err)
+{
+	return err == UV_EMFILE || err == UV_ENFILE || err == UV_ENOBUFS || err == UV_ENOMEM;
+}
+
 static void relay_fail(struct conn *c)
 {
-	fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay failed: no target reachable\n", c->peer,
-	        c->v.from, c->v.to);
+	bool ours = out_of_resources(c->relay_err);
+
+	if (c->relay_err)
+		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay failed: %s: %s\n", c->peer,
+		        c->v.from, c->v.to, c->relay_what, uv_strerror(c->relay_err));
+	else
+		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay failed: no target reachable\n",
+		        c->peer, c->v.from, c->v.to);
 	c->v.relay = false;
-	c->v.cond = XMPPD_COND_REMOTE_CONNECTION_FAILED;
-	snprintf(c->v.text, sizeof(c->v.text), "%s cannot be reached", c->v.to);
+	c->v.cond = ours ? XMPPD_COND_RESOURCE_CONSTRAINT : XMPPD_COND_REMOTE_CONNECTION_FAILED;
+	snprintf(c->v.text, sizeof(c->v.text), ours ? "the clearinghouse is out of resources"
+	                                            : "%s cannot be reached", c->v.to);
 	xmppd__conn_finish(c, &c->v);
+}
+
+static void relay_error(struct conn *c, const char *what, int err)
+{
+	c->relay_what = what;
+	c->relay_err = err;
 }
 
 static void splice_start(struct conn *c)
@@ -63,6 +82,8 @@ static void on_connected(uv_connect_t *req, int status)
 		splice_start(c);
 		return;
 	}
+	/* cancelled: the connect timer closed the handle */
+	relay_error(c, "cannot connect", status == UV_ECANCELED ? UV_ETIMEDOUT : status);
 	/* Failed or cancelled: once the handle is closed, the next address. */
 	if (!uv_is_closing((uv_handle_t *)&c->out))
 		uv_close((uv_handle_t *)&c->out, on_out_closed);
@@ -175,21 +196,31 @@ static void try_address(struct conn *c)
 	while (c->ai_next) {
 		struct addrinfo *a = c->ai_next;
 		c->ai_next = a->ai_next;
+		int rc;
 		if (xmppd__is_ours(c->s, a->ai_addr)) {
 			fprintf(stderr, "xmppd: peer=%s to=%s: a target of %s is this clearinghouse; "
 			        "skipped\n", c->peer, c->v.to, c->v.to);
 			continue;
 		}
-		if (uv_tcp_init(c->s->loop, &c->out) != 0)
+		if ((rc = uv_tcp_init(c->s->loop, &c->out)) != 0) {
+			relay_error(c, "cannot open a socket", rc);
 			break;
+		}
 		c->out.data = c;
 		c->out_open = true;
 		c->handles++;
 		c->creq.data = c;
 		uv_timer_start(&c->timer, xmppd__on_timer, c->s->lim.connect_ms, 0);
-		if (uv_tcp_connect(&c->creq, &c->out, a->ai_addr, on_connected) == 0) {
+		/* The socket itself is made here, so EMFILE shows here. */
+		if ((rc = uv_tcp_connect(&c->creq, &c->out, a->ai_addr, on_connected)) == 0) {
 			c->handles++;
 			return;
+		}
+		relay_error(c, out_of_resources(rc) ? "cannot open a socket" : "cannot connect", rc);
+		if (out_of_resources(rc)) {
+			/* no other address fares better: give up once the handle is closed */
+			c->ai_next = NULL;
+			c->target = c->v.ntargets;
 		}
 		uv_close((uv_handle_t *)&c->out, on_out_closed);
 		return;
@@ -213,6 +244,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	if (status != 0) {
+		if (status != UV_ECANCELED)
+			relay_error(c, "cannot resolve the target", status);
+		else
+			relay_error(c, "cannot resolve the target in time", UV_ETIMEDOUT);
 		c->target++;
 		relay_next(c);
 		return;

@@ -186,15 +186,16 @@ static void addr_of(struct conn *c)
 	}
 }
 
-/* At the cap, the connection set up longest ago gives way: a flood of
- * idle connections cannot lock out a server that speaks. */
+/* At the cap, the connection set up longest ago gives way, at once: a
+ * flood of idle connections cannot lock out a server that speaks, and
+ * waiting for its FIN would keep the descriptor the cap is about. */
 static void make_room(struct xmppd_server *s)
 {
 	while (s->nsetup >= s->lim.conn_max && s->setup_head) {
 		struct conn *old = s->setup_head;
 		xmppd__setup_remove(old);
 		if (old->st == S_HEADER && !old->ssl)
-			xmppd__finish_with(old, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
+			xmppd__refuse_now(old, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
 		else
 			xmppd__conn_close(old);
 	}

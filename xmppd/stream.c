@@ -93,7 +93,7 @@ void xmppd__conn_finish(struct conn *c, const struct xmppd_verdict *v)
 	conn_linger(c);
 }
 
-void xmppd__finish_with(struct conn *c, enum xmppd_cond cond, const char *why)
+static void set_error(struct conn *c, enum xmppd_cond cond, const char *why)
 {
 	/* Keep the names of a header already read, for the log and 'to'. */
 	c->v.cond = cond;
@@ -102,7 +102,29 @@ void xmppd__finish_with(struct conn *c, enum xmppd_cond cond, const char *why)
 	c->v.rule = xmppd_cond_name(cond);
 	snprintf(c->v.text, sizeof(c->v.text), "%s", why ? why : "");
 	log_decision(c, &c->v);
+}
+
+void xmppd__finish_with(struct conn *c, enum xmppd_cond cond, const char *why)
+{
+	set_error(c, cond, why);
 	xmppd__conn_finish(c, &c->v);
+}
+
+void xmppd__refuse_now(struct conn *c, enum xmppd_cond cond, const char *why)
+{
+	char buf[2048];
+	int n;
+
+	if (c->closing)
+		return;
+	set_error(c, cond, why);
+	/* Plain XMPP only: a TLS record cannot be half written and left. */
+	if (c->st != S_CLOSING && !c->peek && !c->ssl &&
+	    (n = xmppd_render_error(&c->v, c->header_sent, buf, sizeof(buf))) > 0) {
+		uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+		uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	}
+	xmppd__conn_close(c);
 }
 
 /* ---- the decision ---- */

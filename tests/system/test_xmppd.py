@@ -381,6 +381,28 @@ def relay_xmppd(xmppd_path, ctl, *extra, **kw):
     return Xmppd(xmppd_path, ctl.db, "--mode", "relay", *extra, **kw)
 
 
+def peer_reset(s, within=1.0):
+    """Does the peer answer what s sends with a reset (its socket is
+    closed), within this many seconds?"""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            s.sendall(b" ")
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def wait_for(pred, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
 HDR = header("alpha.fed.example", "delta.fed.example").encode()
 
 
@@ -467,6 +489,89 @@ def test_relay_replays_every_byte_of_the_read_that_decided(xmppd_path, ctl, tmp_
             m.close()
         assert got == data
     finally:
+        assert d.stop() == 0
+
+
+def read_to_eof(s):
+    data = b""
+    s.settimeout(5)
+    while True:
+        try:
+            more = s.recv(4096)
+        except ConnectionResetError:
+            more = b""
+        if not more:
+            return data
+        data += more
+
+
+def test_relay_out_of_descriptors_says_so(xmppd_path, ctl, tmp_path, member):
+    # With few descriptors, relays take them two by two until one cannot
+    # open its socket: that, not "no target reachable", is what the log
+    # says, and the initiator hears resource-constraint.
+    relay_policy(ctl, tmp_path, ("127.0.0.0x1", member.port))
+    (tmp_path / "x.yaml").write_text("first-byte-ms: 600000\nsetup-ms: 600000\n")
+    limit = 32
+    port = free_port()
+    logpath = tmp_path / "xmppd.log"
+    log = open(logpath, "w+")
+    proc = subprocess.Popen(
+        [xmppd_path, "--config", str(tmp_path / "x.yaml"), "--db", str(ctl.db), "--mode", "relay",
+         "--listen", f"{HOST}:{port}"], stderr=log,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+    held = []
+    try:
+        assert wait_for(lambda: b"listening" in logpath.read_bytes(), 10)
+        answer = b""
+        for _ in range(2 * limit):
+            s = connect(port)
+            s.sendall(HDR)
+            if select.select([s, member.sock], [], [], 5)[0] == [member.sock]:
+                held += [s, member.accept()]    # relayed: two descriptors of xmppd's
+                continue
+            answer = read_to_eof(s)
+            s.close()
+            if answer:
+                break
+            # none left even to accept: free a relay's two, take one back
+            for x in held[-2:]:
+                x.close()
+            del held[-2:]
+            time.sleep(0.3)
+            held.append(connect(port))
+            time.sleep(0.1)
+        assert b"<resource-constraint" in answer, answer
+        text = logpath.read_text()
+        assert "relay failed: cannot open a socket: too many open files" in text.lower(), text
+        assert "no target reachable" not in text
+    finally:
+        for x in held:
+            x.close()
+        proc.send_signal(15)
+        proc.wait(timeout=10)
+        log.close()
+
+
+def test_cut_at_conn_max_frees_the_descriptor_at_once(xmppd_path, loaded):
+    d = Xmppd(xmppd_path, loaded.db, "--conn-max", "5")
+    idle = []
+    try:
+        idle = [connect(d.port) for _ in range(5)]
+        time.sleep(0.2)
+        idle += [connect(d.port) for _ in range(5)]
+        for s in idle[:5]:      # each cut with its answer ...
+            data = b""
+            while not data.endswith(b"</stream:stream>"):
+                more = s.recv(4096)
+                assert more, data
+                data += more
+            assert b"<resource-constraint" in data
+        # ... and its descriptor closed already, not kept for the peer's
+        # FIN: what the peer sends now is answered with a reset
+        assert peer_reset(idle[0])
+    finally:
+        for s in idle:
+            s.close()
         assert d.stop() == 0
 
 
