@@ -12,6 +12,7 @@
  *   setup-ms: 10000
  *   conn-max: 4096
  *   connect-ms: 5000
+ *   relay-idle-ms: 300000
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ int xmppd_config_read(const char *path, struct xmppd_config *c, char *err, size_
 		{ "setup-ms", CFG_NUMBER, &c->lim.setup_ms, NULL, 600000 },
 		{ "conn-max", CFG_NUMBER, &c->lim.conn_max, NULL, 1000000 },
 		{ "connect-ms", CFG_NUMBER, &c->lim.connect_ms, NULL, 600000 },
+		{ "relay-idle-ms", CFG_NUMBER, &c->lim.relay_idle_ms, NULL, 86400000 },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	return rc == -EINVAL ? XMPPD_ECONFIG : rc;

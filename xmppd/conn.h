@@ -15,6 +15,8 @@
 #define PEEK_MAX 16384           /* a ClientHello larger than this is refused */
 #define READ_SIZE 16384
 #define XMPPD_LISTEN_MAX 128     /* --listen and --tls-listen, 64 of each */
+#define SPLICE_GRACE_MS 5000     /* a splice with one side gone: the other gets this long */
+#define KEEPALIVE_S 60           /* TCP keepalive on both legs of a relay, after this idle */
 
 enum state {
 	S_PEEK,        /* direct TLS, relay mode: reading the ClientHello */
@@ -41,6 +43,7 @@ struct conn {
 	struct conn *sprev, *snext;          /* connections being set up */
 	bool in_setup, closing;
 	unsigned handles;                    /* open libuv handles and requests */
+	unsigned fds;                        /* descriptors counted in s->nfds */
 	enum state st;
 	bool direct_tls, got_byte, header_sent;
 	uint64_t accepted_at;
@@ -58,7 +61,7 @@ struct conn {
 	struct xmppd_verdict v;
 	/* relay */
 	uv_tcp_t out;
-	bool out_open, out_connected, in_eof, out_eof, in_paused, out_paused;
+	bool out_open, out_connected, in_eof, out_eof, in_paused, out_paused, grace;
 	int relay_err;                       /* the last failure, a libuv error, or 0 */
 	const char *relay_what;              /* what failed with it */
 	uv_connect_t creq;
@@ -79,6 +82,7 @@ struct xmppd_server {
 	struct conn *all;
 	struct conn *setup_head, *setup_tail;
 	unsigned nsetup;
+	unsigned nfds;                       /* descriptors held by connections */
 	xmppd__owners *owners;
 	bool closing;
 	unsigned open;                       /* listeners and connections not yet freed */
@@ -103,6 +107,10 @@ void xmppd__handle_closed(uv_handle_t *h);     /* a close callback: one handle l
 void xmppd__conn_close(struct conn *c);          /* everything, now */
 void xmppd__send_raw(struct conn *c, uv_tcp_t *to, const void *p, size_t n);
 void xmppd__on_timer(uv_timer_t *t);
+/* Room for need more descriptors under conn-max, cutting connections being
+ * set up (oldest first, never self) if it must.  Returns false if the
+ * rest are relays, which are never cut for a newcomer. */
+bool xmppd__make_room(struct xmppd_server *s, unsigned need, struct conn *self);
 
 /* stream.c */
 void xmppd__on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);

@@ -18,6 +18,7 @@ static void usage(FILE *out)
 	        "usage: xmppd [--config FILE] --db DIR --listen ADDR:PORT [--listen ...]\n"
 	        "             [--tls-listen ADDR:PORT ...] [--cert FILE --key FILE [--ca FILE]]\n"
 	        "             [--mode redirect|relay] [--conn-max N] [--setup-ms MS]\n"
+	        "             [--relay-idle-ms MS]\n"
 	        "\n"
 	        "Answers XMPP server-to-server streams for the federation in the policy\n"
 	        "store DIR (also $CLEARINGHOUSE_DB): an allowed peer is sent to the real\n"
@@ -28,9 +29,12 @@ static void usage(FILE *out)
 	        "  --cert, --key FILE      xmppd's own certificate chain and key (PEM)\n"
 	        "  --ca FILE               CA bundle that peers' certificates must chain to\n"
 	        "  --mode MODE             redirect (default) or relay\n"
-	        "  --conn-max N            connections being set up at once (4096); at the\n"
-	        "                          cap the oldest is cut\n"
+	        "  --conn-max N            descriptors held by connections (4096), a relay\n"
+	        "                          counting two; at the cap the oldest connection\n"
+	        "                          being set up is cut, or a new one refused\n"
 	        "  --setup-ms MS           from accept to the decision, TLS included (10000)\n"
+	        "  --relay-idle-ms MS      relay: close a splice with no byte either way in\n"
+	        "                          MS (300000: longer than servers' keepalives)\n"
 	        "  --config FILE           the same settings from a YAML file; the command\n"
 	        "                          line wins\n");
 }
@@ -46,6 +50,7 @@ static const struct option longopts[] = {
 	{ "mode", required_argument, NULL, 'm' },
 	{ "conn-max", required_argument, NULL, 'n' },
 	{ "setup-ms", required_argument, NULL, 's' },
+	{ "relay-idle-ms", required_argument, NULL, 'i' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -107,6 +112,7 @@ static int parse(int argc, char **argv, struct xmppd_config *o)
 		case 'L': rc = add(o->tls_listen, &o->ntls_listen, &tl_cleared); break;
 		case 'n': rc = number("conn-max", 1000000, &o->lim.conn_max); break;
 		case 's': rc = number("setup-ms", 600000, &o->lim.setup_ms); break;
+		case 'i': rc = number("relay-idle-ms", 86400000, &o->lim.relay_idle_ms); break;
 		case 'h':
 			usage(stdout);
 			exit(0);

@@ -63,6 +63,11 @@ static void splice_start(struct conn *c)
 	/* Stanzas go through as they come; the answer path writes once. */
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_nodelay(&c->out, 1);
+	/* A peer that vanishes without a FIN is found by keepalive even while
+	 * the other side keeps sending; the idle timer covers the quiet case. */
+	uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
+	uv_tcp_keepalive(&c->out, 1, KEEPALIVE_S);
+	uv_timer_start(&c->timer, xmppd__on_timer, c->s->lim.relay_idle_ms, 0);
 	if (uv_read_start((uv_stream_t *)&c->tcp, xmppd__on_alloc, xmppd__on_read) != 0 ||
 	    uv_read_start((uv_stream_t *)&c->out, xmppd__on_alloc, xmppd__on_read) != 0)
 		xmppd__conn_close(c);
@@ -323,6 +328,14 @@ void xmppd__relay_start(struct conn *c)
 		                   "too many relayed streams between these domains");
 		return;
 	}
+	/* The second descriptor counts from now: a relay being connected holds
+	 * it as much as one that is spliced. */
+	if (!xmppd__make_room(c->s, 1, c)) {
+		xmppd__finish_with(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
+		return;
+	}
+	c->fds++;
+	c->s->nfds++;
 	c->st = S_CONNECTING;
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	c->target = 0;
@@ -368,8 +381,11 @@ static void on_splice_shutdown(uv_shutdown_t *req, int status)
 	(void)status;
 	free(req);
 	c->handles--;
-	if (!c->closing && c->in_eof && c->out_eof)
+	if (!c->closing && c->in_eof && c->out_eof) {
+		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay closed: both sides ended\n",
+		        c->peer, c->v.from[0] ? c->v.from : "-", c->v.to);
 		xmppd__conn_close(c);
+	}
 	xmppd__conn_free_if_done(c);
 }
 
@@ -386,9 +402,18 @@ void xmppd__splice_read(struct conn *c, uv_stream_t *from, ssize_t nread, const 
 			xmppd__conn_close(c);
 			return;
 		}
-		/* One side is done sending: pass the FIN on, keep the other way. */
+		/* One side is done sending: pass the FIN on, keep the other way
+		 * for a short while only.  A server ends its stream and expects the
+		 * other to end too; one that does not would hold both descriptors
+		 * as long as it likes (half-closed, or gone without a FIN). */
 		*(from_in ? &c->in_eof : &c->out_eof) = true;
 		uv_read_stop(from);
+		if (!c->grace) {
+			unsigned ms = c->s->lim.relay_idle_ms;
+			c->grace = true;
+			uv_timer_start(&c->timer, xmppd__on_timer, ms < SPLICE_GRACE_MS ? ms
+			                                                          : SPLICE_GRACE_MS, 0);
+		}
 		uv_shutdown_t *req = malloc(sizeof(*req));
 		if (!req || uv_shutdown(req, (uv_stream_t *)to, on_splice_shutdown) != 0) {
 			free(req);
@@ -405,6 +430,8 @@ void xmppd__splice_read(struct conn *c, uv_stream_t *from, ssize_t nread, const 
 		xmppd__conn_close(c);
 		return;
 	}
+	if (!c->grace)
+		uv_timer_start(&c->timer, xmppd__on_timer, c->s->lim.relay_idle_ms, 0);
 	w->c = c;
 	w->to = to;
 	w->req.data = buf->base;

@@ -21,6 +21,7 @@ void xmppd_limits_default(struct xmppd_limits *l)
 	l->setup_ms = 10000;
 	l->conn_max = 4096;
 	l->connect_ms = 5000;
+	l->relay_idle_ms = 300000;
 }
 
 /* ---- bookkeeping ---- */
@@ -91,6 +92,9 @@ void xmppd__conn_close(struct conn *c)
 		return;
 	c->closing = true;
 	xmppd__setup_remove(c);
+	/* uv_close() closes a socket's descriptor at once: the room is free now. */
+	c->s->nfds -= c->fds;
+	c->fds = 0;
 	uv_close((uv_handle_t *)&c->tcp, xmppd__handle_closed);
 	uv_close((uv_handle_t *)&c->timer, xmppd__handle_closed);
 	if (c->out_open && !uv_is_closing((uv_handle_t *)&c->out))
@@ -146,6 +150,12 @@ void xmppd__on_timer(uv_timer_t *t)
 	case S_CONNECTING:
 		xmppd__relay_timeout(c);
 		break;
+	case S_SPLICE:
+		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay closed: %s\n", c->peer,
+		        c->v.from[0] ? c->v.from : "-", c->v.to, c->grace ? "one side has gone"
+		                                                      : "idle");
+		xmppd__conn_close(c);
+		break;
 	case S_HEADER:
 	case S_STARTTLS:
 		if (!c->ssl || c->tls_up) {
@@ -186,19 +196,26 @@ static void addr_of(struct conn *c)
 	}
 }
 
-/* At the cap, the connection set up longest ago gives way, at once: a
- * flood of idle connections cannot lock out a server that speaks, and
- * waiting for its FIN would keep the descriptor the cap is about. */
-static void make_room(struct xmppd_server *s)
+/* conn-max counts descriptors, since they are what runs out: one per
+ * connection, two for a relay.  At the cap the connection set up longest
+ * ago gives way, at once (waiting for its FIN would keep the descriptor
+ * the cap is about), so a flood of idle connections cannot lock out a
+ * server that speaks.  Relays are not cut: they carry allowed federation,
+ * and cutting them would let anyone who connects break it. */
+bool xmppd__make_room(struct xmppd_server *s, unsigned need, struct conn *self)
 {
-	while (s->nsetup >= s->lim.conn_max && s->setup_head) {
+	while (s->nfds + need > s->lim.conn_max) {
 		struct conn *old = s->setup_head;
-		xmppd__setup_remove(old);
+		if (old && old == self)
+			old = old->snext;
+		if (!old)
+			return false;
 		if (old->st == S_HEADER && !old->ssl)
 			xmppd__refuse_now(old, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
 		else
 			xmppd__conn_close(old);
 	}
+	return true;
 }
 
 static void drop_pending(struct listener *l);
@@ -249,7 +266,7 @@ static void on_connection(uv_stream_t *ls, int status)
 
 	if (status < 0 || s->closing)
 		return;
-	make_room(s);
+	bool room = xmppd__make_room(s, 1, NULL);
 	if (!(c = calloc(1, sizeof(*c)))) {
 		fprintf(stderr, "xmppd: a connection dropped: %s\n", strerror(ENOMEM));
 		drop_pending(l);
@@ -284,6 +301,8 @@ static void on_connection(uv_stream_t *ls, int status)
 		xmppd__conn_close(c);
 		return;
 	}
+	c->fds = 1;
+	s->nfds++;
 	addr_of(c);
 	c->accepted_at = uv_now(s->loop);
 	c->direct_tls = l->direct_tls;
@@ -304,6 +323,10 @@ static void on_connection(uv_stream_t *ls, int status)
 			xmppd__conn_close(c);
 			return;
 		}
+	}
+	if (!room) {
+		xmppd__refuse_now(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
+		return;
 	}
 	uv_timer_start(&c->timer, xmppd__on_timer, s->lim.first_byte_ms, 0);
 	if (uv_read_start((uv_stream_t *)&c->tcp, xmppd__on_alloc, xmppd__on_read) != 0)
@@ -334,7 +357,7 @@ int xmppd_server_init(uv_loop_t *loop, pdb_t *db, xmppd_tls *tls, enum xmppd_mod
 	else
 		xmppd_limits_default(&s->lim);
 	if (!s->lim.header_max || !s->lim.first_byte_ms || !s->lim.setup_ms || !s->lim.conn_max ||
-	    !s->lim.connect_ms) {
+	    !s->lim.connect_ms || !s->lim.relay_idle_ms) {
 		xmppd__owners_free(s->owners);
 		free(s);
 		return -EINVAL;

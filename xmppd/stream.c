@@ -58,6 +58,9 @@ static void conn_linger(struct conn *c)
 
 	xmppd__setup_remove(c);
 	c->st = S_CLOSING;
+	/* Answered and gone within LINGER_MS: not held against newcomers. */
+	c->s->nfds -= c->fds;
+	c->fds = 0;
 	if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
 		free(req);
 		xmppd__conn_close(c);

@@ -167,8 +167,10 @@ struct xmppd_limits {
 	unsigned header_max;      /* bytes before the decision (8192) */
 	unsigned first_byte_ms;   /* from accept to the first byte (5000) */
 	unsigned setup_ms;        /* from accept to the decision, TLS included (10000) */
-	unsigned conn_max;        /* connections being set up; the oldest is cut (4096) */
+	unsigned conn_max;        /* descriptors held by connections, a relay counting two;
+	                             at the cap the oldest connection being set up is cut (4096) */
 	unsigned connect_ms;      /* relay: to connect to a target (5000) */
+	unsigned relay_idle_ms;   /* relay: a splice with no byte either way is closed (300000) */
 };
 
 /** The defaults above. */

@@ -469,6 +469,87 @@ def relay_to_member(xmppd_path, ctl, tmp_path, member, *extra):
     return relay_xmppd(xmppd_path, ctl, *extra)
 
 
+def relay_one(d, member):
+    """A stream from alpha to delta, relayed: (initiator's socket, member's)."""
+    s = connect(d.port)
+    s.sendall(HDR)
+    m = member.accept()
+    got = b""
+    while len(got) < len(HDR):
+        got += m.recv(65536)
+    assert got == HDR
+    return s, m
+
+
+def test_relay_idle_splice_is_closed(xmppd_path, ctl, tmp_path, member):
+    d = relay_to_member(xmppd_path, ctl, tmp_path, member, "--relay-idle-ms", "300")
+    try:
+        s, m = relay_one(d, member)
+        s.settimeout(10)
+        assert s.recv(100) == b""      # closed by xmppd, not by the member
+        assert m.recv(100) == b""
+        assert "relay closed: idle" in d.stderr()
+        s.close()
+        m.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_relay_traffic_keeps_a_splice_open(xmppd_path, ctl, tmp_path, member):
+    d = relay_to_member(xmppd_path, ctl, tmp_path, member, "--relay-idle-ms", "1000")
+    try:
+        s, m = relay_one(d, member)
+        for i in range(6):   # 1.8 s in all, never 1 s quiet
+            s.sendall(b" ")
+            assert m.recv(10) == b" "
+            time.sleep(0.3)
+        m.sendall(b"<x/>")
+        assert s.recv(10) == b"<x/>"
+        s.close()
+        m.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_relay_half_closed_splice_is_torn_down(xmppd_path, ctl, tmp_path, member):
+    # The member ends its side; the initiator never does.  Both descriptors
+    # of the splice go after a short grace, not when the initiator exits.
+    d = relay_to_member(xmppd_path, ctl, tmp_path, member, "--relay-idle-ms", "600000")
+    try:
+        s, m = relay_one(d, member)
+        m.close()
+        s.settimeout(5)
+        assert s.recv(100) == b""      # the FIN passed on
+        assert wait_for(lambda: "relay closed: one side has gone" in d.stderr(), 20)
+        assert peer_reset(s)            # xmppd's end is closed
+        s.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_relays_count_against_conn_max(xmppd_path, ctl, tmp_path, member):
+    # conn-max 4: two relays hold four descriptors; a third stream is refused.
+    d = relay_to_member(xmppd_path, ctl, tmp_path, member, "--conn-max", "4")
+    held = []
+    try:
+        for _ in range(2):
+            held += relay_one(d, member)
+        with connect(d.port) as s:
+            s.sendall(HDR)
+            _, cond, _, text = Stream(s).until_error()
+        assert cond == "resource-constraint" and "too many connections" in text
+        # and once a relay is gone, there is room again
+        held.pop(0).close()
+        held.pop(0).close()
+        assert wait_for(lambda: "relay closed: both sides ended" in d.stderr(), 10)
+        s, m = relay_one(d, member)
+        held += [s, m]
+    finally:
+        for x in held:
+            x.close()
+        assert d.stop() == 0
+
+
 def test_relay_replays_every_byte_of_the_read_that_decided(xmppd_path, ctl, tmp_path, member):
     # The header and a stanza longer than header-max in one write: the
     # member gets all of it, in order.
