@@ -63,8 +63,10 @@ static void splice_start(struct conn *c)
 	/* Stanzas go through as they come; the answer path writes once. */
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_nodelay(&c->out, 1);
-	/* A peer that vanishes without a FIN is found by keepalive even while
-	 * the other side keeps sending; the idle timer covers the quiet case. */
+	/* The kernel then finds a peer that vanished without a FIN on a leg
+	 * with nothing in flight, whatever relay-idle-ms is (the other side
+	 * may keep the splice busy); with data in flight, TCP's retransmission
+	 * timeout ends the leg. */
 	uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
 	uv_tcp_keepalive(&c->out, 1, KEEPALIVE_S);
 	uv_timer_start(&c->timer, xmppd__on_timer, c->s->lim.relay_idle_ms, 0);
