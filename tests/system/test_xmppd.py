@@ -496,13 +496,13 @@ def test_relay_idle_splice_is_closed(xmppd_path, ctl, tmp_path, member):
 
 
 def test_relay_traffic_keeps_a_splice_open(xmppd_path, ctl, tmp_path, member):
-    d = relay_to_member(xmppd_path, ctl, tmp_path, member, "--relay-idle-ms", "1000")
+    d = relay_to_member(xmppd_path, ctl, tmp_path, member, "--relay-idle-ms", "3000")
     try:
         s, m = relay_one(d, member)
-        for i in range(6):   # 1.8 s in all, never 1 s quiet
+        for i in range(8):   # 4 s in all, never 3 s quiet
             s.sendall(b" ")
             assert m.recv(10) == b" "
-            time.sleep(0.3)
+            time.sleep(0.5)
         m.sendall(b"<x/>")
         assert s.recv(10) == b"<x/>"
         s.close()
