@@ -241,6 +241,24 @@ static int member_cmp(const void *a, const void *b)
 	return strcmp(((const struct table_member *)a)->name, ((const struct table_member *)b)->name);
 }
 
+/* A level key as the signer writes it: decimal digits only, 0..255, no
+ * sign, space or leading zero, so that each level has exactly one key.
+ * Returns the level or -1. */
+static int level_key(const char *k)
+{
+	size_t n = strlen(k);
+	int l = 0;
+
+	if (n == 0 || n > 3 || (k[0] == '0' && n > 1))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (k[i] < '0' || k[i] > '9')
+			return -1;
+		l = l * 10 + (k[i] - '0');
+	}
+	return l > 255 ? -1 : l;
+}
+
 static int read_levels(json_t *o, struct table *t, char *err, size_t errlen)
 {
 	const char *k;
@@ -249,9 +267,10 @@ static int read_levels(json_t *o, struct table *t, char *err, size_t errlen)
 	if (!json_is_object(o))
 		return bad(err, errlen, "levels: not an object");
 	json_object_foreach(o, k, v) {
-		char *end;
-		unsigned long l = strtoul(k, &end, 10);
-		if (!*k || *end || l > 255 || (k[0] == '0' && k[1]) || !json_is_string(v) ||
+		int l = level_key(k);
+		/* Distinct keys are distinct levels, so levels[] cannot overflow;
+		 * the count is checked all the same. */
+		if (l < 0 || t->nlevels >= sizeof(t->levels) / sizeof(t->levels[0]) || !json_is_string(v) ||
 		    json_string_length(v) == 0 || json_string_length(v) > PDB_TAG_MAX ||
 		    strlen(json_string_value(v)) != json_string_length(v))
 			return bad(err, errlen, "levels: '%s' must be a level 0..255 with a short name", k);
@@ -519,9 +538,16 @@ int file_write_atomic(const char *path, const void *data, size_t len, char *err,
 		p += n;
 		left -= (size_t)n;
 	}
-	if (left > 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0 || close(fd) != 0) {
+	if (left > 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
 		int e = errno;
 		close(fd);
+		unlink(tmp);
+		return bad(err, errlen, "%s: %s", tmp, strerror(e ? e : EIO));
+	}
+	/* A failed close has released the descriptor all the same (Linux):
+	 * closing it again could close one another thread just opened. */
+	if (close(fd) != 0) {
+		int e = errno;
 		unlink(tmp);
 		return bad(err, errlen, "%s: %s", tmp, strerror(e ? e : EIO));
 	}

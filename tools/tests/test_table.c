@@ -1,6 +1,7 @@
 /* The policy table reader and the allow-list rules, without files or
  * keys: what table_parse accepts and refuses, and who render_allowed lets
  * in.  The signed path is tested end to end in tests/system/test_table.py. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -117,12 +119,104 @@ static void test_allowed(void **state)
 	table_free(&t);
 }
 
+#define TABLE_HEAD "{\"format\": 1, \"zone\": \"fed.example\", \"serial\": 1," \
+	" \"made\": \"2027-01-15T00:00:00Z\", \"expires\": \"2027-01-22T00:00:00Z\","
+
+/* strtoul took " 1" and "+1" for level 1, so one level had endless
+ * spellings, each a new entry past levels[256]. */
+static void test_level_key_sign_space_refused(void **state)
+{
+	static const char *const keys[] = { " 1", "+1", "1 ", "-0", "0x1", "256", "1000", "", "00" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char text[512];
+		struct table t;
+		char err[256] = "";
+		snprintf(text, sizeof(text), TABLE_HEAD " \"levels\": {\"%s\": \"x\"}, \"members\": {}}",
+		         keys[i]);
+		assert_int_equal(table_parse(text, strlen(text), &t, err, sizeof(err)), -1);
+		if (!strstr(err, "levels"))
+			fail_msg("key '%s': '%s' lacks 'levels'", keys[i], err);
+		table_free(&t);
+	}
+	const char *ok = TABLE_HEAD " \"levels\": {\"0\": \"a\", \"255\": \"b\"}, \"members\": {}}";
+	struct table t;
+	char err[256];
+	assert_int_equal(table_parse(ok, strlen(ok), &t, err, sizeof(err)), 0);
+	assert_int_equal(t.nlevels, 2);
+	table_free(&t);
+}
+
+/* 300 spellings of level 1 (" 1", "  1", ...) wrote past levels[256]. */
+static void test_levels_many_spellings_no_overflow(void **state)
+{
+	size_t cap = 300 * 320 + 512, n;
+	char *text = malloc(cap);
+	struct table t;
+	char err[256] = "";
+
+	assert_non_null(text);
+	n = (size_t)snprintf(text, cap, TABLE_HEAD " \"levels\": {");
+	for (int i = 1; i <= 300; i++)
+		n += (size_t)snprintf(text + n, cap - n, "%s\"%*s1\": \"x\"", i > 1 ? ", " : "", i, "");
+	n += (size_t)snprintf(text + n, cap - n, "}, \"members\": {}}");
+	assert_true(n < cap);
+	assert_int_equal(table_parse(text, n, &t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "levels"));
+	assert_true(t.nlevels <= 256);
+	table_free(&t);
+	free(text);
+}
+
+/* close() is wrapped (see meson.build): the first close of a descriptor
+ * after fail_close is set fails with EIO, as NFS can on a late write
+ * error, and every close is counted per descriptor. */
+static int fail_close;
+static int closes[1024];
+int __real_close(int fd);
+int __wrap_close(int fd);
+
+int __wrap_close(int fd)
+{
+	if (fd >= 0 && fd < 1024)
+		closes[fd]++;
+	int rc = __real_close(fd);
+	if (fail_close && rc == 0) {
+		fail_close = 0;
+		errno = EIO;
+		return -1;
+	}
+	return rc;
+}
+
+static void test_write_atomic_failed_close_not_closed_twice(void **state)
+{
+	char dir[] = "/tmp/test_table.XXXXXX", path[64], err[256] = "";
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/out", dir);
+	memset(closes, 0, sizeof(closes));
+	fail_close = 1;
+	assert_int_equal(file_write_atomic(path, "x", 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, strerror(EIO)));
+	for (int fd = 0; fd < 1024; fd++)
+		if (closes[fd] > 1)
+			fail_msg("descriptor %d closed %d times", fd, closes[fd]);
+	assert_int_equal(access(path, F_OK), -1);   /* nothing left behind */
+	fail_close = 0;
+	assert_int_equal(file_write_atomic(path, "x", 1, err, sizeof(err)), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_refuses),
 		cmocka_unit_test(test_allowed),
+		cmocka_unit_test(test_level_key_sign_space_refused),
+		cmocka_unit_test(test_levels_many_spellings_no_overflow),
+		cmocka_unit_test(test_write_atomic_failed_close_not_closed_twice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
