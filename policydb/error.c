@@ -1,4 +1,5 @@
 /* pdb_strerror: one sentence for every error policydb returns. */
+#include <errno.h>
 #include <string.h>
 
 #include "policydb.h"
@@ -19,6 +20,7 @@ const char *pdb_strerror(int err)
 	case PDB_EREADERS:  return "too many readers have the store open";
 	case PDB_ELMDB:     return "the LMDB library failed";
 	case PDB_EBADTAG:   return "not a valid tag";
+	case -ENOSPC:       return "no space left on the store's device; nothing was written";
 	}
 	if (err < 0 && err > -4096)
 		return strerror(-err);

@@ -64,6 +64,9 @@ void pdb__adopt_map_size(pdb_t *db);
 
 /* Translate an LMDB result into a pdb error. */
 int pdb__lmdb_err(int rc);
+/* The same for the result of a commit: -ENOSPC for a full device, which
+ * LMDB itself reports as EIO. */
+int pdb__commit_err(pdb_t *db, int rc);
 /* The override key of {a, b}: the smaller name, a NUL, the larger.
  * -EINVAL for an empty, too long or identical pair. */
 int pdb__override_key(const char *a, const char *b, char buf[2 * PDB_NAME_MAX + 2], MDB_val *k);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -36,6 +37,23 @@ int pdb__lmdb_err(int rc)
 	if (rc > 0)
 		return -rc;   /* LMDB passes errno values through */
 	return PDB_ELMDB;
+}
+
+/* LMDB reports a short write, which is what a full device gives, as EIO:
+ * when the store's file system has no room left, say so instead. */
+int pdb__commit_err(pdb_t *db, int rc)
+{
+	struct statvfs vfs;
+	int fd;
+
+	rc = pdb__lmdb_err(rc);
+	if (rc != -EIO || mdb_env_get_fd(db->env, &fd) != 0 || fstatvfs(fd, &vfs) != 0)
+		return rc;
+	/* bavail for an ordinary user, bfree for root, who may use the
+	 * reserve: a short write leaves the one that applied at about zero. */
+	if (vfs.f_bavail < 16 || vfs.f_bfree < 16)
+		return -ENOSPC;
+	return rc;
 }
 
 /* ---- opening ---- */

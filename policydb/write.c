@@ -240,7 +240,7 @@ static int write__run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg
 		if (rc == 0)
 			rc = append_audit(w, serial, command);
 		if (rc == 0) {
-			rc = pdb__lmdb_err(mdb_txn_commit(w->t.txn));
+			rc = pdb__commit_err(db, mdb_txn_commit(w->t.txn));
 		} else {
 			mdb_txn_abort(w->t.txn);
 		}
