@@ -54,6 +54,12 @@ static int yp_next(struct yp *y)
 		yaml_event_delete(&y->ev);
 	y->have_ev = false;
 	if (!yaml_parser_parse(&y->parser, &y->ev)) {
+		/* A key past YAML's 1024-character limit is no key: libyaml
+		 * gives up at the ':' after it, far away on the line. */
+		if (y->parser.context && strstr(y->parser.context, "simple key") &&
+		    y->parser.problem_mark.index - y->parser.context_mark.index > 1024)
+			return fail_at(y, y->parser.context_mark, "key too long: YAML allows 1024 "
+			               "characters, and a member name has at most %d octets", PDB_NAME_MAX);
 		return fail_at(y, y->parser.problem_mark, "YAML syntax error: %s%s%s",
 		               y->parser.problem ? y->parser.problem : "unknown",
 		               y->parser.context ? " " : "",
@@ -303,6 +309,15 @@ static int target_list(struct yp *y, const char *what, struct pdb_target *t, uin
 	return rc;
 }
 
+/* Within ::ffff:0:0/96.  dnsd listens on IPv6-only sockets, so a querier
+ * that asks over IPv4 has an IPv4 source and never one of these: refused
+ * rather than rewritten, so that export shows what the file said. */
+static bool addr_v4_mapped(const struct pdb_addr *a)
+{
+	static const uint8_t head[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return a->family == 6 && a->prefix >= 96 && memcmp(a->bytes, head, 12) == 0;
+}
+
 static int addr_list(struct yp *y, const char *what, bool prefixes, struct pdb_addr *a,
                      uint8_t *n, unsigned max)
 {
@@ -321,6 +336,15 @@ static int addr_list(struct yp *y, const char *what, bool prefixes, struct pdb_a
 			return fail(y, "bad %s '%s': %s", prefixes ? "prefix" : "address", s,
 			            prefixes ? "expected 192.0.2.0/24 or 2001:db8::/32, host bits zero"
 			                     : "expected an IPv4 or IPv6 address");
+		if (prefixes && addr_v4_mapped(&a[*n])) {
+			struct pdb_addr v4 = { .family = 4, .prefix = (uint8_t)(a[*n].prefix - 96) };
+			char want[64];
+			memcpy(v4.bytes, a[*n].bytes + 12, 4);
+			pdb_addr_format(&v4, want, sizeof(want));
+			return fail(y, "querier '%s' is an IPv4-mapped IPv6 prefix, which never matches "
+			            "(IPv4 queriers are seen as IPv4): write %s%s instead", s, want,
+			            v4.prefix == 32 ? "/32" : "");
+		}
 		(*n)++;
 	}
 	return rc;
@@ -531,6 +555,9 @@ static int read_member(struct reader *r, const char *raw_name, yaml_mark_t mark)
 	size_t nlen, len;
 	int rc;
 
+	if (strlen(raw_name) > PDB_NAME_MAX)
+		return fail_at(y, mark, "member name of %zu octets is too long: a domain name has at most %d",
+		               strlen(raw_name), PDB_NAME_MAX);
 	if (pdb_name_normalise(raw_name, name, &why) != 0)
 		return fail_at(y, mark, "bad member name '%s': %s", raw_name, why);
 	if (cur_map(y, "a member"))
@@ -569,8 +596,13 @@ static int read_member(struct reader *r, const char *raw_name, yaml_mark_t mark)
 
 static int read_members(struct reader *r)
 {
+	struct yp *y = &r->y;
 	int rc;
 
+	/* YAML takes a key of more than 1024 characters for a value, so a
+	 * name that long arrives here as a scalar in place of the mapping. */
+	if (y->ev.type == YAML_SCALAR_EVENT && y->ev.data.scalar.length > PDB_NAME_MAX)
+		return fail(y, "member name too long: a domain name has at most %d octets", PDB_NAME_MAX);
 	if (cur_map(&r->y, "members"))
 		return -1;
 	while ((rc = map_next(&r->y)) == 1) {

@@ -214,6 +214,17 @@ BAD = [
     ("bad-tag", "    tags: [has space]\n", 8, 12, "has space"),
     ("alias", "    tags: &t [a]\n  b.fed.example: {level: 1, tags: *t}\n", 9, 35, "alias"),
     ("not-a-mapping", "    policy: [min-peer-level]\n", 8, 13, "mapping"),
+    # past YAML's 1024-character key limit the name used to read as "members
+    # must be a mapping"; below it, the name was echoed whole
+    ("member-name-too-long-yaml-key", "  %s.example: {level: 1}\n" % ("x" * 2000), 8, 3,
+     "at most 253 octets"),
+    ("member-name-too-long", "  %s.example: {level: 1}\n" % ("x" * 300), 8, 3,
+     "308 octets is too long"),
+    # accepted, but never matched: dnsd sees an IPv4 querier as IPv4
+    ("querier-v4-mapped-prefix", "    queriers: ['::ffff:192.0.2.0/120']\n", 8, 16,
+     "write 192.0.2.0/24"),
+    ("querier-v4-mapped-address", "    queriers: ['::FFFF:192.0.2.1']\n", 8, 16,
+     "write 192.0.2.1/32"),
 ]
 
 
@@ -248,6 +259,28 @@ def test_bad_file_whole(loaded, tmp_path, text, words):
     assert r.stderr.startswith(f"{path}:"), r.stderr
     assert words in r.stderr, r.stderr
     assert state(loaded) == before
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-member", "later-member"])
+def test_member_name_of_100mb_says_too_long(loaded, tmp_path, first):
+    path = tmp_path / "huge.yaml"
+    head = HEAD.replace("  a.fed.example:\n    level: 1\n", "") if first else HEAD
+    with open(path, "w") as f:
+        f.write(head + "  ")
+        f.write("x" * (100 << 20))
+        f.write(".example: {level: 1}\n")
+    r = loaded("load", "--dry-run", path)
+    assert r.returncode == 2
+    line = head.count("\n") + 1
+    assert r.stderr.startswith(f"{path}:{line}:3: "), r.stderr[:300]
+    assert "too long" in r.stderr and "253 octets" in r.stderr and len(r.stderr) < 400
+
+
+def test_querier_v4_mapped_elsewhere_accepted(loaded, tmp_path):
+    """Only the IPv4-mapped range is refused: plain IPv6 and ::/0 still load."""
+    path = tmp_path / "v6.yaml"
+    path.write_text(HEAD + "    queriers: ['2001:db8::/32', '::/0', '::/95']\n")
+    loaded.ok("load", path)
 
 
 def test_missing_file(loaded, tmp_path):
@@ -300,6 +333,29 @@ def test_store_from_environment(policyctl_path, loaded):
 def test_init_twice(ctl):
     r = ctl("init")
     assert r.returncode == 3 and "already initialised" in r.stderr
+
+
+def can_mount():
+    return os.geteuid() == 0 and subprocess.run(
+        ["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not can_mount(), reason="needs root and mount namespaces")
+def test_load_on_full_disk_says_no_space(policyctl_path, tmp_path):
+    """LMDB calls the short write of a full device an I/O error."""
+    many_members(tmp_path / "many.yaml", 20000)
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    script = ('mount -t tmpfs -o size=1m tmpfs "$1" && "$2" --db "$1/s" init >/dev/null && '
+              '{ "$2" --db "$1/s" load "$3"; echo "load=$?"; "$2" --db "$1/s" list >/dev/null; '
+              'echo "list=$?"; }')
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                        str(mnt), policyctl_path, str(tmp_path / "many.yaml")],
+                       capture_output=True, text=True, timeout=300)
+    assert "load=3" in r.stdout, r.stdout + r.stderr
+    assert "no space left on the store's device" in r.stderr, r.stderr
+    assert "Input/output error" not in r.stderr
+    assert "list=0" in r.stdout, r.stdout + r.stderr   # the store is still whole
 
 
 # ---- help and the progress bar ------------------------------------------------------
