@@ -17,7 +17,7 @@ const char *pdb_strerror(int err)
 	case PDB_EEXIST:    return "the store is already initialised";
 	case PDB_ELIMIT:    return "a value or list is larger than a record may hold";
 	case PDB_ERDONLY:   return "the store was opened read-only";
-	case PDB_EREADERS:  return "too many readers have the store open";
+	case PDB_EREADERS:  return "too many readers: stale slots of killed processes, or maxreaders too small";
 	case PDB_ELMDB:     return "the LMDB library failed";
 	case PDB_EBADTAG:   return "not a valid tag";
 	case -ENOSPC:       return "no space left on the store's device; nothing was written";

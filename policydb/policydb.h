@@ -41,7 +41,8 @@ enum {
 	PDB_EEXIST    = -1007, /* the store is already initialised */
 	PDB_ELIMIT    = -1008, /* a value or list is larger than a record may hold */
 	PDB_ERDONLY   = -1009, /* a write on a handle opened read-only */
-	PDB_EREADERS  = -1010, /* too many reader slots in use */
+	PDB_EREADERS  = -1010, /* every reader slot is taken, by live processes
+	                          after those of dead ones were freed */
 	PDB_ELMDB     = -1011, /* any other LMDB failure */
 	PDB_EBADTAG   = -1012, /* not a valid tag */
 };
@@ -320,11 +321,22 @@ struct pdb_limits {
  * not yet reset or ended) its thread must not begin another or write: a
  * map that has to grow waits for every active snapshot of the process.
  *
+ * Reader slots left by dead processes are freed (see pdb_reader_check).
+ *
  * Errors: -ENOENT (no such directory, or no store in it and no PDB_CREATE),
  * -ENOTDIR, -EACCES, PDB_ENOTSTORE (files that are not a policy store),
- * PDB_ENEWER (written by a newer format version), -ENOMEM, PDB_ELMDB. */
+ * PDB_EREADERS (every reader slot taken by live processes), PDB_ENEWER (written by a newer format version), -ENOMEM, PDB_ELMDB. */
 int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim,
              pdb_t **out);
+
+/** Free the reader slots of processes that died holding a snapshot
+ * (killed, crashed): LMDB frees them only when asked.  pdb_open() does
+ * it, and pdb_read_begin() does when the slots have run out; a long-lived
+ * process may call it on a timer too, so that the slots do not run out
+ * in the first place.  *dead (may be NULL) receives the number of slots
+ * freed (two per snapshot).
+ * Returns 0, -EINVAL, or an error as pdb_open(). */
+int pdb_reader_check(pdb_t *db, int *dead);
 
 /** Close a handle.  All its transactions must have ended.  NULL is a no-op. */
 void pdb_close(pdb_t *db);
@@ -337,7 +349,9 @@ int pdb_init(pdb_t *db, const char *command);
 
 /** Begin a read transaction: a consistent snapshot of the newest commit.
  * Snapshots taken one after the other in a process never go back in
- * serial.  *out is freed by pdb_read_end().  Errors: -ENOMEM, PDB_EREADERS,
+ * serial.  *out is freed by pdb_read_end().  When every reader slot is
+ * taken, the slots of dead processes are freed and the begin tried once
+ * more.  Errors: -ENOMEM, PDB_EREADERS (still full),
  * -EAGAIN (a writer committed faster than a snapshot could settle, a
  * thousand times in a row), PDB_ELMDB. */
 int pdb_read_begin(pdb_t *db, pdb_txn **out);

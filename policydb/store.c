@@ -36,6 +36,8 @@ int pdb__lmdb_err(int rc)
 	}
 	if (rc > 0)
 		return -rc;   /* LMDB passes errno values through */
+	if (rc > -4096)
+		return rc;    /* already a negative errno: -EAGAIN from a retry loop */
 	return PDB_ELMDB;
 }
 
@@ -156,6 +158,11 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 	/* NOTLS: a read transaction belongs to its object, not to a thread, so
 	 * a daemon can keep one per worker and reset/renew it per query. */
 	rc = mdb_env_open(db->env, dir, MDB_NOTLS | (db->rdonly ? MDB_RDONLY : 0), 0640);
+	/* Slots left by killed processes are freed at every open, not only
+	 * when the table is full: a daemon restarted after a crash would
+	 * otherwise leave the next opener one restart closer to the limit. */
+	if (rc == 0)
+		rc = mdb_reader_check(db->env, NULL);
 	if (rc == 0)
 		rc = open__dbis(db, flags & PDB_CREATE);
 	else
@@ -166,6 +173,18 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 	}
 	*out = db;
 	return 0;
+}
+
+int pdb_reader_check(pdb_t *db, int *dead)
+{
+	int n = 0, rc;
+
+	if (!db)
+		return -EINVAL;
+	rc = mdb_reader_check(db->env, &n);
+	if (dead)
+		*dead = rc == 0 ? n : 0;
+	return pdb__lmdb_err(rc);
 }
 
 void pdb_close(pdb_t *db)
@@ -231,13 +250,15 @@ void pdb__adopt_map_size(pdb_t *db)
 	pthread_rwlock_unlock(&db->maplock);
 }
 
-/* Begin a read snapshot, adopting a map another process has grown.  On
+/* Begin a read snapshot, adopting a map another process has grown, and
+ * freeing the slots of dead processes when the reader table is full.  On
  * success the snapshot is active and holds maplock shared. */
 static int read__begin(pdb_txn *t)
 {
 	pdb_t *db = t->db;
+	bool resized = false, checked = false;
 
-	for (int resized = 0;; resized++) {
+	for (;;) {
 		pthread_rwlock_rdlock(&db->maplock);
 		int rc = t->txn ? mdb_txn_renew(t->txn) : mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t->txn);
 		if (rc == 0)
@@ -248,9 +269,17 @@ static int read__begin(pdb_txn *t)
 		}
 		read__abort(t);
 		pthread_rwlock_unlock(&db->maplock);
-		if (rc != MDB_MAP_RESIZED || resized > 0)
-			return rc < 0 ? rc : pdb__lmdb_err(rc);
-		pdb__adopt_map_size(db);
+		if (rc == MDB_MAP_RESIZED && !resized) {
+			resized = true;
+			pdb__adopt_map_size(db);
+		} else if (rc == MDB_READERS_FULL && !checked) {
+			int dead = 0;
+			checked = true;
+			if (mdb_reader_check(db->env, &dead) != 0 || dead == 0)
+				return PDB_EREADERS;
+		} else {
+			return pdb__lmdb_err(rc);
+		}
 	}
 }
 

@@ -31,9 +31,27 @@ static int make_dir(void **state)
 	return 0;
 }
 
+/* Processes a test started to hold reader slots: killed by the teardown
+ * if a failed assertion left them behind. */
+static pid_t holders[16];
+static int nholders;
+
+static void kill_holders(void)
+{
+	for (int i = 0; i < nholders; i++) {
+		if (holders[i] > 0) {
+			kill(holders[i], SIGKILL);
+			waitpid(holders[i], NULL, 0);
+		}
+	}
+	nholders = 0;
+}
+
 static int remove_dir(void **state)
 {
 	char cmd[320];
+
+	kill_holders();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -533,6 +551,99 @@ static void test_next_read_sees_commit(void **state)
 	close(to_parent[0]);
 }
 
+/* A process that takes reader slots until none is left (or max snapshots),
+ * tells how many it holds, and waits to be killed. */
+static pid_t fill_readers(int max)
+{
+	int fds[2];
+	int held = 0;
+
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pdb_t *db;
+		pdb_txn *t;
+		close(fds[0]);
+		if (pdb_open(dir, PDB_RDONLY, NULL, &db) != 0)
+			_exit(1);
+		while (held < max && pdb_read_begin(db, &t) == 0)
+			held++;
+		if (write(fds[1], &held, sizeof(held)) != sizeof(held))
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	assert_true(nholders < (int)(sizeof(holders) / sizeof(holders[0])));
+	holders[nholders++] = pid;
+	assert_int_equal(read(fds[0], &held, sizeof(held)), sizeof(held));
+	close(fds[0]);
+	return pid;
+}
+
+static void kill_wait(pid_t pid)
+{
+	int status;
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	for (int i = 0; i < nholders; i++)
+		if (holders[i] == pid)
+			holders[i] = 0;
+}
+
+/* Every slot held by processes that were then SIGKILLed: nothing freed
+ * them, so the store could not be opened again, not even to write. */
+static void test_reader_slots_of_killed_processes_freed_at_open(void **state)
+{
+	pdb_t *db = open_new(NULL);
+	pdb_txn *t;
+
+	pdb_close(db);
+	/* A process that keeps the store open, as a running dnsd does: the
+	 * first opener of an unused store resets the reader table, so
+	 * without one the dead slots would be cleared for the wrong reason. */
+	fill_readers(1);
+	for (int round = 0; round < 3; round++) {
+		pid_t a = fill_readers(200), b = fill_readers(PDB_MAX_SNAPSHOTS);
+		kill_wait(a);
+		kill_wait(b);
+	}
+	assert_int_equal(pdb_open(dir, 0, NULL, &db), 0);
+	assert_int_equal(pdb_read_begin(db, &t), 0);
+	pdb_read_end(t);
+	assert_int_equal(pdb_write(db, "after the kills", set_note_to_serial, NULL, NULL), 0);
+	pdb_close(db);
+	assert_int_equal(pdb_open(dir, PDB_RDONLY, NULL, &db), 0);
+	pdb_close(db);
+}
+
+/* A daemon that was started before the others died: its next snapshot
+ * finds the table full, frees the dead slots and goes on. */
+static void test_reader_slots_freed_when_table_full(void **state)
+{
+	pdb_t *db = open_new(NULL);
+	pdb_txn *t;
+	int dead = -1;
+
+	pid_t filler = fill_readers(PDB_MAX_SNAPSHOTS);
+	/* Live holders: still full, and the error says what may be wrong. */
+	assert_int_equal(pdb_read_begin(db, &t), PDB_EREADERS);
+	assert_non_null(strstr(pdb_strerror(PDB_EREADERS), "stale slots of killed processes"));
+	kill_wait(filler);
+	assert_int_equal(pdb_read_begin(db, &t), 0);
+	pdb_read_end(t);
+	/* and on a timer: nothing left to free, then one more dead process */
+	assert_int_equal(pdb_reader_check(db, &dead), 0);
+	assert_int_equal(dead, 0);
+	kill_wait(fill_readers(3));
+	assert_int_equal(pdb_reader_check(db, &dead), 0);
+	assert_int_equal(dead, 3 * 2);   /* slots: two per snapshot */
+	assert_int_equal(pdb_reader_check(NULL, &dead), -EINVAL);
+	pdb_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +657,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_grows, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_readers_and_writer, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_next_read_sees_commit, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_reader_slots_of_killed_processes_freed_at_open, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_reader_slots_freed_when_table_full, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,6 +358,76 @@ def test_load_on_full_disk_says_no_space(policyctl_path, tmp_path):
     assert "list=0" in r.stdout, r.stdout + r.stderr   # the store is still whole
 
 
+# A process that takes LMDB reader slots of a store, as many as it can up to
+# N, prints how many, and waits to be killed.  ctypes on the system liblmdb:
+# no daemon offers a way to hold hundreds of snapshots on request.
+READER_HOLDER = r"""
+import ctypes, sys, time
+lib = ctypes.CDLL("liblmdb.so.0")
+env = ctypes.c_void_p()
+assert lib.mdb_env_create(ctypes.byref(env)) == 0
+lib.mdb_env_set_maxreaders(env, 1022)
+lib.mdb_env_set_maxdbs(env, 8)
+MDB_NOTLS, MDB_RDONLY = 0x200000, 0x20000
+rc = lib.mdb_env_open(env, sys.argv[1].encode(), MDB_NOTLS | MDB_RDONLY, 0o640)
+held = 0
+while rc == 0 and held < int(sys.argv[2]):
+    txn = ctypes.c_void_p()
+    if lib.mdb_txn_begin(env, None, MDB_RDONLY, ctypes.byref(txn)) != 0:
+        break
+    held += 1
+print(held, flush=True)
+time.sleep(600)
+"""
+
+
+def hold_readers(db, n):
+    p = subprocess.Popen(["python3", "-c", READER_HOLDER, str(db), str(n)],
+                         stdout=subprocess.PIPE, text=True)
+    held = int(p.stdout.readline())
+    return p, held
+
+
+def test_reader_slots_of_killed_processes_do_not_lock_out(loaded, dnsd_path, sample_zone):
+    """Readers SIGKILLed while another process keeps the store open left
+    their slots taken: policyctl could not write, dnsd not start."""
+    from test_dnsd import Dnsd
+    keeper, held = hold_readers(loaded.db, 1)   # a daemon still running
+    try:
+        assert held == 1
+        total = 0
+        for _ in range(70):
+            p, held = hold_readers(loaded.db, 16)   # a dnsd of 8 threads
+            p.kill()
+            p.wait()
+            total += held
+        assert total + 1 == 1022   # then every slot was taken
+        loaded.ok("suspend", "alpha.fed.example")
+        loaded.ok("list")
+        d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)], ["--threads", "8"])
+        try:
+            assert d.ask("fed.example", "SOA").answer
+        finally:
+            d.proc.kill()
+            d.proc.wait()
+    finally:
+        keeper.kill()
+        keeper.wait()
+
+
+def test_reader_slots_all_live_say_why(loaded):
+    keeper, held = hold_readers(loaded.db, 1022)
+    try:
+        assert held == 1022
+        r = loaded("list")
+        assert r.returncode == 3
+        assert "too many readers: stale slots of killed processes, or maxreaders too small" \
+            in r.stderr, r.stderr
+    finally:
+        keeper.kill()
+        keeper.wait()
+
+
 # ---- help and the progress bar ------------------------------------------------------
 
 COMMANDS = ["init", "load", "export", "show", "list", "history", "check", "suspend",
