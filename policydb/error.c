@@ -20,6 +20,9 @@ const char *pdb_strerror(int err)
 	case PDB_EREADERS:  return "too many readers: stale slots of killed processes, or maxreaders too small";
 	case PDB_ELMDB:     return "the LMDB library failed";
 	case PDB_EBADTAG:   return "not a valid tag";
+	case PDB_ELOCKFILE: return "the store's lock file lock.mdb is not writable (read-only mount or "
+	                           "file modes), and readers cannot lock without it: keep the store "
+	                           "directory writable, or make only data.mdb read-only";
 	case -ENOSPC:       return "no space left on the store's device; nothing was written";
 	}
 	if (err < 0 && err > -4096)

@@ -45,6 +45,7 @@ enum {
 	                          after those of dead ones were freed */
 	PDB_ELMDB     = -1011, /* any other LMDB failure */
 	PDB_EBADTAG   = -1012, /* not a valid tag */
+	PDB_ELOCKFILE = -1013, /* the lock file lock.mdb cannot be written */
 };
 
 /** Return a static sentence for any error this library returns
@@ -325,7 +326,9 @@ struct pdb_limits {
  *
  * Errors: -ENOENT (no such directory, or no store in it and no PDB_CREATE),
  * -ENOTDIR, -EACCES, PDB_ENOTSTORE (files that are not a policy store),
- * PDB_EREADERS (every reader slot taken by live processes), PDB_ENEWER (written by a newer format version), -ENOMEM, PDB_ELMDB. */
+ * PDB_EREADERS (every reader slot taken by live processes), PDB_ELOCKFILE
+ * (lock.mdb, or the directory to make it in, is not writable: a read-only
+ * mount or its modes; every reader needs it to lock), PDB_ENEWER (written by a newer format version), -ENOMEM, PDB_ELMDB. */
 int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim,
              pdb_t **out);
 

@@ -7,6 +7,7 @@
  * the format check, the serial, the audit entry of every commit, and the
  * growth of the map when it fills up. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,26 @@ static int open__check_dir(const char *dir, unsigned flags)
 	return 0;
 }
 
+/* LMDB opened MDB_RDONLY on a read-only file system goes on without its
+ * lock file, and so without the reader table that keeps a writer from
+ * reusing pages a reader still uses: readers then crash under commits.
+ * So every opener needs lock.mdb writable, or a directory to make it in.
+ * faccessat, not open: closing a descriptor of lock.mdb would drop the
+ * locks LMDB holds on it, should this process have the store open. */
+static int open__check_lock(const char *dir)
+{
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock.mdb", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) == 0)
+		return 0;
+	if (errno == ENOENT && faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0)
+		return 0;
+	return errno == EROFS || errno == EACCES || errno == EPERM || errno == ENOENT
+	       ? PDB_ELOCKFILE : -errno;
+}
+
 static int open__dbis(pdb_t *db, bool create)
 {
 	MDB_txn *txn;
@@ -140,7 +161,7 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 	    ((flags & PDB_RDONLY) && (flags & PDB_CREATE)))
 		return -EINVAL;
 	*out = NULL;
-	if ((rc = open__check_dir(dir, flags)) != 0)
+	if ((rc = open__check_dir(dir, flags)) != 0 || (rc = open__check_lock(dir)) != 0)
 		return rc;
 	if (!(db = calloc(1, sizeof(*db))))
 		return -ENOMEM;

@@ -2,12 +2,17 @@
 input, and stores that are missing, unreadable or not stores at all."""
 import json
 import os
+import pathlib
 import pty
 import re
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 import yaml
+
+from conftest import Ctl
 
 HEAD = """community:
   zone: fed.example
@@ -17,6 +22,11 @@ members:
   a.fed.example:
     level: 1
 """
+
+
+def can_mount():
+    return os.geteuid() == 0 and subprocess.run(
+        ["unshare", "-m", "true"], capture_output=True).returncode == 0
 
 
 def state(ctl):
@@ -320,6 +330,43 @@ def test_unreadable_store(loaded, tmp_path):
     assert "Permission denied" in r.stderr
 
 
+@pytest.mark.skipif(not can_mount(), reason="needs root and mount namespaces")
+def test_read_only_mount_refused_not_lockless(loaded):
+    """On a read-only file system LMDB quietly read without its lock file,
+    so a writer could reuse pages under a reader: the opener must refuse."""
+    script = ('mount --bind -o ro "$1" "$1" && "$2" --db "$1" list; echo "list=$?"; '
+              '"$2" --db "$1" check alpha.fed.example delta.fed.example; echo "check=$?"')
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                        str(loaded.db), loaded.path], capture_output=True, text=True, timeout=60)
+    assert "list=3" in r.stdout and "check=3" in r.stdout, r.stdout + r.stderr
+    assert "lock.mdb is not writable" in r.stderr, r.stderr
+    assert "make only data.mdb read-only" in r.stderr
+    loaded.ok("list")   # the mount was the namespace's only
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run policyctl as another user")
+def test_read_only_lock_file_refused(policyctl_path, sample_policy):
+    # pytest's own directory is private to root: this store must be
+    # reachable by another user
+    top = pathlib.Path(tempfile.mkdtemp(prefix="pdb-lock-"))
+    try:
+        os.chmod(top, 0o755)
+        ctl = Ctl(policyctl_path, top / "store")
+        ctl.ok("init")
+        ctl.ok("load", sample_policy)
+        os.chmod(ctl.db, 0o755)
+        os.chmod(ctl.db / "data.mdb", 0o644)
+        os.chmod(ctl.db / "lock.mdb", 0o444)
+        r = ctl("list", user=65534)
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert "lock.mdb is not writable" in r.stderr, r.stderr
+        os.chmod(ctl.db / "lock.mdb", 0o666)   # a writable lock file is all it takes
+        r = ctl("list", user=65534)
+        assert r.returncode == 0, r.stderr
+    finally:
+        shutil.rmtree(top)
+
+
 def test_store_from_environment(policyctl_path, loaded):
     env = dict(os.environ, CLEARINGHOUSE_DB=str(loaded.db))
     r = subprocess.run([policyctl_path, "check", "alpha.fed.example", "delta.fed.example"],
@@ -333,11 +380,6 @@ def test_store_from_environment(policyctl_path, loaded):
 def test_init_twice(ctl):
     r = ctl("init")
     assert r.returncode == 3 and "already initialised" in r.stderr
-
-
-def can_mount():
-    return os.geteuid() == 0 and subprocess.run(
-        ["unshare", "-m", "true"], capture_output=True).returncode == 0
 
 
 @pytest.mark.skipif(not can_mount(), reason="needs root and mount namespaces")
