@@ -341,6 +341,39 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim,
  * Returns 0, -EINVAL, or an error as pdb_open(). */
 int pdb_reader_check(pdb_t *db, int *dead);
 
+/** What pdb_verify() reports as it goes.  Any member may be NULL. */
+struct pdb_verify_cb {
+	/* Before each database is walked: "free list", "main", "meta",
+	 * "member", "override", "audit".  A caller that watches the walk from
+	 * another process learns where a fault happened. */
+	void (*at)(void *arg, const char *db);
+	/* For each damaged record, or a database that cannot be walked to
+	 * its end: key is the record's key in printable form (escaped, cut
+	 * short), "" when there is none; why is a static phrase. */
+	void (*damage)(void *arg, const char *db, const char *key, const char *why);
+	void *arg;
+};
+
+/** Walk the whole store in one snapshot: the free list, every named
+ * database and every record in it, each value decoded and checked as a
+ * reader would, keys in order, counts as the headers say.  LMDB keeps no
+ * checksums, so damage is found only where it breaks these rules; and a
+ * damaged page can make the walk fault inside LMDB: run this in a process
+ * that may die (a child), never in a daemon.
+ *
+ * *records (may be NULL) receives the number of records walked.
+ * Returns 0 for a sound store, PDB_ECORRUPT after reporting damage, or
+ * -EINVAL, -ENOMEM and the errors of pdb_read_begin(). */
+int pdb_verify(pdb_t *db, const struct pdb_verify_cb *cb, size_t *records);
+
+/** Write a consistent, compacted copy of the store (one snapshot; free
+ * pages left out) to the new file path: a data.mdb to put in an empty
+ * directory, mode 0600.  It is written aside and linked into place, so the
+ * name appears only with the whole copy on disk.
+ * Errors: -EEXIST (path exists: never replaced), -EINVAL, -ENAMETOOLONG,
+ * other negative errno (-ENOSPC, -EACCES...), PDB_ELMDB. */
+int pdb_backup(pdb_t *db, const char *path);
+
 /** Close a handle.  All its transactions must have ended.  NULL is a no-op. */
 void pdb_close(pdb_t *db);
 

@@ -595,23 +595,38 @@ struct override_walk {
 	void *arg;
 };
 
-static int override_each(void *ctx, MDB_val *k, MDB_val *v)
+/* Split a stored override into its two names (NUL-terminated in buf) and
+ * its value.  Returns 0 or PDB_ECORRUPT. */
+static int override__split(const MDB_val *k, const MDB_val *v, char buf[2 * PDB_NAME_MAX + 2],
+                           const char **b, enum pdb_override *ov)
 {
-	struct override_walk *w = ctx;
-	char buf[2 * PDB_NAME_MAX + 2];
 	const char *nul;
-	uint8_t ov;
+	uint8_t o;
 
-	if (k->mv_size < 3 || k->mv_size >= sizeof(buf) || v->mv_size != 1)
+	if (k->mv_size < 3 || k->mv_size >= 2 * PDB_NAME_MAX + 2 || v->mv_size != 1)
 		return PDB_ECORRUPT;
 	memcpy(buf, k->mv_data, k->mv_size);
 	buf[k->mv_size] = '\0';
 	nul = memchr(buf, '\0', k->mv_size);
-	ov = *(uint8_t *)v->mv_data;
+	o = *(uint8_t *)v->mv_data;
 	if (!nul || nul == buf || nul + 1 == buf + k->mv_size ||
-	    (ov != PDB_OVERRIDE_ALLOW && ov != PDB_OVERRIDE_DENY))
+	    (o != PDB_OVERRIDE_ALLOW && o != PDB_OVERRIDE_DENY))
 		return PDB_ECORRUPT;
-	return w->fn(w->arg, buf, nul + 1, (enum pdb_override)ov);
+	*b = nul + 1;
+	*ov = (enum pdb_override)o;
+	return 0;
+}
+
+static int override_each(void *ctx, MDB_val *k, MDB_val *v)
+{
+	struct override_walk *w = ctx;
+	char buf[2 * PDB_NAME_MAX + 2];
+	const char *b;
+	enum pdb_override ov;
+
+	if (override__split(k, v, buf, &b, &ov) != 0)
+		return PDB_ECORRUPT;
+	return w->fn(w->arg, buf, b, ov);
 }
 
 int pdb_walk_overrides(pdb_txn *t, pdb_override_fn fn, void *arg)
@@ -651,4 +666,258 @@ int pdb_walk_audit(pdb_txn *t, size_t last_n, pdb_audit_fn fn, void *arg)
 	if (last_n == 0)
 		return walk(t, t->db->audit, MDB_FIRST, MDB_NEXT, 0, audit_each, &w);
 	return walk(t, t->db->audit, MDB_LAST, MDB_NEXT, last_n, audit_each, &w);
+}
+
+/* ---- verifying ---- */
+
+/* LMDB checks neither page contents nor record values: a damaged page is
+ * read as it is, so a walk can fault.  The caller runs pdb_verify where a
+ * fault cannot hurt (a child process); this code only tries to touch
+ * every page a reader could reach and to judge everything it reads. */
+
+struct verify {
+	const struct pdb_verify_cb *cb;
+	const char *db;
+	size_t records, damaged, max_records;
+	size_t last_pgno;
+	uint64_t sum;   /* of every byte read, so that no read is optimised out */
+	size_t prev_len;
+	uint8_t prev[512];
+};
+
+static void verify__damage(struct verify *v, const MDB_val *k, const char *why)
+{
+	char key[96];
+	size_t n = 0;
+
+	v->damaged++;
+	if (!v->cb || !v->cb->damage)
+		return;
+	/* Keys are names mostly, but a damaged one can hold anything. */
+	for (size_t i = 0; k && i < k->mv_size && n + 5 < sizeof(key) - 4; i++) {
+		uint8_t c = ((const uint8_t *)k->mv_data)[i];
+		n += (size_t)snprintf(key + n, sizeof(key) - n, c > 32 && c < 127 && c != '\\' ? "%c" : "\\x%02x", c);
+	}
+	if (k && n + 5 >= sizeof(key) - 4)
+		n += (size_t)snprintf(key + n, sizeof(key) - n, "...");
+	key[n] = '\0';
+	v->cb->damage(v->cb->arg, v->db, key, why);
+}
+
+static void verify__touch(struct verify *v, const MDB_val *x)
+{
+	const volatile uint8_t *p = x->mv_data;
+	for (size_t i = 0; i < x->mv_size; i++)
+		v->sum += p[i];
+}
+
+typedef const char *(*verify_fn)(struct verify *v, const MDB_val *k, const MDB_val *d);
+
+static const char *verify__meta(struct verify *v, const MDB_val *k, const MDB_val *d)
+{
+	struct pdb_community c;
+	const uint8_t *b = d->mv_data;
+
+	if (k->mv_size == 6 && !memcmp(k->mv_data, "format", 6)) {
+		if (d->mv_size != 4 || b[0] || b[1] || b[2] || !b[3] || b[3] > PDB_FORMAT_VERSION)
+			return "not a format version this software writes";
+	} else if (k->mv_size == 6 && !memcmp(k->mv_data, "serial", 6)) {
+		if (d->mv_size != 8)
+			return "a serial is 8 bytes";
+	} else if (k->mv_size == 9 && !memcmp(k->mv_data, "community", 9)) {
+		if (pdb_community_decode(d->mv_data, d->mv_size, &c) != 0)
+			return "the community record does not decode";
+	}
+	return NULL;
+}
+
+static const char *verify__member(struct verify *v, const MDB_val *k, const MDB_val *d)
+{
+	struct pdb_member m;
+
+	if (k->mv_size == 0 || k->mv_size > PDB_NAME_MAX || !pdb__name_plausible(k->mv_data, k->mv_size))
+		return "the key is not a domain name";
+	if (pdb_member_decode(d->mv_data, d->mv_size, &m) != 0)
+		return "the member record does not decode";
+	return NULL;
+}
+
+static const char *verify__override(struct verify *v, const MDB_val *k, const MDB_val *d)
+{
+	char buf[2 * PDB_NAME_MAX + 2];
+	const char *b;
+	enum pdb_override ov;
+
+	if (override__split(k, d, buf, &b, &ov) != 0 || strcmp(buf, b) >= 0 ||
+	    !pdb__name_plausible(buf, strlen(buf)) || !pdb__name_plausible(b, strlen(b)))
+		return "not an override of two names in order";
+	return NULL;
+}
+
+static const char *verify__audit(struct verify *v, const MDB_val *k, const MDB_val *d)
+{
+	struct pdb_audit e;
+
+	if (k->mv_size != 8)
+		return "an audit key is a serial of 8 bytes";
+	if (pdb__audit_decode(d->mv_data, d->mv_size, &e) != 0)
+		return "the audit record does not decode";
+	return NULL;
+}
+
+/* The main database: one entry per named database, its 48-byte header. */
+static const char *verify__main(struct verify *v, const MDB_val *k, const MDB_val *d)
+{
+	return d->mv_size == 48 ? NULL : "not a database header";
+}
+
+/* The free list: a transaction id -> a count and that many page numbers,
+ * each inside the file. */
+static const char *verify__free(struct verify *v, const MDB_val *k, const MDB_val *d)
+{
+	const size_t *ids = d->mv_data;
+
+	if (k->mv_size != sizeof(size_t) || d->mv_size < sizeof(size_t) ||
+	    d->mv_size % sizeof(size_t) || ids[0] != d->mv_size / sizeof(size_t) - 1)
+		return "not a list of free pages";
+	for (size_t i = 1; i <= ids[0]; i++)
+		if (ids[i] < 2 || ids[i] > v->last_pgno)
+			return "a free page number outside the file";
+	return NULL;
+}
+
+/* Keys in the order LMDB keeps them: byte-wise, a prefix first.  A key
+ * that breaks it was damaged, or its page was. */
+static bool verify__in_order(struct verify *v, const MDB_val *k, bool integer_keys)
+{
+	bool ok = true;
+	size_t n = k->mv_size < sizeof(v->prev) ? k->mv_size : sizeof(v->prev);
+
+	if (v->records > 1) {
+		if (integer_keys && k->mv_size == sizeof(size_t) && v->prev_len == sizeof(size_t)) {
+			size_t a, b;
+			memcpy(&a, v->prev, sizeof(a));
+			memcpy(&b, k->mv_data, sizeof(b));
+			ok = a < b;
+		} else if (!integer_keys) {
+			size_t m = n < v->prev_len ? n : v->prev_len;
+			int c = memcmp(v->prev, k->mv_data, m);
+			ok = c < 0 || (c == 0 && v->prev_len < n);
+		}
+	}
+	memcpy(v->prev, k->mv_data, n);
+	v->prev_len = n;
+	return ok;
+}
+
+static int verify__db(pdb_txn *t, struct verify *v, const char *name, MDB_dbi dbi, verify_fn check)
+{
+	MDB_cursor *cur;
+	MDB_stat st;
+	MDB_val k, d;
+	size_t before = v->records;
+	int rc;
+
+	v->db = name;
+	v->prev_len = 0;
+	if (v->cb && v->cb->at)
+		v->cb->at(v->cb->arg, name);
+	/* LMDB's own words for what it found wrong with a page. */
+	if ((rc = mdb_stat(t->txn, dbi, &st)) != 0 || (rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0) {
+		verify__damage(v, NULL, mdb_strerror(rc));
+		return rc == ENOMEM ? -ENOMEM : 0;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		const char *why;
+		if (++v->records > v->max_records) {
+			verify__damage(v, NULL, "more records than the file can hold: the tree has a loop");
+			break;
+		}
+		verify__touch(v, &k);
+		verify__touch(v, &d);
+		if ((why = check(v, &k, &d)) != NULL)
+			verify__damage(v, &k, why);
+		else if (!verify__in_order(v, &k, dbi == 0))
+			verify__damage(v, &k, "out of order: a key or its page is damaged");
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		verify__damage(v, NULL, mdb_strerror(rc));
+	else if (rc == MDB_NOTFOUND && v->records - before != st.ms_entries)
+		verify__damage(v, NULL, "its header counts other records than it holds");
+	return 0;
+}
+
+int pdb_verify(pdb_t *db, const struct pdb_verify_cb *cb, size_t *records)
+{
+	const struct { const char *name; verify_fn check; } dbs[] = {
+		{ "free list", verify__free }, { "main", verify__main }, { "meta", verify__meta },
+		{ "member", verify__member }, { "override", verify__override },
+		{ "audit", verify__audit },
+	};
+	MDB_envinfo info;
+	MDB_stat est;
+	struct verify *v;
+	int rc = 0;
+
+	if (!db)
+		return -EINVAL;
+	if (!(v = calloc(1, sizeof(*v))))
+		return -ENOMEM;
+	v->cb = cb;
+	mdb_env_info(db->env, &info);
+	mdb_env_stat(db->env, &est);
+	v->last_pgno = info.me_last_pgno;
+	/* Every record takes a node header and a byte of key at least. */
+	v->max_records = (info.me_last_pgno + 1) * est.ms_psize / 9;
+	/* A snapshot per database: LMDB fails a transaction for good at the
+	 * first damaged page, and the other databases are worth walking. */
+	for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		MDB_dbi dbi[] = { 0, 0, db->meta, db->member, db->override, db->audit };
+		pdb_txn *t;
+		if ((rc = pdb_read_begin(db, &t)) != 0)
+			break;
+		if (i == 1 && (rc = pdb__lmdb_err(mdb_dbi_open(t->txn, NULL, 0, &dbi[1]))) != 0) {
+			pdb_read_end(t);
+			break;
+		}
+		rc = verify__db(t, v, dbs[i].name, dbi[i], dbs[i].check);
+		pdb_read_end(t);
+	}
+	if (records)
+		*records = v->records;
+	if (rc == 0 && v->damaged)
+		rc = PDB_ECORRUPT;
+	free(v);
+	return rc;
+}
+
+/* ---- backing up ---- */
+
+int pdb_backup(pdb_t *db, const char *path)
+{
+	char tmp[4096];
+	int fd, rc;
+
+	if (!db || !path || !*path)
+		return -EINVAL;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	if (access(path, F_OK) == 0)
+		return -EEXIST;
+	/* Written aside and linked into place: a backup cut short by a
+	 * crash or a full disk never takes the name, and link() will not
+	 * replace a file made meanwhile. */
+	if ((fd = mkstemp(tmp)) < 0)
+		return -errno;
+	rc = pdb__lmdb_err(mdb_env_copyfd2(db->env, fd, MDB_CP_COMPACT));
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && link(tmp, path) != 0)
+		rc = -errno;
+	unlink(tmp);
+	return rc;
 }

@@ -55,6 +55,23 @@ static const struct command commands[] = {
 	  "  set alpha.fed.example tags '[industry:finance, auth:pki]'\n"
 	  "  set alpha.fed.example not-after 2027-12-31\n"
 	  "  set alpha.fed.example min-peer-level 2" },
+	{ "verify", cmd_verify, "verify",
+	  "Walk the whole store: the free list, every database and every record,\n"
+	  "each decoded and checked as dnsd and xmppd read it.  LMDB keeps no\n"
+	  "checksums, and a damaged page can crash a reader: the walk runs in a\n"
+	  "child process, so that even then this prints 'store damaged' and where.\n"
+	  "Exit 0 for a sound store, 3 for a damaged one (each damaged record is\n"
+	  "named on stderr) or one that cannot be opened.  Safe while the daemons\n"
+	  "and writers run: it reads one snapshot." },
+	{ "backup", cmd_backup, "backup FILE",
+	  "Write a consistent, compacted copy of the store (one snapshot, without\n"
+	  "free pages) to the new file FILE, mode 0600: a data.mdb.  Safe while the\n"
+	  "daemons and writers run.  FILE must not exist; it appears only once the\n"
+	  "whole copy is on disk.  Exit 2 if FILE exists, 3 on a store or write error.\n"
+	  "To restore: stop every process that uses the store (dnsd, xmppd, writers),\n"
+	  "check the copy with 'policyctl --db DIR verify' after placing it as\n"
+	  "DIR/data.mdb in an empty directory, then replace the store's data.mdb by\n"
+	  "it, remove the store's lock.mdb, and start the daemons (README: Restore)." },
 	{ "keygen", cmd_keygen, "keygen [--type ed25519|p256] --out PREFIX",
 	  "Make a key pair for signing policy tables: PREFIX.key (private, mode\n"
 	  "0600, stays on the clearinghouse) and PREFIX.pub (what members install).\n"

@@ -644,6 +644,61 @@ static void test_reader_slots_freed_when_table_full(void **state)
 	pdb_close(db);
 }
 
+struct damage_seen {
+	int n;
+	char db[32], key[96];
+};
+
+static void note_damage(void *arg, const char *db, const char *key, const char *why)
+{
+	struct damage_seen *d = arg;
+	if (d->n++ == 0) {
+		snprintf(d->db, sizeof(d->db), "%s", db);
+		snprintf(d->key, sizeof(d->key), "%s", key);
+	}
+}
+
+/* A record that readers refuse is found by a walk of the whole store,
+ * and named; a compacted backup of a sound store is sound too. */
+static void test_verify_finds_bad_record_and_backup_is_sound(void **state)
+{
+	struct damage_seen seen = { 0 };
+	struct pdb_verify_cb cb = { NULL, note_damage, &seen };
+	struct put_arg a = { "m", 0, 50 };
+	char copy[300], cdir[300];
+	size_t records = 0;
+	pdb_t *db = open_new(NULL);
+
+	assert_int_equal(pdb_write(db, "put", put_many, &a, NULL), 0);
+	assert_int_equal(pdb_verify(db, &cb, &records), 0);
+	assert_int_equal(seen.n, 0);
+	assert_true(records >= 50);
+	snprintf(copy, sizeof(copy), "%s/backup.mdb", dir);
+	assert_int_equal(pdb_backup(db, copy), 0);
+	assert_int_equal(pdb_backup(db, copy), -EEXIST);
+	pdb_close(db);
+
+	raw_put("member", "bad.example", "M\1garbage", 9);
+	assert_int_equal(pdb_open(dir, PDB_RDONLY, NULL, &db), 0);
+	assert_int_equal(pdb_verify(db, &cb, NULL), PDB_ECORRUPT);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.db, "member");
+	assert_string_equal(seen.key, "bad.example");
+	pdb_close(db);
+
+	/* the backup, as a store of its own */
+	snprintf(cdir, sizeof(cdir), "%s/restored", dir);
+	assert_int_equal(mkdir(cdir, 0700), 0);
+	char data[320];
+	snprintf(data, sizeof(data), "%s/data.mdb", cdir);
+	assert_int_equal(rename(copy, data), 0);
+	assert_int_equal(pdb_open(cdir, PDB_RDONLY, NULL, &db), 0);
+	seen.n = 0;
+	assert_int_equal(pdb_verify(db, &cb, NULL), 0);
+	assert_int_equal(count_of(db), 50);
+	pdb_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,6 +714,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_next_read_sees_commit, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_reader_slots_of_killed_processes_freed_at_open, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_reader_slots_freed_when_table_full, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_verify_finds_bad_record_and_backup_is_sound, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

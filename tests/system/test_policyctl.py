@@ -470,10 +470,75 @@ def test_reader_slots_all_live_say_why(loaded):
         keeper.wait()
 
 
+# ---- verify, backup, restore -------------------------------------------------------
+
+def restore(backup, store):
+    """The README's restore, with every user of the store stopped."""
+    store.mkdir(exist_ok=True)
+    shutil.copyfile(backup, store / "data.mdb")
+    (store / "lock.mdb").unlink(missing_ok=True)
+
+
+def flips(data):
+    """Deterministic damage near alpha.fed.example's record: its kind byte,
+    its key's length, its page's flags, and the page's first node offset."""
+    key = b"alpha.fed.example"
+    at = data.index(key + b"M")
+    page = at - at % 4096
+    return {"record-kind": at + len(key), "key-length": at - 1,
+            "page-flags": page + 10, "node-offset": page + 16}
+
+
+def test_backup_verify_restore(loaded, tmp_path):
+    before = loaded.ok("export")
+    out = loaded.ok("verify")
+    assert "store sound" in out
+    backup = tmp_path / "policy.backup"
+    loaded.ok("backup", backup)
+    assert backup.stat().st_mode & 0o777 == 0o600
+    r = loaded("backup", backup)   # never replaced
+    assert r.returncode == 2 and "already exists" in r.stderr
+    # the store is damaged where its readers will find it ...
+    data = bytearray((loaded.db / "data.mdb").read_bytes())
+    for k in range(len(data)):
+        if data.startswith(b"alpha.fed.example" + b"M", k):
+            data[k + len("alpha.fed.example")] ^= 0xFF
+    (loaded.db / "data.mdb").write_bytes(data)
+    r = loaded("verify")
+    assert r.returncode == 3 and "store damaged" in r.stderr, r.stdout + r.stderr
+    # ... and restored from the backup
+    restore(backup, loaded.db)
+    assert "store sound" in loaded.ok("verify")
+    assert loaded.ok("export") == before
+    loaded.ok("suspend", "alpha.fed.example")   # and writable
+
+
+@pytest.mark.parametrize("where", ["record-kind", "key-length", "page-flags", "node-offset"])
+def test_verify_flipped_byte_reports_never_crashes(loaded, tmp_path, where):
+    """One flipped byte made export and list fault inside LMDB."""
+    backup = tmp_path / "compact.mdb"
+    loaded.ok("backup", backup)   # compacted: no free page to flip harmlessly
+    data = bytearray(backup.read_bytes())
+    data[flips(data)[where]] ^= 0xFF
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "data.mdb").write_bytes(data)
+    r = Ctl(loaded.path, damaged)("verify")
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    assert "store damaged" in r.stderr
+    assert "store sound" not in r.stdout
+
+
+def test_backup_of_missing_store(policyctl_path, tmp_path):
+    r = Ctl(policyctl_path, tmp_path / "none")("backup", tmp_path / "b")
+    assert r.returncode == 3
+    assert not (tmp_path / "b").exists()
+
+
 # ---- help and the progress bar ------------------------------------------------------
 
 COMMANDS = ["init", "load", "export", "show", "list", "history", "check", "suspend",
-            "resume", "set"]
+            "resume", "set", "verify", "backup"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
