@@ -341,7 +341,12 @@ def test_read_only_mount_refused_not_lockless(loaded):
     assert "list=3" in r.stdout and "check=3" in r.stdout, r.stdout + r.stderr
     assert "lock.mdb is not writable" in r.stderr, r.stderr
     assert "make only data.mdb read-only" in r.stderr
-    loaded.ok("list")   # the mount was the namespace's only
+    # the way the message and README give: only the data file read-only
+    script = 'mount --bind -o ro "$1/data.mdb" "$1/data.mdb" && "$2" --db "$1" list'
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                        str(loaded.db), loaded.path], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "alpha.fed.example" in r.stdout, r.stderr
+    loaded.ok("list")   # the mounts were the namespace's only
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run policyctl as another user")
