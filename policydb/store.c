@@ -866,11 +866,7 @@ int pdb_verify(pdb_t *db, const struct pdb_verify_cb *cb, size_t *records)
 	if (!(v = calloc(1, sizeof(*v))))
 		return -ENOMEM;
 	v->cb = cb;
-	mdb_env_info(db->env, &info);
 	mdb_env_stat(db->env, &est);
-	v->last_pgno = info.me_last_pgno;
-	/* Every record takes a node header and a byte of key at least. */
-	v->max_records = (info.me_last_pgno + 1) * est.ms_psize / 9;
 	/* A snapshot per database: LMDB fails a transaction for good at the
 	 * first damaged page, and the other databases are worth walking. */
 	for (size_t i = 0; rc == 0 && i < sizeof(dbs) / sizeof(dbs[0]); i++) {
@@ -878,6 +874,12 @@ int pdb_verify(pdb_t *db, const struct pdb_verify_cb *cb, size_t *records)
 		pdb_txn *t;
 		if ((rc = pdb_read_begin(db, &t)) != 0)
 			break;
+		/* The file's size as of the newest commit, read after the
+		 * snapshot began, so never smaller than the snapshot's. */
+		mdb_env_info(db->env, &info);
+		v->last_pgno = info.me_last_pgno;
+		/* Every record takes a node header and a byte of key at least. */
+		v->max_records = v->records + (info.me_last_pgno + 1) * est.ms_psize / 9;
 		if (i == 1 && (rc = pdb__lmdb_err(mdb_dbi_open(t->txn, NULL, 0, &dbi[1]))) != 0) {
 			pdb_read_end(t);
 			break;

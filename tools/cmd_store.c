@@ -114,7 +114,16 @@ int cmd_verify(struct ctl *c, int argc, char **argv)
 		        *where ? " database" : "", strsignal(WTERMSIG(status)));
 		return CTL_STORE;
 	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : CTL_STORE;
+	/* Anything but policyctl's own codes is a walk that did not end
+	 * its own way: a sanitizer's report of a fault, for one. */
+	if (!WIFEXITED(status) || (WEXITSTATUS(status) != CTL_OK && WEXITSTATUS(status) != CTL_USAGE &&
+	                           WEXITSTATUS(status) != CTL_STORE)) {
+		ctl_err("%s: store damaged: reading the %s%s ended abnormally (exit %d); "
+		        "restore it from a backup", c->dir, *where ? where : "store",
+		        *where ? " database" : "", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return CTL_STORE;
+	}
+	return WEXITSTATUS(status);
 }
 
 int cmd_backup(struct ctl *c, int argc, char **argv)

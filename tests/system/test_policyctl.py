@@ -534,6 +534,24 @@ def test_verify_flipped_byte_reports_never_crashes(loaded, tmp_path, where):
     assert "store sound" not in r.stdout
 
 
+def test_verify_and_backup_beside_a_writer(loaded, tmp_path):
+    """One snapshot per walk: commits meanwhile are no damage."""
+    writer = subprocess.Popen(["sh", "-c", 'for i in $(seq 40); do "$1" --db "$2" suspend '
+                               'alpha.fed.example && "$1" --db "$2" resume alpha.fed.example '
+                               '|| exit 1; done', "sh", loaded.path, str(loaded.db)],
+                              stdout=subprocess.DEVNULL)
+    try:
+        for i in range(10):
+            assert "store sound" in loaded.ok("verify")
+            loaded.ok("backup", tmp_path / f"b{i}")
+    finally:
+        assert writer.wait(timeout=300) == 0
+    for i in range(10):
+        d = tmp_path / f"r{i}"
+        restore(tmp_path / f"b{i}", d)
+        assert "store sound" in Ctl(loaded.path, d).ok("verify")
+
+
 def test_backup_of_missing_store(policyctl_path, tmp_path):
     r = Ctl(policyctl_path, tmp_path / "none")("backup", tmp_path / "b")
     assert r.returncode == 3
