@@ -142,7 +142,9 @@ int cmd_backup(struct ctl *c, int argc, char **argv)
 		return CTL_USAGE;
 	}
 	if (rc != 0) {
-		ctl_err("%s: no backup written: %s", argv[1], pdb_strerror(rc));
+		/* An errno is about FILE here, not the store: pdb_strerror's
+		 * words for -ENOSPC speak of the store's device. */
+		ctl_err("%s: no backup written: %s", argv[1], rc > -1000 ? strerror(-rc) : pdb_strerror(rc));
 		return CTL_STORE;
 	}
 	printf("backed up %s to %s\n", c->dir, argv[1]);

@@ -552,6 +552,19 @@ def test_verify_and_backup_beside_a_writer(loaded, tmp_path):
         assert "store sound" in Ctl(loaded.path, d).ok("verify")
 
 
+@pytest.mark.skipif(not can_mount(), reason="needs root and mount namespaces")
+def test_backup_on_full_disk_leaves_nothing(loaded, tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    script = ('mount -t tmpfs -o size=8k tmpfs "$1" && "$2" --db "$3" backup "$1/b"; '
+              'echo "backup=$?"; ls -A "$1"')
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                        str(mnt), loaded.path, str(loaded.db)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.splitlines() == ["backup=3"], r.stdout + r.stderr   # no file, no temporary
+    assert "No space left on device" in r.stderr
+
+
 def test_backup_of_missing_store(policyctl_path, tmp_path):
     r = Ctl(policyctl_path, tmp_path / "none")("backup", tmp_path / "b")
     assert r.returncode == 3
