@@ -688,17 +688,18 @@ struct verify {
 static void verify__damage(struct verify *v, const MDB_val *k, const char *why)
 {
 	char key[96];
-	size_t n = 0;
+	size_t n = 0, i = 0;
 
 	v->damaged++;
 	if (!v->cb || !v->cb->damage)
 		return;
-	/* Keys are names mostly, but a damaged one can hold anything. */
-	for (size_t i = 0; k && i < k->mv_size && n + 5 < sizeof(key) - 4; i++) {
+	/* Keys are names mostly, but a damaged one can hold anything: at
+	 * most 4 bytes per key byte, and room kept for "..." and the NUL. */
+	for (; k && i < k->mv_size && n + 4 + 4 < sizeof(key); i++) {
 		uint8_t c = ((const uint8_t *)k->mv_data)[i];
 		n += (size_t)snprintf(key + n, sizeof(key) - n, c > 32 && c < 127 && c != '\\' ? "%c" : "\\x%02x", c);
 	}
-	if (k && n + 5 >= sizeof(key) - 4)
+	if (k && i < k->mv_size)
 		n += (size_t)snprintf(key + n, sizeof(key) - n, "...");
 	key[n] = '\0';
 	v->cb->damage(v->cb->arg, v->db, key, why);
