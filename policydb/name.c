@@ -178,7 +178,6 @@ int pdb_addr_parse(const char *s, bool allow_prefix, struct pdb_addr *out)
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *slash;
 	size_t hlen;
-	unsigned long prefix = 0;
 
 	if (!s || !out)
 		return -EINVAL;
@@ -199,6 +198,7 @@ int pdb_addr_parse(const char *s, bool allow_prefix, struct pdb_addr *out)
 		return -EINVAL;
 	}
 	if (slash) {
+		unsigned long prefix;
 		char *end;
 		if (slash[1] < '0' || slash[1] > '9')
 			return -EINVAL;

@@ -90,7 +90,7 @@ static int override_key_cmp(const void *key, const void *elem)
 static int count_removed_override(void *arg, const char *a, const char *b, enum pdb_override ov)
 {
 	struct load *l = arg;
-	struct pf_override key;
+	struct pf_override key = { .ov = ov };
 
 	snprintf(key.a, sizeof(key.a), "%s", a);
 	snprintf(key.b, sizeof(key.b), "%s", b);
