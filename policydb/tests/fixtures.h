@@ -9,7 +9,7 @@
 /* A member with every field filled in. */
 static inline void fixture_full_member(struct pdb_member *m)
 {
-	static const uint8_t pin[PDB_PIN_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+	static const uint8_t full_pin[PDB_PIN_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
 
 	pdb_member_init(m);
 	m->status = PDB_SUSPENDED;
@@ -23,7 +23,7 @@ static inline void fixture_full_member(struct pdb_member *m)
 	pdb_addr_parse("192.0.2.10", false, &m->addrs[m->naddrs++]);
 	pdb_addr_parse("2001:db8::10", false, &m->addrs[m->naddrs++]);
 	pdb_addr_parse("192.0.2.0/24", true, &m->queriers[m->nqueriers++]);
-	m->pins[m->npins++] = pin;
+	m->pins[m->npins++] = full_pin;
 	m->contact = pdb_str_of("ops@alpha.fed.example");
 	m->note = pdb_str_of("a note, with UTF-8: \xc3\xa9");
 	m->policy.set = PDB_POLICY_MIN_LEVEL | PDB_POLICY_REQUIRE | PDB_POLICY_FORBID;

@@ -219,9 +219,11 @@ static void test_render(void **state)
 	/* a bad 'to' is not echoed */
 	v = verdict("b.example", "a..example", NULL, XMPPD_REDIRECT);
 	n = xmppd_render_error(&v, false, buf, sizeof(buf));
+	assert_int_equal(n, (int)strlen(buf));
 	assert_null(strstr(buf, "from='"));
 	assert_non_null(strstr(buf, "<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"));
 	n = xmppd_render_features(&v, buf, sizeof(buf));
+	assert_int_equal(n, (int)strlen(buf));
 	assert_non_null(strstr(buf, "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
 	                            "<required/></starttls></stream:features>"));
 }
