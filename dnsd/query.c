@@ -488,7 +488,8 @@ static size_t fit_keep(const uint8_t *wire, size_t len, const struct fit_plan *p
                        unsigned *n)
 {
 	struct fit_rr rr, prev = { 0 };
-	size_t off = pl->add, keep = pl->add, need = pl->add, tail_len = len - pl->tail;
+	size_t off = pl->add, tail_len = len - pl->tail;
+	size_t keep = off, need = off;   /* nothing kept, nothing needed yet */
 
 	*n = 0;
 	for (unsigned i = 0; i < pl->nadd; i++) {

@@ -110,7 +110,7 @@ void xmppd__on_timer(uv_timer_t *t);
 /* Room for need more descriptors under conn-max, cutting connections being
  * set up (oldest first, never self) if it must.  Returns false if the
  * rest are relays, which are never cut for a newcomer. */
-bool xmppd__make_room(struct xmppd_server *s, unsigned need, struct conn *self);
+bool xmppd__make_room(struct xmppd_server *s, unsigned need, const struct conn *self);
 
 /* stream.c */
 void xmppd__on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);

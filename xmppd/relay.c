@@ -12,7 +12,7 @@
 /* Relayed streams held at once for one pair of domains.  A stock server
  * keeps one stream each way per peer; a few more come from reconnects
  * while an old stream waits out its timeout. */
-#define RELAY_PAIR_MAX 16
+#define RELAY_PAIR_MAX 16u
 
 static void relay_next(struct conn *c);
 static void on_out_closed(uv_handle_t *h);

@@ -202,7 +202,7 @@ static void addr_of(struct conn *c)
  * the cap is about), so a flood of idle connections cannot lock out a
  * server that speaks.  Relays are not cut: they carry allowed federation,
  * and cutting them would let anyone who connects break it. */
-bool xmppd__make_room(struct xmppd_server *s, unsigned need, struct conn *self)
+bool xmppd__make_room(struct xmppd_server *s, unsigned need, const struct conn *self)
 {
 	while (s->nfds + need > s->lim.conn_max) {
 		struct conn *old = s->setup_head;
