@@ -286,39 +286,82 @@ static unsigned default_threads(void)
 	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
 }
 
+/* Undo a start-up that failed before any thread ran: every worker's
+ * handles are closed on its own loop, which is then run until they are
+ * gone, so that nothing is left behind for a leak checker to find. */
+static void workers_abandon(struct daemon *d, uv_loop_t *main_loop)
+{
+	for (unsigned i = 0; d->w && i < d->nworkers; i++) {
+		struct worker *w = &d->w[i];
+		uv_loop_t *l = i == 0 ? main_loop : &w->loop;
+		if (!w->d)
+			break;   /* never set up, nor any after it */
+		if (w->server)
+			dnsd_server_close(w->server, worker__closed, w);
+		else if (w->wake.loop)
+			uv_close((uv_handle_t *)&w->wake, NULL);
+		w->server = NULL;
+		uv_run(l, UV_RUN_DEFAULT);
+		if (i > 0)
+			uv_loop_close(l);
+	}
+}
+
+static void daemon_free(struct daemon *d)
+{
+	for (unsigned i = 0; d->w && i < d->nworkers; i++)
+		dnsd_engine_free(d->w[i].engine);
+	free(d->w);
+	dnsd_zones_free(d->old_zones);
+	dnsd_zones_free(d->zones);
+	pdb_close(d->db);
+	dnsd_config_free(&d->o);
+}
+
+/* Open the store, load the zones, set up every worker and its sockets:
+ * everything that can fail on a bad configuration, before a thread runs.
+ * Returns 0 or the exit code. */
+static int daemon_start(struct daemon *d, uv_loop_t *loop)
+{
+	char err[512];
+	int rc;
+
+	if ((rc = pdb_open(d->o.db, PDB_RDONLY, NULL, &d->db)) != 0) {
+		fprintf(stderr, "dnsd: %s: %s\n", d->o.db, pdb_strerror(rc));
+		return 3;
+	}
+	if (dnsd_zones_load((const char *const *)d->o.zones, d->o.nzones, &d->zones, err,
+	                    sizeof(err)) != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return 2;
+	}
+	d->nworkers = d->o.threads ? d->o.threads : default_threads();
+	if (!(d->w = calloc(d->nworkers, sizeof(*d->w))))
+		return 3;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		uv_loop_t *l = i == 0 ? loop : &d->w[i].loop;
+		if (i > 0 && uv_loop_init(l) != 0)
+			return 3;
+		if (worker__init(d, i, l) != 0)
+			return 3;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
 	uv_loop_t *loop = uv_default_loop();
-	char err[512];
 	int rc;
 
 	d.o.removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
-	if ((rc = parse(argc, argv, &d.o)) != 0) {
-		dnsd_config_free(&d.o);
+	if ((rc = parse(argc, argv, &d.o)) != 0 || (rc = daemon_start(&d, loop)) != 0) {
+		workers_abandon(&d, loop);
+		daemon_free(&d);
+		uv_loop_close(loop);
 		return rc;
 	}
-	if ((rc = pdb_open(d.o.db, PDB_RDONLY, NULL, &d.db)) != 0) {
-		fprintf(stderr, "dnsd: %s: %s\n", d.o.db, pdb_strerror(rc));
-		return 3;
-	}
-	if ((rc = dnsd_zones_load((const char *const *)d.o.zones, d.o.nzones, &d.zones, err,
-	                          sizeof(err))) != 0) {
-		fprintf(stderr, "dnsd: %s\n", err);
-		pdb_close(d.db);
-		return 2;
-	}
 	signal(SIGPIPE, SIG_IGN);
-	d.nworkers = d.o.threads ? d.o.threads : default_threads();
-	if (!(d.w = calloc(d.nworkers, sizeof(*d.w))))
-		return 3;
-	for (unsigned i = 0; i < d.nworkers; i++) {
-		uv_loop_t *l = loop;
-		if (i > 0 && (l = &d.w[i].loop, uv_loop_init(l)) != 0)
-			return 3;
-		if (worker__init(&d, i, l) != 0)
-			return 3;
-	}
 	for (size_t j = 0; j < d.o.nlisten; j++)
 		fprintf(stderr, "dnsd: listening on %s (UDP on %u threads, TCP)\n", d.o.listen[j],
 		        d.nworkers);
@@ -341,14 +384,8 @@ int main(int argc, char **argv)
 		pthread_join(d.w[i].thread, NULL);
 		uv_loop_close(&d.w[i].loop);
 	}
-	for (unsigned i = 0; i < d.nworkers; i++)
-		dnsd_engine_free(d.w[i].engine);
-	free(d.w);
-	dnsd_zones_free(d.old_zones);
-	dnsd_zones_free(d.zones);
-	pdb_close(d.db);
+	daemon_free(&d);
 	uv_loop_close(loop);
-	dnsd_config_free(&d.o);
 	fprintf(stderr, "dnsd: stopped\n");
 	return 0;
 }
