@@ -16,6 +16,9 @@
 /* One loop per thread, each with its own engine (snapshot, cache) and its
  * own SO_REUSEPORT UDP sockets; thread 0 is the main thread, which also
  * serves TCP and takes the signals. */
+/* How often stale reader slots are looked for. */
+#define DNSD_SWEEP_MS 60000
+
 struct worker {
 	struct daemon *d;
 	pthread_t thread;
@@ -37,6 +40,7 @@ struct daemon {
 	struct worker *w;          /* w[0] runs on the main thread */
 	uv_signal_t term, intr, hup;
 	uv_timer_t reap;
+	uv_timer_t sweep;          /* reader slots of dead processes */
 };
 
 static void usage(FILE *out)
@@ -233,8 +237,20 @@ static void on_stop(uv_signal_t *h, int sig)
 	uv_close((uv_handle_t *)&d->intr, NULL);
 	uv_close((uv_handle_t *)&d->hup, NULL);
 	uv_close((uv_handle_t *)&d->reap, NULL);
+	uv_close((uv_handle_t *)&d->sweep, NULL);
 	for (unsigned i = 0; i < d->nworkers; i++)
 		uv_async_send(&d->w[i].wake);
+}
+
+/* Free the reader slots that killed processes left, before they run out:
+ * every policyctl, dnsd and xmppd shares the store's slots. */
+static void on_sweep(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	int dead = 0;
+
+	if (pdb_reader_check(d->db, &dead) == 0 && dead > 0)
+		fprintf(stderr, "dnsd: freed %d reader slots of dead processes\n", dead);
 }
 
 /* Free the replaced zones once every worker serves the new ones. */
@@ -375,7 +391,9 @@ int main(int argc, char **argv)
 	uv_signal_init(loop, &d.intr);
 	uv_signal_init(loop, &d.hup);
 	uv_timer_init(loop, &d.reap);
-	d.term.data = d.intr.data = d.hup.data = d.reap.data = &d;
+	uv_timer_init(loop, &d.sweep);
+	d.term.data = d.intr.data = d.hup.data = d.reap.data = d.sweep.data = &d;
+	uv_timer_start(&d.sweep, on_sweep, DNSD_SWEEP_MS, DNSD_SWEEP_MS);
 	uv_signal_start(&d.term, on_stop, SIGTERM);
 	uv_signal_start(&d.intr, on_stop, SIGINT);
 	uv_signal_start(&d.hup, on_hup, SIGHUP);

@@ -138,10 +138,26 @@ static int parse(int argc, char **argv, struct xmppd_config *o)
 	return 0;
 }
 
+/* How often stale reader slots are looked for. */
+#define XMPPD_SWEEP_MS 60000
+
 struct daemon {
 	xmppd_server *server;
+	pdb_t *db;
 	uv_signal_t term, intr;
+	uv_timer_t sweep;          /* reader slots of dead processes */
 };
+
+/* Free the reader slots that killed processes left, before they run out:
+ * every policyctl, dnsd and xmppd shares the store's slots. */
+static void on_sweep(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	int dead = 0;
+
+	if (pdb_reader_check(d->db, &dead) == 0 && dead > 0)
+		fprintf(stderr, "xmppd: freed %d reader slots of dead processes\n", dead);
+}
 
 static void on_stop(uv_signal_t *h, int sig)
 {
@@ -150,6 +166,7 @@ static void on_stop(uv_signal_t *h, int sig)
 	fprintf(stderr, "xmppd: signal %d, stopping\n", sig);
 	uv_close((uv_handle_t *)&d->term, NULL);
 	uv_close((uv_handle_t *)&d->intr, NULL);
+	uv_close((uv_handle_t *)&d->sweep, NULL);
 	xmppd_server_close(d->server, NULL, NULL);
 }
 
@@ -208,7 +225,10 @@ int main(int argc, char **argv)
 	}
 	uv_signal_init(loop, &d.term);
 	uv_signal_init(loop, &d.intr);
-	d.term.data = d.intr.data = &d;
+	uv_timer_init(loop, &d.sweep);
+	d.db = db;
+	d.term.data = d.intr.data = d.sweep.data = &d;
+	uv_timer_start(&d.sweep, on_sweep, XMPPD_SWEEP_MS, XMPPD_SWEEP_MS);
 	uv_signal_start(&d.term, on_stop, SIGTERM);
 	uv_signal_start(&d.intr, on_stop, SIGINT);
 	uv_run(loop, UV_RUN_DEFAULT);
