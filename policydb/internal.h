@@ -49,6 +49,10 @@ struct pdb_txn {
  * stores made before them open as they are, read-only handles included. */
 #define PDB__REMOVED_PREFIX "removed/"
 #define PDB__REMOVED_PREFIX_LEN (sizeof(PDB__REMOVED_PREFIX) - 1)
+/* The meta key holding when the next prune of removals is due (u64 Unix
+ * time), so that a commit does not scan them all when none can have
+ * expired (write.c). */
+#define PDB__REMOVED_DUE_KEY "removed-prune-due"
 
 /* The meta key of name's removal, into buf.  -EINVAL for an empty or too
  * long name. */

@@ -728,6 +728,18 @@ static const char *verify__meta(struct verify *v, const MDB_val *k, const MDB_va
 	} else if (k->mv_size == 9 && !memcmp(k->mv_data, "community", 9)) {
 		if (pdb_community_decode(d->mv_data, d->mv_size, &c) != 0)
 			return "the community record does not decode";
+	} else if (k->mv_size > PDB__REMOVED_PREFIX_LEN &&
+	           !memcmp(k->mv_data, PDB__REMOVED_PREFIX, PDB__REMOVED_PREFIX_LEN)) {
+		size_t n = k->mv_size - PDB__REMOVED_PREFIX_LEN;
+		if (n > PDB_NAME_MAX ||
+		    !pdb__name_plausible((const char *)k->mv_data + PDB__REMOVED_PREFIX_LEN, n))
+			return "a removal whose key is not a domain name";
+		if (d->mv_size != 8)
+			return "a removal's time is 8 bytes";
+	} else if (k->mv_size == strlen(PDB__REMOVED_DUE_KEY) &&
+	           !memcmp(k->mv_data, PDB__REMOVED_DUE_KEY, k->mv_size)) {
+		if (d->mv_size != 8)
+			return "the next prune's time is 8 bytes";
 	}
 	return NULL;
 }

@@ -74,9 +74,6 @@ static int append_audit(pdb_wtxn *w, uint64_t serial, const char *command)
 	return put(w, w->t.db->audit, pdb__val(key, 8), pdb__val(rec, len), MDB_APPEND);
 }
 
-/* The meta key holding when the next prune of removals is due, so that a
- * commit does not scan them all when none can have expired. */
-#define PRUNE_DUE_KEY "removed-prune-due"
 /* Prune at most this often, whatever expires: removals then live at most
  * this much longer than PDB_REMOVED_KEEP. */
 #define PRUNE_EVERY 3600
@@ -96,7 +93,7 @@ int pdb__w_put_removed(pdb_wtxn *w, const char *name, int64_t when)
 	/* A removal dated back may be due before the next planned prune:
 	 * plan none, so that this commit prunes. */
 	if (when < w->now) {
-		MDB_val due = pdb__key(PRUNE_DUE_KEY);
+		MDB_val due = pdb__key(PDB__REMOVED_DUE_KEY);
 		rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->meta, &due, NULL));
 		return rc == PDB_ENOTFOUND ? 0 : rc;
 	}
@@ -124,7 +121,7 @@ static int forget_removed(pdb_wtxn *w, const char *name)
 static int prune_removed(pdb_wtxn *w)
 {
 	MDB_val k = pdb__val(PDB__REMOVED_PREFIX, PDB__REMOVED_PREFIX_LEN), v;
-	MDB_val due_k = pdb__key(PRUNE_DUE_KEY), due_v;
+	MDB_val due_k = pdb__key(PDB__REMOVED_DUE_KEY), due_v;
 	int64_t oldest = INT64_MAX, due;
 	MDB_cursor *cur;
 	uint8_t b[8];

@@ -699,6 +699,37 @@ static void test_verify_finds_bad_record_and_backup_is_sound(void **state)
 	pdb_close(db);
 }
 
+static int clear_all(pdb_wtxn *w, void *arg)
+{
+	(void)arg;
+	return pdb_w_clear(w);
+}
+
+/* Removals live in meta beside the serial: verify checks them too, and a
+ * sound one (kept by a delete) is no damage. */
+static void test_verify_checks_removals(void **state)
+{
+	struct damage_seen seen = { 0 };
+	struct pdb_verify_cb cb = { NULL, note_damage, &seen };
+	struct put_arg a = { "m", 0, 3 };
+	pdb_t *db = open_new(NULL);
+
+	(void)state;
+	assert_int_equal(pdb_write(db, "put", put_many, &a, NULL), 0);
+	assert_int_equal(pdb_write(db, "clear", clear_all, NULL, NULL), 0);
+	assert_int_equal(pdb_verify(db, &cb, NULL), 0);
+	assert_int_equal(seen.n, 0);
+	pdb_close(db);
+
+	raw_put("meta", "removed/gone.example", "\1\2\3", 3);
+	assert_int_equal(pdb_open(dir, PDB_RDONLY, NULL, &db), 0);
+	assert_int_equal(pdb_verify(db, &cb, NULL), PDB_ECORRUPT);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.db, "meta");
+	assert_string_equal(seen.key, "removed/gone.example");
+	pdb_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +746,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader_slots_of_killed_processes_freed_at_open, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_reader_slots_freed_when_table_full, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_verify_finds_bad_record_and_backup_is_sound, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_verify_checks_removals, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
