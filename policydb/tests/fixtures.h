@@ -2,9 +2,39 @@
 #ifndef POLICYDB_TEST_FIXTURES_H
 #define POLICYDB_TEST_FIXTURES_H
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policydb.h"
+
+/* A new, initialised store in a fresh directory under $TMPDIR whose name
+ * begins with prefix; dir (len bytes) receives its path.  NULL on any
+ * failure. */
+static inline pdb_t *fixture_store_new(char *dir, size_t len, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+	pdb_t *db = NULL;
+
+	snprintf(dir, len, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+	if (!mkdtemp(dir) || pdb_open(dir, PDB_CREATE, NULL, &db) != 0)
+		return NULL;
+	if (pdb_init(db, "test init") != 0) {
+		pdb_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+/* Close db and remove its directory: 0, or -1 if the removal failed. */
+static inline int fixture_store_remove(pdb_t *db, const char *dir)
+{
+	char cmd[320];
+
+	pdb_close(db);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
 
 /* A member with every field filled in. */
 static inline void fixture_full_member(struct pdb_member *m)

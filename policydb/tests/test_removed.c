@@ -21,24 +21,15 @@ static pdb_t *db;
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/pdb-removed-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(pdb_open(dir, PDB_CREATE, NULL, &db), 0);
-	assert_int_equal(pdb_init(db, "test init"), 0);
+	assert_non_null(db = fixture_store_new(dir, sizeof(dir), "pdb-removed"));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[320];
-
 	(void)state;
-	pdb_close(db);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return fixture_store_remove(db, dir);
 }
 
 /* A list of names, for the bodies below. */

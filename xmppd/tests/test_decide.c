@@ -56,21 +56,16 @@ static void load(enum pdb_identity id, enum pdb_deny_text dt)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(dir, sizeof(dir), "%s/xmppd-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(pdb_open(dir, PDB_CREATE, NULL, &db), 0);
-	assert_int_equal(pdb_init(db, "test init"), 0);
+	(void)state;
+	assert_non_null(db = fixture_store_new(dir, sizeof(dir), "xmppd-test"));
 	load(PDB_IDENTITY_CLAIM, PDB_DENY_TEXT_GENERIC);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[320];
-	pdb_close(db);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	(void)state;
+	return fixture_store_remove(db, dir);
 }
 
 static struct xmppd_header header(const char *from, const char *to)

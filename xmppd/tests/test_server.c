@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "conn.h"
 
 static char dir[256];
@@ -36,22 +37,15 @@ void *__wrap_calloc(size_t n, size_t size)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/xmppd-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(pdb_open(dir, PDB_CREATE, NULL, &db), 0);
-	assert_int_equal(pdb_init(db, "test init"), 0);
+	assert_non_null(db = fixture_store_new(dir, sizeof(dir), "xmppd-test"));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[320];
 	(void)state;
-	pdb_close(db);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return fixture_store_remove(db, dir);
 }
 
 static uint16_t free_port(void)
