@@ -9,30 +9,30 @@
 #include "policydb.h"
 
 /* A new, initialised store in a fresh directory under $TMPDIR whose name
- * begins with prefix; dir (len bytes) receives its path.  NULL on any
+ * begins with prefix; path (len bytes) receives its name.  NULL on any
  * failure. */
-static inline pdb_t *fixture_store_new(char *dir, size_t len, const char *prefix)
+static inline pdb_t *fixture_store_new(char *path, size_t len, const char *prefix)
 {
 	const char *tmp = getenv("TMPDIR");
-	pdb_t *db = NULL;
+	pdb_t *store = NULL;
 
-	snprintf(dir, len, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
-	if (!mkdtemp(dir) || pdb_open(dir, PDB_CREATE, NULL, &db) != 0)
+	snprintf(path, len, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+	if (!mkdtemp(path) || pdb_open(path, PDB_CREATE, NULL, &store) != 0)
 		return NULL;
-	if (pdb_init(db, "test init") != 0) {
-		pdb_close(db);
+	if (pdb_init(store, "test init") != 0) {
+		pdb_close(store);
 		return NULL;
 	}
-	return db;
+	return store;
 }
 
-/* Close db and remove its directory: 0, or -1 if the removal failed. */
-static inline int fixture_store_remove(pdb_t *db, const char *dir)
+/* Close store and remove its directory, path: 0, or -1 if the removal failed. */
+static inline int fixture_store_remove(pdb_t *store, const char *path)
 {
 	char cmd[320];
 
-	pdb_close(db);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	pdb_close(store);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
