@@ -85,10 +85,7 @@ int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 {
 	struct dnsd_epoch *ep = &e->epoch;
 	size_t alen = c->family == 4 ? 4 : 16;
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < alen; i++)
-		h = (h ^ c->addr[i]) * 16777619u;
+	uint32_t h = pdb_fnv1a32(c->addr, alen);
 	struct dnsd_memo *m = &ep->memo[h & (DNSD_MEMO_SIZE - 1)];
 	if (m->family == c->family && memcmp(m->addr, c->addr, alen) == 0)
 		return m->view;

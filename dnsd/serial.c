@@ -29,10 +29,8 @@ static uint32_t file_serial(const struct dnsd_zone *z)
 /* FNV-1a, then a finaliser so that sums of hashes mix well. */
 static uint64_t rr_hash(const uint8_t *p, size_t n)
 {
-	uint64_t h = 14695981039346656037u;
+	uint64_t h = pdb_fnv1a64(p, n);
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211u;
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdu;
 	h ^= h >> 33;

@@ -94,6 +94,15 @@ int pdb_name_normalise(const char *in, char out[PDB_NAME_MAX + 1],
 int pdb_tag_normalise(const char *in, char out[PDB_TAG_MAX + 1],
                       const char **why);
 
+/* ---- hashing -------------------------------------------------------------- */
+
+/** FNV-1a (Fowler, Noll, Vo) over n bytes at p, 32 and 64 bits: cheap and
+ * sensitive to every byte and its position.  The 32-bit one is the check
+ * sum of every stored record, so it never changes; the daemons use them
+ * for their own tables.  p may be NULL when n is 0. */
+uint32_t pdb_fnv1a32(const void *p, size_t n);
+uint64_t pdb_fnv1a64(const void *p, size_t n);
+
 /* ---- the data model ------------------------------------------------------ */
 
 /** A byte string.  Not NUL-terminated; see the conventions above. */

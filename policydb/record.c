@@ -30,13 +30,25 @@ enum {
 
 #define CHECK_LEN 7  /* tag, length, 4-byte hash */
 
-/* FNV-1a, 32 bits (Fowler, Noll, Vo): cheap, and sensitive to every byte
- * and its position, which is all a truncation check needs. */
-static uint32_t fnv1a(const uint8_t *p, size_t n)
+/* The record's trailer: sensitive to every byte and its position, which is
+ * all a truncation check needs. */
+uint32_t pdb_fnv1a32(const void *p, size_t n)
 {
+	const uint8_t *b = p;
 	uint32_t h = 2166136261u;
+
 	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+uint64_t pdb_fnv1a64(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 14695981039346656037u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211u;
 	return h;
 }
 
@@ -203,7 +215,7 @@ static void w_start(struct wbuf *w, uint8_t *buf, size_t cap, uint8_t kind)
 static int w_finish(struct wbuf *w, size_t *len)
 {
 	if (!w->err) {
-		uint32_t h = fnv1a(w->p, w->len);
+		uint32_t h = pdb_fnv1a32(w->p, w->len);
 		w_head(w, F_CHECK, 4);
 		w_u32(w, h);
 	}
@@ -343,7 +355,7 @@ static int r_start(struct rbuf *r, const void *buf, size_t len, uint8_t kind)
 	    r->p[1] != PDB__RECORD_VERSION)
 		return PDB_ECORRUPT;
 	t = r->p + len - CHECK_LEN;
-	if (t[0] != F_CHECK || get_u16(t + 1) != 4 || get_u32(t + 3) != fnv1a(r->p, len - CHECK_LEN))
+	if (t[0] != F_CHECK || get_u16(t + 1) != 4 || get_u32(t + 3) != pdb_fnv1a32(r->p, len - CHECK_LEN))
 		return PDB_ECORRUPT;
 	r->len = len - CHECK_LEN;
 	return 0;
