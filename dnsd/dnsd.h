@@ -7,7 +7,8 @@
  *  - the server: libuv UDP and TCP listeners that feed the engine.
  *
  * Errors are negative ints: a negative errno, a PDB_E* code from policydb
- * passed through, or one of the DNSD_E* codes below -2000.
+ * passed through, or one of the DNSD_E* codes, -2001 to -2999 (the ranges
+ * are in policydb.h).
  */
 #ifndef DNSD_H
 #define DNSD_H
@@ -27,7 +28,8 @@ enum {
 	DNSD_ECONFIG = -2004, /* the configuration file is not valid */
 };
 
-/** A static sentence for any error dnsd, policydb or libuv returns. */
+/** A static sentence for any error dnsd, policydb or libuv returns;
+ * "unknown error" for a code in no range of policydb.h or of dnsd's. */
 const char *dnsd_strerror(int err);
 
 /* ---- zones ---------------------------------------------------------------- */

@@ -25,7 +25,7 @@ const char *pdb_strerror(int err)
 	                           "directory writable, or make only data.mdb read-only";
 	case -ENOSPC:       return "no space left on the store's device; nothing was written";
 	}
-	if (err < 0 && err > -4096)
+	if (pdb_err_is_errno(err))
 		return strerror(-err);
 	return "unknown error";
 }

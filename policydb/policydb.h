@@ -48,8 +48,35 @@ enum {
 	PDB_ELOCKFILE = -1013, /* the lock file lock.mdb cannot be written */
 };
 
+/* Each library of the project keeps its own codes in a range of its own,
+ * so that a code handed up through another library is still known for
+ * what it is (docs/architecture.md, "Errors"):
+ *     -1 ..   -999  a negative errno (libuv's errors are these on Unix)
+ *  -1001 ..  -1999  policydb, PDB_E*
+ *  -2001 ..  -2999  dnsd, DNSD_E*
+ *  -3001 ..  -3999  xmppd, XMPPD_E*
+ * Each library's *_strerror() answers its own codes, hands policydb's to
+ * pdb_strerror() and a negative errno to strerror (or libuv's words for
+ * it); anything else is "unknown error". */
+#define PDB_ERRNO_MIN (-999)
+#define PDB_E_FIRST   (-1001)
+#define PDB_E_LAST    (-1999)
+
+/** True if err is in the negative errno range. */
+static inline bool pdb_err_is_errno(int err)
+{
+	return err < 0 && err >= PDB_ERRNO_MIN;
+}
+
+/** True if err is in policydb's range (PDB_E_FIRST down to PDB_E_LAST). */
+static inline bool pdb_err_is_pdb(int err)
+{
+	return err <= PDB_E_FIRST && err >= PDB_E_LAST;
+}
+
 /** Return a static sentence for any error this library returns
- * (PDB_E* or negative errno).  Never NULL. */
+ * (PDB_E* or negative errno); "unknown error" for a code outside both
+ * ranges.  Never NULL. */
 const char *pdb_strerror(int err);
 
 /* ---- limits -------------------------------------------------------------- */

@@ -6,7 +6,9 @@
  * real server, or refuses it with a stream error.
  *
  * Conventions, as in policydb.h: functions return 0 or a negative error,
- * errno values passed through as -errno and xmppd's own codes below -3000;
+ * errno values passed through as -errno, policydb's PDB_E* codes passed
+ * through, and xmppd's own codes, -3001 to -3999 (the ranges are in
+ * policydb.h);
  * arguments are checked first (-EINVAL).  Nothing here is thread-safe: one
  * server lives on one libuv loop. */
 #ifndef XMPPD_H
@@ -26,7 +28,8 @@ enum {
 	XMPPD_ETLS = -3003,    /* OpenSSL refused the certificate, key or CA file */
 };
 
-/** A constant string for any error this library returns. */
+/** A constant string for any error this library returns; "unknown
+ * error" for a code in no range of policydb.h or of xmppd's. */
 const char *xmppd_strerror(int err);
 
 /* ---- the stream reader ------------------------------------------------------

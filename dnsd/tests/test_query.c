@@ -62,11 +62,27 @@ static void test_answer_plain_query_without_edns(void **state)
 	}
 }
 
+/* Regression: dnsd_strerror took -1000 for a policydb code and anything
+ * down to -4095 for libuv's, so that xmppd's -3001 read as a resolver
+ * failure.  Now each range goes where policydb.h says. */
+static void test_strerror_minus_1000_and_foreign_codes_are_unknown(void **state)
+{
+	(void)state;
+	assert_string_equal(dnsd_strerror(-1000), "unknown error");
+	assert_string_equal(dnsd_strerror(-3001), "unknown error");
+	assert_string_equal(dnsd_strerror(-2003), "unknown error");
+	assert_string_equal(dnsd_strerror(PDB_ENOTFOUND), pdb_strerror(PDB_ENOTFOUND));
+	assert_string_equal(dnsd_strerror(PDB_ELOCKFILE), pdb_strerror(PDB_ELOCKFILE));
+	assert_string_equal(dnsd_strerror(-EADDRINUSE), uv_strerror(-EADDRINUSE));
+	assert_string_not_equal(dnsd_strerror(DNSD_EZONE), "unknown error");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_answer_null_engine_is_einval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answer_plain_query_without_edns, setup, teardown),
+		cmocka_unit_test(test_strerror_minus_1000_and_foreign_codes_are_unknown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

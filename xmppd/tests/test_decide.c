@@ -1,4 +1,5 @@
 /* From a header to a verdict to bytes, against a real store. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -223,6 +224,18 @@ static void test_render(void **state)
 	                            "<required/></starttls></stream:features>"));
 }
 
+/* xmppd_strerror keeps to the ranges of policydb.h, as dnsd_strerror. */
+static void test_strerror_follows_the_error_ranges(void **state)
+{
+	(void)state;
+	assert_string_equal(xmppd_strerror(PDB_ECORRUPT), pdb_strerror(PDB_ECORRUPT));
+	assert_string_equal(xmppd_strerror(-ECONNREFUSED), uv_strerror(-ECONNREFUSED));
+	assert_string_equal(xmppd_strerror(-1000), "unknown error");
+	assert_string_equal(xmppd_strerror(-2001), "unknown error");
+	assert_string_equal(xmppd_strerror(-4095), "unknown error");
+	assert_string_not_equal(xmppd_strerror(XMPPD_ETLS), "unknown error");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_header_errors),
 		cmocka_unit_test(test_identity_certificate),
 		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_strerror_follows_the_error_ranges),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
