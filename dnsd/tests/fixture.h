@@ -23,8 +23,9 @@ static const char fixture_zone_text[] =
 	"@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n"
 	"@ IN NS ns1\nns1 IN A 192.0.2.1\nch IN A 192.0.2.5\n";
 
-/* Returns 0, or -1 after saying what failed. */
-static inline int fixture_open(struct fixture *f)
+/* The fixture with the zone text given.  Returns 0, or -1 after saying
+ * what failed. */
+static inline int fixture_open_zone(struct fixture *f, const char *zone_text)
 {
 	const char *files[1] = { f->zone };
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -36,7 +37,7 @@ static inline int fixture_open(struct fixture *f)
 	    !mkdtemp(f->dir))
 		return -1;
 	snprintf(f->zone, sizeof(f->zone), "%s/zone", f->dir);
-	if (!(fp = fopen(f->zone, "w")) || fputs(fixture_zone_text, fp) < 0 || fclose(fp) != 0)
+	if (!(fp = fopen(f->zone, "w")) || fputs(zone_text, fp) < 0 || fclose(fp) != 0)
 		return -1;
 	if (pdb_open(f->dir, PDB_CREATE, NULL, &f->db) != 0 || pdb_init(f->db, "test") != 0)
 		return -1;
@@ -45,6 +46,12 @@ static inline int fixture_open(struct fixture *f)
 		return -1;
 	}
 	return dnsd_engine_new(f->zones, f->db, &f->engine) == 0 ? 0 : -1;
+}
+
+/* The fixture with fixture_zone_text. */
+static inline int fixture_open(struct fixture *f)
+{
+	return fixture_open_zone(f, fixture_zone_text);
 }
 
 static inline void fixture_close(struct fixture *f)
