@@ -77,7 +77,7 @@ uint32_t dnsd__zone_serial(const struct dnsd_query *x, const struct dnsd_zone *z
 	return s;
 }
 
-static void follow__one(struct dnsd_zone *n, const struct dnsd_zone *p, bool *stale)
+static void follow_one(struct dnsd_zone *n, const struct dnsd_zone *p, bool *stale)
 {
 	/* What an operator's bump of the file's serial adds to what dnsd
 	 * added on its own before. */
@@ -110,7 +110,7 @@ int dnsd_zones_follow(dnsd_zones *next, const dnsd_zones *prev, char *stale, siz
 		for (size_t j = 0; j < prev->n; j++) {
 			if (ldns_dname_compare(n->apex, prev->v[j].apex) != 0)
 				continue;
-			follow__one(n, &prev->v[j], &moved);
+			follow_one(n, &prev->v[j], &moved);
 			if (!moved)
 				break;
 			count++;

@@ -10,7 +10,7 @@
 
 #include "internal.h"
 
-static void zone__free(struct dnsd_zone *z)
+static void zone_free(struct dnsd_zone *z)
 {
 	if (z->z)
 		ldns_dnssec_zone_deep_free(z->z);
@@ -32,7 +32,7 @@ static const char *file_kind(mode_t m)
  * "try again"), and a FIFO or a device never ends.  The check is made on
  * the descriptor, so the file cannot be swapped between check and read;
  * O_NONBLOCK keeps the open itself from waiting for a FIFO's writer. */
-static FILE *zone__open(const char *file, char *err, size_t errlen)
+static FILE *zone_open(const char *file, char *err, size_t errlen)
 {
 	struct stat st;
 	FILE *fp;
@@ -58,9 +58,9 @@ static FILE *zone__open(const char *file, char *err, size_t errlen)
 	return NULL;
 }
 
-static int zone__load(const char *file, struct dnsd_zone *z, char *err, size_t errlen)
+static int zone_load(const char *file, struct dnsd_zone *z, char *err, size_t errlen)
 {
-	FILE *fp = zone__open(file, err, errlen);
+	FILE *fp = zone_open(file, err, errlen);
 	int line = 0;
 	ldns_status st;
 
@@ -111,7 +111,7 @@ int dnsd_zones_load(const char *const *files, size_t n, dnsd_zones **out, char *
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = zone__load(files[i], &zs->v[i], err, errlen);
+		rc = zone_load(files[i], &zs->v[i], err, errlen);
 		zs->n = i + 1;
 		for (size_t j = 0; rc == 0 && j < i; j++) {
 			if (ldns_dname_compare(zs->v[j].apex, zs->v[i].apex) == 0) {
@@ -136,7 +136,7 @@ void dnsd_zones_free(dnsd_zones *zs)
 	if (!zs)
 		return;
 	for (size_t i = 0; i < zs->n; i++)
-		zone__free(&zs->v[i]);
+		zone_free(&zs->v[i]);
 	free(zs->v);
 	free(zs);
 }

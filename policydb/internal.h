@@ -40,7 +40,7 @@ struct pdb {
 struct pdb_txn {
 	pdb_t *db;
 	MDB_txn *txn;
-	MDB_txn *probe;   /* read snapshots only: see read__settle() in store.c */
+	MDB_txn *probe;   /* read snapshots only: see read_settle() in store.c */
 	bool active;      /* read snapshots only: holds maplock shared */
 };
 

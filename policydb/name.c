@@ -28,7 +28,7 @@ static int ldh(unsigned char c)
 /* An A-label is valid only if it decodes and encodes back to itself under
  * IDNA2008 (RFC 5891 section 5.4): punycode alone accepts strings no
  * registry would issue. */
-static bool name__alabel_ok(const char *label, size_t len)
+static bool name_alabel_ok(const char *label, size_t len)
 {
 	char a[PDB_LABEL_MAX + 1], *u = NULL, *back = NULL;
 	bool ok;
@@ -43,7 +43,7 @@ static bool name__alabel_ok(const char *label, size_t len)
 }
 
 /* Check an ASCII name already folded to lower case, without trailing dot. */
-static int name__check_ascii(const char *s, const char **why)
+static int name_check_ascii(const char *s, const char **why)
 {
 	size_t n = strlen(s), labels = 0;
 	const char *label = s;
@@ -77,7 +77,7 @@ static int name__check_ascii(const char *s, const char **why)
 			*why = "label starts or ends with a hyphen";
 			return PDB_EBADNAME;
 		}
-		if (len >= 4 && memcmp(label, "xn--", 4) == 0 && !name__alabel_ok(label, len)) {
+		if (len >= 4 && memcmp(label, "xn--", 4) == 0 && !name_alabel_ok(label, len)) {
 			*why = "an xn-- label that is not a valid A-label";
 			return PDB_EBADNAME;
 		}
@@ -137,7 +137,7 @@ int pdb_name_normalise(const char *in, char out[PDB_NAME_MAX + 1], const char **
 	}
 	if (n > 1 && buf[n - 1] == '.')
 		buf[--n] = '\0';
-	int rc = name__check_ascii(buf, why);
+	int rc = name_check_ascii(buf, why);
 	if (rc < 0)
 		return rc;
 	memcpy(out, buf, n + 1);

@@ -18,7 +18,7 @@ int pdb__removed_key(const char *name, char buf[PDB__REMOVED_PREFIX_LEN + PDB_NA
 	return 0;
 }
 
-static int removed__time(const MDB_val *v, int64_t *when)
+static int removed_time(const MDB_val *v, int64_t *when)
 {
 	if (v->mv_size != 8)
 		return PDB_ECORRUPT;
@@ -38,7 +38,7 @@ int pdb_get_removed(pdb_txn *t, const char *name, int64_t *when)
 		return PDB_ENOTFOUND;
 	if ((rc = pdb__lmdb_err(mdb_get(t->txn, t->db->meta, &k, &v))) != 0)
 		return rc;
-	return removed__time(&v, when);
+	return removed_time(&v, when);
 }
 
 int pdb_walk_removed(pdb_txn *t, pdb_removed_fn fn, void *arg)
@@ -61,7 +61,7 @@ int pdb_walk_removed(pdb_txn *t, pdb_removed_fn fn, void *arg)
 		if (k.mv_size <= PDB__REMOVED_PREFIX_LEN ||
 		    memcmp(k.mv_data, PDB__REMOVED_PREFIX, PDB__REMOVED_PREFIX_LEN) != 0)
 			break;
-		if (n > PDB_NAME_MAX || removed__time(&v, &when) != 0) {
+		if (n > PDB_NAME_MAX || removed_time(&v, &when) != 0) {
 			rc = PDB_ECORRUPT;
 			break;
 		}

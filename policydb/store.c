@@ -61,7 +61,7 @@ int pdb__commit_err(pdb_t *db, int rc)
 
 /* ---- opening ---- */
 
-static int open__check_dir(const char *dir, unsigned flags)
+static int open_check_dir(const char *dir, unsigned flags)
 {
 	struct stat st;
 	char path[4096];
@@ -94,7 +94,7 @@ static int open__check_dir(const char *dir, unsigned flags)
  * So every opener needs lock.mdb writable, or a directory to make it in.
  * faccessat, not open: closing a descriptor of lock.mdb would drop the
  * locks LMDB holds on it, should this process have the store open. */
-static int open__check_lock(const char *dir)
+static int open_check_lock(const char *dir)
 {
 	char path[4096];
 
@@ -108,7 +108,7 @@ static int open__check_lock(const char *dir)
 	       ? PDB_ELOCKFILE : -errno;
 }
 
-static int open__dbis(pdb_t *db, bool create)
+static int open_dbis(pdb_t *db, bool create)
 {
 	MDB_txn *txn;
 	unsigned f = create ? MDB_CREATE : 0;
@@ -161,7 +161,7 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 	    ((flags & PDB_RDONLY) && (flags & PDB_CREATE)))
 		return -EINVAL;
 	*out = NULL;
-	if ((rc = open__check_dir(dir, flags)) != 0 || (rc = open__check_lock(dir)) != 0)
+	if ((rc = open_check_dir(dir, flags)) != 0 || (rc = open_check_lock(dir)) != 0)
 		return rc;
 	if (!(db = calloc(1, sizeof(*db))))
 		return -ENOMEM;
@@ -173,7 +173,7 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 		return pdb__lmdb_err(rc);
 	}
 	mdb_env_set_maxdbs(db->env, 8);
-	/* Every snapshot holds two reader slots (see read__settle). */
+	/* Every snapshot holds two reader slots (see read_settle). */
 	mdb_env_set_maxreaders(db->env, PDB_MAX_SNAPSHOTS * 2);
 	mdb_env_set_mapsize(db->env, map_size);
 	/* NOTLS: a read transaction belongs to its object, not to a thread, so
@@ -185,7 +185,7 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 	if (rc == 0)
 		rc = mdb_reader_check(db->env, NULL);
 	if (rc == 0)
-		rc = open__dbis(db, flags & PDB_CREATE);
+		rc = open_dbis(db, flags & PDB_CREATE);
 	else
 		rc = pdb__lmdb_err(rc);
 	if (rc != 0) {
@@ -237,7 +237,7 @@ void pdb_close(pdb_t *db)
  * code for the caller to translate. */
 #define SETTLE_TRIES 1000
 
-static int read__settle(pdb_txn *t)
+static int read_settle(pdb_txn *t)
 {
 	for (int i = 0; i < SETTLE_TRIES; i++) {
 		int rc = t->probe ? mdb_txn_renew(t->probe)
@@ -255,7 +255,7 @@ static int read__settle(pdb_txn *t)
 	return -EAGAIN;
 }
 
-static void read__abort(pdb_txn *t)
+static void read_abort(pdb_txn *t)
 {
 	if (t->txn)
 		mdb_txn_abort(t->txn);
@@ -274,7 +274,7 @@ void pdb__adopt_map_size(pdb_t *db)
 /* Begin a read snapshot, adopting a map another process has grown, and
  * freeing the slots of dead processes when the reader table is full.  On
  * success the snapshot is active and holds maplock shared. */
-static int read__begin(pdb_txn *t)
+static int read_begin(pdb_txn *t)
 {
 	pdb_t *db = t->db;
 	bool resized = false, checked = false;
@@ -283,12 +283,12 @@ static int read__begin(pdb_txn *t)
 		pthread_rwlock_rdlock(&db->maplock);
 		int rc = t->txn ? mdb_txn_renew(t->txn) : mdb_txn_begin(db->env, NULL, MDB_RDONLY, &t->txn);
 		if (rc == 0)
-			rc = read__settle(t);
+			rc = read_settle(t);
 		if (rc == 0) {
 			t->active = true;
 			return 0;
 		}
-		read__abort(t);
+		read_abort(t);
 		pthread_rwlock_unlock(&db->maplock);
 		if (rc == MDB_MAP_RESIZED && !resized) {
 			resized = true;
@@ -315,7 +315,7 @@ int pdb_read_begin(pdb_t *db, pdb_txn **out)
 	if (!(t = calloc(1, sizeof(*t))))
 		return -ENOMEM;
 	t->db = db;
-	if ((rc = read__begin(t)) != 0) {
+	if ((rc = read_begin(t)) != 0) {
 		free(t);
 		return rc;
 	}
@@ -327,7 +327,7 @@ void pdb_read_end(pdb_txn *t)
 {
 	if (!t)
 		return;
-	read__abort(t);
+	read_abort(t);
 	if (t->active)
 		pthread_rwlock_unlock(&t->db->maplock);
 	free(t);
@@ -346,8 +346,8 @@ int pdb_read_renew(pdb_txn *t)
 {
 	if (!t || t->active)
 		return -EINVAL;
-	/* A failed renew left no transaction: read__begin makes a new one. */
-	return read__begin(t);
+	/* A failed renew left no transaction: read_begin makes a new one. */
+	return read_begin(t);
 }
 
 uint64_t pdb_version(pdb_t *db)
@@ -597,7 +597,7 @@ struct override_walk {
 
 /* Split a stored override into its two names (NUL-terminated in buf) and
  * its value.  Returns 0 or PDB_ECORRUPT. */
-static int override__split(const MDB_val *k, const MDB_val *v, char buf[2 * PDB_NAME_MAX + 2],
+static int override_split(const MDB_val *k, const MDB_val *v, char buf[2 * PDB_NAME_MAX + 2],
                            const char **b, enum pdb_override *ov)
 {
 	const char *nul;
@@ -624,7 +624,7 @@ static int override_each(void *ctx, MDB_val *k, MDB_val *v)
 	const char *b;
 	enum pdb_override ov;
 
-	if (override__split(k, v, buf, &b, &ov) != 0)
+	if (override_split(k, v, buf, &b, &ov) != 0)
 		return PDB_ECORRUPT;
 	return w->fn(w->arg, buf, b, ov);
 }
@@ -685,7 +685,7 @@ struct verify {
 	uint8_t prev[512];
 };
 
-static void verify__damage(struct verify *v, const MDB_val *k, const char *why)
+static void verify_damage(struct verify *v, const MDB_val *k, const char *why)
 {
 	char key[96];
 	size_t n = 0, i = 0;
@@ -705,7 +705,7 @@ static void verify__damage(struct verify *v, const MDB_val *k, const char *why)
 	v->cb->damage(v->cb->arg, v->db, key, why);
 }
 
-static void verify__touch(struct verify *v, const MDB_val *x)
+static void verify_touch(struct verify *v, const MDB_val *x)
 {
 	const volatile uint8_t *p = x->mv_data;
 	for (size_t i = 0; i < x->mv_size; i++)
@@ -714,7 +714,7 @@ static void verify__touch(struct verify *v, const MDB_val *x)
 
 typedef const char *(*verify_fn)(struct verify *v, const MDB_val *k, const MDB_val *d);
 
-static const char *verify__meta(struct verify *v, const MDB_val *k, const MDB_val *d)
+static const char *verify_meta(struct verify *v, const MDB_val *k, const MDB_val *d)
 {
 	struct pdb_community c;
 	const uint8_t *b = d->mv_data;
@@ -744,7 +744,7 @@ static const char *verify__meta(struct verify *v, const MDB_val *k, const MDB_va
 	return NULL;
 }
 
-static const char *verify__member(struct verify *v, const MDB_val *k, const MDB_val *d)
+static const char *verify_member(struct verify *v, const MDB_val *k, const MDB_val *d)
 {
 	struct pdb_member m;
 
@@ -755,19 +755,19 @@ static const char *verify__member(struct verify *v, const MDB_val *k, const MDB_
 	return NULL;
 }
 
-static const char *verify__override(struct verify *v, const MDB_val *k, const MDB_val *d)
+static const char *verify_override(struct verify *v, const MDB_val *k, const MDB_val *d)
 {
 	char buf[2 * PDB_NAME_MAX + 2];
 	const char *b;
 	enum pdb_override ov;
 
-	if (override__split(k, d, buf, &b, &ov) != 0 || strcmp(buf, b) >= 0 ||
+	if (override_split(k, d, buf, &b, &ov) != 0 || strcmp(buf, b) >= 0 ||
 	    !pdb__name_plausible(buf, strlen(buf)) || !pdb__name_plausible(b, strlen(b)))
 		return "not an override of two names in order";
 	return NULL;
 }
 
-static const char *verify__audit(struct verify *v, const MDB_val *k, const MDB_val *d)
+static const char *verify_audit(struct verify *v, const MDB_val *k, const MDB_val *d)
 {
 	struct pdb_audit e;
 
@@ -779,14 +779,14 @@ static const char *verify__audit(struct verify *v, const MDB_val *k, const MDB_v
 }
 
 /* The main database: one entry per named database, its 48-byte header. */
-static const char *verify__main(struct verify *v, const MDB_val *k, const MDB_val *d)
+static const char *verify_main(struct verify *v, const MDB_val *k, const MDB_val *d)
 {
 	return d->mv_size == 48 ? NULL : "not a database header";
 }
 
 /* The free list: a transaction id -> a count and that many page numbers,
  * each inside the file. */
-static const char *verify__free(struct verify *v, const MDB_val *k, const MDB_val *d)
+static const char *verify_free(struct verify *v, const MDB_val *k, const MDB_val *d)
 {
 	const size_t *ids = d->mv_data;
 
@@ -801,7 +801,7 @@ static const char *verify__free(struct verify *v, const MDB_val *k, const MDB_va
 
 /* Keys in the order LMDB keeps them: byte-wise, a prefix first.  A key
  * that breaks it was damaged, or its page was. */
-static bool verify__in_order(struct verify *v, const MDB_val *k, bool integer_keys)
+static bool verify_in_order(struct verify *v, const MDB_val *k, bool integer_keys)
 {
 	bool ok = true;
 	size_t n = k->mv_size < sizeof(v->prev) ? k->mv_size : sizeof(v->prev);
@@ -823,7 +823,7 @@ static bool verify__in_order(struct verify *v, const MDB_val *k, bool integer_ke
 	return ok;
 }
 
-static int verify__db(pdb_txn *t, struct verify *v, const char *name, MDB_dbi dbi, verify_fn check)
+static int verify_db(pdb_txn *t, struct verify *v, const char *name, MDB_dbi dbi, verify_fn check)
 {
 	MDB_cursor *cur;
 	MDB_stat st;
@@ -837,37 +837,37 @@ static int verify__db(pdb_txn *t, struct verify *v, const char *name, MDB_dbi db
 		v->cb->at(v->cb->arg, name);
 	/* LMDB's own words for what it found wrong with a page. */
 	if ((rc = mdb_stat(t->txn, dbi, &st)) != 0 || (rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0) {
-		verify__damage(v, NULL, mdb_strerror(rc));
+		verify_damage(v, NULL, mdb_strerror(rc));
 		return rc == ENOMEM ? -ENOMEM : 0;
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		const char *why;
 		if (++v->records > v->max_records) {
-			verify__damage(v, NULL, "more records than the file can hold: the tree has a loop");
+			verify_damage(v, NULL, "more records than the file can hold: the tree has a loop");
 			break;
 		}
-		verify__touch(v, &k);
-		verify__touch(v, &d);
+		verify_touch(v, &k);
+		verify_touch(v, &d);
 		if ((why = check(v, &k, &d)) != NULL)
-			verify__damage(v, &k, why);
-		else if (!verify__in_order(v, &k, dbi == 0))
-			verify__damage(v, &k, "out of order: a key or its page is damaged");
+			verify_damage(v, &k, why);
+		else if (!verify_in_order(v, &k, dbi == 0))
+			verify_damage(v, &k, "out of order: a key or its page is damaged");
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		verify__damage(v, NULL, mdb_strerror(rc));
+		verify_damage(v, NULL, mdb_strerror(rc));
 	else if (rc == MDB_NOTFOUND && v->records - before != st.ms_entries)
-		verify__damage(v, NULL, "its header counts other records than it holds");
+		verify_damage(v, NULL, "its header counts other records than it holds");
 	return 0;
 }
 
 int pdb_verify(pdb_t *db, const struct pdb_verify_cb *cb, size_t *records)
 {
 	const struct { const char *name; verify_fn check; } dbs[] = {
-		{ "free list", verify__free }, { "main", verify__main }, { "meta", verify__meta },
-		{ "member", verify__member }, { "override", verify__override },
-		{ "audit", verify__audit },
+		{ "free list", verify_free }, { "main", verify_main }, { "meta", verify_meta },
+		{ "member", verify_member }, { "override", verify_override },
+		{ "audit", verify_audit },
 	};
 	MDB_envinfo info;
 	MDB_stat est;
@@ -897,7 +897,7 @@ int pdb_verify(pdb_t *db, const struct pdb_verify_cb *cb, size_t *records)
 			pdb_read_end(t);
 			break;
 		}
-		rc = verify__db(t, v, dbs[i].name, dbi[i], dbs[i].check);
+		rc = verify_db(t, v, dbs[i].name, dbi[i], dbs[i].check);
 		pdb_read_end(t);
 	}
 	if (records)

@@ -183,7 +183,7 @@ static int grow_map(pdb_t *db)
 
 /* The body of pdb_write and pdb_init: run fn, bump the serial (or set the
  * first one), audit, commit; on a full map grow and start over. */
-static int write__run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
+static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
                       bool init, uint64_t *serial_out)
 {
 	pdb_wtxn *w;
@@ -254,12 +254,12 @@ static int write__run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg
 
 int pdb_init(pdb_t *db, const char *command)
 {
-	return write__run(db, command, NULL, NULL, true, NULL);
+	return write_run(db, command, NULL, NULL, true, NULL);
 }
 
 int pdb_write(pdb_t *db, const char *command, pdb_write_fn fn, void *arg, uint64_t *serial_out)
 {
-	return write__run(db, command, fn, arg, false, serial_out);
+	return write_run(db, command, fn, arg, false, serial_out);
 }
 
 int pdb_w_change(pdb_wtxn *w, const char *fmt, ...)
@@ -395,7 +395,7 @@ int pdb_w_put_community(pdb_wtxn *w, const struct pdb_community *c)
 	return rc;
 }
 
-static int clear__keep_removal(void *arg, const char *name, const void *rec, size_t len)
+static int clear_keep_removal(void *arg, const char *name, const void *rec, size_t len)
 {
 	pdb_wtxn *w = arg;
 
@@ -410,7 +410,7 @@ int pdb_w_clear(pdb_wtxn *w)
 
 	if (!w)
 		return -EINVAL;
-	if ((rc = pdb_walk_member_records(&w->t, clear__keep_removal, w)) != 0 ||
+	if ((rc = pdb_walk_member_records(&w->t, clear_keep_removal, w)) != 0 ||
 	    (rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->member, 0))) != 0 ||
 	    (rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->override, 0))) != 0)
 		return rc;

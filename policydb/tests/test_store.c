@@ -427,7 +427,7 @@ static int set_note_to_serial(pdb_wtxn *w, void *arg)
  * carry the snapshot's serial), and serials never go back.  Regression:
  * with LMDB's own snapshot alone, a reader delayed inside mdb_txn_renew
  * saw serials go back by one (24 of 60 runs with both cores busy); see
- * read__settle() in store.c.  Returns the
+ * read_settle() in store.c.  Returns the
  * exit status for the parent. */
 static int reader_process(uint64_t last_serial)
 {
