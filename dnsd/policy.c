@@ -1,4 +1,5 @@
-/* The records synthesised from the policy store (DESIGN.md section 5):
+/* The records synthesised from the policy store (docs/architecture.md,
+ * "What dnsd synthesises"):
  * _xmpp-server._tcp.<member> and _xmpps-server._tcp.<member> SRV with the
  * clearinghouse first and the member's own hosts as a fallback, given to
  * whom the community's fallback setting and the querier's view allow. */

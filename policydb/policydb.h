@@ -317,7 +317,7 @@ struct pdb_decision {
  * a, b: normalised names; ma, mb: their records, NULL for a name that is no
  * member; ov: the override on {a, b}; now: Unix time.  The outcome and rule
  * are the same for (a, b) and (b, a): rules are tried in the order of
- * DESIGN.md section 4, and within a rule on the two names in canonical
+ * docs/architecture.md ("The decision"), and within a rule on the two names in canonical
  * (byte-wise) order.  out->b is a copy of *mb when mb is not NULL. */
 void pdb_decide_records(const struct pdb_community *c,
                         const char *a, const struct pdb_member *ma,
