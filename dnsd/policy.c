@@ -107,8 +107,10 @@ static void hold_until(struct dnsd_query *x, int64_t t)
 /* A member that is valid now stops being so at its not-after. */
 static void hold_while_valid(struct dnsd_query *x, const struct pdb_member *m)
 {
-	if (m->not_after && x->now < m->not_after)
-		hold_until(x, m->not_after);
+	int64_t end = pdb_member_valid_until(m);
+
+	if (end && x->now < end)
+		hold_until(x, end);
 }
 
 /* May this querier have the member's own hosts? */
@@ -134,7 +136,8 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 	int32_t view = dnsd__view_of(x->e, x->client);
 	if (view < 0)
 		return 0;
-	q = x->e->epoch.views.v[view].member;
+	if (!(q = pdb_addr_map_member(&x->e->epoch.views, view)))
+		return 0;
 	if ((rc = pdb_decide(x->e->txn, q, member, x->now, &d)) != 0)
 		return rc;
 	/* The decision turns when the querier's membership ends, too. */
@@ -193,8 +196,8 @@ static int add_srv(struct dnsd_query *x, const struct policy_name *pn, const str
 		return 0;
 	if ((rc = fallback_allowed(x, pn->member, &fallback)) != 0 || !fallback)
 		return rc;
-	const struct pdb_target *t = pn->tls ? m->tls_targets : m->targets;
-	unsigned n = pn->tls ? m->ntls_targets : m->ntargets;
+	const struct pdb_target *t;
+	unsigned n = pdb_member_targets(m, pn->tls, &t);
 	for (unsigned i = 0; i < n; i++) {
 		unsigned prio = FALLBACK_PRIORITY + t[i].priority;
 		push_srv(x, srv(x->qname, x->c->ttl, (uint16_t)(prio > 65535 ? 65535 : prio),
@@ -269,11 +272,10 @@ static int removed_lately(struct dnsd_query *x, const char *member, bool *yes)
 static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
                            const struct pdb_member *m, bool apex)
 {
-	bool active = m->status == PDB_ACTIVE && !(m->not_after && x->now >= m->not_after);
+	bool active = pdb_member_valid_at(m, x->now);
 	const struct dnsd_zone *soa_zone = x->community;
 
-	if (m->status == PDB_ACTIVE)
-		hold_while_valid(x, m);
+	hold_while_valid(x, m);
 	if (!active && x->c->inactive == PDB_INACTIVE_NXDOMAIN) {
 		if (apex) {
 			answer_empty_apex(x);

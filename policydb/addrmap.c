@@ -65,3 +65,8 @@ void pdb_addr_map_free(struct pdb_addr_map *m)
 	free(m->v);
 	memset(m, 0, sizeof(*m));
 }
+
+const char *pdb_addr_map_member(const struct pdb_addr_map *m, long i)
+{
+	return m && i >= 0 && (size_t)i < m->n ? m->v[i].member : NULL;
+}

@@ -242,6 +242,23 @@ struct pdb_community {
 
 /** Set every count and flag of m to its empty state (no allocation). */
 void pdb_member_init(struct pdb_member *m);
+
+/* What the daemons ask of a member, so that they read it through these
+ * and not field by field: the layout of struct pdb_member may change with
+ * the record format, these do not.  The struct stays public for whoever
+ * builds members to store them.  None allocates; m must not be NULL. */
+
+/** True if m is active and, at Unix time now, not past its not-after. */
+bool pdb_member_valid_at(const struct pdb_member *m, int64_t now);
+/** The Unix time m stops being valid: its not-after if it is active and
+ * has one, else 0 (no end while nothing is committed). */
+int64_t pdb_member_valid_until(const struct pdb_member *m);
+/** m's s2s targets, or with tls its direct-TLS (XEP-0368) targets: the
+ * number of them, with *t pointing at the first (into m, valid as long as
+ * m and the memory its strings point into). */
+unsigned pdb_member_targets(const struct pdb_member *m, bool tls, const struct pdb_target **t);
+/** True if spki (PDB_PIN_LEN bytes) is one of m's pins. */
+bool pdb_member_pinned(const struct pdb_member *m, const uint8_t *spki);
 /** Same for a community: fallback allowed, inactive clearinghouse,
  * identity claim, deny-text generic, ttl 60. */
 void pdb_community_init(struct pdb_community *c);
@@ -589,6 +606,7 @@ struct pdb_addr_entry {
 	char member[PDB_NAME_MAX + 1];
 };
 
+/* Its fields are the library's: read a map with the functions below. */
 struct pdb_addr_map {
 	struct pdb_addr_entry *v;
 	size_t n, cap;
@@ -600,8 +618,13 @@ struct pdb_addr_map {
 int pdb_addr_map_build(struct pdb_addr_map *m, pdb_txn *txn, enum pdb_addr_list which);
 
 /** The entry whose prefix holds addr, the longest if several do: its
- * index in m->v, or -1.  A scan of m. */
+ * index, or -1.  A scan of m. */
 long pdb_addr_map_find(const struct pdb_addr_map *m, int family, const uint8_t *addr);
+
+/** The member of entry i (an index pdb_addr_map_find returned), owned by
+ * m and valid until m is built again or freed; NULL if there is no such
+ * entry. */
+const char *pdb_addr_map_member(const struct pdb_addr_map *m, long i);
 
 /** Free m's memory and leave it empty. */
 void pdb_addr_map_free(struct pdb_addr_map *m);

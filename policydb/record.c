@@ -487,6 +487,30 @@ void pdb_member_init(struct pdb_member *m)
 	policy_init(&m->policy);
 }
 
+bool pdb_member_valid_at(const struct pdb_member *m, int64_t now)
+{
+	return m->status == PDB_ACTIVE && !(m->not_after && now >= m->not_after);
+}
+
+int64_t pdb_member_valid_until(const struct pdb_member *m)
+{
+	return m->status == PDB_ACTIVE ? m->not_after : 0;
+}
+
+unsigned pdb_member_targets(const struct pdb_member *m, bool tls, const struct pdb_target **t)
+{
+	*t = tls ? m->tls_targets : m->targets;
+	return tls ? m->ntls_targets : m->ntargets;
+}
+
+bool pdb_member_pinned(const struct pdb_member *m, const uint8_t *spki)
+{
+	for (unsigned i = 0; spki && i < m->npins; i++)
+		if (memcmp(m->pins[i], spki, PDB_PIN_LEN) == 0)
+			return true;
+	return false;
+}
+
 void pdb_community_init(struct pdb_community *c)
 {
 	c->zone = (pdb_str){ 0 };

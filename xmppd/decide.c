@@ -75,22 +75,20 @@ static bool identity_proven(const struct xmppd_peer *p, const struct pdb_member 
 		return false;
 	if (p->cert_valid_for_from)
 		return true;
-	for (unsigned i = 0; m && p->has_spki && i < m->npins; i++)
-		if (!memcmp(m->pins[i], p->spki, PDB_PIN_LEN))
-			return true;
-	return false;
+	return m && p->has_spki && pdb_member_pinned(m, p->spki);
 }
 
 /* b's targets in the order to use them: priority ascending, then weight
  * descending (SRV semantics without the randomness). */
 static void order_targets(const struct pdb_member *b, bool direct_tls, struct xmppd_verdict *v)
 {
-	const struct pdb_target *t = b->targets, *sorted[PDB_MAX_TARGETS];
-	unsigned n = b->ntargets;
+	const struct pdb_target *t, *tls, *sorted[PDB_MAX_TARGETS];
+	unsigned n = pdb_member_targets(b, false, &t);
+	unsigned ntls = pdb_member_targets(b, true, &tls);
 
-	if (direct_tls && b->ntls_targets) {
-		t = b->tls_targets;
-		n = b->ntls_targets;
+	if (direct_tls && ntls) {
+		t = tls;
+		n = ntls;
 	}
 	if (n > PDB_MAX_TARGETS)
 		n = PDB_MAX_TARGETS;

@@ -47,15 +47,15 @@ static int rebuild(xmppd__owners *o, pdb_t *db)
 int xmppd__owner_of(xmppd__owners *o, pdb_t *db, int family, const uint8_t *addr,
                     char name[PDB_NAME_MAX + 1])
 {
-	long i;
+	const char *owner;
 	int rc;
 
 	if (!o || !db || !addr || !name)
 		return -EINVAL;
 	if ((!o->built || o->version != pdb_version(db)) && (rc = rebuild(o, db)) != 0)
 		return rc;
-	if ((i = pdb_addr_map_find(&o->map, family, addr)) < 0)
+	if (!(owner = pdb_addr_map_member(&o->map, pdb_addr_map_find(&o->map, family, addr))))
 		return PDB_ENOTFOUND;
-	strcpy(name, o->map.v[i].member);
+	strcpy(name, owner);
 	return 0;
 }

@@ -229,6 +229,40 @@ static void test_fnv1a_published_vectors(void **state)
 	assert_true(pdb_fnv1a64("foobar", 6) == 0x85944171f73967e8u);
 }
 
+/* What the daemons read of a member, through the accessors. */
+static void test_member_accessors(void **state)
+{
+	static const uint8_t pin[PDB_PIN_LEN] = { 1, 2, 3 }, other[PDB_PIN_LEN] = { 1, 2, 4 };
+	struct pdb_member m;
+	const struct pdb_target *t;
+
+	(void)state;
+	pdb_member_init(&m);
+	assert_true(pdb_member_valid_at(&m, 1000));
+	assert_int_equal(pdb_member_valid_until(&m), 0);
+	m.not_after = 2000;
+	assert_true(pdb_member_valid_at(&m, 1999));
+	assert_false(pdb_member_valid_at(&m, 2000));
+	assert_int_equal(pdb_member_valid_until(&m), 2000);
+	m.status = PDB_SUSPENDED;
+	assert_false(pdb_member_valid_at(&m, 1000));
+	assert_int_equal(pdb_member_valid_until(&m), 0);
+
+	m.ntargets = 2;
+	m.ntls_targets = 1;
+	assert_int_equal(pdb_member_targets(&m, false, &t), 2);
+	assert_ptr_equal(t, m.targets);
+	assert_int_equal(pdb_member_targets(&m, true, &t), 1);
+	assert_ptr_equal(t, m.tls_targets);
+
+	assert_false(pdb_member_pinned(&m, pin));
+	m.pins[0] = pin;
+	m.npins = 1;
+	assert_true(pdb_member_pinned(&m, pin));
+	assert_false(pdb_member_pinned(&m, other));
+	assert_false(pdb_member_pinned(&m, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_flipped_refused),
 		cmocka_unit_test(test_foreign_refused),
 		cmocka_unit_test(test_fnv1a_published_vectors),
+		cmocka_unit_test(test_member_accessors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

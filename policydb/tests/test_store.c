@@ -355,6 +355,11 @@ static void test_addr_map(void **state)
 	assert_string_equal(m.v[pdb_addr_map_find(&m, 6, v6)].member, "narrow.example");
 	assert_string_equal(m.v[pdb_addr_map_find(&m, 4, low)].member, "wide.example");
 	assert_int_equal(pdb_addr_map_find(&m, 4, high), -1);
+	/* the same through the accessor, which says no for no entry */
+	assert_string_equal(pdb_addr_map_member(&m, pdb_addr_map_find(&m, 6, v6)), "narrow.example");
+	assert_null(pdb_addr_map_member(&m, pdb_addr_map_find(&m, 4, high)));
+	assert_null(pdb_addr_map_member(&m, 2));
+	assert_null(pdb_addr_map_member(NULL, 0));
 	pdb_read_end(t);
 	pdb_addr_map_free(&m);
 	assert_int_equal(m.n, 0);
