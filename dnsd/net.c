@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "sockaddr.h"
 #include "internal.h"
 
 /* Datagrams taken per recvmmsg and answered per sendmmsg (libuv's own
@@ -92,22 +93,14 @@ int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_lim
 
 static void client_of(const struct sockaddr *sa, bool tcp, struct dnsd_client *c)
 {
+	struct ch_addr a;
+
 	memset(c, 0, sizeof(*c));
 	c->tcp = tcp;
-	if (sa->sa_family == AF_INET) {
-		c->family = 4;
-		memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		/* An IPv4 client on a dual-stack socket is an IPv4 client. */
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			c->family = 4;
-			memcpy(c->addr, s6->sin6_addr.s6_addr + 12, 4);
-		} else {
-			c->family = 6;
-			memcpy(c->addr, &s6->sin6_addr, 16);
-		}
-	}
+	/* An IPv4 client on a dual-stack socket is an IPv4 client. */
+	ch_sockaddr_addr(sa, &a);
+	c->family = a.family;
+	memcpy(c->addr, a.addr, sizeof(c->addr));
 }
 
 /* ---- closing ---- */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "sockaddr.h"
 
 /* Relayed streams held at once for one pair of domains.  A stock server
  * keeps one stream each way per peer; a few more come from reconnects
@@ -109,37 +110,7 @@ static void on_out_closed(uv_handle_t *h)
 
 /* ---- where not to connect ---- */
 
-struct ep {
-	int family;          /* 4 or 6; an IPv4-mapped IPv6 address is 4 */
-	uint8_t addr[16];
-	uint16_t port;       /* network order */
-};
-
-static bool ep_of(const struct sockaddr *sa, struct ep *e)
-{
-	memset(e, 0, sizeof(*e));
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		e->family = 4;
-		memcpy(e->addr, &s4->sin_addr, 4);
-		e->port = s4->sin_port;
-		return true;
-	}
-	if (sa->sa_family != AF_INET6)
-		return false;
-	const struct sockaddr_in6 *s6 = (const void *)sa;
-	e->port = s6->sin6_port;
-	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		e->family = 4;
-		memcpy(e->addr, s6->sin6_addr.s6_addr + 12, 4);
-	} else {
-		e->family = 6;
-		memcpy(e->addr, &s6->sin6_addr, 16);
-	}
-	return true;
-}
-
-static bool ep_unspecified(const struct ep *e)
+static bool ep_unspecified(const struct ch_addr *e)
 {
 	static const uint8_t zero[16];
 	return !memcmp(e->addr, zero, e->family == 4 ? 4 : 16);
@@ -148,7 +119,7 @@ static bool ep_unspecified(const struct ep *e)
 /* Addresses that reach this host whatever its interfaces say: the
  * unspecified address, and all of 127.0.0.0/8 (Linux routes the whole
  * block to lo) and ::1. */
-static bool ep_always_local(const struct ep *e)
+static bool ep_always_local(const struct ch_addr *e)
 {
 	static const uint8_t one6[16] = { [15] = 1 };
 	if (ep_unspecified(e))
@@ -156,16 +127,16 @@ static bool ep_always_local(const struct ep *e)
 	return e->family == 4 ? e->addr[0] == 127 : !memcmp(e->addr, one6, 16);
 }
 
-static bool ep_is_interface_address(const struct ep *t)
+static bool ep_is_interface_address(const struct ch_addr *t)
 {
 	struct ifaddrs *ifa, *i;
-	struct ep e;
+	struct ch_addr e;
 	bool found = false;
 
 	if (getifaddrs(&ifa) != 0)
 		return true;   /* cannot tell: better no relay than a loop */
 	for (i = ifa; i && !found; i = i->ifa_next)
-		found = i->ifa_addr && ep_of(i->ifa_addr, &e) && e.family == t->family &&
+		found = i->ifa_addr && ch_sockaddr_addr(i->ifa_addr, &e) == 0 && e.family == t->family &&
 		        !memcmp(e.addr, t->addr, t->family == 4 ? 4 : 16);
 	freeifaddrs(ifa);
 	return found;
@@ -173,16 +144,16 @@ static bool ep_is_interface_address(const struct ep *t)
 
 bool xmppd__is_ours(struct xmppd_server *s, const struct sockaddr *sa)
 {
-	struct ep t, l;
+	struct ch_addr t, l;
 	bool wildcard = false;
 
-	if (!ep_of(sa, &t))
+	if (ch_sockaddr_addr(sa, &t) != 0)
 		return false;
 	for (unsigned i = 0; i < s->nls; i++) {
 		struct sockaddr_storage ss;
 		int len = sizeof(ss);
 		if (uv_tcp_getsockname(&s->ls[i]->tcp, (struct sockaddr *)&ss, &len) != 0 ||
-		    !ep_of((struct sockaddr *)&ss, &l) || l.port != t.port)
+		    ch_sockaddr_addr((struct sockaddr *)&ss, &l) != 0 || l.port != t.port)
 			continue;
 		if (ep_unspecified(&l)) {
 			/* [::] takes IPv4 as well, unless IPV6_V6ONLY: assume it does. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "sockaddr.h"
 #include "conn.h"
 
 void xmppd_limits_default(struct xmppd_limits *l)
@@ -175,24 +176,16 @@ void xmppd__on_timer(uv_timer_t *t)
 static void addr_of(struct conn *c)
 {
 	struct sockaddr_storage ss;
+	struct ch_addr a;
 	int len = sizeof(ss);
 
 	strcpy(c->peer, "?");
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
 		return;
 	cfg_sockaddr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
-	if (ss.ss_family == AF_INET) {
-		c->family = 4;
-		memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			c->family = 4;
-			memcpy(c->addr, s6->sin6_addr.s6_addr + 12, 4);
-		} else {
-			c->family = 6;
-			memcpy(c->addr, &s6->sin6_addr, 16);
-		}
+	if (ch_sockaddr_addr((struct sockaddr *)&ss, &a) == 0) {
+		c->family = a.family;
+		memcpy(c->addr, a.addr, sizeof(c->addr));
 	}
 }
 
