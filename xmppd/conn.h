@@ -1,12 +1,25 @@
-/* A connection's state, shared by the parts of the server: server.c
- * (accepting, limits, closing), stream.c (reading the peer's stream up to
- * the decision, answering it) and relay.c (connecting to the real server,
- * splicing). */
+/* A connection and the parts of the server that work on it.
+ *
+ *   server.c  the owner: accepting, limits, the timer, the state of every
+ *             connection and each change of it (conn_step, one switch);
+ *   stream.c  the stream part: the peer's stream up to the decision, and
+ *             the answer; it returns what it found (enum xmppd__step) and
+ *             leaves the state to the owner;
+ *   relay.c   the relay part: connecting to the real server and splicing,
+ *             with read callbacks of its own that own their buffers; it
+ *             tells the owner what happened through the callback it was
+ *             started with;
+ *   conn.c    what all of them need: writing, closing, freeing.
+ *
+ * The owner calls the two parts and conn.c, the parts call conn.c, and
+ * conn.c calls none of them: the parts never call each other or the
+ * owner.  Each field below says which part writes it. */
 #ifndef XMPPD_CONN_H
 #define XMPPD_CONN_H
 
 #include <netdb.h>
 
+#include "closedown.h"
 #include "internal.h"
 
 #define LINGER_MS 2000           /* after our answer, wait this long for the peer's FIN */
@@ -18,14 +31,34 @@
 #define SPLICE_GRACE_MS 5000     /* a splice with one side gone: the other gets this long */
 #define KEEPALIVE_S 60           /* TCP keepalive on both legs of a relay, after this idle */
 
+/* The connection's state: the owner's (server.c has the table). */
 enum state {
-	S_PEEK,        /* direct TLS, relay mode: reading the ClientHello */
-	S_HANDSHAKE,   /* TLS handshake (direct, or after <proceed/>) */
-	S_HEADER,      /* reading the stream header */
-	S_STARTTLS,    /* features sent, waiting for <starttls/> */
+	S_STREAM,      /* the stream part reads, up to the decision */
 	S_CONNECTING,  /* relay: resolving and connecting to the target */
 	S_SPLICE,      /* relay: bytes flow both ways */
 	S_CLOSING,     /* answered; waiting for the peer to go */
+};
+
+/* Where the stream part is, in S_STREAM: the stream part's. */
+enum phase {
+	P_PEEK,        /* direct TLS, relay mode: reading the ClientHello */
+	P_HANDSHAKE,   /* TLS handshake (direct, or after <proceed/>) */
+	P_HEADER,      /* reading the stream header */
+	P_STARTTLS,    /* features sent, waiting for <starttls/> */
+};
+
+/* What a part found, for the owner to act on (conn_step in server.c). */
+enum xmppd__step {
+	XMPPD__WAIT,         /* stream: nothing to do until more comes in */
+	XMPPD__ANSWER,       /* stream: answer with c->v (an error, or a redirect) */
+	XMPPD__RELAY,        /* stream: c->v says relay */
+	XMPPD__CLOSE,        /* stream: close without a word */
+	XMPPD__RELAY_WAIT,   /* relay: a lookup or a connection attempt has begun */
+	XMPPD__RELAY_UP,     /* relay: connected; the splice begins */
+	XMPPD__RELAY_MOVED,  /* relay: bytes went through */
+	XMPPD__RELAY_HALF,   /* relay: one side has ended its sending */
+	XMPPD__RELAY_FAILED, /* relay: no target reached; c->v says why */
+	XMPPD__TIMER,        /* the connection's timer has fired */
 };
 
 struct listener {
@@ -37,31 +70,42 @@ struct listener {
 	unsigned handles;                    /* tcp, and drop while it is closing */
 };
 
+struct conn;
+typedef void xmppd__relay_cb(struct conn *c, enum xmppd__step step);
+
 struct conn {
+	/* conn.c (and the owner at accept) */
 	struct xmppd_server *s;
 	struct conn *prev, *next;            /* all connections */
 	struct conn *sprev, *snext;          /* connections being set up */
 	bool in_setup, closing;
 	unsigned handles;                    /* open libuv handles and requests */
 	unsigned fds;                        /* descriptors counted in s->nfds */
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	/* the owner */
 	enum state st;
-	bool direct_tls, got_byte, header_sent;
+	bool got_byte, grace;
 	uint64_t accepted_at;
 	char peer[64];
 	int family;
 	uint8_t addr[16];
-	uv_tcp_t tcp;
-	uv_timer_t timer;
+	/* the verdict: the stream part's at the decision; the relay part's
+	 * when the relay fails */
+	struct xmppd_verdict v;
+	/* the stream part */
+	enum phase phase;
+	bool direct_tls, header_sent;
 	xmppd_reader *rd;
 	SSL *ssl;
 	bool tls_up;
 	xmppd__peek *peek;
-	char *raw;                           /* relay: everything read, to replay */
-	size_t rawlen;
-	struct xmppd_verdict v;
-	/* relay */
+	char *raw;                           /* relay mode: everything read, to replay; */
+	size_t rawlen;                       /* the relay part takes it at the splice */
+	/* the relay part */
+	xmppd__relay_cb *relay_cb;
 	uv_tcp_t out;
-	bool out_open, out_connected, in_eof, out_eof, in_paused, out_paused, grace;
+	bool out_open, out_connected, in_eof, out_eof, in_paused, out_paused;
 	int relay_err;                       /* the last failure, a libuv error, or 0 */
 	const char *relay_what;              /* what failed with it */
 	uv_connect_t creq;
@@ -84,10 +128,7 @@ struct xmppd_server {
 	unsigned nsetup;
 	unsigned nfds;                       /* descriptors held by connections */
 	xmppd__owners *owners;
-	bool closing;
-	unsigned open;                       /* listeners and connections not yet freed */
-	void (*close_cb)(void *);
-	void *close_arg;
+	struct ch_closedown cd;              /* listeners and connections not yet freed */
 	char rbuf[READ_SIZE];
 };
 
@@ -100,34 +141,49 @@ struct wreq {
 	char data[];
 };
 
-/* server.c */
+/* ---- conn.c ---- */
+
+/* One thing of s (a listener, a connection) less open; the last one after
+ * xmppd_server_close() frees s and calls its close callback. */
+void xmppd__server_release(struct xmppd_server *s);
 void xmppd__setup_remove(struct conn *c);
+/* With no handle or request left open, unlink and free c, and everything
+ * it holds, then release it from the server. */
 void xmppd__conn_free_if_done(struct conn *c);
 void xmppd__handle_closed(uv_handle_t *h);     /* a close callback: one handle less */
 void xmppd__conn_close(struct conn *c);          /* everything, now */
+/* Write a copy of p to the peer (to: &c->tcp); no memory closes c. */
 void xmppd__send_raw(struct conn *c, uv_tcp_t *to, const void *p, size_t n);
-void xmppd__on_timer(uv_timer_t *t);
-/* Room for need more descriptors under conn-max, cutting connections being
- * set up (oldest first, never self) if it must.  Returns false if the
- * rest are relays, which are never cut for a newcomer. */
-bool xmppd__make_room(struct xmppd_server *s, unsigned need, const struct conn *self);
 
-/* stream.c */
-void xmppd__on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
-void xmppd__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-/* Send v as a stream error (after our header, if not sent yet), end the
- * stream and close. */
-void xmppd__conn_finish(struct conn *c, const struct xmppd_verdict *v);
-void xmppd__finish_with(struct conn *c, enum xmppd_cond cond, const char *why);
-/* The same, but without waiting: the answer goes out if the socket takes
- * it at once, and the descriptor is closed now. */
-void xmppd__refuse_now(struct conn *c, enum xmppd_cond cond, const char *why);
+/* ---- stream.c ---- */
 
-/* relay.c */
-void xmppd__relay_start(struct conn *c);
+/* Set c up for its listener: direct TLS or not.  Returns 0 or -ENOMEM. */
+int xmppd__stream_init(struct conn *c, bool direct_tls);
+/* n bytes (n > 0) from the peer, in S_STREAM. */
+enum xmppd__step xmppd__stream_read(struct conn *c, const char *p, size_t n);
+/* Has XMPP been spoken, so that a timeout can be said as a stream error? */
+bool xmppd__stream_speaks(const struct conn *c);
+/* A plain connection that has sent no complete header yet. */
+bool xmppd__stream_plain(const struct conn *c);
+/* Make c->v the stream error cond (why: its text), and log it. */
+void xmppd__stream_error(struct conn *c, enum xmppd_cond cond, const char *why);
+/* Send c->v as a stream error (after our header, if not sent yet) and end
+ * the stream.  Returns false, having sent nothing, when no XMPP has been
+ * spoken yet on c (a ClientHello peeked, a TLS handshake unfinished). */
+bool xmppd__stream_answer(struct conn *c);
+/* The same in a plain stream, without waiting: the answer goes out if the
+ * socket takes it at once. */
+void xmppd__stream_answer_now(struct conn *c);
+
+/* ---- relay.c ---- */
+
+/* Resolve c->v's targets in order, connect, and splice; cb hears of each
+ * step (XMPPD__RELAY_*). */
+void xmppd__relay_start(struct conn *c, xmppd__relay_cb *cb);
+/* The connect timer fired: give up this attempt, go on to the next. */
 void xmppd__relay_timeout(struct conn *c);
-void xmppd__splice_read(struct conn *c, uv_stream_t *from, ssize_t nread, const uv_buf_t *buf);
-void xmppd__splice_drained(struct conn *c, uv_tcp_t *to);
+/* The server closes: a lookup in progress is cancelled. */
+void xmppd__relay_cancel(struct conn *c);
 /* Is sa (a target) one of the addresses this server listens on? */
 bool xmppd__is_ours(struct xmppd_server *s, const struct sockaddr *sa);
 

@@ -1,7 +1,10 @@
-/* Relay mode after an allow: resolve the member's targets in order,
- * connect (each address in turn, each within connect-ms), replay what
- * the peer sent, then splice the two connections with back-pressure and
- * half-closes passed on. */
+/* The relay part of a connection, in relay mode after an allow: resolve
+ * the member's targets in order, connect (each address in turn, each
+ * within connect-ms), replay what the peer sent, then splice the two
+ * connections with back-pressure and half-closes passed on.  What happens
+ * is told to the owner through the callback given to xmppd__relay_start();
+ * the owner keeps the timer and the state. */
+#include <errno.h>
 #include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,13 +13,11 @@
 #include "conn.h"
 #include "sockaddr.h"
 
-/* Relayed streams held at once for one pair of domains.  A stock server
- * keeps one stream each way per peer; a few more come from reconnects
- * while an old stream waits out its timeout. */
-#define RELAY_PAIR_MAX 16u
-
 static void relay_next(struct conn *c);
 static void on_out_closed(uv_handle_t *h);
+static void on_splice_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_splice_read(uv_stream_t *from, ssize_t nread, const uv_buf_t *buf);
+static void on_splice_written(uv_write_t *req, int status);
 
 /* ---- relay ---- */
 
@@ -40,7 +41,7 @@ static void relay_fail(struct conn *c)
 	c->v.cond = ours ? XMPPD_COND_RESOURCE_CONSTRAINT : XMPPD_COND_REMOTE_CONNECTION_FAILED;
 	snprintf(c->v.text, sizeof(c->v.text), ours ? "the clearinghouse is out of resources"
 	                                            : "%s cannot be reached", c->v.to);
-	xmppd__conn_finish(c, &c->v);
+	c->relay_cb(c, XMPPD__RELAY_FAILED);
 }
 
 static void relay_error(struct conn *c, const char *what, int err)
@@ -49,17 +50,44 @@ static void relay_error(struct conn *c, const char *what, int err)
 	c->relay_err = err;
 }
 
+/* Write n bytes at p to the other side, handing the buffer (malloc()ed)
+ * over to the write, which frees it. */
+static int splice_write(struct conn *c, uv_tcp_t *to, char *p, size_t n)
+{
+	struct wreq *w = malloc(sizeof(*w));
+
+	if (!w) {
+		free(p);
+		return -ENOMEM;
+	}
+	w->c = c;
+	w->to = to;
+	w->req.data = p;
+	uv_buf_t b = uv_buf_init(p, (unsigned)n);
+	if (uv_write(&w->req, (uv_stream_t *)to, &b, 1, on_splice_written) != 0) {
+		free(p);
+		free(w);
+		return -EIO;
+	}
+	c->handles++;
+	return 0;
+}
+
 static void splice_start(struct conn *c)
 {
-	uv_timer_stop(&c->timer);
-	xmppd__setup_remove(c);
-	c->st = S_SPLICE;
 	/* The peer's bytes so far (its stream header, or its ClientHello) go
 	 * first, so the real server sees the stream from its start. */
-	xmppd__send_raw(c, &c->out, c->raw, c->rawlen);
-	free(c->raw);
+	char *raw = c->raw;
+	size_t rawlen = c->rawlen;
+
 	c->raw = NULL;
 	c->rawlen = 0;
+	if (!rawlen)
+		free(raw);
+	else if (splice_write(c, &c->out, raw, rawlen) != 0) {
+		xmppd__conn_close(c);
+		return;
+	}
 	c->out.data = c;
 	/* Stanzas go through as they come; the answer path writes once. */
 	uv_tcp_nodelay(&c->tcp, 1);
@@ -70,9 +98,8 @@ static void splice_start(struct conn *c)
 	 * timeout ends the leg. */
 	uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
 	uv_tcp_keepalive(&c->out, 1, KEEPALIVE_S);
-	uv_timer_start(&c->timer, xmppd__on_timer, c->s->lim.relay_idle_ms, 0);
-	if (uv_read_start((uv_stream_t *)&c->tcp, xmppd__on_alloc, xmppd__on_read) != 0 ||
-	    uv_read_start((uv_stream_t *)&c->out, xmppd__on_alloc, xmppd__on_read) != 0)
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_splice_alloc, on_splice_read) != 0 ||
+	    uv_read_start((uv_stream_t *)&c->out, on_splice_alloc, on_splice_read) != 0)
 		xmppd__conn_close(c);
 }
 
@@ -87,6 +114,7 @@ static void on_connected(uv_connect_t *req, int status)
 	}
 	if (status == 0) {
 		c->out_connected = true;
+		c->relay_cb(c, XMPPD__RELAY_UP);
 		splice_start(c);
 		return;
 	}
@@ -188,7 +216,7 @@ static void try_address(struct conn *c)
 		c->out_open = true;
 		c->handles++;
 		c->creq.data = c;
-		uv_timer_start(&c->timer, xmppd__on_timer, c->s->lim.connect_ms, 0);
+		c->relay_cb(c, XMPPD__RELAY_WAIT);
 		/* The socket itself is made here, so EMFILE shows here. */
 		if ((rc = uv_tcp_connect(&c->creq, &c->out, a->ai_addr, on_connected)) == 0) {
 			c->handles++;
@@ -258,7 +286,7 @@ static void relay_next(struct conn *c)
 	}
 	c->handles++;
 	c->gai_pending = true;
-	uv_timer_start(&c->timer, xmppd__on_timer, c->s->lim.connect_ms, 0);
+	c->relay_cb(c, XMPPD__RELAY_WAIT);
 }
 
 /* This attempt took too long: closing it moves on to the next; a
@@ -271,53 +299,23 @@ void xmppd__relay_timeout(struct conn *c)
 		uv_cancel((uv_req_t *)&c->gai);
 }
 
-/* Relayed streams of the same pair already held.
- *
- * This is what bounds a relay loop in every case.  The target check
- * (xmppd__is_ours) stops a target that is one of our own addresses, but
- * not one that leads back here another way: a forwarded port, a NAT, a
- * second clearinghouse relaying to us.  The peer address of a looped
- * connection tells nothing reliable either: it is a local address with an
- * ephemeral port, never one we listen on, and refusing every local peer
- * would refuse members hosted on this host.  What every loop has, whatever
- * its path, is the same header replayed at each hop, so the same pair held
- * open once more per hop: counting those caps the hops. */
-static unsigned pair_relays(const struct conn *c)
+void xmppd__relay_start(struct conn *c, xmppd__relay_cb *cb)
 {
-	unsigned n = 0;
-
-	for (const struct conn *o = c->s->all; o; o = o->next)
-		n += o != c && !o->closing && (o->st == S_CONNECTING || o->st == S_SPLICE) &&
-		     !strcmp(o->v.from, c->v.from) && !strcmp(o->v.to, c->v.to);
-	return n;
-}
-
-void xmppd__relay_start(struct conn *c)
-{
-	if (pair_relays(c) >= RELAY_PAIR_MAX) {
-		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay refused: %u relayed streams of "
-		        "this pair already (a loop?)\n", c->peer, c->v.from, c->v.to, RELAY_PAIR_MAX);
-		xmppd__finish_with(c, XMPPD_COND_RESOURCE_CONSTRAINT,
-		                   "too many relayed streams between these domains");
-		return;
-	}
-	/* The second descriptor counts from now: a relay being connected holds
-	 * it as much as one that is spliced. */
-	if (!xmppd__make_room(c->s, 1, c)) {
-		xmppd__finish_with(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
-		return;
-	}
-	c->fds++;
-	c->s->nfds++;
-	c->st = S_CONNECTING;
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->relay_cb = cb;
 	c->target = 0;
 	relay_next(c);
 }
 
+void xmppd__relay_cancel(struct conn *c)
+{
+	if (c->gai_pending)
+		uv_cancel((uv_req_t *)&c->gai);
+}
+
 /* ---- splicing ---- */
 
-void xmppd__splice_drained(struct conn *c, uv_tcp_t *to)
+/* A write to "to" is done: read again from the other side if it waited. */
+static void splice_drained(struct conn *c, uv_tcp_t *to)
 {
 	bool to_out = to == &c->out;
 	uv_tcp_t *src = to_out ? &c->tcp : &c->out;
@@ -325,7 +323,7 @@ void xmppd__splice_drained(struct conn *c, uv_tcp_t *to)
 
 	if (*paused && uv_stream_get_write_queue_size((uv_stream_t *)to) < SPLICE_LOW) {
 		*paused = false;
-		if (uv_read_start((uv_stream_t *)src, xmppd__on_alloc, xmppd__on_read) != 0)
+		if (uv_read_start((uv_stream_t *)src, on_splice_alloc, on_splice_read) != 0)
 			xmppd__conn_close(c);
 	}
 }
@@ -336,14 +334,14 @@ static void on_splice_written(uv_write_t *req, int status)
 	struct conn *c = w->c;
 	uv_tcp_t *to = w->to;
 
-	free(req->data);   /* the read buffer, handed over */
+	free(req->data);   /* the buffer, handed over */
 	free(w);
 	c->handles--;
 	if (!c->closing) {
 		if (status < 0)
 			xmppd__conn_close(c);
 		else
-			xmppd__splice_drained(c, to);
+			splice_drained(c, to);
 	}
 	xmppd__conn_free_if_done(c);
 }
@@ -362,8 +360,20 @@ static void on_splice_shutdown(uv_shutdown_t *req, int status)
 	xmppd__conn_free_if_done(c);
 }
 
-void xmppd__splice_read(struct conn *c, uv_stream_t *from, ssize_t nread, const uv_buf_t *buf)
+/* Each read has a buffer of its own: it is handed to the write that
+ * passes it on, which frees it. */
+static void on_splice_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
+	char *p = malloc(READ_SIZE);
+
+	(void)h;
+	(void)hint;
+	*buf = uv_buf_init(p, p ? READ_SIZE : 0);
+}
+
+static void on_splice_read(uv_stream_t *from, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = from->data;
 	bool from_in = from == (uv_stream_t *)&c->tcp;
 	uv_tcp_t *to = from_in ? &c->out : &c->tcp;
 
@@ -376,17 +386,13 @@ void xmppd__splice_read(struct conn *c, uv_stream_t *from, ssize_t nread, const 
 			return;
 		}
 		/* One side is done sending: pass the FIN on, keep the other way
-		 * for a short while only.  A server ends its stream and expects the
-		 * other to end too; one that does not would hold both descriptors
-		 * as long as it likes (half-closed, or gone without a FIN). */
+		 * for a short while only (the owner's grace).  A server ends its
+		 * stream and expects the other to end too; one that does not
+		 * would hold both descriptors as long as it likes (half-closed,
+		 * or gone without a FIN). */
 		*(from_in ? &c->in_eof : &c->out_eof) = true;
 		uv_read_stop(from);
-		if (!c->grace) {
-			unsigned ms = c->s->lim.relay_idle_ms;
-			c->grace = true;
-			uv_timer_start(&c->timer, xmppd__on_timer, ms < SPLICE_GRACE_MS ? ms
-			                                                          : SPLICE_GRACE_MS, 0);
-		}
+		c->relay_cb(c, XMPPD__RELAY_HALF);
 		uv_shutdown_t *req = malloc(sizeof(*req));
 		if (!req || uv_shutdown(req, (uv_stream_t *)to, on_splice_shutdown) != 0) {
 			free(req);
@@ -397,28 +403,13 @@ void xmppd__splice_read(struct conn *c, uv_stream_t *from, ssize_t nread, const 
 		c->handles++;
 		return;
 	}
-	struct wreq *w = malloc(sizeof(*w));
-	if (!w) {
-		free(buf->base);
+	c->relay_cb(c, XMPPD__RELAY_MOVED);
+	if (splice_write(c, to, buf->base, (size_t)nread) != 0) {
 		xmppd__conn_close(c);
 		return;
 	}
-	if (!c->grace)
-		uv_timer_start(&c->timer, xmppd__on_timer, c->s->lim.relay_idle_ms, 0);
-	w->c = c;
-	w->to = to;
-	w->req.data = buf->base;
-	uv_buf_t b = uv_buf_init(buf->base, (unsigned)nread);
-	if (uv_write(&w->req, (uv_stream_t *)to, &b, 1, on_splice_written) != 0) {
-		free(buf->base);
-		free(w);
-		xmppd__conn_close(c);
-		return;
-	}
-	c->handles++;
 	if (uv_stream_get_write_queue_size((uv_stream_t *)to) > SPLICE_HIGH) {
 		*(from_in ? &c->in_paused : &c->out_paused) = true;
 		uv_read_stop(from);
 	}
 }
-

@@ -5,7 +5,9 @@
  * a connection to the real server and spliced.  Connections being set up
  * are on a list in accept order: they are the ones the time limits and
  * the connection cap apply to, and at the cap the oldest is cut.  This
- * file holds their life: accepting, limits, writing, closing. */
+ * file owns the connections: it accepts them, keeps their state and the
+ * limits, and calls on the stream part (stream.c) and the relay part
+ * (relay.c) for the work of each state. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,150 +27,279 @@ void xmppd_limits_default(struct xmppd_limits *l)
 	l->relay_idle_ms = 300000;
 }
 
-/* ---- bookkeeping ---- */
+/* Relayed streams held at once for one pair of domains.  A stock server
+ * keeps one stream each way per peer; a few more come from reconnects
+ * while an old stream waits out its timeout. */
+#define RELAY_PAIR_MAX 16u
 
-static void server_maybe_done(struct xmppd_server *s)
+/* ---- the state of a connection ----
+ *
+ * Every change of c->st is made in conn_step(), from what the stream part
+ * returned, what the relay part told, or the timer.
+ *
+ *  state         step                next          done on the way
+ *  (accepted)                        S_STREAM      first-byte-ms; the stream part reads
+ *  S_STREAM      WAIT                S_STREAM      (the first byte: setup-ms from accept)
+ *  S_STREAM      ANSWER              S_CLOSING     c->v said, half-closed; LINGER_MS
+ *                                    (closed)      if no XMPP was spoken
+ *  S_STREAM      RELAY               S_CONNECTING  a second descriptor; reading stops;
+ *                                                  the relay part starts
+ *                                    S_CLOSING     refused: the pair cap, or conn-max
+ *  S_STREAM      CLOSE               (closed)
+ *  S_STREAM      TIMER               S_CLOSING     connection-timeout said, if XMPP was
+ *                                    (closed)      spoken; else nothing to say
+ *  S_CONNECTING  RELAY_WAIT          S_CONNECTING  connect-ms for this lookup or attempt
+ *  S_CONNECTING  TIMER               S_CONNECTING  the relay part gives this attempt up
+ *  S_CONNECTING  RELAY_UP            S_SPLICE      off the setup list; relay-idle-ms
+ *  S_CONNECTING  RELAY_FAILED        S_CLOSING     remote-connection-failed (or
+ *                                                  resource-constraint) said
+ *  S_SPLICE      RELAY_MOVED         S_SPLICE      relay-idle-ms again, unless in grace
+ *  S_SPLICE      RELAY_HALF          S_SPLICE      grace: SPLICE_GRACE_MS at most
+ *  S_SPLICE      TIMER               (closed)      "relay closed: idle / one side has gone"
+ *  S_CLOSING     TIMER, peer's end   (closed)
+ *
+ * In any state a broken socket, no memory, both sides of a splice ended,
+ * a connection cut for room, or the server closing: closed at once
+ * (xmppd__conn_close()), after which no step is taken. */
+
+static void on_timer(uv_timer_t *t);
+static void conn_step(struct conn *c, enum xmppd__step step);
+
+static void timer_start(struct conn *c, uint64_t ms)
 {
-	if (!s->closing || s->open)
-		return;
-	xmppd__owners_free(s->owners);
-	void (*cb)(void *) = s->close_cb;
-	void *arg = s->close_arg;
-	free(s);
-	if (cb)
-		cb(arg);
+	uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
-void xmppd__setup_remove(struct conn *c)
+static void on_timer(uv_timer_t *t)
 {
-	struct xmppd_server *s = c->s;
-
-	if (!c->in_setup)
-		return;
-	if (c->sprev)
-		c->sprev->snext = c->snext;
-	else
-		s->setup_head = c->snext;
-	if (c->snext)
-		c->snext->sprev = c->sprev;
-	else
-		s->setup_tail = c->sprev;
-	c->in_setup = false;
-	s->nsetup--;
+	conn_step(t->data, XMPPD__TIMER);
 }
 
-void xmppd__conn_free_if_done(struct conn *c)
+static void on_relay(struct conn *c, enum xmppd__step step)
 {
-	struct xmppd_server *s = c->s;
-
-	if (c->handles)
-		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->all = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	xmppd_reader_free(c->rd);
-	SSL_free(c->ssl);
-	xmppd__peek_free(c->peek);
-	if (c->ai)
-		uv_freeaddrinfo(c->ai);
-	free(c->raw);
-	free(c);
-	s->open--;
-	server_maybe_done(s);
+	conn_step(c, step);
 }
 
-void xmppd__handle_closed(uv_handle_t *h)
+static void on_shutdown(uv_shutdown_t *req, int status)
 {
-	struct conn *c = h->data;
+	struct conn *c = req->data;
+	(void)status;
+	free(req);
 	c->handles--;
 	xmppd__conn_free_if_done(c);
 }
 
-void xmppd__conn_close(struct conn *c)
+/* Say c->v, then half-close and wait a little for the peer to go, so the
+ * answer is not lost to a reset caused by unread input.  Returns false if
+ * c was closed instead. */
+static bool answer(struct conn *c)
+{
+	uv_shutdown_t *req;
+
+	if (!xmppd__stream_answer(c)) {
+		xmppd__conn_close(c);
+		return false;
+	}
+	xmppd__setup_remove(c);
+	/* Answered and gone within LINGER_MS: not held against newcomers. */
+	c->s->nfds -= c->fds;
+	c->fds = 0;
+	if (!(req = malloc(sizeof(*req))) ||
+	    uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+		free(req);
+		xmppd__conn_close(c);
+		return false;
+	}
+	req->data = c;
+	c->handles++;
+	timer_start(c, LINGER_MS);
+	return true;
+}
+
+/* Say the stream error cond at once, if a plain stream can take it, and
+ * close. */
+static void refuse_now(struct conn *c, enum xmppd_cond cond, const char *why)
 {
 	if (c->closing)
 		return;
-	c->closing = true;
-	xmppd__setup_remove(c);
-	/* uv_close() closes a socket's descriptor at once: the room is free now. */
-	c->s->nfds -= c->fds;
-	c->fds = 0;
-	uv_close((uv_handle_t *)&c->tcp, xmppd__handle_closed);
-	uv_close((uv_handle_t *)&c->timer, xmppd__handle_closed);
-	if (c->out_open && !uv_is_closing((uv_handle_t *)&c->out))
-		uv_close((uv_handle_t *)&c->out, xmppd__handle_closed);
+	xmppd__stream_error(c, cond, why);
+	xmppd__stream_answer_now(c);
+	xmppd__conn_close(c);
 }
 
-/* ---- writing: each write owns a copy of its bytes ---- */
-
-static void on_written(uv_write_t *req, int status)
+/* conn-max counts descriptors, since they are what runs out: one per
+ * connection, two for a relay.  At the cap the connection set up longest
+ * ago gives way, at once (waiting for its FIN would keep the descriptor
+ * the cap is about), so a flood of idle connections cannot lock out a
+ * server that speaks.  Relays are not cut: they carry allowed federation,
+ * and cutting them would let anyone who connects break it.  Returns false
+ * if the rest are relays. */
+static bool make_room(struct xmppd_server *s, unsigned need, const struct conn *self)
 {
-	struct wreq *w = (struct wreq *)req;
-	struct conn *c = w->c;
-	uv_tcp_t *to = w->to;
-
-	free(w);
-	c->handles--;
-	if (status < 0 && !c->closing && c->st == S_SPLICE)
-		xmppd__conn_close(c);
-	else if (!c->closing && c->st == S_SPLICE)
-		xmppd__splice_drained(c, to);
-	xmppd__conn_free_if_done(c);
-}
-
-void xmppd__send_raw(struct conn *c, uv_tcp_t *to, const void *p, size_t n)
-{
-	struct wreq *w;
-
-	if (n == 0 || c->closing)
-		return;
-	if (!(w = malloc(sizeof(*w) + n))) {
-		xmppd__conn_close(c);
-		return;
+	while (s->nfds + need > s->lim.conn_max) {
+		struct conn *old = s->setup_head;
+		if (old && old == self)
+			old = old->snext;
+		if (!old)
+			return false;
+		if (old->st == S_STREAM && xmppd__stream_plain(old))
+			refuse_now(old, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
+		else
+			xmppd__conn_close(old);
 	}
-	w->c = c;
-	w->to = to;
-	memcpy(w->data, p, n);
-	uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-	if (uv_write(&w->req, (uv_stream_t *)to, &b, 1, on_written) != 0) {
-		free(w);
-		xmppd__conn_close(c);
-		return;
-	}
-	c->handles++;
+	return true;
 }
 
-/* ---- time limits ---- */
-
-void xmppd__on_timer(uv_timer_t *t)
+/* Relayed streams of the same pair already held.
+ *
+ * This is what bounds a relay loop in every case.  The target check
+ * (xmppd__is_ours) stops a target that is one of our own addresses, but
+ * not one that leads back here another way: a forwarded port, a NAT, a
+ * second clearinghouse relaying to us.  The peer address of a looped
+ * connection tells nothing reliable either: it is a local address with an
+ * ephemeral port, never one we listen on, and refusing every local peer
+ * would refuse members hosted on this host.  What every loop has, whatever
+ * its path, is the same header replayed at each hop, so the same pair held
+ * open once more per hop: counting those caps the hops. */
+static unsigned pair_relays(const struct conn *c)
 {
-	struct conn *c = t->data;
+	unsigned n = 0;
 
-	switch (c->st) {
-	case S_CONNECTING:
-		xmppd__relay_timeout(c);
+	for (const struct conn *o = c->s->all; o; o = o->next)
+		n += o != c && !o->closing && (o->st == S_CONNECTING || o->st == S_SPLICE) &&
+		     !strcmp(o->v.from, c->v.from) && !strcmp(o->v.to, c->v.to);
+	return n;
+}
+
+/* May c be relayed?  If not, c->v says why. */
+static bool relay_allowed(struct conn *c)
+{
+	if (pair_relays(c) >= RELAY_PAIR_MAX) {
+		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay refused: %u relayed streams of "
+		        "this pair already (a loop?)\n", c->peer, c->v.from, c->v.to, RELAY_PAIR_MAX);
+		xmppd__stream_error(c, XMPPD_COND_RESOURCE_CONSTRAINT,
+		                    "too many relayed streams between these domains");
+		return false;
+	}
+	/* The second descriptor counts from now: a relay being connected holds
+	 * it as much as one that is spliced. */
+	if (!make_room(c->s, 1, c)) {
+		xmppd__stream_error(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
+		return false;
+	}
+	return true;
+}
+
+/* The one place where a connection's state changes: see the table above. */
+static void conn_step(struct conn *c, enum xmppd__step step)
+{
+	struct xmppd_limits *lim = &c->s->lim;
+
+	if (c->closing)
+		return;
+	switch (step) {
+	case XMPPD__WAIT:
 		break;
-	case S_SPLICE:
-		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay closed: %s\n", c->peer,
-		        c->v.from[0] ? c->v.from : "-", c->v.to, c->grace ? "one side has gone"
-		                                                      : "idle");
+	case XMPPD__ANSWER:
+	case XMPPD__RELAY_FAILED:
+		if (c->st != S_CLOSING && answer(c))
+			c->st = S_CLOSING;
+		break;
+	case XMPPD__CLOSE:
 		xmppd__conn_close(c);
 		break;
-	case S_HEADER:
-	case S_STARTTLS:
-		if (!c->ssl || c->tls_up) {
-			xmppd__finish_with(c, XMPPD_COND_CONNECTION_TIMEOUT,
-			            c->got_byte ? "no complete stream header in time"
-			                        : "nothing received in time");
+	case XMPPD__RELAY:
+		if (!relay_allowed(c)) {
+			if (answer(c))
+				c->st = S_CLOSING;
 			break;
 		}
-		/* fall through */
-	default:
-		xmppd__conn_close(c);
+		c->fds++;
+		c->s->nfds++;
+		c->st = S_CONNECTING;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		xmppd__relay_start(c, on_relay);
+		break;
+	case XMPPD__RELAY_WAIT:
+		timer_start(c, lim->connect_ms);
+		break;
+	case XMPPD__RELAY_UP:
+		uv_timer_stop(&c->timer);
+		xmppd__setup_remove(c);
+		c->st = S_SPLICE;
+		timer_start(c, lim->relay_idle_ms);
+		break;
+	case XMPPD__RELAY_MOVED:
+		if (!c->grace)
+			timer_start(c, lim->relay_idle_ms);
+		break;
+	case XMPPD__RELAY_HALF:
+		if (!c->grace) {
+			c->grace = true;
+			timer_start(c, lim->relay_idle_ms < SPLICE_GRACE_MS ? lim->relay_idle_ms
+			                                                    : SPLICE_GRACE_MS);
+		}
+		break;
+	case XMPPD__TIMER:
+		switch (c->st) {
+		case S_CONNECTING:
+			xmppd__relay_timeout(c);
+			break;
+		case S_SPLICE:
+			fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay closed: %s\n", c->peer,
+			        c->v.from[0] ? c->v.from : "-", c->v.to,
+			        c->grace ? "one side has gone" : "idle");
+			xmppd__conn_close(c);
+			break;
+		case S_STREAM:
+			if (xmppd__stream_speaks(c)) {
+				xmppd__stream_error(c, XMPPD_COND_CONNECTION_TIMEOUT,
+				                    c->got_byte ? "no complete stream header in time"
+				                                : "nothing received in time");
+				if (answer(c))
+					c->st = S_CLOSING;
+				break;
+			}
+			xmppd__conn_close(c);
+			break;
+		case S_CLOSING:
+			xmppd__conn_close(c);
+			break;
+		}
+		break;
 	}
+}
+
+/* ---- reading, up to the decision and while closing ---- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	(void)hint;
+	*buf = uv_buf_init(c->s->rbuf, sizeof(c->s->rbuf));
+}
+
+static void first_byte(struct conn *c)
+{
+	uint64_t spent = uv_now(c->s->loop) - c->accepted_at;
+	uint64_t left = spent < c->s->lim.setup_ms ? c->s->lim.setup_ms - spent : 1;
+	c->got_byte = true;
+	timer_start(c, left);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = st->data;
+
+	if (nread < 0) {
+		xmppd__conn_close(c);
+		return;
+	}
+	if (nread == 0 || c->closing || c->st != S_STREAM)
+		return;
+	if (!c->got_byte)
+		first_byte(c);
+	conn_step(c, xmppd__stream_read(c, buf->base, (size_t)nread));
 }
 
 /* ---- accepting ---- */
@@ -189,27 +320,6 @@ static void addr_of(struct conn *c)
 	}
 }
 
-/* conn-max counts descriptors, since they are what runs out: one per
- * connection, two for a relay.  At the cap the connection set up longest
- * ago gives way, at once (waiting for its FIN would keep the descriptor
- * the cap is about), so a flood of idle connections cannot lock out a
- * server that speaks.  Relays are not cut: they carry allowed federation,
- * and cutting them would let anyone who connects break it. */
-bool xmppd__make_room(struct xmppd_server *s, unsigned need, const struct conn *self)
-{
-	while (s->nfds + need > s->lim.conn_max) {
-		struct conn *old = s->setup_head;
-		if (old && old == self)
-			old = old->snext;
-		if (!old)
-			return false;
-		if (old->st == S_HEADER && !old->ssl)
-			xmppd__refuse_now(old, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
-		else
-			xmppd__conn_close(old);
-	}
-	return true;
-}
 
 static void drop_pending(struct listener *l);
 
@@ -221,11 +331,10 @@ static void on_drop_closed(uv_handle_t *h)
 	l->drop_busy = false;
 	if (--l->handles == 0) {
 		free(l);
-		s->open--;
-		server_maybe_done(s);
+		xmppd__server_release(s);
 		return;
 	}
-	if (l->drop_again && !s->closing) {
+	if (l->drop_again && !s->cd.closing) {
 		l->drop_again = false;
 		drop_pending(l);
 	}
@@ -257,9 +366,9 @@ static void on_connection(uv_stream_t *ls, int status)
 	struct xmppd_server *s = l->s;
 	struct conn *c;
 
-	if (status < 0 || s->closing)
+	if (status < 0 || s->cd.closing)
 		return;
-	bool room = xmppd__make_room(s, 1, NULL);
+	bool room = make_room(s, 1, NULL);
 	if (!(c = calloc(1, sizeof(*c)))) {
 		fprintf(stderr, "xmppd: a connection dropped: %s\n", strerror(ENOMEM));
 		drop_pending(l);
@@ -279,7 +388,7 @@ static void on_connection(uv_stream_t *ls, int status)
 	if (s->all)
 		s->all->prev = c;
 	s->all = c;
-	s->open++;
+	s->cd.open++;
 	/* on the setup list, newest last */
 	c->in_setup = true;
 	c->sprev = s->setup_tail;
@@ -298,31 +407,17 @@ static void on_connection(uv_stream_t *ls, int status)
 	s->nfds++;
 	addr_of(c);
 	c->accepted_at = uv_now(s->loop);
-	c->direct_tls = l->direct_tls;
-	c->st = S_HEADER;
-	if (xmppd_reader_new(s->lim.header_max, &c->rd) != 0) {
+	c->st = S_STREAM;
+	if (xmppd__stream_init(c, l->direct_tls) != 0) {
 		xmppd__conn_close(c);
 		return;
 	}
-	if (l->direct_tls && s->mode == XMPPD_RELAY) {
-		c->st = S_PEEK;
-		if (xmppd__peek_new(&c->peek) != 0) {
-			xmppd__conn_close(c);
-			return;
-		}
-	} else if (l->direct_tls) {
-		c->st = S_HANDSHAKE;
-		if (!(c->ssl = xmppd__tls_accept(s->tls))) {
-			xmppd__conn_close(c);
-			return;
-		}
-	}
 	if (!room) {
-		xmppd__refuse_now(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
+		refuse_now(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
 		return;
 	}
-	uv_timer_start(&c->timer, xmppd__on_timer, s->lim.first_byte_ms, 0);
-	if (uv_read_start((uv_stream_t *)&c->tcp, xmppd__on_alloc, xmppd__on_read) != 0)
+	timer_start(c, s->lim.first_byte_ms);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
 		xmppd__conn_close(c);
 }
 
@@ -367,8 +462,7 @@ static void on_listener_closed(uv_handle_t *h)
 	if (--l->handles)
 		return;   /* the spare handle is still closing; it frees l */
 	free(l);
-	s->open--;
-	server_maybe_done(s);
+	xmppd__server_release(s);
 }
 
 int xmppd_server_listen(xmppd_server *s, const char *addr, bool direct_tls)
@@ -377,7 +471,7 @@ int xmppd_server_listen(xmppd_server *s, const char *addr, bool direct_tls)
 	struct listener *l;
 	int rc;
 
-	if (!s || !addr || s->closing || s->nls >= XMPPD_LISTEN_MAX)
+	if (!s || !addr || s->cd.closing || s->nls >= XMPPD_LISTEN_MAX)
 		return -EINVAL;
 	if (direct_tls && s->mode == XMPPD_REDIRECT && !s->tls)
 		return -EINVAL;
@@ -393,7 +487,7 @@ int xmppd_server_listen(xmppd_server *s, const char *addr, bool direct_tls)
 	}
 	l->tcp.data = l;
 	l->handles = 1;
-	s->open++;
+	s->cd.open++;
 	s->ls[s->nls++] = l;
 	if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
 	    (rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection)) != 0)
@@ -403,22 +497,15 @@ int xmppd_server_listen(xmppd_server *s, const char *addr, bool direct_tls)
 
 void xmppd_server_close(xmppd_server *s, void (*cb)(void *arg), void *arg)
 {
-	if (!s || s->closing)
+	/* Held while closing starts, so nothing frees s under us. */
+	if (!s || ch_closedown_start(&s->cd, cb, arg) != 0)
 		return;
-	s->closing = true;
-	s->close_cb = cb;
-	s->close_arg = arg;
-	s->open++;   /* held while closing starts, so nothing frees s under us */
-
 	for (unsigned i = 0; i < s->nls; i++)
 		uv_close((uv_handle_t *)&s->ls[i]->tcp, on_listener_closed);
 	for (struct conn *c = s->all, *next; c; c = next) {
 		next = c->next;
-		if (c->gai_pending)
-			uv_cancel((uv_req_t *)&c->gai);
+		xmppd__relay_cancel(c);
 		xmppd__conn_close(c);
 	}
-	s->open--;
-	server_maybe_done(s);
+	xmppd__server_release(s);
 }
-

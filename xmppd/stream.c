@@ -1,6 +1,8 @@
-/* A connection up to the decision and its answer: the peer's stream
- * header (through STARTTLS or direct TLS when offered), the ClientHello in
- * relay mode, the decision, and the stream error that ends it all. */
+/* The stream part of a connection: the peer's stream header (through
+ * STARTTLS or direct TLS when offered), the ClientHello in relay mode, the
+ * decision, and the stream error that ends it all.  It reports what it
+ * found to the owner (server.c) and changes no state but its phase. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,51 +43,14 @@ static void log_decision(struct conn *c, const struct xmppd_verdict *v)
 	        v->relay ? v->targets[0].host : v->cond == XMPPD_COND_SEE_OTHER_HOST ? v->target : "");
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-	struct conn *c = req->data;
-	(void)status;
-	free(req);
-	c->handles--;
-	xmppd__conn_free_if_done(c);
-}
-
-/* Our answer is out: half-close and wait a little for the peer to go, so
- * the answer is not lost to a reset caused by unread input. */
-static void conn_linger(struct conn *c)
-{
-	uv_shutdown_t *req = malloc(sizeof(*req));
-
-	xmppd__setup_remove(c);
-	c->st = S_CLOSING;
-	/* Answered and gone within LINGER_MS: not held against newcomers. */
-	c->s->nfds -= c->fds;
-	c->fds = 0;
-	if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-		free(req);
-		xmppd__conn_close(c);
-		return;
-	}
-	req->data = c;
-	c->handles++;
-	uv_timer_start(&c->timer, xmppd__on_timer, LINGER_MS, 0);
-}
-
-/* Send v as a stream error (after our header, if not sent yet), end the
- * stream and close. */
-void xmppd__conn_finish(struct conn *c, const struct xmppd_verdict *v)
+bool xmppd__stream_answer(struct conn *c)
 {
 	char buf[2048];
 	int n;
 
-	if (c->closing || c->st == S_CLOSING)
-		return;
-	if (c->peek || (c->ssl && !c->tls_up)) {
-		/* No XMPP spoken yet on this connection: nothing to say. */
-		xmppd__conn_close(c);
-		return;
-	}
-	n = xmppd_render_error(v, c->header_sent, buf, sizeof(buf));
+	if (c->peek || (c->ssl && !c->tls_up))
+		return false;   /* no XMPP spoken yet on this connection: nothing to say */
+	n = xmppd_render_error(&c->v, c->header_sent, buf, sizeof(buf));
 	if (n > 0)
 		send_text(c, buf, (size_t)n);
 	if (c->ssl) {
@@ -93,10 +58,10 @@ void xmppd__conn_finish(struct conn *c, const struct xmppd_verdict *v)
 		ERR_clear_error();
 		tls_flush(c);
 	}
-	conn_linger(c);
+	return true;
 }
 
-static void set_error(struct conn *c, enum xmppd_cond cond, const char *why)
+void xmppd__stream_error(struct conn *c, enum xmppd_cond cond, const char *why)
 {
 	/* Keep the names of a header already read, for the log and 'to'. */
 	c->v.cond = cond;
@@ -107,27 +72,27 @@ static void set_error(struct conn *c, enum xmppd_cond cond, const char *why)
 	log_decision(c, &c->v);
 }
 
-void xmppd__finish_with(struct conn *c, enum xmppd_cond cond, const char *why)
-{
-	set_error(c, cond, why);
-	xmppd__conn_finish(c, &c->v);
-}
-
-void xmppd__refuse_now(struct conn *c, enum xmppd_cond cond, const char *why)
+void xmppd__stream_answer_now(struct conn *c)
 {
 	char buf[2048];
 	int n;
 
-	if (c->closing)
-		return;
-	set_error(c, cond, why);
 	/* Plain XMPP only: a TLS record cannot be half written and left. */
-	if (c->st != S_CLOSING && !c->peek && !c->ssl &&
+	if (!c->peek && !c->ssl &&
 	    (n = xmppd_render_error(&c->v, c->header_sent, buf, sizeof(buf))) > 0) {
 		uv_buf_t b = uv_buf_init(buf, (unsigned)n);
 		uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 	}
-	xmppd__conn_close(c);
+}
+
+bool xmppd__stream_speaks(const struct conn *c)
+{
+	return (c->phase == P_HEADER || c->phase == P_STARTTLS) && (!c->ssl || c->tls_up);
+}
+
+bool xmppd__stream_plain(const struct conn *c)
+{
+	return c->phase == P_HEADER && !c->ssl;
 }
 
 /* ---- the decision ---- */
@@ -139,7 +104,7 @@ static void peer_of(struct conn *c, struct xmppd_peer *p)
 	p->direct_tls = c->direct_tls;
 }
 
-static void decide(struct conn *c)
+static enum xmppd__step decide(struct conn *c)
 {
 	const struct xmppd_header *h = xmppd_reader_header(c->rd);
 	struct xmppd_server *s = c->s;
@@ -167,34 +132,31 @@ static void decide(struct conn *c)
 		if (n > 0)
 			send_text(c, buf, (size_t)n);
 		c->header_sent = true;
-		c->st = S_STARTTLS;
-		return;
+		c->phase = P_STARTTLS;
+		return XMPPD__WAIT;
 	}
 	log_decision(c, &c->v);
-	if (c->v.relay)
-		xmppd__relay_start(c);
-	else
-		xmppd__conn_finish(c, &c->v);
+	return c->v.relay ? XMPPD__RELAY : XMPPD__ANSWER;
 }
 
 /* After <starttls/>: <proceed/>, then TLS, then a new stream (RFC 6120 5.4.3.3). */
-static void starttls(struct conn *c)
+static enum xmppd__step starttls(struct conn *c)
 {
 	static const char proceed[] = "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
 
 	xmppd__send_raw(c, &c->tcp, proceed, sizeof(proceed) - 1);
-	if (!(c->ssl = xmppd__tls_accept(c->s->tls)) || xmppd_reader_reset(c->rd) != 0) {
-		xmppd__conn_close(c);
-		return;
-	}
+	if (!(c->ssl = xmppd__tls_accept(c->s->tls)) || xmppd_reader_reset(c->rd) != 0)
+		return XMPPD__CLOSE;
 	c->header_sent = false;
-	c->st = S_HANDSHAKE;
+	c->phase = P_HANDSHAKE;
+	return XMPPD__WAIT;
 }
 
-/* Feed plaintext to the stream reader and act on what it finds. */
-static void feed(struct conn *c, const char *p, size_t n)
+/* Feed plaintext to the stream reader and say what it found. */
+static enum xmppd__step feed(struct conn *c, const char *p, size_t n)
 {
 	enum xmppd_event ev;
+	enum xmppd__step step;
 	size_t used;
 	const char *why;
 
@@ -206,66 +168,62 @@ static void feed(struct conn *c, const char *p, size_t n)
 		case XMPPD_EV_MORE:
 			break;
 		case XMPPD_EV_HEADER:
-			if (c->st == S_HEADER) {
-				decide(c);
-				if (c->st != S_STARTTLS)
-					return;
-			}
+			/* Features sent: <starttls/> may follow in the same read. */
+			if (c->phase == P_HEADER && (step = decide(c)) != XMPPD__WAIT)
+				return step;
 			break;
 		case XMPPD_EV_STARTTLS:
-			if (c->st == S_STARTTLS)
-				starttls(c);
-			return;   /* nothing may follow it before <proceed/> */
+			/* nothing may follow it before <proceed/> */
+			return c->phase == P_STARTTLS ? starttls(c) : XMPPD__WAIT;
 		case XMPPD_EV_ELEMENT:
-			xmppd__finish_with(c, XMPPD_COND_POLICY_VIOLATION,
-			            "STARTTLS is required before anything else");
-			return;
+			xmppd__stream_error(c, XMPPD_COND_POLICY_VIOLATION,
+			                    "STARTTLS is required before anything else");
+			return XMPPD__ANSWER;
 		case XMPPD_EV_CLOSED:
-			xmppd__conn_close(c);
-			return;
+			return XMPPD__CLOSE;
 		case XMPPD_EV_ERROR: {
 			enum xmppd_cond cond = xmppd_reader_error(c->rd, &why);
-			xmppd__finish_with(c, cond, why);
-			return;
+			xmppd__stream_error(c, cond, why);
+			return XMPPD__ANSWER;
 		}
 		}
 	} while (n > 0 || ev != XMPPD_EV_MORE);
+	return XMPPD__WAIT;
 }
 
 /* Bytes from the peer while TLS is (being) set up. */
-static void feed_tls(struct conn *c, const char *p, size_t n)
+static enum xmppd__step feed_tls(struct conn *c, const char *p, size_t n)
 {
+	enum xmppd__step step = XMPPD__WAIT;
 	char buf[READ_SIZE];
 	int r;
 
-	if (BIO_write(SSL_get_rbio(c->ssl), p, (int)n) != (int)n) {
-		xmppd__conn_close(c);
-		return;
-	}
+	if (BIO_write(SSL_get_rbio(c->ssl), p, (int)n) != (int)n)
+		return XMPPD__CLOSE;
 	if (!c->tls_up) {
 		r = SSL_do_handshake(c->ssl);
 		tls_flush(c);
 		if (r != 1) {
 			int e = SSL_get_error(c->ssl, r);
 			ERR_clear_error();
-			if (e != SSL_ERROR_WANT_READ)
-				xmppd__conn_close(c);
-			return;
+			return e != SSL_ERROR_WANT_READ ? XMPPD__CLOSE : XMPPD__WAIT;
 		}
 		c->tls_up = true;
-		c->st = S_HEADER;
+		c->phase = P_HEADER;
 	}
-	while (!c->closing && (c->st == S_HEADER || c->st == S_STARTTLS) &&
+	while (step == XMPPD__WAIT && !c->closing &&
+	       (c->phase == P_HEADER || c->phase == P_STARTTLS) &&
 	       (r = SSL_read(c->ssl, buf, sizeof(buf))) > 0)
-		feed(c, buf, (size_t)r);
+		step = feed(c, buf, (size_t)r);
 	ERR_clear_error();
 	if (!c->closing)
 		tls_flush(c);
+	return step;
 }
 
 /* Direct TLS in relay mode: the ClientHello names 'to'; 'from' is whoever
  * owns the peer's address. */
-static void peek(struct conn *c, const char *p, size_t n)
+static enum xmppd__step peek(struct conn *c, const char *p, size_t n)
 {
 	char sni[PDB_NAME_MAX + 1];
 	struct xmppd_header h = { .has_version = true, .version_major = 1 };
@@ -273,11 +231,9 @@ static void peek(struct conn *c, const char *p, size_t n)
 	int rc = xmppd__peek_feed(c->peek, p, n, sni);
 
 	if (rc == 0 && c->rawlen < PEEK_MAX)
-		return;
-	if (rc != 1) {
-		xmppd__conn_close(c);
-		return;
-	}
+		return XMPPD__WAIT;
+	if (rc != 1)
+		return XMPPD__CLOSE;
 	h.has_to = sni[0] != '\0';
 	strcpy(h.to, sni);
 	rc = xmppd__owner_of(c->s->owners, c->s->db, c->family, c->addr, h.from);
@@ -285,84 +241,60 @@ static void peek(struct conn *c, const char *p, size_t n)
 	peer_of(c, &peer);
 	xmppd_decide(c->s->db, &h, &peer, XMPPD_RELAY, time(NULL), &c->v);
 	log_decision(c, &c->v);
-	if (c->v.relay)
-		xmppd__relay_start(c);
-	else
-		xmppd__conn_close(c);  /* TLS is not ours to end with a stream error */
+	/* TLS is not ours to end with a stream error */
+	return c->v.relay ? XMPPD__RELAY : XMPPD__CLOSE;
 }
 
 /* ---- reading ---- */
-
-void xmppd__on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct conn *c = h->data;
-	(void)hint;
-	/* Spliced data is handed to a write and must outlive this callback. */
-	if (c->st == S_SPLICE) {
-		char *p = malloc(READ_SIZE);
-		*buf = uv_buf_init(p, p ? READ_SIZE : 0);
-	} else {
-		*buf = uv_buf_init(c->s->rbuf, sizeof(c->s->rbuf));
-	}
-}
 
 /* Relay mode keeps every byte read before the decision, to replay it to
  * the real server whole.  The reader and the peek refuse a stream once
  * more than their budget has come in, so the read that completes a header
  * began within the budget and brought at most READ_SIZE bytes: budget plus
- * one read is all there can be. */
-static void keep_raw(struct conn *c, const char *p, size_t n)
+ * one read is all there can be.  Returns 0 or -ENOMEM, -ENOSPC. */
+static int keep_raw(struct conn *c, const char *p, size_t n)
 {
 	size_t cap = (c->peek ? PEEK_MAX : c->s->lim.header_max) + READ_SIZE;
 
-	if (!c->raw && !(c->raw = malloc(cap))) {
-		xmppd__conn_close(c);
-		return;
-	}
+	if (!c->raw && !(c->raw = malloc(cap)))
+		return -ENOMEM;
 	if (n > cap - c->rawlen) {
 		fprintf(stderr, "xmppd: peer=%s more than %zu bytes before the decision; closed\n",
 		        c->peer, cap);
-		xmppd__conn_close(c);
-		return;
+		return -ENOSPC;
 	}
 	memcpy(c->raw + c->rawlen, p, n);
 	c->rawlen += n;
+	return 0;
 }
 
-static void first_byte(struct conn *c)
+enum xmppd__step xmppd__stream_read(struct conn *c, const char *p, size_t n)
 {
-	uint64_t spent = uv_now(c->s->loop) - c->accepted_at;
-	uint64_t left = spent < c->s->lim.setup_ms ? c->s->lim.setup_ms - spent : 1;
-	c->got_byte = true;
-	uv_timer_start(&c->timer, xmppd__on_timer, left, 0);
+	if (c->s->mode == XMPPD_RELAY && keep_raw(c, p, n) != 0)
+		return XMPPD__CLOSE;
+	if (c->phase == P_PEEK)
+		return peek(c, p, n);
+	if (c->ssl)
+		return feed_tls(c, p, n);
+	return feed(c, p, n);
 }
 
-void xmppd__on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+int xmppd__stream_init(struct conn *c, bool direct_tls)
 {
-	struct conn *c = st->data;
+	struct xmppd_server *s = c->s;
 
-	if (c->st == S_SPLICE) {
-		xmppd__splice_read(c, st, nread, buf);
-		return;
+	c->direct_tls = direct_tls;
+	c->phase = P_HEADER;
+	if (xmppd_reader_new(s->lim.header_max, &c->rd) != 0)
+		return -ENOMEM;
+	if (direct_tls && s->mode == XMPPD_RELAY) {
+		c->phase = P_PEEK;
+		if (xmppd__peek_new(&c->peek) != 0)
+			return -ENOMEM;
+	} else if (direct_tls) {
+		c->phase = P_HANDSHAKE;
+		if (!(c->ssl = xmppd__tls_accept(s->tls)))
+			return -ENOMEM;
 	}
-	if (nread < 0) {
-		xmppd__conn_close(c);
-		return;
-	}
-	if (nread == 0 || c->closing || c->st == S_CLOSING)
-		return;
-	if (!c->got_byte)
-		first_byte(c);
-	if (c->s->mode == XMPPD_RELAY) {
-		keep_raw(c, buf->base, (size_t)nread);
-		if (c->closing)
-			return;
-	}
-	if (c->st == S_PEEK)
-		peek(c, buf->base, (size_t)nread);
-	else if (c->ssl)
-		feed_tls(c, buf->base, (size_t)nread);
-	else
-		feed(c, buf->base, (size_t)nread);
+	return 0;
 }
-
