@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "closedown.h"
 #include "sockaddr.h"
 #include "internal.h"
 
@@ -50,10 +51,7 @@ struct dnsd_server {
 	struct listener *listeners;
 	struct conn *conns;
 	unsigned nconns;
-	unsigned open_handles;    /* counted down on close */
-	void (*close_cb)(void *);
-	void *close_arg;
-	bool closing;
+	struct ch_closedown cd;   /* handles, counted down on close */
 	/* A connection with no memory for it is accepted into this handle and
 	 * closed at once; one not accepted would stop libuv watching its
 	 * listener for good. */
@@ -108,7 +106,7 @@ static void client_of(const struct sockaddr *sa, bool tcp, struct dnsd_client *c
 /* One handle of the server is closed; the last one frees it. */
 static void server__release(dnsd_server *s)
 {
-	if (--s->open_handles > 0 || !s->closing)
+	if (!ch_closedown_release(&s->cd))
 		return;
 	struct listener *l = s->listeners;
 	while (l) {
@@ -116,8 +114,8 @@ static void server__release(dnsd_server *s)
 		free(l);
 		l = n;
 	}
-	if (s->close_cb)
-		s->close_cb(s->close_arg);
+	if (s->cd.cb)
+		s->cd.cb(s->cd.arg);
 	free(s->udp_in);
 	free(s);
 }
@@ -156,12 +154,9 @@ static void conn__close(struct conn *c)
 
 void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg)
 {
-	if (!s || s->closing)
+	/* Held until every close below is queued. */
+	if (!s || ch_closedown_start(&s->cd, cb, arg) != 0)
 		return;
-	s->closing = true;
-	s->close_cb = cb;
-	s->close_arg = arg;
-	s->open_handles++;   /* held until every close below is queued */
 	for (struct listener *l = s->listeners; l; l = l->next) {
 		uv_close((uv_handle_t *)&l->udp, listener__closed);
 		uv_close((uv_handle_t *)&l->tcp, listener__closed);
@@ -304,7 +299,7 @@ static void tcp__rejected(uv_handle_t *h)
 	dnsd_server *s = h->data;
 
 	s->reject_busy = false;
-	for (struct listener *l = s->listeners; l && !s->closing; l = l->next) {
+	for (struct listener *l = s->listeners; l && !s->cd.closing; l = l->next) {
 		if (l->stalled) {
 			l->stalled = false;
 			tcp__reject(s, (uv_stream_t *)&l->tcp);
@@ -329,7 +324,7 @@ static void tcp__reject(dnsd_server *s, uv_stream_t *server)
 	uv_tcp_init(s->loop, &s->reject);
 	s->reject.data = s;
 	s->reject_busy = true;
-	s->open_handles++;
+	s->cd.open++;
 	(void)uv_accept(server, (uv_stream_t *)&s->reject);
 	uv_close((uv_handle_t *)&s->reject, tcp__rejected);
 }
@@ -356,7 +351,7 @@ static void tcp__accept(uv_stream_t *server, int status)
 		s->conns->prev = c;
 	s->conns = c;
 	s->nconns++;
-	s->open_handles++;
+	s->cd.open++;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || s->nconns > s->lim.tcp_max ||
 	    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) != 0) {
 		conn__close(c);
@@ -398,7 +393,7 @@ int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what)
 	struct listener *l;
 	int rc, fd = -1;
 
-	if (!s || !addr || s->closing || !what || (what & ~(DNSD_LISTEN_UDP | DNSD_LISTEN_TCP)))
+	if (!s || !addr || s->cd.closing || !what || (what & ~(DNSD_LISTEN_UDP | DNSD_LISTEN_TCP)))
 		return -EINVAL;
 	if (cfg_addr_parse(addr, &ss) != 0)
 		return DNSD_EADDR;
@@ -410,7 +405,7 @@ int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what)
 	l->udp.data = l->tcp.data = s;
 	l->next = s->listeners;
 	s->listeners = l;
-	s->open_handles += 2;
+	s->cd.open += 2;
 	/* On failure the handles are closed with the server. */
 	if (what & DNSD_LISTEN_UDP) {
 		if ((rc = udp__socket(&ss, &fd)) != 0)
