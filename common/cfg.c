@@ -250,6 +250,52 @@ int cfg_list_arg(char **list, size_t *n, bool *cleared, const char *value)
 	return 0;
 }
 
+int cfg_opt_files(const char *prog, void (*usage)(FILE *out), int argc, char **argv,
+                  const char *shortopts, const struct option *longopts,
+                  int (*read_file)(const char *path, void *conf, char *err, size_t errlen),
+                  void *conf, char **db)
+{
+	char err[512];
+	int rc = cfg_argv_files(argc, argv, shortopts, longopts, read_file, conf, db, err,
+	                        sizeof(err));
+
+	if (rc == 0)
+		return 0;
+	if (rc == -EINVAL)
+		fprintf(stderr, "%s: %s\n", prog, err);
+	else if (rc == 1)
+		usage(stderr);
+	return rc == -ENOMEM ? 3 : 2;
+}
+
+int cfg_opt_string(char **dst, const char *value)
+{
+	free(*dst);
+	return (*dst = strdup(value)) ? 0 : 3;
+}
+
+int cfg_opt_list(const char *prog, const char *what, char **list, size_t *n, bool *cleared,
+                 const char *value)
+{
+	int rc = cfg_list_arg(list, n, cleared, value);
+
+	if (rc == -ENOSPC)
+		fprintf(stderr, "%s: at most %d of each of %s\n", prog, CFG_LIST_MAX, what);
+	return rc == 0 ? 0 : rc == -ENOSPC ? 2 : 3;
+}
+
+int cfg_opt_number(const char *prog, const char *name, const char *value, unsigned long max,
+                   unsigned *out)
+{
+	char err[128];
+
+	if (cfg_number(name, value, max, out, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: --%s\n", prog, err);
+		return 2;
+	}
+	return 0;
+}
+
 /* ---- addresses ---- */
 
 int cfg_addr_parse(const char *addr, struct sockaddr_storage *ss)

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #define CFG_LIST_MAX 64
@@ -52,6 +53,31 @@ int cfg_argv_files(int argc, char **argv, const char *shortopts, const struct op
  * (*cleared false) empties the list the file filled.  Returns 0, -ENOSPC
  * (CFG_LIST_MAX values already), -ENOMEM. */
 int cfg_list_arg(char **list, size_t *n, bool *cleared, const char *value);
+
+/* ---- the second pass, as both daemons run it ----
+ * These say what is wrong on stderr as "PROG: ...", and return the exit
+ * code both daemons use: 0, 2 for a bad argument, 3 for no memory. */
+
+/** The first pass (cfg_argv_files()) with its failure said: "PROG: why"
+ * for a bad file, usage(stderr) for an unknown option.  Returns 0, 2, 3. */
+int cfg_opt_files(const char *prog, void (*usage)(FILE *out), int argc, char **argv,
+                  const char *shortopts, const struct option *longopts,
+                  int (*read_file)(const char *path, void *conf, char *err, size_t errlen),
+                  void *conf, char **db);
+
+/** A single-valued option: *dst (freed) becomes a copy of value.
+ * Returns 0, 3. */
+int cfg_opt_string(char **dst, const char *value);
+
+/** A list option (cfg_list_arg()); more than CFG_LIST_MAX values is said
+ * as "PROG: at most 64 of each of WHAT".  Returns 0, 2, 3. */
+int cfg_opt_list(const char *prog, const char *what, char **list, size_t *n, bool *cleared,
+                 const char *value);
+
+/** A number option --name (cfg_number()), said as "PROG: --why".
+ * Returns 0, 2. */
+int cfg_opt_number(const char *prog, const char *name, const char *value, unsigned long max,
+                   unsigned *out);
 
 /** Parse a number for option or setting name: 1..max.  Returns 0, or
  * -EINVAL with a message in err. */

@@ -83,26 +83,6 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int number(const char *name, unsigned long max, unsigned *out)
-{
-	char err[128];
-
-	if (cfg_number(name, optarg, max, out, err, sizeof(err)) != 0) {
-		fprintf(stderr, "dnsd: --%s\n", err);
-		return 2;
-	}
-	return 0;
-}
-
-static int add(char **list, size_t *n, bool *cleared)
-{
-	int rc = cfg_list_arg(list, n, cleared, optarg);
-
-	if (rc == -ENOSPC)
-		fprintf(stderr, "dnsd: at most %d of each of --zone and --listen\n", CFG_LIST_MAX);
-	return rc == 0 ? 0 : rc == -ENOSPC ? 2 : 3;
-}
-
 static int read_file(const char *path, void *conf, char *err, size_t errlen)
 {
 	return dnsd_config_read(path, conf, err, errlen);
@@ -110,39 +90,33 @@ static int read_file(const char *path, void *conf, char *err, size_t errlen)
 
 static int parse(int argc, char **argv, struct dnsd_config *o)
 {
+	static const char lists[] = "--zone and --listen";
 	bool zones_cleared = false, listen_cleared = false;
 	char err[512];
 	int c, rc = 0;
 
-	rc = cfg_argv_files(argc, argv, "c:d:z:l:h", longopts, read_file, o, &o->db, err,
-	                    sizeof(err));
-	if (rc != 0) {
-		if (rc == -EINVAL)
-			fprintf(stderr, "dnsd: %s\n", err);
-		else if (rc == 1)
-			usage(stderr);
-		return rc == -ENOMEM ? 3 : 2;
-	}
+	if ((rc = cfg_opt_files("dnsd", usage, argc, argv, "c:d:z:l:h", longopts, read_file, o,
+	                        &o->db)) != 0)
+		return rc;
 	while (rc == 0 && (c = getopt_long(argc, argv, "c:d:z:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			free(o->db);
-			rc = (o->db = strdup(optarg)) ? 0 : 3;
+			rc = cfg_opt_string(&o->db, optarg);
 			break;
 		case 'z':
-			rc = add(o->zones, &o->nzones, &zones_cleared);
+			rc = cfg_opt_list("dnsd", lists, o->zones, &o->nzones, &zones_cleared, optarg);
 			break;
 		case 'l':
-			rc = add(o->listen, &o->nlisten, &listen_cleared);
+			rc = cfg_opt_list("dnsd", lists, o->listen, &o->nlisten, &listen_cleared, optarg);
 			break;
 		case 't':
-			rc = number("threads", 256, &o->threads);
+			rc = cfg_opt_number("dnsd", "threads", optarg, 256, &o->threads);
 			break;
 		case 'm':
-			rc = number("tcp-max", 1000000, &o->lim.tcp_max);
+			rc = cfg_opt_number("dnsd", "tcp-max", optarg, 1000000, &o->lim.tcp_max);
 			break;
 		case 'i':
-			rc = number("tcp-idle-ms", 1000000, &o->lim.tcp_idle_ms);
+			rc = cfg_opt_number("dnsd", "tcp-idle-ms", optarg, 1000000, &o->lim.tcp_idle_ms);
 			break;
 		case 'g':
 			if (dnsd_config_grace(optarg, &o->removed_grace_s, err, sizeof(err)) != 0) {

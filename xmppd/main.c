@@ -55,64 +55,45 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int set(char **dst)
-{
-	free(*dst);
-	return (*dst = strdup(optarg)) ? 0 : 3;
-}
-
-static int add(char **list, size_t *n, bool *cleared)
-{
-	int rc = cfg_list_arg(list, n, cleared, optarg);
-
-	if (rc == -ENOSPC)
-		fprintf(stderr, "xmppd: at most %d of each of --listen and --tls-listen\n",
-		        CFG_LIST_MAX);
-	return rc == 0 ? 0 : rc == -ENOSPC ? 2 : 3;
-}
-
 static int read_file(const char *path, void *conf, char *err, size_t errlen)
 {
 	return xmppd_config_read(path, conf, err, errlen);
 }
 
-static int number(const char *name, unsigned long max, unsigned *out)
-{
-	char err[128];
-	if (cfg_number(name, optarg, max, out, err, sizeof(err)) != 0) {
-		fprintf(stderr, "xmppd: --%s\n", err);
-		return 2;
-	}
-	return 0;
-}
-
 static int parse(int argc, char **argv, struct xmppd_config *o)
 {
+	static const char lists[] = "--listen and --tls-listen";
 	bool l_cleared = false, tl_cleared = false;
-	char err[512];
 	int c, rc = 0;
 
 	xmppd_limits_default(&o->lim);
-	rc = cfg_argv_files(argc, argv, "h", longopts, read_file, o, &o->db, err, sizeof(err));
-	if (rc != 0) {
-		if (rc == -EINVAL)
-			fprintf(stderr, "xmppd: %s\n", err);
-		else if (rc == 1)
-			usage(stderr);
-		return rc == -ENOMEM ? 3 : 2;
-	}
+	if ((rc = cfg_opt_files("xmppd", usage, argc, argv, "h", longopts, read_file, o,
+	                        &o->db)) != 0)
+		return rc;
 	while (rc == 0 && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': rc = set(&o->db); break;
-		case 'C': rc = set(&o->cert); break;
-		case 'K': rc = set(&o->key); break;
-		case 'A': rc = set(&o->ca); break;
-		case 'm': rc = set(&o->mode); break;
-		case 'l': rc = add(o->listen, &o->nlisten, &l_cleared); break;
-		case 'L': rc = add(o->tls_listen, &o->ntls_listen, &tl_cleared); break;
-		case 'n': rc = number("conn-max", 1000000, &o->lim.conn_max); break;
-		case 's': rc = number("setup-ms", 600000, &o->lim.setup_ms); break;
-		case 'i': rc = number("relay-idle-ms", 86400000, &o->lim.relay_idle_ms); break;
+		case 'd': rc = cfg_opt_string(&o->db, optarg); break;
+		case 'C': rc = cfg_opt_string(&o->cert, optarg); break;
+		case 'K': rc = cfg_opt_string(&o->key, optarg); break;
+		case 'A': rc = cfg_opt_string(&o->ca, optarg); break;
+		case 'm': rc = cfg_opt_string(&o->mode, optarg); break;
+		case 'l':
+			rc = cfg_opt_list("xmppd", lists, o->listen, &o->nlisten, &l_cleared, optarg);
+			break;
+		case 'L':
+			rc = cfg_opt_list("xmppd", lists, o->tls_listen, &o->ntls_listen, &tl_cleared,
+			                  optarg);
+			break;
+		case 'n':
+			rc = cfg_opt_number("xmppd", "conn-max", optarg, 1000000, &o->lim.conn_max);
+			break;
+		case 's':
+			rc = cfg_opt_number("xmppd", "setup-ms", optarg, 600000, &o->lim.setup_ms);
+			break;
+		case 'i':
+			rc = cfg_opt_number("xmppd", "relay-idle-ms", optarg, 86400000,
+			                    &o->lim.relay_idle_ms);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);

@@ -110,12 +110,42 @@ static void test_addresses(void **state)
 	assert_int_equal(cfg_hostport("xmpp.b.example", 5269, out, 8), -ENOSPC);
 }
 
+/* The second pass of both daemons: values taken, and the exit codes. */
+static void test_options(void **state)
+{
+	char *list[CFG_LIST_MAX] = { strdup("from.file:1") };
+	size_t n = 1;
+	bool cleared = false;
+	char *one = NULL;
+	unsigned num = 0;
+	(void)state;
+
+	assert_int_equal(cfg_opt_list("test", "--x", list, &n, &cleared, "192.0.2.1:53"), 0);
+	assert_int_equal(n, 1);   /* the command line's list replaces the file's */
+	assert_string_equal(list[0], "192.0.2.1:53");
+	while (n < CFG_LIST_MAX)
+		assert_int_equal(cfg_opt_list("test", "--x", list, &n, &cleared, "v"), 0);
+	assert_int_equal(cfg_opt_list("test", "--x", list, &n, &cleared, "v"), 2);
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	assert_int_equal(cfg_opt_string(&one, "a"), 0);
+	assert_int_equal(cfg_opt_string(&one, "b"), 0);
+	assert_string_equal(one, "b");
+	free(one);
+	assert_int_equal(cfg_opt_number("test", "n", "7", 8, &num), 0);
+	assert_int_equal(num, 7);
+	assert_int_equal(cfg_opt_number("test", "n", "9", 8, &num), 2);
+	assert_int_equal(cfg_opt_number("test", "n", "0", 8, &num), 2);
+	assert_int_equal(num, 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reads_settings),
 		cmocka_unit_test(test_refuses),
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
