@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "cfg.h"
-#include "sockaddr.h"
 #include "conn.h"
+#include "sockaddr.h"
 
 void xmppd_limits_default(struct xmppd_limits *l)
 {
@@ -34,8 +34,8 @@ void xmppd_limits_default(struct xmppd_limits *l)
 
 /* ---- the state of a connection ----
  *
- * Every change of c->st is made in conn_step(), from what the stream part
- * returned, what the relay part told, or the timer.
+ * After accept, every change of c->st is made in conn_step(), from what
+ * the stream part returned, what the relay part told, or the timer.
  *
  *  state         step                next          done on the way
  *  (accepted)                        S_STREAM      first-byte-ms; the stream part reads
@@ -73,11 +73,6 @@ static void timer_start(struct conn *c, uint64_t ms)
 static void on_timer(uv_timer_t *t)
 {
 	conn_step(t->data, XMPPD__TIMER);
-}
-
-static void on_relay(struct conn *c, enum xmppd__step step)
-{
-	conn_step(c, step);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -218,7 +213,7 @@ static void conn_step(struct conn *c, enum xmppd__step step)
 		c->s->nfds++;
 		c->st = S_CONNECTING;
 		uv_read_stop((uv_stream_t *)&c->tcp);
-		xmppd__relay_start(c, on_relay);
+		xmppd__relay_start(c, conn_step);
 		break;
 	case XMPPD__RELAY_WAIT:
 		timer_start(c, lim->connect_ms);
