@@ -121,6 +121,60 @@ static int list(struct reader *r, const struct cfg_key *k)
 	return rc;
 }
 
+void cfg_records_free(struct cfg_record *r, size_t n)
+{
+	for (size_t i = 0; r && i < n; i++) {
+		for (size_t j = 0; j < CFG_FIELDS_MAX; j++)
+			free(r[i].v[j]);
+		memset(&r[i], 0, sizeof(r[i]));
+	}
+}
+
+/* One mapping of single values whose keys are among k->fields. */
+static int record(struct reader *r, const struct cfg_key *k, struct cfg_record *rec)
+{
+	int rc;
+
+	if (r->ev.type != YAML_MAPPING_START_EVENT)
+		return fail(r, "%s takes a list of mappings, such as {%s: ...}", k->name, k->fields[0]);
+	rec->line = r->ev.start_mark.line + 1;
+	rec->column = r->ev.start_mark.column + 1;
+	while ((rc = next(r)) == 0 && r->ev.type != YAML_MAPPING_END_EVENT) {
+		size_t i = 0;
+		if (r->ev.type != YAML_SCALAR_EVENT)
+			return fail(r, "a field of %s must be a single word", k->name);
+		while (k->fields[i] && strcmp(scalar(r), k->fields[i]))
+			i++;
+		if (!k->fields[i])
+			return fail(r, "%s has no field '%s'", k->name, scalar(r));
+		if (rec->v[i])
+			return fail(r, "'%s' is given twice", k->fields[i]);
+		if ((rc = next(r)) != 0)
+			return rc;
+		if (r->ev.type != YAML_SCALAR_EVENT)
+			return fail(r, "%s's %s takes a single value", k->name, k->fields[i]);
+		if (!(rec->v[i] = strdup(scalar(r))))
+			return -ENOMEM;
+	}
+	return rc;
+}
+
+static int records(struct reader *r, const struct cfg_key *k)
+{
+	struct cfg_record *v = k->out;
+	int rc;
+
+	if (r->ev.type != YAML_SEQUENCE_START_EVENT)
+		return fail(r, "%s takes a list of mappings", k->name);
+	while ((rc = next(r)) == 0 && r->ev.type != YAML_SEQUENCE_END_EVENT) {
+		if (*k->count >= CFG_LIST_MAX)
+			return fail(r, "%s holds at most %d entries", k->name, CFG_LIST_MAX);
+		if ((rc = record(r, k, &v[(*k->count)++])) != 0)
+			return rc;
+	}
+	return rc;
+}
+
 static int setting(struct reader *r, const struct cfg_key *k)
 {
 	char msg[256];
@@ -129,6 +183,8 @@ static int setting(struct reader *r, const struct cfg_key *k)
 	case CFG_LIST:
 	case CFG_PATH_LIST:
 		return list(r, k);
+	case CFG_RECORDS:
+		return records(r, k);
 	case CFG_NUMBER:
 		if (r->ev.type != YAML_SCALAR_EVENT)
 			return fail(r, "%s takes a number", k->name);

@@ -17,16 +17,36 @@ enum cfg_type {
 	CFG_LIST,       /* char *[CFG_LIST_MAX] with a size_t count: appended */
 	CFG_PATH_LIST,  /* the same, each a path */
 	CFG_NUMBER,     /* unsigned: 1..max */
+	CFG_RECORDS,    /* struct cfg_record[CFG_LIST_MAX] with a size_t count:
+	                   a list of mappings of single values, appended */
+};
+
+/* The fields a record of a CFG_RECORDS setting may have. */
+#define CFG_FIELDS_MAX 8
+
+/* One mapping of a CFG_RECORDS list, such as {key: k1, view: a.example}:
+ * v[i] is the value of fields[i] (owned), or NULL where the mapping did
+ * not give it.  line and column (1-based) say where the mapping began,
+ * for the daemon's own checks of the values. */
+struct cfg_record {
+	char *v[CFG_FIELDS_MAX];
+	size_t line, column;
 };
 
 /* One setting a file may give, at most once. */
 struct cfg_key {
 	const char *name;
 	enum cfg_type type;
-	void *out;          /* char **, char **[CFG_LIST_MAX] or unsigned * */
-	size_t *count;      /* lists only */
+	void *out;          /* char **, char **[CFG_LIST_MAX], unsigned * or
+	                       struct cfg_record[CFG_LIST_MAX] */
+	size_t *count;      /* lists and records only */
 	unsigned long max;  /* numbers only */
+	const char *const *fields;  /* records only: the field names, NULL-ended,
+	                               at most CFG_FIELDS_MAX */
 };
+
+/** Free the values of n records and zero them. */
+void cfg_records_free(struct cfg_record *r, size_t n);
 
 /** Read the YAML file at path: one mapping whose keys are among keys[].
  * Strings are strdup()ed into the outputs; the caller frees them,

@@ -46,13 +46,13 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 	if (!path || !c)
 		return -EINVAL;
 	const struct cfg_key keys[] = {
-		{ "db", CFG_PATH, &c->db, NULL, 0 },
-		{ "zones", CFG_PATH_LIST, c->zones, &c->nzones, 0 },
-		{ "listen", CFG_LIST, c->listen, &c->nlisten, 0 },
-		{ "threads", CFG_NUMBER, &c->threads, NULL, 256 },
-		{ "tcp-max", CFG_NUMBER, &c->lim.tcp_max, NULL, 1000000 },
-		{ "tcp-idle-ms", CFG_NUMBER, &c->lim.tcp_idle_ms, NULL, 1000000 },
-		{ "removed-grace-s", CFG_STRING, &grace, NULL, 0 },
+		{ "db", CFG_PATH, &c->db, NULL, 0, NULL },
+		{ "zones", CFG_PATH_LIST, c->zones, &c->nzones, 0, NULL },
+		{ "listen", CFG_LIST, c->listen, &c->nlisten, 0, NULL },
+		{ "threads", CFG_NUMBER, &c->threads, NULL, 256, NULL },
+		{ "tcp-max", CFG_NUMBER, &c->lim.tcp_max, NULL, 1000000, NULL },
+		{ "tcp-idle-ms", CFG_NUMBER, &c->lim.tcp_idle_ms, NULL, 1000000, NULL },
+		{ "removed-grace-s", CFG_STRING, &grace, NULL, 0, NULL },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	if (rc == 0 && grace) {

@@ -26,19 +26,19 @@ int xmppd_config_read(const char *path, struct xmppd_config *c, char *err, size_
 	if (!path || !c)
 		return -EINVAL;
 	const struct cfg_key keys[] = {
-		{ "db", CFG_PATH, &c->db, NULL, 0 },
-		{ "listen", CFG_LIST, c->listen, &c->nlisten, 0 },
-		{ "tls-listen", CFG_LIST, c->tls_listen, &c->ntls_listen, 0 },
-		{ "cert", CFG_PATH, &c->cert, NULL, 0 },
-		{ "key", CFG_PATH, &c->key, NULL, 0 },
-		{ "ca", CFG_PATH, &c->ca, NULL, 0 },
-		{ "mode", CFG_STRING, &c->mode, NULL, 0 },
-		{ "header-max", CFG_NUMBER, &c->lim.header_max, NULL, 1 << 20 },
-		{ "first-byte-ms", CFG_NUMBER, &c->lim.first_byte_ms, NULL, 600000 },
-		{ "setup-ms", CFG_NUMBER, &c->lim.setup_ms, NULL, 600000 },
-		{ "conn-max", CFG_NUMBER, &c->lim.conn_max, NULL, 1000000 },
-		{ "connect-ms", CFG_NUMBER, &c->lim.connect_ms, NULL, 600000 },
-		{ "relay-idle-ms", CFG_NUMBER, &c->lim.relay_idle_ms, NULL, 86400000 },
+		{ "db", CFG_PATH, &c->db, NULL, 0, NULL },
+		{ "listen", CFG_LIST, c->listen, &c->nlisten, 0, NULL },
+		{ "tls-listen", CFG_LIST, c->tls_listen, &c->ntls_listen, 0, NULL },
+		{ "cert", CFG_PATH, &c->cert, NULL, 0, NULL },
+		{ "key", CFG_PATH, &c->key, NULL, 0, NULL },
+		{ "ca", CFG_PATH, &c->ca, NULL, 0, NULL },
+		{ "mode", CFG_STRING, &c->mode, NULL, 0, NULL },
+		{ "header-max", CFG_NUMBER, &c->lim.header_max, NULL, 1 << 20, NULL },
+		{ "first-byte-ms", CFG_NUMBER, &c->lim.first_byte_ms, NULL, 600000, NULL },
+		{ "setup-ms", CFG_NUMBER, &c->lim.setup_ms, NULL, 600000, NULL },
+		{ "conn-max", CFG_NUMBER, &c->lim.conn_max, NULL, 1000000, NULL },
+		{ "connect-ms", CFG_NUMBER, &c->lim.connect_ms, NULL, 600000, NULL },
+		{ "relay-idle-ms", CFG_NUMBER, &c->lim.relay_idle_ms, NULL, 86400000, NULL },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	return rc == -EINVAL ? XMPPD_ECONFIG : rc;

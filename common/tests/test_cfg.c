@@ -18,7 +18,11 @@ struct settings {
 	char *list[CFG_LIST_MAX];
 	size_t nlist;
 	unsigned n;
+	struct cfg_record keys[CFG_LIST_MAX];
+	size_t nkeys;
 };
+
+static const char *const key_fields[] = { "name", "algorithm", "secret", NULL };
 
 static int read_text(const char *text, struct settings *s, char *err, size_t errlen)
 {
@@ -27,15 +31,16 @@ static int read_text(const char *text, struct settings *s, char *err, size_t err
 	snprintf(path, sizeof(path), "%s/test_cfg_XXXXXX", tmp);
 	int fd = mkstemp(path);
 	const struct cfg_key keys[] = {
-		{ "db", CFG_PATH, &s->db, NULL, 0 },
-		{ "listen", CFG_LIST, s->list, &s->nlist, 0 },
-		{ "threads", CFG_NUMBER, &s->n, NULL, 8 },
+		{ "db", CFG_PATH, &s->db, NULL, 0, NULL },
+		{ "listen", CFG_LIST, s->list, &s->nlist, 0, NULL },
+		{ "threads", CFG_NUMBER, &s->n, NULL, 8, NULL },
+		{ "keys", CFG_RECORDS, s->keys, &s->nkeys, 0, key_fields },
 	};
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
-	int rc = cfg_read(path, keys, 3, err, errlen);
+	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	unlink(path);
 	return rc;
 }
@@ -45,6 +50,28 @@ static void settings_free(struct settings *s)
 	free(s->db);
 	for (size_t i = 0; i < s->nlist; i++)
 		free(s->list[i]);
+	cfg_records_free(s->keys, s->nkeys);
+}
+
+static void test_reads_records(void **state)
+{
+	struct settings s = { 0 };
+	char err[256] = "";
+
+	assert_int_equal(read_text("keys:\n"
+	                           "  - {name: a, algorithm: hmac-sha256, secret: \"c2VjcmV0\"}\n"
+	                           "  - name: b\n"
+	                           "    secret: x\n", &s, err, sizeof(err)), 0);
+	assert_int_equal(s.nkeys, 2);
+	assert_string_equal(s.keys[0].v[0], "a");
+	assert_string_equal(s.keys[0].v[1], "hmac-sha256");
+	assert_string_equal(s.keys[0].v[2], "c2VjcmV0");
+	assert_int_equal(s.keys[0].line, 2);
+	assert_int_equal(s.keys[0].column, 5);
+	assert_string_equal(s.keys[1].v[0], "b");
+	assert_null(s.keys[1].v[1]);   /* not given */
+	assert_int_equal(s.keys[1].line, 3);
+	settings_free(&s);
 }
 
 static void test_reads_settings(void **state)
@@ -67,7 +94,7 @@ static void test_reads_settings(void **state)
 static void test_refuses(void **state)
 {
 	static const struct { const char *text, *msg; } bad[] = {
-		{ "colour: blue\n", "1:1: unknown setting 'colour' (known: db, listen, threads)" },
+		{ "colour: blue\n", "1:1: unknown setting 'colour' (known: db, listen, threads, keys)" },
 		{ "threads: 9\n", "1:10: threads takes a number from 1 to 8, not '9'" },
 		{ "threads: -1\n", "threads takes a number" },
 		{ "db: a\ndb: b\n", "2:1: 'db' is given twice" },
@@ -75,6 +102,11 @@ static void test_refuses(void **state)
 		{ "- a\n", "must be a mapping" },
 		{ "db: &x a\nlisten: *x\n", "aliases" },
 		{ "db: \"unclosed\n", "YAML syntax error" },
+		{ "keys: {name: a}\n", "1:7: keys takes a list of mappings" },
+		{ "keys: [a]\n", "1:8: keys takes a list of mappings, such as {name: ...}" },
+		{ "keys: [{name: a, colour: b}]\n", "1:18: keys has no field 'colour'" },
+		{ "keys: [{name: a, name: b}]\n", "'name' is given twice" },
+		{ "keys: [{name: [a]}]\n", "keys's name takes a single value" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct settings s = { 0 };
@@ -143,6 +175,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reads_settings),
+		cmocka_unit_test(test_reads_records),
 		cmocka_unit_test(test_refuses),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_options),
