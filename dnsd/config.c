@@ -39,6 +39,11 @@ int dnsd_config_grace(const char *s, unsigned *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* In the order of the field indexes of dnsd.h (DNSD_KEY_NAME...). */
+static const char *const key_fields[] = { "name", "algorithm", "secret", NULL };
+static const char *const transfer_fields[] = { "key", "address", "view", NULL };
+static const char *const notify_fields[] = { "address", "key", NULL };
+
 int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen)
 {
 	char *grace = NULL;
@@ -53,6 +58,11 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 		{ "tcp-max", CFG_NUMBER, &c->lim.tcp_max, NULL, 1000000, NULL },
 		{ "tcp-idle-ms", CFG_NUMBER, &c->lim.tcp_idle_ms, NULL, 1000000, NULL },
 		{ "removed-grace-s", CFG_STRING, &grace, NULL, 0, NULL },
+		{ "keys", CFG_RECORDS, c->keys, &c->nkeys, 0, key_fields },
+		{ "transfer", CFG_RECORDS, c->transfer, &c->ntransfer, 0, transfer_fields },
+		{ "notify", CFG_RECORDS, c->notify, &c->nnotify, 0, notify_fields },
+		{ "catalog", CFG_STRING, &c->catalog, NULL, 0, NULL },
+		{ "journal-max", CFG_NUMBER, &c->journal_max, NULL, 1000000, NULL },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	if (rc == 0 && grace) {
@@ -75,5 +85,9 @@ void dnsd_config_free(struct dnsd_config *c)
 		free(c->zones[i]);
 	for (size_t i = 0; i < c->nlisten; i++)
 		free(c->listen[i]);
+	cfg_records_free(c->keys, c->nkeys);
+	cfg_records_free(c->transfer, c->ntransfer);
+	cfg_records_free(c->notify, c->nnotify);
+	free(c->catalog);
 	memset(c, 0, sizeof(*c));
 }

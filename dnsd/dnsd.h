@@ -151,7 +151,28 @@ struct dnsd_config {
 	struct dnsd_limits lim;
 	unsigned removed_grace_s;   /* see dnsd_engine_set_removed_grace; the
 	                               caller sets the default before reading */
+	/* Zone transfers, as the file gives them; each part checks its own
+	 * (the fields are in the order of the field indexes below).
+	 *   keys:     [{name, algorithm, secret}]   TSIG keys
+	 *   transfer: [{key, address, view}]        who may transfer which view
+	 *   notify:   [{address, key}]              whom to tell of a new serial */
+	struct cfg_record keys[DNSD_CONFIG_LIST_MAX];
+	size_t nkeys;
+	struct cfg_record transfer[DNSD_CONFIG_LIST_MAX];
+	size_t ntransfer;
+	struct cfg_record notify[DNSD_CONFIG_LIST_MAX];
+	size_t nnotify;
+	char *catalog;              /* the catalog zone's name; NULL: none */
+	unsigned journal_max;       /* serials kept for IXFR; the caller sets
+	                               the default before reading */
 };
+
+/* Field indexes of the records above. */
+enum { DNSD_KEY_NAME, DNSD_KEY_ALGORITHM, DNSD_KEY_SECRET };
+enum { DNSD_TRANSFER_KEY, DNSD_TRANSFER_ADDRESS, DNSD_TRANSFER_VIEW };
+enum { DNSD_NOTIFY_ADDRESS, DNSD_NOTIFY_KEY };
+/* Serials kept for IXFR unless journal-max says otherwise. */
+#define DNSD_JOURNAL_MAX_DEFAULT 1000
 
 /** Read a YAML configuration file into c (settings it does not give are
  * left as they are; lists it gives are appended).  Relative paths are

@@ -345,6 +345,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	d.o.removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
+	d.o.journal_max = DNSD_JOURNAL_MAX_DEFAULT;
 	if ((rc = parse(argc, argv, &d.o)) != 0 || (rc = daemon_start(&d, loop)) != 0) {
 		workers_abandon(&d, loop);
 		daemon_free(&d);
