@@ -3,11 +3,11 @@
  * builder, so the two formats cannot drift apart. */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 #include <yaml.h>
 
 #include <openssl/evp.h>
 
+#include "date.h"
 #include "emit.h"
 
 static json_t *str_json(pdb_str s) { return json_stringn(s.p, s.len); }
@@ -72,11 +72,12 @@ void emit_not_after(int64_t not_after, char *buf, size_t len)
 		snprintf(buf, len, "none");
 		return;
 	}
-	bool day = not_after % 86400 == 0;
-	time_t t = (time_t)(day ? not_after - 86400 : not_after - 1);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, len, day ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char s[CH_INSTANT_LEN];
+	if (not_after % 86400 == 0)
+		ch_date_format(not_after - 86400, s);
+	else
+		ch_instant_format(not_after - 1, s);
+	snprintf(buf, len, "%s", s);
 }
 
 json_t *emit_member_json(const struct pdb_member *m)

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <yaml.h>
 
 #include <openssl/evp.h>
 
+#include "date.h"
 #include "policyfile.h"
 
 #define SCRATCH_MAX PF_SCRATCH_MAX
@@ -425,37 +425,16 @@ static int policy_map(struct yp *y, const char *what, struct pdb_policy *p)
 	return rc;
 }
 
-/* timegm() quietly turns February 30 into March 2; a date that does not
- * come back unchanged was not a date. */
-static int to_time(struct tm *tm, time_t *t)
-{
-	struct tm want = *tm, back;
-
-	if ((*t = timegm(tm)) == (time_t)-1 || *t < 0 || !gmtime_r(t, &back))
-		return -1;
-	return back.tm_year == want.tm_year && back.tm_mon == want.tm_mon &&
-	       back.tm_mday == want.tm_mday && back.tm_hour == want.tm_hour &&
-	       back.tm_min == want.tm_min && back.tm_sec == want.tm_sec ? 0 : -1;
-}
-
 int pf_parse_not_after(const char *s, int64_t *out)
 {
-	struct tm tm;
-	const char *end;
-	time_t t;
+	int64_t t;
 
-	memset(&tm, 0, sizeof(tm));
-	if ((end = strptime(s, "%Y-%m-%d", &tm)) && *end == '\0' && strlen(s) == 10) {
-		if (to_time(&tm, &t) != 0)
-			return -1;
-		*out = (int64_t)t + 86400;   /* valid through the whole day */
+	if (ch_date_parse(s, &t) == 0) {
+		*out = t + 86400;   /* valid through the whole day */
 		return 0;
 	}
-	memset(&tm, 0, sizeof(tm));
-	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) && *end == '\0' && strlen(s) == 20) {
-		if (to_time(&tm, &t) != 0)
-			return -1;
-		*out = (int64_t)t + 1;       /* valid through that second */
+	if (ch_instant_parse(s, &t) == 0) {
+		*out = t + 1;       /* valid through that second */
 		return 0;
 	}
 	return -1;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "date.h"
 #include "render.h"
 
 static bool has_tag(const struct table_member *m, pdb_str tag)
@@ -76,10 +77,10 @@ void allowed_free(struct allowed *a)
 
 static void header(const struct table *t, const char *self, const struct allowed *a, FILE *out)
 {
-	char made[21], expires[21];
+	char made[CH_INSTANT_LEN], expires[CH_INSTANT_LEN];
 
-	table_instant(t->made, made);
-	table_instant(t->expires, expires);
+	ch_instant_format(t->made, made);
+	ch_instant_format(t->expires, expires);
 	fprintf(out,
 	        "# Federation allow-list of %s: %zu peer%s.\n"
 	        "# From the %s policy table, serial %llu, made %s, valid until %s.\n"

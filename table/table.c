@@ -15,30 +15,20 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "date.h"
+#include "sslerr.h"
 #include "table.h"
 
-void table_instant(int64_t t, char out[21])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	if (!gmtime_r(&tt, &tm) || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
-		strcpy(out, "1970-01-01T00:00:00Z");
-}
-
-/* Exactly YYYY-MM-DDTHH:MM:SSZ, and a real instant (no February 30). */
+/* An instant, and in the one spelling the signer writes: a table is
+ * signed bytes, so two spellings of one time would be two tables. */
 static int parse_instant(const char *s, int64_t *out)
 {
-	struct tm tm, back;
-	const char *end;
-	time_t t;
+	char again[CH_INSTANT_LEN];
+	int64_t t;
 
-	memset(&tm, 0, sizeof(tm));
-	if (strlen(s) != 20 || !(end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) || *end)
+	if (ch_instant_parse(s, &t) != 0)
 		return -1;
-	if ((t = timegm(&tm)) == (time_t)-1 || t < 0 || !gmtime_r(&t, &back))
-		return -1;
-	char again[21];
-	table_instant(t, again);
+	ch_instant_format(t, again);
 	if (strcmp(again, s))
 		return -1;
 	*out = t;
@@ -50,7 +40,7 @@ static int parse_instant(const char *s, int64_t *out)
 static json_t *member_json(const struct pdb_member *m)
 {
 	json_t *o = json_object(), *tags = json_array();
-	char na[21];
+	char na[CH_INSTANT_LEN];
 
 	if (!o || !tags) {
 		json_decref(o);
@@ -64,7 +54,7 @@ static json_t *member_json(const struct pdb_member *m)
 	json_object_set_new(o, "tags", tags);
 	if (m->not_after) {
 		/* The last valid second, as the policy file writes it. */
-		table_instant(m->not_after - 1, na);
+		ch_instant_format(m->not_after - 1, na);
 		json_object_set_new(o, "not-after", json_string(na));
 	}
 	return o;
@@ -83,7 +73,7 @@ int table_build(pdb_txn *txn, int64_t now, int64_t valid, char **out, size_t *le
 	struct pdb_community c;
 	uint64_t serial;
 	json_t *root = json_object(), *members = json_object(), *levels = json_object();
-	char made[21], expires[21];
+	char made[CH_INSTANT_LEN], expires[CH_INSTANT_LEN];
 	int rc;
 
 	if (!root || !members || !levels) {
@@ -98,8 +88,8 @@ int table_build(pdb_txn *txn, int64_t now, int64_t valid, char **out, size_t *le
 		snprintf(k, sizeof(k), "%u", c.levels[i].level);
 		json_object_set_new(levels, k, json_stringn(c.levels[i].name.p, c.levels[i].name.len));
 	}
-	table_instant(now, made);
-	table_instant(now + valid, expires);
+	ch_instant_format(now, made);
+	ch_instant_format(now + valid, expires);
 	json_object_set_new(root, "format", json_integer(TABLE_FORMAT));
 	json_object_set_new(root, "zone", json_stringn(c.zone.p, c.zone.len));
 	json_object_set_new(root, "serial", json_integer((json_int_t)serial));
@@ -356,12 +346,8 @@ const struct table_member *table_find(const struct table *t, const char *name)
 
 static void ossl_err(char *err, size_t errlen, const char *what)
 {
-	unsigned long e = ERR_get_error();
-	char buf[256] = "unknown reason";
-	if (e)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	snprintf(err, errlen, "%s: %s", what, buf);
+	char buf[256];
+	snprintf(err, errlen, "%s: %s", what, ch_ssl_reason(buf, sizeof(buf), "unknown reason"));
 }
 
 static bool key_ok(EVP_PKEY *k)

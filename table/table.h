@@ -84,9 +84,4 @@ int file_read(const char *path, size_t max, char **out, size_t *len, char *err, 
  * or -1 with the reason in err (the old file is then untouched). */
 int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
 
-/* ---- instants ---- */
-
-/** Format t as 2026-11-27T08:00:00Z (out: 21 bytes). */
-void table_instant(int64_t t, char out[21]);
-
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "date.h"
 #include "emit.h"
 #include "policyctl.h"
 #include "policyfile.h"
@@ -112,12 +113,9 @@ int cmd_list(struct ctl *c, int argc, char **argv)
 
 static int history_one(void *arg, const struct pdb_audit *e)
 {
-	char when[32];
-	time_t t = (time_t)e->time;
-	struct tm tm;
+	char when[CH_INSTANT_LEN];
 
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	ch_instant_format((int64_t)e->time, when);
 	printf("%llu  %s  %.*s  %.*s\n", (unsigned long long)e->serial, when, e->user.len, e->user.p,
 	       e->command.len, e->command.p);
 	if (e->change.len)

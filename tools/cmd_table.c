@@ -9,6 +9,7 @@
 
 #include "policyctl.h"
 #include "render.h"
+#include "date.h"
 #include "table.h"
 
 #define DEFAULT_VALID_DAYS 7
@@ -185,7 +186,7 @@ static int read_state(const char *path, uint64_t *serial, char *err, size_t errl
  * table is refused, with the reason said) or CTL_USAGE. */
 static int verify(const struct verify_opts *v, int64_t now, struct table *t)
 {
-	char sigp[4096], statep[4096], err[8192], when[21];
+	char sigp[4096], statep[4096], err[8192], when[CH_INSTANT_LEN];
 	char *buf = NULL, *sig = NULL;
 	size_t len, slen;
 	uint64_t last;
@@ -216,12 +217,12 @@ static int verify(const struct verify_opts *v, int64_t now, struct table *t)
 		goto out;
 	}
 	if (now >= t->expires) {
-		table_instant(t->expires, when);
+		ch_instant_format(t->expires, when);
 		ctl_err("refused: %s: expired at %s", v->table, when);
 		goto out;
 	}
 	if (t->made > now + CLOCK_SKEW) {
-		table_instant(t->made, when);
+		ch_instant_format(t->made, when);
 		ctl_err("refused: %s: made in the future (%s): check the clocks", v->table, when);
 		goto out;
 	}
@@ -301,7 +302,7 @@ int cmd_verify_table(struct ctl *c, int argc, char **argv)
 {
 	struct verify_opts v = { 0 };
 	struct table t;
-	char made[21], expires[21];
+	char made[CH_INSTANT_LEN], expires[CH_INSTANT_LEN];
 	int rc;
 
 	(void)c;
@@ -309,8 +310,8 @@ int cmd_verify_table(struct ctl *c, int argc, char **argv)
 		return rc;
 	if ((rc = verify(&v, (int64_t)time(NULL), &t)) != CTL_OK)
 		return rc;
-	table_instant(t.made, made);
-	table_instant(t.expires, expires);
+	ch_instant_format(t.made, made);
+	ch_instant_format(t.expires, expires);
 	printf("ok: %s: %s serial %llu, %zu members, made %s, valid until %s\n", v.table, t.zone,
 	       (unsigned long long)t.serial, t.nmembers, made, expires);
 	table_free(&t);

@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "sslerr.h"
 
 #define TLS12_CIPHERS                                                                      \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                       \
@@ -21,13 +22,10 @@ struct xmppd_tls {
 
 static void ossl_reason(char *err, size_t errlen, const char *what, const char *file)
 {
-	unsigned long e = ERR_get_error();
-	char buf[256] = "unknown error";
+	char buf[256];
 
-	if (e)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	snprintf(err, errlen, "%s %s: %s", what, file, buf);
+	snprintf(err, errlen, "%s %s: %s", what, file,
+	         ch_ssl_reason(buf, sizeof(buf), "unknown error"));
 }
 
 /* Accept any certificate during the handshake: with identity 'claim' it
