@@ -22,46 +22,62 @@ static bool has_tag(const struct pdb_member *m, pdb_str tag)
 	return false;
 }
 
-/* The policy in force for a member: its own fields, the default's for the
- * ones it did not give. */
-static const struct pdb_policy *field(const struct pdb_member *m, const struct pdb_community *c,
+/* The policy in force: p's own fields, dflt's for the ones p did not give
+ * (none at all without a default). */
+static const struct pdb_policy *field(const struct pdb_policy *p, const struct pdb_policy *dflt,
                                       uint8_t bit)
 {
-	return (m->policy.set & bit) ? &m->policy : &c->dflt;
+	static const struct pdb_policy none;
+
+	if (p->set & bit)
+		return p;
+	return dflt ? dflt : &none;
+}
+
+bool pdb_policy_meets(const struct pdb_policy *own, const struct pdb_policy *dflt,
+                      const struct pdb_member *peer, struct pdb_decision *d)
+{
+	const struct pdb_policy *p = field(own, dflt, PDB_POLICY_MIN_LEVEL);
+	uint8_t min = (p->set & PDB_POLICY_MIN_LEVEL) ? p->min_peer_level : 0;
+
+	if (peer->level < min) {
+		if (d) {
+			d->rule = PDB_RULE_LEVEL;
+			d->level = peer->level;
+			d->min_level = min;
+		}
+		return false;
+	}
+	p = field(own, dflt, PDB_POLICY_REQUIRE);
+	for (unsigned i = 0; i < p->nrequire; i++) {
+		if (!has_tag(peer, p->require[i])) {
+			if (d) {
+				d->rule = PDB_RULE_MISSING_TAG;
+				d->tag = p->require[i];
+			}
+			return false;
+		}
+	}
+	p = field(own, dflt, PDB_POLICY_FORBID);
+	for (unsigned i = 0; i < p->nforbid; i++) {
+		if (has_tag(peer, p->forbid[i])) {
+			if (d) {
+				d->rule = PDB_RULE_FORBIDDEN_TAG;
+				d->tag = p->forbid[i];
+			}
+			return false;
+		}
+	}
+	return true;
 }
 
 /* Does peer meet owner's policy?  On failure fill the rule into d. */
 static bool meets(const struct pdb_community *c, struct side owner, struct side peer,
                   struct pdb_decision *d)
 {
-	const struct pdb_policy *p = field(owner.m, c, PDB_POLICY_MIN_LEVEL);
-	uint8_t min = (p->set & PDB_POLICY_MIN_LEVEL) ? p->min_peer_level : 0;
-
 	d->subject = peer.name;
 	d->other = owner.name;
-	if (peer.m->level < min) {
-		d->rule = PDB_RULE_LEVEL;
-		d->level = peer.m->level;
-		d->min_level = min;
-		return false;
-	}
-	p = field(owner.m, c, PDB_POLICY_REQUIRE);
-	for (unsigned i = 0; i < p->nrequire; i++) {
-		if (!has_tag(peer.m, p->require[i])) {
-			d->rule = PDB_RULE_MISSING_TAG;
-			d->tag = p->require[i];
-			return false;
-		}
-	}
-	p = field(owner.m, c, PDB_POLICY_FORBID);
-	for (unsigned i = 0; i < p->nforbid; i++) {
-		if (has_tag(peer.m, p->forbid[i])) {
-			d->rule = PDB_RULE_FORBIDDEN_TAG;
-			d->tag = p->forbid[i];
-			return false;
-		}
-	}
-	return true;
+	return pdb_policy_meets(&owner.m->policy, &c->dflt, peer.m, d);
 }
 
 static void fire(struct pdb_decision *d, enum pdb_outcome o, enum pdb_rule r,

@@ -342,6 +342,19 @@ void pdb_decide_records(const struct pdb_community *c,
                         enum pdb_override ov, int64_t now,
                         struct pdb_decision *out);
 
+/** The policy rules of the decision alone: does peer meet the policy own,
+ * with dflt giving the fields own does not set (NULL: no default, so an
+ * unset field asks nothing)?  Only peer's level and tags are read.  Pure,
+ * like pdb_decide_records(), which uses it for each side; the policy push
+ * uses it to apply a member's local policy to the table.
+ *
+ * Returns true, or false with d->rule (PDB_RULE_LEVEL, _MISSING_TAG or
+ * _FORBIDDEN_TAG) and d->level, d->min_level or d->tag filled in when d is
+ * not NULL; d->tag then points into own or dflt.  Nothing else of d is
+ * touched. */
+bool pdb_policy_meets(const struct pdb_policy *own, const struct pdb_policy *dflt,
+                      const struct pdb_member *peer, struct pdb_decision *d);
+
 const char *pdb_outcome_name(enum pdb_outcome o);  /* "allow", "deny", "unknown" */
 const char *pdb_rule_name(enum pdb_rule r);
 

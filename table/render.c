@@ -7,14 +7,6 @@
 #include "date.h"
 #include "render.h"
 
-static bool has_tag(const struct table_member *m, pdb_str tag)
-{
-	for (size_t i = 0; i < m->ntags; i++)
-		if (strlen(m->tags[i]) == tag.len && !memcmp(m->tags[i], tag.p, tag.len))
-			return true;
-	return false;
-}
-
 static bool listed(char (*v)[PDB_NAME_MAX + 1], size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -23,17 +15,24 @@ static bool listed(char (*v)[PDB_NAME_MAX + 1], size_t n, const char *name)
 	return false;
 }
 
+/* The level and tags of a table member as a record, for policydb's
+ * evaluator: the rules are policydb's, whoever applies them.  table_parse
+ * allows at most PDB_MAX_TAGS tags. */
+static void as_record(const struct table_member *m, struct pdb_member *r)
+{
+	pdb_member_init(r);
+	r->level = m->level;
+	r->ntags = (uint8_t)m->ntags;
+	for (size_t i = 0; i < m->ntags && i < PDB_MAX_TAGS; i++)
+		r->tags[i] = pdb_str_of(m->tags[i]);
+}
+
 static bool meets(const struct table_member *m, const struct pdb_policy *p)
 {
-	if ((p->set & PDB_POLICY_MIN_LEVEL) && m->level < p->min_peer_level)
-		return false;
-	for (unsigned i = 0; i < p->nrequire; i++)
-		if (!has_tag(m, p->require[i]))
-			return false;
-	for (unsigned i = 0; i < p->nforbid; i++)
-		if (has_tag(m, p->forbid[i]))
-			return false;
-	return true;
+	struct pdb_member r;
+
+	as_record(m, &r);
+	return pdb_policy_meets(p, NULL, &r, NULL);
 }
 
 static bool in_good_standing(const struct table_member *m, int64_t now)

@@ -274,6 +274,45 @@ static void test_targets_are_bs(void **state)
 	assert_false(d.b_known);
 }
 
+/* The policy rules alone, as the policy push applies a member's local
+ * policy: without a default an unset field asks nothing; with one, the
+ * default fills what the policy left out; the rule that failed is told. */
+static void test_policy_meets_alone(void **state)
+{
+	struct pdb_policy own = { 0 };
+	struct pdb_member peer;
+	struct pdb_decision d;
+
+	(void)state;
+	fixture_member(&peer, 1, "auth:pki", NULL);
+	assert_true(pdb_policy_meets(&own, NULL, &peer, NULL));
+	assert_false(pdb_policy_meets(&own, &community.dflt, &(struct pdb_member){ .level = 0 }, NULL));
+
+	own.set = PDB_POLICY_MIN_LEVEL;
+	own.min_peer_level = 2;
+	memset(&d, 0, sizeof(d));
+	assert_false(pdb_policy_meets(&own, NULL, &peer, &d));
+	assert_int_equal(d.rule, PDB_RULE_LEVEL);
+	assert_int_equal(d.level, 1);
+	assert_int_equal(d.min_level, 2);
+	assert_null(d.subject);   /* the names are the caller's */
+
+	own.min_peer_level = 1;
+	own.set |= PDB_POLICY_FORBID;
+	own.forbid[own.nforbid++] = pdb_str_of("auth:pki");
+	assert_false(pdb_policy_meets(&own, NULL, &peer, &d));
+	assert_int_equal(d.rule, PDB_RULE_FORBIDDEN_TAG);
+	assert_true(pdb_str_eq(d.tag, pdb_str_of("auth:pki")));
+	/* A policy that gives forbid-tags replaces the default's list, even
+	 * when empty; the default's require list still applies. */
+	own.nforbid = 0;
+	community.dflt.set |= PDB_POLICY_REQUIRE;
+	community.dflt.require[community.dflt.nrequire++] = pdb_str_of("member:verified");
+	assert_false(pdb_policy_meets(&own, &community.dflt, &peer, &d));
+	assert_int_equal(d.rule, PDB_RULE_MISSING_TAG);
+	assert_true(pdb_policy_meets(&own, NULL, &peer, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +325,7 @@ int main(void)
 		cmocka_unit_test_setup(test_precedence_between_sides, setup),
 		cmocka_unit_test_setup(test_symmetry_grid, setup),
 		cmocka_unit_test_setup(test_targets_are_bs, setup),
+		cmocka_unit_test_setup(test_policy_meets_alone, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
