@@ -210,7 +210,7 @@ int pf_parse_not_after(const char *s, int64_t *out)
 		*out = t + 1;       /* valid through that second */
 		return 0;
 	}
-	return -1;
+	return -EINVAL;
 }
 
 const char pf__member_keys[] = "level, tags, status, not-after, targets, tls-targets, "

@@ -1,10 +1,24 @@
-/* Reading the policy file (YAML) that operators edit. */
+/* Reading the policy file (YAML) that operators edit.
+ *
+ * Errors: functions return 0 on success, a negative errno (-ENOENT,
+ * -EACCES, -ENOMEM, -EINVAL for a NULL argument, ...) or PF_EINVALID.
+ * Readers also write a sentence into the caller's err buffer (truncated to
+ * errlen) on every error, because the useful part of the message, the
+ * file, line and column of the fault, is not a number. */
 #ifndef POLICYFILE_H
 #define POLICYFILE_H
 
 #include <stdio.h>
 
 #include "policydb.h"
+
+enum {
+	PF_EINVALID = -1101,   /* the file or value breaks a rule; err says where and which */
+};
+
+/** One sentence for any error of this library (PF_E*, negative errno,
+ * or a policydb error).  Never NULL. */
+const char *pf_strerror(int err);
 
 /* One member as read: its name and encoded record live in the arena. */
 struct pf_member {
@@ -34,12 +48,15 @@ struct policy_file {
 /* Called now and then while reading: bytes read so far of total. */
 typedef void (*pf_progress_fn)(void *arg, size_t done, size_t total);
 
-/** Read, validate and encode a whole policy file.  Every member name is
- * normalised and unique, every override names two members.  On error
- * returns -1 with "FILE:LINE:COL: what" in err; pf_free() is needed either
- * way. */
+/** Read, validate and encode a whole policy file at path (which must
+ * outlive pf).  Every member name is normalised and unique, every override
+ * names two members.  progress (may be NULL) is called with arg now and
+ * then.  Returns 0, PF_EINVALID with "FILE:LINE:COL: what" in err, or a
+ * negative errno from opening the file (-ENOENT, -EACCES, ...) or -ENOMEM
+ * with "FILE: why" in err.  pf_free() is needed either way. */
 int pf_read(const char *path, struct policy_file *pf, pf_progress_fn progress,
             void *arg, char *err, size_t errlen);
+/** Release what pf_read() allocated; pf is zeroed. */
 void pf_free(struct policy_file *pf);
 
 static inline const char *pf_name(const struct policy_file *pf, size_t i)
@@ -60,16 +77,20 @@ struct pf_scratch {
 	uint8_t pins[PDB_MAX_PINS][PDB_PIN_LEN];
 };
 
-/** Apply "KEY: VALUE" (VALUE in YAML flow syntax as in the file; contact
- * and note taken as typed) to a decoded member, as `policyctl set` does.
- * The new values point into *s, which must outlive m.  Returns 0, or -1
- * with the reason in err. */
+/** Set one key of a decoded member, as `policyctl set` does: VALUE is
+ * read as that key's value in the policy file would be (YAML: 3, [a, b],
+ * host:5269, ...), except that contact and note are text taken as typed.
+ * min-peer-level, require-tags and forbid-tags change only that field of
+ * the member's policy.  Nothing goes through a YAML document of key and
+ * value: the value alone is parsed, straight into m.  The new values point
+ * into *s, which must outlive m.  Returns 0, PF_EINVALID with the reason
+ * in err (m may then be partly changed), or -EINVAL for a NULL argument. */
 int pf_set_member_key(struct pdb_member *m, const char *key, const char *value,
                       struct pf_scratch *s, char *err, size_t errlen);
 
 /** Parse a date (2027-12-31: valid through that day, UTC) or an instant
  * (2027-12-31T12:00:00Z: valid through that second) into the first Unix
- * second no longer valid.  Returns 0 or -1. */
+ * second no longer valid.  Returns 0 or -EINVAL (*out untouched). */
 int pf_parse_not_after(const char *s, int64_t *out);
 
 /* A member's own service policy, for policyctl render-table:
@@ -89,9 +110,11 @@ struct pf_local {
 	char *scratch;
 };
 
-/** Read a local policy file.  Returns 0, or -1 with "FILE:LINE:COL: what"
- * in err; pf_local_free() is needed either way. */
+/** Read a local policy file.  Returns 0, PF_EINVALID with
+ * "FILE:LINE:COL: what" in err, or a negative errno (opening the file,
+ * -ENOMEM) with "FILE: why" in err; pf_local_free() is needed either way. */
 int pf_read_local(const char *path, struct pf_local *lp, char *err, size_t errlen);
+/** Release what pf_read_local() allocated; lp is zeroed. */
 void pf_local_free(struct pf_local *lp);
 
 #endif
