@@ -16,11 +16,19 @@ int pf__fail_at(struct pf__yp *y, yaml_mark_t m, const char *fmt, ...)
 	                : snprintf(y->err, y->errlen, "%s", "");
 	va_list ap;
 
+	y->error = PF_EINVALID;
 	if (n >= 0 && (size_t)n < y->errlen) {
 		va_start(ap, fmt);
 		vsnprintf(y->err + n, y->errlen - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
+	return -1;
+}
+
+int pf__oom(struct pf__yp *y)
+{
+	pf__fail(y, "out of memory");
+	y->error = -ENOMEM;
 	return -1;
 }
 

@@ -28,6 +28,7 @@ struct pf__yp {
 	yaml_mark_t key_mark;
 	char *scratch;            /* strings of the value being built */
 	size_t scratch_len;
+	int error;                /* after a -1: PF_EINVALID, or -ENOMEM */
 };
 
 /* Write "FILE:LINE:COL: " and the message into the error buffer; -1. */
@@ -35,6 +36,13 @@ int pf__fail_at(struct pf__yp *y, yaml_mark_t m, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The same, at the current event. */
 #define pf__fail(y, ...) pf__fail_at((y), (y)->ev.start_mark, __VA_ARGS__)
+/* "out of memory" at the current event; -1 with y->error -ENOMEM. */
+int pf__oom(struct pf__yp *y);
+/* What a reader returns for rc, the result of its cursor functions. */
+static inline int pf__result(const struct pf__yp *y, int rc)
+{
+	return rc == 0 ? 0 : y->error ? y->error : PF_EINVALID;
+}
 
 /* Step to the next event; aliases and NUL characters are refused. */
 int pf__next(struct pf__yp *y);

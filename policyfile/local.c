@@ -17,7 +17,7 @@ static int name_list(struct pf__yp *y, const char *what, char (**v)[PDB_NAME_MAX
 	while ((rc = pf__seq_next(y)) == 1) {
 		const char *s;
 		if (pf__grow((void **)v, &cap, *n + 1, sizeof(**v)))
-			return pf__fail(y, "out of memory");
+			return pf__oom(y);
 		if (pf__cur_scalar(y, "a domain", &s) || pf__name_in(y, s, "domain", (*v)[*n]))
 			return -1;
 		for (size_t i = 0; i < *n; i++)
@@ -76,11 +76,12 @@ int pf_read_local(const char *path, struct pf_local *lp, char *err, size_t errle
 	memset(lp, 0, sizeof(*lp));
 	if (!(lp->scratch = y.scratch = malloc(PF_SCRATCH_MAX))) {
 		snprintf(err, errlen, "%s: out of memory", path);
-		return -1;
+		return -ENOMEM;
 	}
 	if (!(f = fopen(path, "rb"))) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
 	}
 	yaml_parser_initialize(&y.parser);
 	yaml_parser_set_input_file(&y.parser, f);
@@ -89,7 +90,7 @@ int pf_read_local(const char *path, struct pf_local *lp, char *err, size_t errle
 		yaml_event_delete(&y.ev);
 	yaml_parser_delete(&y.parser);
 	fclose(f);
-	return rc;
+	return pf__result(&y, rc);
 }
 
 void pf_local_free(struct pf_local *lp)

@@ -53,8 +53,11 @@ static int read_member(struct reader *r, const char *raw_name, yaml_mark_t mark)
 		return pf__fail_at(y, mark, "member '%s' has no level", name);
 	nlen = strlen(name);
 	if (pf__grow((void **)&pf->arena, &pf->arena_cap, pf->arena_len + nlen + 1 + PDB_RECORD_MAX, 1) ||
-	    pf__grow((void **)&pf->members, &pf->members_cap, pf->nmembers + 1, sizeof(*pf->members)))
-		return pf__fail_at(y, mark, "out of memory");
+	    pf__grow((void **)&pf->members, &pf->members_cap, pf->nmembers + 1, sizeof(*pf->members))) {
+		pf__fail_at(y, mark, "out of memory");
+		y->error = -ENOMEM;
+		return -1;
+	}
 	memcpy(pf->arena + pf->arena_len, name, nlen + 1);
 	rc = pdb_member_encode(&m, (uint8_t *)pf->arena + pf->arena_len + nlen + 1,
 	                       PDB_RECORD_MAX, &len);
@@ -140,7 +143,7 @@ static int read_override(struct reader *r)
 		strcpy(o.b, t);
 	}
 	if (pf__grow((void **)&pf->overrides, &pf->overrides_cap, pf->noverrides + 1, sizeof(o)))
-		return pf__fail(y, "out of memory");
+		return pf__oom(y);
 	pf->overrides[pf->noverrides++] = o;
 	return 0;
 }
@@ -398,7 +401,7 @@ static int check_references(struct policy_file *pf, char *err, size_t errlen)
 			}
 			snprintf(err, errlen, "%s:%u:%u: member '%s' is listed twice (first at line %u)",
 			         pf->path, b->line, b->col, pf_name(pf, i), a->line);
-			return -1;
+			return PF_EINVALID;
 		}
 	}
 	for (size_t i = 0; i < pf->noverrides; i++) {
@@ -407,7 +410,7 @@ static int check_references(struct policy_file *pf, char *err, size_t errlen)
 		if (missing) {
 			snprintf(err, errlen, "%s:%u:%u: override names '%s', which is not a member",
 			         pf->path, o->line, o->col, missing);
-			return -1;
+			return PF_EINVALID;
 		}
 	}
 	if (pf->noverrides)
@@ -417,7 +420,7 @@ static int check_references(struct policy_file *pf, char *err, size_t errlen)
 		if (override_cmp(o - 1, o) == 0) {
 			snprintf(err, errlen, "%s:%u:%u: a second override for %s and %s (the other at line %u)",
 			         pf->path, o->line, o->col, o->a, o->b, o[-1].line);
-			return -1;
+			return PF_EINVALID;
 		}
 	}
 	return 0;
@@ -439,7 +442,7 @@ int pf_read(const char *path, struct policy_file *pf, pf_progress_fn progress, v
 			free(r->y.scratch);
 		free(r);
 		snprintf(err, errlen, "%s: out of memory", path);
-		return -1;
+		return -ENOMEM;
 	}
 	r->pf = pf;
 	r->progress = progress;
@@ -448,16 +451,17 @@ int pf_read(const char *path, struct policy_file *pf, pf_progress_fn progress, v
 	r->y.err = err;
 	r->y.errlen = errlen;
 	if (!(r->fp = fopen(path, "rb"))) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		free(r->y.scratch);
 		free(r);
-		return -1;
+		return rc;
 	}
 	if (fstat(fileno(r->fp), &st) == 0)
 		r->size = (size_t)st.st_size;
 	yaml_parser_initialize(&r->y.parser);
 	yaml_parser_set_input_file(&r->y.parser, r->fp);
-	rc = read_document(r);
+	rc = pf__result(&r->y, read_document(r));
 	if (r->y.have_ev)
 		yaml_event_delete(&r->y.ev);
 	yaml_parser_delete(&r->y.parser);

@@ -63,7 +63,7 @@ static int value_start(struct pf__yp *y)
 		y->have_ev = false;
 		if (!yaml_scalar_event_initialize(&y->ev, NULL, NULL, (yaml_char_t *)"", 0, 1, 1,
 		                                  YAML_PLAIN_SCALAR_STYLE))
-			return pf__fail(y, "out of memory");
+			return pf__oom(y);
 		y->have_ev = true;
 		return 1;
 	}
@@ -92,12 +92,12 @@ int pf_set_member_key(struct pdb_member *m, const char *key, const char *value,
 	if (!m || !key || !value || !s || !err || errlen == 0)
 		return -EINVAL;
 	if (strlen(key) >= sizeof(y.key))
-		return pf__fail(&y, "key longer than %zu characters", sizeof(y.key) - 1);
+		return pf__fail(&y, "key longer than %zu characters", sizeof(y.key) - 1), PF_EINVALID;
 	strcpy(y.key, key);
 	if (!strcmp(key, "contact"))
-		return set_text(&y, value, &m->contact) ? PF_EINVALID : 0;
+		return pf__result(&y, set_text(&y, value, &m->contact));
 	if (!strcmp(key, "note"))
-		return set_text(&y, value, &m->note) ? PF_EINVALID : 0;
+		return pf__result(&y, set_text(&y, value, &m->note));
 
 	yaml_parser_initialize(&y.parser);
 	yaml_parser_set_input_string(&y.parser, (const unsigned char *)value, strlen(value));
@@ -118,5 +118,5 @@ int pf_set_member_key(struct pdb_member *m, const char *key, const char *value,
 	if (y.have_ev)
 		yaml_event_delete(&y.ev);
 	yaml_parser_delete(&y.parser);
-	return rc ? PF_EINVALID : 0;
+	return pf__result(&y, rc);
 }

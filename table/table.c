@@ -1,23 +1,15 @@
-/* The policy table: building it from the store, reading it back with
- * every field checked, signing and verifying it, and writing files whole. */
+/* The policy table: building it from the store, and reading it back with
+ * every field checked. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 #include <jansson.h>
-#include <openssl/core_names.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 
 #include "date.h"
-#include "sslerr.h"
-#include "table.h"
+#include "internal.h"
 
 /* An instant, and in the one spelling the signer writes: a table is
  * signed bytes, so two spellings of one time would be two tables. */
@@ -27,10 +19,10 @@ static int parse_instant(const char *s, int64_t *out)
 	int64_t t;
 
 	if (ch_instant_parse(s, &t) != 0)
-		return -1;
+		return -EINVAL;
 	ch_instant_format(t, again);
 	if (strcmp(again, s))
-		return -1;
+		return -EINVAL;
 	*out = t;
 	return 0;
 }
@@ -114,15 +106,16 @@ out:
 
 /* ---- reading ---- */
 
-__attribute__((format(printf, 3, 4)))
-static int bad(char *err, size_t errlen, const char *fmt, ...)
+int table__say(int rc, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	return -1;
+	return rc;
 }
+
+#define bad(err, errlen, ...) table__say(TABLE_EINVALID, (err), (errlen), __VA_ARGS__)
 
 /* Only these keys, each of the right JSON type. */
 static int keys_known(json_t *o, const char *where, const char *const *known, char *err,
@@ -183,14 +176,15 @@ static int read_member(const char *name, json_t *o, struct table_member *m, char
 	json_int_t level;
 	const char *status, *na;
 	json_t *tags;
+	int rc;
 
 	if (!is_normal_name(name))
 		return bad(err, errlen, "member '%s': not a domain name in normal form", name);
 	if (!json_is_object(o))
 		return bad(err, errlen, "member %s: not an object", name);
-	if (keys_known(o, name, known, err, errlen) ||
-	    get_int(o, "level", name, 255, &level, err, errlen))
-		return -1;
+	if ((rc = keys_known(o, name, known, err, errlen)) != 0 ||
+	    (rc = get_int(o, "level", name, 255, &level, err, errlen)) != 0)
+		return rc;
 	m->name = name;
 	m->level = (uint8_t)level;
 	if (!(status = get_str(o, "status")))
@@ -212,7 +206,7 @@ static int read_member(const char *name, json_t *o, struct table_member *m, char
 		           PDB_MAX_TAGS);
 	m->ntags = json_array_size(tags);
 	if (!(m->tags = calloc(m->ntags + 1, sizeof(*m->tags))))
-		return bad(err, errlen, "out of memory");
+		return table__say(-ENOMEM, err, errlen, "out of memory");
 	for (size_t i = 0; i < m->ntags; i++) {
 		json_t *t = json_array_get(tags, i);
 		const char *s = json_is_string(t) ? json_string_value(t) : NULL;
@@ -279,6 +273,7 @@ int table_parse(const char *buf, size_t len, struct table *t, char *err, size_t 
 	json_t *root, *members, *v;
 	json_int_t format, serial;
 	const char *k;
+	int rc;
 
 	memset(t, 0, sizeof(*t));
 	/* Duplicate keys are refused: a second entry for a member must not
@@ -292,14 +287,14 @@ int table_parse(const char *buf, size_t len, struct table *t, char *err, size_t 
 		return bad(err, errlen, "not a table: the top level is not an object");
 	/* The format first: a newer table is refused for that reason, not for
 	 * a key this code does not know. */
-	if (get_int(root, "format", "table", INT_MAX, &format, err, errlen))
-		return -1;
+	if ((rc = get_int(root, "format", "table", INT_MAX, &format, err, errlen)) != 0)
+		return rc;
 	if (format != TABLE_FORMAT)
 		return bad(err, errlen, "table format %lld is %s than this policyctl reads (%d)",
 		           (long long)format, format > TABLE_FORMAT ? "newer" : "other", TABLE_FORMAT);
-	if (keys_known(root, "table", known, err, errlen) ||
-	    get_int(root, "serial", "table", (json_int_t)1 << 53, &serial, err, errlen))
-		return -1;
+	if ((rc = keys_known(root, "table", known, err, errlen)) != 0 ||
+	    (rc = get_int(root, "serial", "table", (json_int_t)1 << 53, &serial, err, errlen)) != 0)
+		return rc;
 	t->serial = (uint64_t)serial;
 	if (!(t->zone = get_str(root, "zone")) || !is_normal_name(t->zone))
 		return bad(err, errlen, "table: zone is not a domain name in normal form");
@@ -309,17 +304,17 @@ int table_parse(const char *buf, size_t len, struct table *t, char *err, size_t 
 		                        "2026-11-27T08:00:00Z");
 	if (t->expires <= t->made)
 		return bad(err, errlen, "table: it expires before it was made");
-	if (read_levels(json_object_get(root, "levels"), t, err, errlen))
-		return -1;
+	if ((rc = read_levels(json_object_get(root, "levels"), t, err, errlen)) != 0)
+		return rc;
 	members = json_object_get(root, "members");
 	if (!json_is_object(members))
 		return bad(err, errlen, "table: members is not an object");
 	if (!(t->members = calloc(json_object_size(members) + 1, sizeof(*t->members))))
-		return bad(err, errlen, "out of memory");
+		return table__say(-ENOMEM, err, errlen, "out of memory");
 	json_object_foreach(members, k, v) {
 		struct table_member *m = &t->members[t->nmembers++];
-		if (read_member(k, v, m, err, errlen))
-			return -1;
+		if ((rc = read_member(k, v, m, err, errlen)) != 0)
+			return rc;
 	}
 	qsort(t->members, t->nmembers, sizeof(*t->members), member_cmp);
 	return 0;
@@ -340,214 +335,4 @@ const struct table_member *table_find(const struct table *t, const char *name)
 	if (!t->nmembers)
 		return NULL;
 	return bsearch(&key, t->members, t->nmembers, sizeof(key), member_cmp);
-}
-
-/* ---- keys and signatures ---- */
-
-static void ossl_err(char *err, size_t errlen, const char *what)
-{
-	char buf[256];
-	snprintf(err, errlen, "%s: %s", what, ch_ssl_reason(buf, sizeof(buf), "unknown reason"));
-}
-
-static bool key_ok(EVP_PKEY *k)
-{
-	char group[64];
-	size_t n;
-
-	if (EVP_PKEY_is_a(k, "ED25519"))
-		return true;
-	return EVP_PKEY_is_a(k, "EC") &&
-	       EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-	                                      &n) == 1 &&
-	       !strcmp(group, "prime256v1");
-}
-
-static FILE *create_new(const char *path, mode_t mode, char *err, size_t errlen)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	FILE *f;
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (!(f = fdopen(fd, "w"))) {
-		close(fd);
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	}
-	return f;
-}
-
-int table_keygen(enum table_key_type type, const char *priv, const char *pub, char *err,
-                 size_t errlen)
-{
-	EVP_PKEY *k = type == TABLE_KEY_ED25519 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")
-	                                        : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	FILE *f = NULL;
-	int rc = -1;
-
-	if (!k) {
-		ossl_err(err, errlen, "making the key");
-		return -1;
-	}
-	if (!(f = create_new(priv, 0600, err, errlen)))
-		goto out;
-	if (PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) != 1 || fclose(f) != 0) {
-		f = NULL;
-		ossl_err(err, errlen, priv);
-		goto out;
-	}
-	if (!(f = create_new(pub, 0644, err, errlen)))
-		goto out;
-	if (PEM_write_PUBKEY(f, k) != 1 || fclose(f) != 0) {
-		f = NULL;
-		ossl_err(err, errlen, pub);
-		goto out;
-	}
-	f = NULL;
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	EVP_PKEY_free(k);
-	return rc;
-}
-
-EVP_PKEY *table_load_key(const char *path, bool private_key, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	EVP_PKEY *k;
-
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	k = private_key ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : PEM_read_PUBKEY(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!k) {
-		ossl_err(err, errlen, path);
-		return NULL;
-	}
-	if (!key_ok(k)) {
-		snprintf(err, errlen, "%s: not an Ed25519 or ECDSA P-256 key", path);
-		EVP_PKEY_free(k);
-		return NULL;
-	}
-	return k;
-}
-
-/* Ed25519 signs the message itself; ECDSA signs its SHA-256. */
-static const EVP_MD *md_for(EVP_PKEY *k)
-{
-	return EVP_PKEY_is_a(k, "ED25519") ? NULL : EVP_sha256();
-}
-
-int table_sign(EVP_PKEY *key, const void *msg, size_t len, unsigned char **sig, size_t *siglen)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int rc = -1;
-
-	*sig = NULL;
-	if (ctx && EVP_DigestSignInit(ctx, NULL, md_for(key), NULL, key) == 1 &&
-	    EVP_DigestSign(ctx, NULL, siglen, msg, len) == 1 && (*sig = malloc(*siglen)) &&
-	    EVP_DigestSign(ctx, *sig, siglen, msg, len) == 1)
-		rc = 0;
-	if (rc) {
-		free(*sig);
-		*sig = NULL;
-	}
-	ERR_clear_error();
-	EVP_MD_CTX_free(ctx);
-	return rc;
-}
-
-int table_verify(EVP_PKEY *key, const void *msg, size_t len, const unsigned char *sig,
-                 size_t siglen)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, md_for(key), NULL, key) == 1 &&
-	         EVP_DigestVerify(ctx, sig, siglen, msg, len) == 1;
-	ERR_clear_error();
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -1;
-}
-
-/* ---- files ---- */
-
-int file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	char *buf;
-
-	*out = NULL;
-	if (!f)
-		return bad(err, errlen, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		fclose(f);
-		return bad(err, errlen, "%s: not a regular file of at most %zu bytes", path, max);
-	}
-	if (!(buf = malloc((size_t)st.st_size + 1))) {
-		fclose(f);
-		return bad(err, errlen, "%s: out of memory", path);
-	}
-	*len = fread(buf, 1, (size_t)st.st_size + 1, f);
-	if (ferror(f) || *len > (size_t)st.st_size) {
-		fclose(f);
-		free(buf);
-		return bad(err, errlen, "%s: changed while being read", path);
-	}
-	fclose(f);
-	buf[*len] = '\0';
-	*out = buf;
-	return 0;
-}
-
-int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
-{
-	char tmp[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, dfd;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
-		return bad(err, errlen, "%s: path too long", path);
-	if ((fd = mkstemp(tmp)) < 0)
-		return bad(err, errlen, "%s: %s", tmp, strerror(errno));
-	const char *p = data;
-	size_t left = len;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		p += n;
-		left -= (size_t)n;
-	}
-	if (left > 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		return bad(err, errlen, "%s: %s", tmp, strerror(e ? e : EIO));
-	}
-	/* A failed close has released the descriptor all the same (Linux):
-	 * closing it again could close one another thread just opened. */
-	if (close(fd) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return bad(err, errlen, "%s: %s", tmp, strerror(e ? e : EIO));
-	}
-	if (rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return bad(err, errlen, "%s: %s", path, strerror(e));
-	}
-	/* The rename itself lasts only once the directory is on disk. */
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path + 1) : 1, slash ? path : ".");
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
 }

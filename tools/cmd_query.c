@@ -154,8 +154,9 @@ static int parse_at(const char *s, int64_t *at)
 {
 	int64_t first_invalid;
 
-	if (pf_parse_not_after(s, &first_invalid) != 0)
-		return -1;
+	int rc = pf_parse_not_after(s, &first_invalid);
+	if (rc != 0)
+		return rc;
 	*at = strchr(s, 'T') ? first_invalid - 1 : first_invalid - 86400;
 	return 0;
 }

@@ -62,8 +62,8 @@ int cmd_keygen(struct ctl *c, int argc, char **argv)
 static int sig_path(const char *table, const char *given, char out[4096])
 {
 	if (given)
-		return snprintf(out, 4096, "%s", given) < 4096 ? 0 : -1;
-	return snprintf(out, 4096, "%s.sig", table) < 4096 ? 0 : -1;
+		return snprintf(out, 4096, "%s", given) < 4096 ? 0 : -ENAMETOOLONG;
+	return snprintf(out, 4096, "%s.sig", table) < 4096 ? 0 : -ENAMETOOLONG;
 }
 
 int cmd_export_table(struct ctl *c, int argc, char **argv)
@@ -109,7 +109,7 @@ int cmd_export_table(struct ctl *c, int argc, char **argv)
 	}
 	if (ctl_nargs(argc, argv, optind, 0) || sig_path(out, sig_given, sig))
 		return CTL_USAGE;
-	if (!(key = table_load_key(keypath, true, err, sizeof(err)))) {
+	if (table_load_key(keypath, true, &key, err, sizeof(err)) != 0) {
 		ctl_err("export-table: %s", err);
 		return CTL_USAGE;
 	}
@@ -130,8 +130,8 @@ int cmd_export_table(struct ctl *c, int argc, char **argv)
 	}
 	/* The signature first: a reader that sees the new table finds its
 	 * signature already there. */
-	if (file_write_atomic(sig, s, slen, err, sizeof(err)) != 0 ||
-	    file_write_atomic(out, json, len, err, sizeof(err)) != 0) {
+	if (table_file_write_atomic(sig, s, slen, err, sizeof(err)) != 0 ||
+	    table_file_write_atomic(out, json, len, err, sizeof(err)) != 0) {
 		ctl_err("export-table: %s", err);
 		goto out;
 	}
@@ -171,12 +171,13 @@ static int read_state(const char *path, uint64_t *serial, char *err, size_t errl
 	*serial = 0;
 	if (access(path, F_OK) != 0 && errno == ENOENT)
 		return 0;   /* the first table this member sees */
-	if (file_read(path, 4096, &buf, &len, err, errlen) != 0)
-		return -1;
+	int rc = table_file_read(path, 4096, &buf, &len, err, errlen);
+	if (rc != 0)
+		return rc;
 	int ok = sscanf(buf, "serial %llu", &s) == 1;
 	free(buf);
 	if (!ok)
-		return snprintf(err, errlen, "%.4000s: not a state file (serial N)", path), -1;
+		return snprintf(err, errlen, "%.4000s: not a state file (serial N)", path), -EINVAL;
 	*serial = s;
 	return 0;
 }
@@ -197,12 +198,12 @@ static int verify(const struct verify_opts *v, int64_t now, struct table *t)
 	if (sig_path(v->table, v->sig, sigp))
 		return CTL_USAGE;
 	state_path(v, statep);
-	if (!(pub = table_load_key(v->pubkey, false, err, sizeof(err)))) {
+	if (table_load_key(v->pubkey, false, &pub, err, sizeof(err)) != 0) {
 		ctl_err("%s", err);
 		return CTL_USAGE;
 	}
-	if (file_read(v->table, TABLE_MAX, &buf, &len, err, sizeof(err)) != 0 ||
-	    file_read(sigp, TABLE_SIG_MAX, &sig, &slen, err, sizeof(err)) != 0) {
+	if (table_file_read(v->table, TABLE_MAX, &buf, &len, err, sizeof(err)) != 0 ||
+	    table_file_read(sigp, TABLE_SIG_MAX, &sig, &slen, err, sizeof(err)) != 0) {
 		ctl_err("refused: %s", err);
 		goto out;
 	}
@@ -239,7 +240,7 @@ static int verify(const struct verify_opts *v, int64_t now, struct table *t)
 	}
 	char line[64];
 	int n = snprintf(line, sizeof(line), "serial %llu\n", (unsigned long long)t->serial);
-	if (t->serial != last && file_write_atomic(statep, line, (size_t)n, err, sizeof(err)) != 0) {
+	if (t->serial != last && table_file_write_atomic(statep, line, (size_t)n, err, sizeof(err)) != 0) {
 		ctl_err("%s", err);
 		rc = CTL_USAGE;
 		goto out;
@@ -373,7 +374,7 @@ int cmd_render_table(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	mem = NULL;
-	if (file_write_atomic(out, text, tlen, err, sizeof(err)) != 0) {
+	if (table_file_write_atomic(out, text, tlen, err, sizeof(err)) != 0) {
 		ctl_err("render-table: %s", err);
 		goto out;
 	}

@@ -77,7 +77,7 @@ static void test_refuses(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct table t;
 		char err[256] = "";
-		assert_int_equal(table_parse(bad[i].text, strlen(bad[i].text), &t, err, sizeof(err)), -1);
+		assert_int_equal(table_parse(bad[i].text, strlen(bad[i].text), &t, err, sizeof(err)), TABLE_EINVALID);
 		if (!strstr(err, bad[i].why))
 			fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].why);
 		table_free(&t);
@@ -133,7 +133,7 @@ static void test_level_key_sign_space_refused(void **state)
 		char err[256] = "";
 		snprintf(text, sizeof(text), TABLE_HEAD " \"levels\": {\"%s\": \"x\"}, \"members\": {}}",
 		         keys[i]);
-		assert_int_equal(table_parse(text, strlen(text), &t, err, sizeof(err)), -1);
+		assert_int_equal(table_parse(text, strlen(text), &t, err, sizeof(err)), TABLE_EINVALID);
 		if (!strstr(err, "levels"))
 			fail_msg("key '%s': '%s' lacks 'levels'", keys[i], err);
 		table_free(&t);
@@ -160,7 +160,7 @@ static void test_levels_many_spellings_no_overflow(void **state)
 		n += (size_t)snprintf(text + n, cap - n, "%s\"%*s1\": \"x\"", i > 1 ? ", " : "", i, "");
 	n += (size_t)snprintf(text + n, cap - n, "}, \"members\": {}}");
 	assert_true(n < cap);
-	assert_int_equal(table_parse(text, n, &t, err, sizeof(err)), -1);
+	assert_int_equal(table_parse(text, n, &t, err, sizeof(err)), TABLE_EINVALID);
 	assert_non_null(strstr(err, "levels"));
 	assert_true(t.nlevels <= 256);
 	table_free(&t);
@@ -196,14 +196,14 @@ static void test_write_atomic_failed_close_not_closed_twice(void **state)
 	snprintf(path, sizeof(path), "%s/out", dir);
 	memset(closes, 0, sizeof(closes));
 	fail_close = 1;
-	assert_int_equal(file_write_atomic(path, "x", 1, err, sizeof(err)), -1);
+	assert_int_equal(table_file_write_atomic(path, "x", 1, err, sizeof(err)), -EIO);
 	assert_non_null(strstr(err, strerror(EIO)));
 	for (int fd = 0; fd < 1024; fd++)
 		if (closes[fd] > 1)
 			fail_msg("descriptor %d closed %d times", fd, closes[fd]);
 	assert_int_equal(access(path, F_OK), -1);   /* nothing left behind */
 	fail_close = 0;
-	assert_int_equal(file_write_atomic(path, "x", 1, err, sizeof(err)), 0);
+	assert_int_equal(table_file_write_atomic(path, "x", 1, err, sizeof(err)), 0);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(rmdir(dir), 0);
 }

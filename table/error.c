@@ -1,0 +1,13 @@
+/* table_strerror: the words for this library's errors. */
+#include "table.h"
+
+const char *table_strerror(int err)
+{
+	switch (err) {
+	case TABLE_EINVALID: return "not a valid policy table";
+	case TABLE_EKEY:     return "not an Ed25519 or ECDSA P-256 key";
+	case TABLE_ESSL:     return "the OpenSSL library failed";
+	case TABLE_EBADSIG:  return "the signature does not match";
+	}
+	return pdb_strerror(err);
+}
