@@ -85,12 +85,13 @@ static int value_end(struct pf__yp *y, bool empty)
 int pf_set_member_key(struct pdb_member *m, const char *key, const char *value,
                       struct pf_scratch *s, char *err, size_t errlen)
 {
-	struct pf__yp y = { .file = NULL, .err = err, .errlen = errlen, .scratch = s->text };
+	struct pf__yp y = { .file = NULL, .err = err, .errlen = errlen };
 	unsigned seen = 0;
 	int rc, empty;
 
 	if (!m || !key || !value || !s || !err || errlen == 0)
 		return -EINVAL;
+	y.scratch = s->text;
 	if (strlen(key) >= sizeof(y.key))
 		return pf__fail(&y, "key longer than %zu characters", sizeof(y.key) - 1), PF_EINVALID;
 	strcpy(y.key, key);
