@@ -7,7 +7,7 @@
 
 /* Formats are literals at each strftime() call, so the compiler checks
  * them. */
-static struct tm *x__tm(int64_t t, struct tm *tm)
+static struct tm *gm_tm(int64_t t, struct tm *tm)
 {
 	time_t tt = (time_t)t;
 	return gmtime_r(&tt, tm);
@@ -17,7 +17,7 @@ void ch_instant_format(int64_t t, char out[CH_INSTANT_LEN])
 {
 	struct tm tm;
 
-	if (!x__tm(t, &tm) || strftime(out, CH_INSTANT_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) !=
+	if (!gm_tm(t, &tm) || strftime(out, CH_INSTANT_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) !=
 	                              CH_INSTANT_LEN - 1)
 		strcpy(out, "1970-01-01T00:00:00Z");
 }
@@ -26,13 +26,13 @@ void ch_date_format(int64_t t, char out[CH_DATE_LEN])
 {
 	struct tm tm;
 
-	if (!x__tm(t, &tm) || strftime(out, CH_DATE_LEN, "%Y-%m-%d", &tm) != CH_DATE_LEN - 1)
+	if (!gm_tm(t, &tm) || strftime(out, CH_DATE_LEN, "%Y-%m-%d", &tm) != CH_DATE_LEN - 1)
 		strcpy(out, "1970-01-01");
 }
 
 /* timegm() quietly turns February 30 into March 2; a time whose fields do
  * not come back unchanged was not a time. */
-static int x__parse(const char *s, const char *fmt, size_t want, int64_t *out)
+static int parse_as(const char *s, const char *fmt, size_t want, int64_t *out)
 {
 	struct tm tm, back;
 	const char *end;
@@ -56,10 +56,10 @@ static int x__parse(const char *s, const char *fmt, size_t want, int64_t *out)
 
 int ch_instant_parse(const char *s, int64_t *out)
 {
-	return x__parse(s, "%Y-%m-%dT%H:%M:%SZ", CH_INSTANT_LEN - 1, out);
+	return parse_as(s, "%Y-%m-%dT%H:%M:%SZ", CH_INSTANT_LEN - 1, out);
 }
 
 int ch_date_parse(const char *s, int64_t *out)
 {
-	return x__parse(s, "%Y-%m-%d", CH_DATE_LEN - 1, out);
+	return parse_as(s, "%Y-%m-%d", CH_DATE_LEN - 1, out);
 }

@@ -1,7 +1,9 @@
 /* Reading the policy file (YAML) that operators edit.
  *
  * Errors: functions return 0 on success, a negative errno (-ENOENT,
- * -EACCES, -ENOMEM, -EINVAL for a NULL argument, ...) or PF_EINVALID.
+ * -EACCES, -ENOMEM, -EINVAL for a NULL argument, ...), or a code of this
+ * library's range, PF_E_FIRST down to PF_E_LAST (below policydb's, dnsd's
+ * and xmppd's ranges, see policydb.h).
  * Readers also write a sentence into the caller's err buffer (truncated to
  * errlen) on every error, because the useful part of the message, the
  * file, line and column of the fault, is not a number. */
@@ -12,12 +14,16 @@
 
 #include "policydb.h"
 
+#define PF_E_FIRST (-4001)
+#define PF_E_LAST  (-4999)
+
 enum {
-	PF_EINVALID = -1101,   /* the file or value breaks a rule; err says where and which */
+	PF_EINVALID = PF_E_FIRST,   /* the file or value breaks a rule; err says where and which */
 };
 
-/** One sentence for any error of this library (PF_E*, negative errno,
- * or a policydb error).  Never NULL. */
+/** One sentence for any error of this library: its own codes, a negative
+ * errno, policydb's codes; "unknown error" for anything else.  Never
+ * NULL. */
 const char *pf_strerror(int err);
 
 /* One member as read: its name and encoded record live in the arena. */

@@ -13,18 +13,24 @@
 #include "policydb.h"
 
 /* Errors: functions return 0, a negative errno (-ENOENT, -EACCES, -ENOMEM,
- * -EINVAL for a NULL argument, ...) or one of these.  Those that take an
+ * -EINVAL for a NULL argument, ...), a policydb code passed through, or a
+ * code of this library's range, TABLE_E_FIRST down to TABLE_E_LAST (below
+ * every other range, see policydb.h and policyfile.h).  Those that take an
  * err buffer also write a sentence into it on every error: which file,
  * which field, or OpenSSL's reason, which no number carries. */
+#define TABLE_E_FIRST (-5001)
+#define TABLE_E_LAST  (-5999)
+
 enum {
-	TABLE_EINVALID = -1201,  /* not a table this code accepts (err: which rule) */
-	TABLE_EKEY     = -1202,  /* a key that is not Ed25519 or ECDSA P-256 */
-	TABLE_ESSL     = -1203,  /* OpenSSL failed (err: its reason) */
-	TABLE_EBADSIG  = -1204,  /* the signature does not match */
+	TABLE_EINVALID = TABLE_E_FIRST,  /* not a table this code accepts (err: which rule) */
+	TABLE_EKEY     = -5002,          /* a key that is not Ed25519 or ECDSA P-256 */
+	TABLE_ESSL     = -5003,          /* OpenSSL failed (err: its reason) */
+	TABLE_EBADSIG  = -5004,          /* the signature does not match */
 };
 
-/** One sentence for any error of this library (TABLE_E*, negative errno,
- * policydb's).  Never NULL. */
+/** One sentence for any error of this library: its own codes, a negative
+ * errno, policydb's codes; "unknown error" for anything else.  Never
+ * NULL. */
 const char *table_strerror(int err);
 
 #define TABLE_FORMAT 1               /* the format this code writes and reads */

@@ -83,6 +83,9 @@ static void test_read_missing_file_is_errno(void **state)
 	pf_free(&pf);
 	assert_string_equal(pf_strerror(PF_EINVALID), "not a valid policy file or value");
 	assert_string_equal(pf_strerror(-ENOENT), strerror(ENOENT));
+	assert_string_equal(pf_strerror(PDB_ENOTFOUND), pdb_strerror(PDB_ENOTFOUND));
+	assert_string_equal(pf_strerror(PF_E_LAST), "unknown error");
+	assert_true(PF_EINVALID < -3999);   /* below policydb's, dnsd's and xmppd's ranges */
 }
 
 static void test_parse_not_after(void **state)

@@ -208,11 +208,23 @@ static void test_write_atomic_failed_close_not_closed_twice(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* The table's codes are its own: below every other library's range. */
+static void test_strerror_ranges(void **state)
+{
+	(void)state;
+	assert_true(TABLE_E_FIRST < PF_E_LAST && TABLE_EBADSIG > TABLE_E_LAST);
+	assert_string_equal(table_strerror(TABLE_EBADSIG), "the signature does not match");
+	assert_string_equal(table_strerror(-ENOENT), strerror(ENOENT));
+	assert_string_equal(table_strerror(PDB_ECORRUPT), pdb_strerror(PDB_ECORRUPT));
+	assert_string_equal(table_strerror(TABLE_E_LAST), "unknown error");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_refuses),
+		cmocka_unit_test(test_strerror_ranges),
 		cmocka_unit_test(test_allowed),
 		cmocka_unit_test(test_level_key_sign_space_refused),
 		cmocka_unit_test(test_levels_many_spellings_no_overflow),
