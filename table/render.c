@@ -15,29 +15,19 @@ static bool listed(char (*v)[PDB_NAME_MAX + 1], size_t n, const char *name)
 	return false;
 }
 
-/* The level and tags of a table member as a record, for policydb's
- * evaluator: the rules are policydb's, whoever applies them.  table_parse
- * allows at most PDB_MAX_TAGS tags. */
+/* A table member as a record, for policydb's rules: whether a member
+ * counts and whether it meets a policy are decided there, for the push
+ * model as for the clearinghouse.  table_parse allows at most
+ * PDB_MAX_TAGS tags. */
 static void as_record(const struct table_member *m, struct pdb_member *r)
 {
 	pdb_member_init(r);
+	r->status = m->status;
+	r->not_after = m->not_after;
 	r->level = m->level;
 	r->ntags = (uint8_t)m->ntags;
 	for (size_t i = 0; i < m->ntags && i < PDB_MAX_TAGS; i++)
 		r->tags[i] = pdb_str_of(m->tags[i]);
-}
-
-static bool meets(const struct table_member *m, const struct pdb_policy *p)
-{
-	struct pdb_member r;
-
-	as_record(m, &r);
-	return pdb_policy_meets(p, NULL, &r, NULL);
-}
-
-static bool in_good_standing(const struct table_member *m, int64_t now)
-{
-	return m->status == PDB_ACTIVE && (m->not_after == 0 || now < m->not_after);
 }
 
 static int by_name(const void *a, const void *b)
@@ -48,15 +38,20 @@ static int by_name(const void *a, const void *b)
 int render_allowed(const struct table *t, const char *self, const struct pf_local *lp,
                    int64_t now, struct allowed *out)
 {
+	if (!t || !self || !lp || !out)
+		return -EINVAL;
 	out->n = 0;
 	if (!(out->names = calloc(t->nmembers + lp->nallow + 1, sizeof(*out->names))))
 		return -ENOMEM;
 	for (size_t i = 0; i < t->nmembers; i++) {
 		const struct table_member *m = &t->members[i];
-		if (!strcmp(m->name, self) || listed(lp->deny, lp->ndeny, m->name) ||
-		    !in_good_standing(m, now))
+		struct pdb_member r;
+		if (!strcmp(m->name, self) || listed(lp->deny, lp->ndeny, m->name))
 			continue;
-		if (listed(lp->allow, lp->nallow, m->name) || meets(m, &lp->policy))
+		as_record(m, &r);
+		if (!pdb_member_valid_at(&r, now))
+			continue;
+		if (listed(lp->allow, lp->nallow, m->name) || pdb_policy_meets(&lp->policy, NULL, &r, NULL))
 			out->names[out->n++] = m->name;
 	}
 	/* Exceptions for domains the federation does not list at all. */

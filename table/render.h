@@ -18,10 +18,14 @@ struct allowed {
 
 /** Apply the local policy lp of self to the table at time now:
  *  - a peer in lp's deny list is refused;
- *  - a member that is not active, or past its not-after, is refused;
+ *  - a member that is not active, or past its not-after, is refused
+ *    (pdb_member_valid_at);
  *  - a peer in lp's allow list is accepted (a domain outside the table too);
- *  - any other member is accepted if its level and tags meet lp's policy.
- * Names point into t and lp.  Returns 0 or -ENOMEM. */
+ *  - any other member is accepted if its level and tags meet lp's policy
+ *    (pdb_policy_meets, with no default: a field lp does not give asks
+ *    nothing).
+ * Names point into t and lp.  Returns 0, -ENOMEM, or -EINVAL for a NULL
+ * argument. */
 int render_allowed(const struct table *t, const char *self, const struct pf_local *lp,
                    int64_t now, struct allowed *out);
 void allowed_free(struct allowed *a);
