@@ -55,6 +55,8 @@ enum {
  *  -1001 ..  -1999  policydb, PDB_E*
  *  -2001 ..  -2999  dnsd, DNSD_E*
  *  -3001 ..  -3999  xmppd, XMPPD_E*
+ *  -4001 ..  -4999  policyfile, PF_E*
+ *  -5001 ..  -5999  table, TABLE_E*
  * Each library's *_strerror() answers its own codes, hands policydb's to
  * pdb_strerror() and a negative errno to strerror (or libuv's words for
  * it); anything else is "unknown error". */
