@@ -72,6 +72,7 @@ struct dnsd_engine {
 	unsigned removed_grace_s;     /* see dnsd_engine_set_removed_grace */
 	struct dnsd_epoch epoch;
 	struct dnsd_cache *cache;
+	const struct dnsd_tsig_keys *keys;  /* borrowed; NULL: none */
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 };
 
@@ -136,5 +137,96 @@ void dnsd__add_rrset(ldns_pkt *r, ldns_pkt_section s, const ldns_dnssec_rrsets *
 void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_section s,
                    const ldns_rdf *owner);
 void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host);
+
+/* ---- TSIG (tsig.c), RFC 8945 ----
+ * Keys come from the configuration's keys: records; HMAC is OpenSSL's.
+ * Secrets are never printed and are wiped when the table is freed. */
+typedef struct dnsd_tsig_keys dnsd_tsig_keys;
+struct dnsd_tsig_key;   /* opaque: name (canonical wire form), algorithm, secret */
+
+/* TSIG errors (RFC 8945 3), in the TSIG record's Error field. */
+enum { DNSD_TSIG_BADSIG = 16, DNSD_TSIG_BADKEY = 17, DNSD_TSIG_BADTIME = 18 };
+/* The fudge dnsd signs with, in seconds. */
+#define DNSD_TSIG_FUDGE 300
+/* The shortest secret a key may have, in bytes: 128 bits, so that one
+ * signed message caught on the wire does not let the secret be found by
+ * trying every shorter one offline. */
+#define DNSD_TSIG_SECRET_MIN 16
+/* The longest, in bytes (longer than any HMAC block, which would hash it). */
+#define DNSD_TSIG_SECRET_MAX 256
+
+/* Build the key table from n keys: records (fields DNSD_KEY_NAME,
+ * DNSD_KEY_ALGORITHM, DNSD_KEY_SECRET; path names the file in messages).
+ * Each needs a name that is a domain name other than the root, unique
+ * (case-insensitively); an algorithm among hmac-sha1, hmac-sha224,
+ * hmac-sha256, hmac-sha384, hmac-sha512; a secret in base64 (RFC 4648,
+ * with padding) of DNSD_TSIG_SECRET_MIN to DNSD_TSIG_SECRET_MAX bytes.
+ * n may be 0 (an empty table: every signed request then gets BADKEY).
+ * Returns 0 and *out (free with dnsd_tsig_keys_free); DNSD_ECONFIG with
+ * "FILE:LINE:COL: why" in err (never the secret); -EINVAL for NULL
+ * arguments; -ENOMEM. */
+int dnsd_tsig_keys_new(const struct cfg_record *recs, size_t n, const char *path,
+                       dnsd_tsig_keys **out, char *err, size_t errlen);
+/* Free the table, wiping the secrets.  NULL is fine. */
+void dnsd_tsig_keys_free(dnsd_tsig_keys *keys);
+/* A key by its configured name (as in transfer:/notify:; case and a
+ * trailing dot do not matter), or NULL.  keys may be NULL. */
+const struct dnsd_tsig_key *dnsd_tsig_key_find(const dnsd_tsig_keys *keys, const char *name);
+/* The key's name as configured, for logs. */
+const char *dnsd_tsig_key_name(const struct dnsd_tsig_key *key);
+
+/* One signed conversation: a request and its response message(s), or an
+ * outgoing NOTIFY and its reply.  Zero it before signing a request of our
+ * own (with key set); dnsd_tsig_verify fills it for a request received. */
+struct dnsd_tsig_ctx {
+	const struct dnsd_tsig_key *key;   /* NULL: unsigned (or BADKEY) */
+	uint8_t mac[64];
+	size_t mac_len;                    /* the last MAC, which the next message covers */
+	unsigned msgs;                     /* messages signed (or replies verified) so far */
+	uint16_t error;                    /* TSIG error to answer with (BADSIG...), 0 none */
+	uint64_t time_signed;
+	uint16_t fudge, orig_id;
+	/* The request's key name and algorithm (wire form, lower case), which
+	 * an error response repeats even for a key dnsd does not know. */
+	uint8_t name[255], alg[255];
+	size_t name_len, alg_len;
+};
+
+/* Verify the TSIG record of request q (qlen bytes), if any, at Unix time
+ * now (RFC 8945 5.2: key, then MAC, then time).  keys may be NULL.
+ * Returns 0 with ctx filled: ctx->key NULL and ctx->error 0 for an
+ * unsigned request; ctx->error DNSD_TSIG_BADKEY (unknown key or
+ * algorithm), DNSD_TSIG_BADSIG or DNSD_TSIG_BADTIME when the check failed
+ * (the caller answers NOTAUTH and calls dnsd_tsig_sign, which signs or
+ * not as RFC 8945 5.3.2 says); on success ctx->key is the key and
+ * ctx->mac the request's MAC.  -EBADMSG (answer FORMERR) for a malformed
+ * message or TSIG, or a MAC longer than the algorithm's or shorter than
+ * 10 bytes or half of it (RFC 8945 5.2.2.1); -EINVAL for NULL q or ctx. */
+int dnsd_tsig_verify(const dnsd_tsig_keys *keys, const uint8_t *q, size_t qlen, int64_t now,
+                     struct dnsd_tsig_ctx *ctx);
+/* Append the TSIG record to msg (*len bytes in a buffer of cap): for a
+ * response or the next message of a multi-message response, covering
+ * ctx's previous MAC (RFC 8945 5.3, 5.3.1: after the first, the previous
+ * MAC, the message and the timers only); or for a request of ours
+ * (NOTIFY: ctx->msgs 0, no previous MAC).  With ctx->error BADKEY or
+ * BADSIG the record is unsigned (no MAC; RFC 8945 5.3.2); with BADTIME it
+ * is signed and carries the server's time.  Does nothing for an unsigned
+ * ctx (no key, no error).  Updates ARCOUNT, *len and ctx (mac, msgs).
+ * Returns 0; -ENOSPC if it does not fit (msg unchanged); -EINVAL for NULL
+ * arguments or a message shorter than a header; -ENOMEM if OpenSSL fails. */
+int dnsd_tsig_sign(struct dnsd_tsig_ctx *ctx, uint8_t *msg, size_t *len, size_t cap, int64_t now);
+/* Verify signed requests with keys (borrowed; it must outlive the engine
+ * or the next call; NULL: no keys, every signed request gets BADKEY). */
+void dnsd_engine_set_keys(dnsd_engine *e, const dnsd_tsig_keys *keys);
+/* The bytes dnsd_tsig_sign will append for ctx (0 for an unsigned ctx):
+ * the room a response must leave. */
+size_t dnsd_tsig_space(const struct dnsd_tsig_ctx *ctx);
+/* Verify a reply to a request signed with ctx (a NOTIFY's answer), or
+ * the next message of a multi-message reply, and move ctx on.  Returns 0
+ * with ctx->error 0 when it checks out, or set to DNSD_TSIG_BADSIG,
+ * DNSD_TSIG_BADTIME, or the error the peer put in its TSIG (BADKEY...);
+ * -EBADMSG for a malformed message or one without TSIG, or signed with
+ * another key; -EINVAL for NULL arguments or a ctx without key. */
+int dnsd_tsig_verify_reply(struct dnsd_tsig_ctx *ctx, const uint8_t *m, size_t len, int64_t now);
 
 #endif

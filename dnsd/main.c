@@ -12,6 +12,7 @@
 
 #include "cfg.h"
 #include "dnsd.h"
+#include "internal.h"
 
 /* One loop per thread, each with its own engine (snapshot, cache) and its
  * own SO_REUSEPORT UDP sockets; thread 0 is the main thread, which also
@@ -32,6 +33,7 @@ struct worker {
 struct daemon {
 	struct dnsd_config o;
 	pdb_t *db;
+	dnsd_tsig_keys *keys;      /* shared by every worker's engine */
 	dnsd_zones *zones;         /* the zones in use */
 	dnsd_zones *old_zones;     /* replaced, freed once no worker uses them */
 	atomic_uint zones_gen;
@@ -83,8 +85,12 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* The configuration file, for the messages about its keys. */
+static char config_path[4096] = "(command line)";
+
 static int read_file(const char *path, void *conf, char *err, size_t errlen)
 {
+	snprintf(config_path, sizeof(config_path), "%s", path);
 	return dnsd_config_read(path, conf, err, errlen);
 }
 
@@ -187,6 +193,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
 		return rc;
 	}
+	dnsd_engine_set_keys(w->engine, d->keys);
 	uv_async_init(loop, &w->wake, worker__wake);
 	w->wake.data = w;
 	for (size_t j = 0; j < d->o.nlisten; j++) {
@@ -302,6 +309,7 @@ static void daemon_free(struct daemon *d)
 	for (unsigned i = 0; d->w && i < d->nworkers; i++)
 		dnsd_engine_free(d->w[i].engine);
 	free(d->w);
+	dnsd_tsig_keys_free(d->keys);
 	dnsd_zones_free(d->old_zones);
 	dnsd_zones_free(d->zones);
 	pdb_close(d->db);
@@ -325,6 +333,13 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 		fprintf(stderr, "dnsd: %s\n", err);
 		return 2;
 	}
+	if ((rc = dnsd_tsig_keys_new(d->o.keys, d->o.nkeys, config_path, &d->keys, err,
+	                             sizeof(err))) != 0) {
+		fprintf(stderr, "dnsd: %s\n", rc == DNSD_ECONFIG ? err : dnsd_strerror(rc));
+		return rc == DNSD_ECONFIG ? 2 : 3;
+	}
+	for (size_t i = 0; i < d->o.nkeys; i++)
+		fprintf(stderr, "dnsd: TSIG key %s\n", d->o.keys[i].v[DNSD_KEY_NAME]);
 	d->nworkers = d->o.threads ? d->o.threads : default_threads();
 	if (!(d->w = calloc(d->nworkers, sizeof(*d->w))))
 		return 3;

@@ -10,8 +10,6 @@
 
 /* DNS flag day 2020: the UDP payload we offer and accept. */
 #define EDNS_PAYLOAD 1232
-/* The TSIG error for a key the server does not know (RFC 8945 5.2.2). */
-#define TSIG_BADKEY 17
 /* Answers kept pre-rendered; a power of two. */
 #define CACHE_SLOTS (1 << 18)
 
@@ -57,6 +55,12 @@ int dnsd_engine_set_removed_grace(dnsd_engine *e, unsigned seconds)
 		return -EINVAL;
 	e->removed_grace_s = seconds;
 	return 0;
+}
+
+void dnsd_engine_set_keys(dnsd_engine *e, const dnsd_tsig_keys *keys)
+{
+	if (e)
+		e->keys = keys;
 }
 
 void dnsd_engine_set_zones(dnsd_engine *e, const dnsd_zones *zones)
@@ -628,32 +632,12 @@ struct fit_info {
 	uint16_t payload;
 };
 
-/* A query signed with TSIG: dnsd holds no keys, so the key is one it does
- * not know.  RFC 8945 5.2.2 and 5.3.2: NOTAUTH, and an unsigned TSIG (no
- * MAC) with the error BADKEY, its other fields as the query had them. */
-static void answer_badkey(struct dnsd_query *x)
-{
-	static const uint8_t empty[2] = { 0, 0 };
-	ldns_rr *t = ldns_rr_clone(ldns_pkt_tsig(x->q));
-
-	ldns_pkt_set_rcode(x->r, LDNS_RCODE_NOTAUTH);
-	/* algorithm, time signed, fudge, MAC, original ID, error, other */
-	if (!t || ldns_rr_rd_count(t) != 7) {
-		ldns_rr_free(t);
-		return;
-	}
-	ldns_rr_set_ttl(t, 0);
-	ldns_rr_set_class(t, LDNS_RR_CLASS_ANY);
-	ldns_rdf_deep_free(ldns_rr_set_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, empty), 3));
-	ldns_rdf_deep_free(ldns_rr_set_rdf(t, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, TSIG_BADKEY), 5));
-	ldns_rdf_deep_free(ldns_rr_set_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, empty), 6));
-	ldns_pkt_set_tsig(x->r, t);
-}
-
-/* Answer with ldns into wire (DNSD_MSG_MAX bytes), whole. */
+/* Answer with ldns into wire (DNSD_MSG_MAX bytes), whole.  A query whose
+ * TSIG failed (tsig_error) gets NOTAUTH and nothing else (RFC 8945 5.3.2);
+ * its TSIG is added by the caller, as for every signed query. */
 static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                       uint64_t serial, int snap_rc, uint8_t *wire, size_t *wlen, bool *cacheable,
-                       int64_t *until, struct fit_info *fi)
+                       uint64_t serial, int snap_rc, uint16_t tsig_error, uint8_t *wire,
+                       size_t *wlen, bool *cacheable, int64_t *until, struct fit_info *fi)
 {
 	struct dnsd_query x = { .e = e, .client = c, .serial = serial };
 	struct msg_scan s;
@@ -678,8 +662,8 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		ldns_pkt_free(x.q);
 		return -ENOMEM;
 	}
-	if (ldns_pkt_tsig(x.q)) {
-		answer_badkey(&x);
+	if (tsig_error) {
+		ldns_pkt_set_rcode(x.r, LDNS_RCODE_NOTAUTH);
 	} else if (ldns_pkt_edns(x.q) && ldns_pkt_edns_version(x.q) > 0) {
 		/* RFC 6891 6.1.3: BADVERS, extended RCODE 16. */
 		ldns_pkt_set_edns_extended_rcode(x.r, 1);
@@ -716,6 +700,24 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	return rc;
 }
 
+/* Fit the response to a signed query into out, leaving room for its TSIG
+ * within the client's limit, and sign it (RFC 8945 5.3; an error of 5.2
+ * gets its TSIG as 5.3.2 says).  Never cached: the MAC is this exchange's.
+ * A TSIG that does not fit even after the cut turns it into SERVFAIL. */
+static size_t fit_signed(struct dnsd_tsig_ctx *t, const uint8_t *q, const struct msg_scan *s,
+                         const uint8_t *wire, size_t wlen, size_t limit, uint8_t *out, size_t cap,
+                         int64_t now)
+{
+	size_t space = dnsd_tsig_space(t), n;
+
+	if (limit > cap)
+		limit = cap;
+	n = fit(wire, wlen, limit > space ? limit - space : 0, out, cap);
+	if (dnsd_tsig_sign(t, out, &n, cap, now) != 0)
+		n = short_reply(q, s, LDNS_RCODE_SERVFAIL, out);
+	return n;
+}
+
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen)
 {
@@ -724,9 +726,10 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	struct msg_scan scan;
 	struct plain_query p;
 	struct dnsd_cache_key k;
+	struct dnsd_tsig_ctx tsig = { 0 };
 	uint64_t serial = 0;
 	bool plain, cacheable;
-	int64_t until = 0;
+	int64_t until = 0, now = 0;
 	size_t wlen = 0;
 	unsigned rcode;
 	int rc, snap;
@@ -744,6 +747,15 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		*outlen = short_reply(q, &scan, rcode, out);
 		return 0;
 	}
+	/* A signed query is never plain: its TSIG is an additional record
+	 * other than OPT. */
+	if (!plain && scan.ntsig) {
+		now = (int64_t)time(NULL);
+		if (dnsd_tsig_verify(e->keys, q, qlen, now, &tsig) != 0) {
+			*outlen = short_reply(q, &scan, LDNS_RCODE_FORMERR, out);
+			return 0;
+		}
+	}
 	/* The common case: nothing committed since the last snapshot, and the
 	 * answer is cached.  No transaction at all. */
 	int32_t view = -1;
@@ -760,12 +772,15 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		pdb_read_reset(e->txn);
 		return 0;
 	}
-	rc = answer_full(e, q, qlen, c, serial, snap, wire, &wlen, &cacheable, &until, &fi);
+	rc = answer_full(e, q, qlen, c, serial, snap, tsig.error, wire, &wlen, &cacheable, &until, &fi);
 	pdb_read_reset(e->txn);
 	if (plain && cacheable)
 		dnsd__cache_put(e->cache, &k, wire, wlen, until);
 	if (plain)
 		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
+	else if (scan.ntsig)
+		*outlen = fit_signed(&tsig, q, &scan, wire, wlen, size_limit(c, fi.edns, fi.payload), out,
+		                     cap, now);
 	else
 		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), out, cap);
 	return rc;
