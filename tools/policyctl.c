@@ -99,6 +99,12 @@ static const struct command commands[] = {
 	  "  ejabberd   an acl and s2s_access block (include_config_file)\n"
 	  "  list       one domain a line\n"
 	  "Nothing is written when the table or the local policy is refused." },
+	{ "tsig-keygen", cmd_tsig_keygen, "tsig-keygen [--algorithm hmac-sha256|hmac-sha512] NAME",
+	  "Print a new random TSIG key NAME (32 bytes for hmac-sha256, the default;\n"
+	  "64 for hmac-sha512) for zone transfers and NOTIFY between dnsd and its\n"
+	  "secondaries, in four forms: dnsd's keys: entry, Knot DNS's key: section,\n"
+	  "NSD's key: clause and BIND's key statement.  Paste each where it belongs\n"
+	  "and keep the output secret; nothing is written.  Needs no store." },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
