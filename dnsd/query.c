@@ -726,7 +726,8 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	struct msg_scan scan;
 	struct plain_query p;
 	struct dnsd_cache_key k;
-	struct dnsd_tsig_ctx tsig = { 0 };
+	struct dnsd_tsig_ctx tsig;    /* filled by dnsd_tsig_verify, read only then */
+	uint16_t tsig_error = 0;
 	uint64_t serial = 0;
 	bool plain, cacheable;
 	int64_t until = 0, now = 0;
@@ -755,6 +756,7 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 			*outlen = short_reply(q, &scan, LDNS_RCODE_FORMERR, out);
 			return 0;
 		}
+		tsig_error = tsig.error;
 	}
 	/* The common case: nothing committed since the last snapshot, and the
 	 * answer is cached.  No transaction at all. */
@@ -772,7 +774,7 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		pdb_read_reset(e->txn);
 		return 0;
 	}
-	rc = answer_full(e, q, qlen, c, serial, snap, tsig.error, wire, &wlen, &cacheable, &until, &fi);
+	rc = answer_full(e, q, qlen, c, serial, snap, tsig_error, wire, &wlen, &cacheable, &until, &fi);
 	pdb_read_reset(e->txn);
 	if (plain && cacheable)
 		dnsd__cache_put(e->cache, &k, wire, wlen, until);

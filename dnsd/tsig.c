@@ -159,13 +159,12 @@ static long x__base64(const char *s, uint8_t *out, size_t cap)
 		pad = s[n - 2] == '=' ? 2 : 1;
 	if (strspn(s, alphabet) != n - pad)
 		return -1;
-	if (EVP_DecodeBlock(buf, (const unsigned char *)s, (int)n) != (int)(n / 4 * 3))
-		return -1;
-	n = n / 4 * 3 - pad;
-	if (n > cap) {
+	if (EVP_DecodeBlock(buf, (const unsigned char *)s, (int)n) != (int)(n / 4 * 3) ||
+	    n / 4 * 3 - pad > cap) {
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return -1;
 	}
+	n = n / 4 * 3 - pad;
 	memcpy(out, buf, n);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return (long)n;

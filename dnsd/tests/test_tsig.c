@@ -23,10 +23,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
+#include "fixture.h"
 #include "internal.h"
 
 #define T 1700000000
@@ -364,8 +366,8 @@ static void test_multi_message_chain_of_3_signed_and_verified(void **state)
 {
 	const uint8_t *unsig[] = { multi0_unsigned, multi1_unsigned, multi2_unsigned };
 	const uint8_t *sig[] = { multi0_signed, multi1_signed, multi2_signed };
-	size_t ulen[] = { sizeof(multi0_unsigned), sizeof(multi1_unsigned), sizeof(multi2_unsigned) };
-	size_t slen[] = { sizeof(multi0_signed), sizeof(multi1_signed), sizeof(multi2_signed) };
+	const size_t ulen[] = { sizeof(multi0_unsigned), sizeof(multi1_unsigned), sizeof(multi2_unsigned) };
+	const size_t slen[] = { sizeof(multi0_signed), sizeof(multi1_signed), sizeof(multi2_signed) };
 	dnsd_tsig_keys *k = table("hmac-sha256", SECRET256);
 	struct dnsd_tsig_ctx server, client = { .key = dnsd_tsig_key_find(k, "xfr-knot") };
 	uint8_t buf[1024];
@@ -609,6 +611,62 @@ static void test_sign_without_room_is_enospc_and_leaves_message(void **state)
 	dnsd_tsig_keys_free(k);
 }
 
+/* dnsd_answer itself, on the engine: a query signed now with a known key
+ * gets the usual answer, signed; one signed at the vectors' old time,
+ * NOTAUTH with BADTIME; with no keys, NOTAUTH with BADKEY (as before keys
+ * existed); and the unsigned query after them gets no TSIG from a cache. */
+static void test_engine_signs_answer_to_signed_query(void **state)
+{
+	static const struct dnsd_client udp4 = { .family = 4, .addr = { 192, 0, 2, 99 } };
+	dnsd_tsig_keys *k = table("hmac-sha256", SECRET256);
+	struct dnsd_tsig_ctx client = { .key = dnsd_tsig_key_find(k, "xfr-knot") }, old;
+	size_t t0 = tsig_at(req256, sizeof(req256)), qlen = t0, outlen;
+	uint8_t q[512], plain[512], out[1232];
+	struct fixture f;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	assert_int_equal(fixture_open(&f), 0);
+	dnsd_engine_set_keys(f.engine, k);
+	memcpy(plain, req256, t0);
+	ldns_write_uint16(plain + 10, (uint16_t)(LDNS_ARCOUNT(plain) - 1));
+	memcpy(q, plain, t0);
+	assert_int_equal(dnsd_tsig_sign(&client, q, &qlen, sizeof(q), now), 0);
+	assert_int_equal(dnsd_answer(f.engine, q, qlen, &udp4, out, sizeof(out), &outlen), 0);
+	assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_NOERROR);
+	assert_int_equal(LDNS_ANCOUNT(out), 1);
+	assert_int_equal(LDNS_ARCOUNT(out), 2);   /* OPT, TSIG */
+	assert_int_equal(dnsd_tsig_verify_reply(&client, out, outlen, now), 0);
+	assert_int_equal(client.error, 0);
+
+	/* dnspython's request of 2023: good MAC, stale time. */
+	old = (struct dnsd_tsig_ctx){ .key = client.key };
+	qlen = t0;
+	memcpy(q, plain, t0);
+	assert_int_equal(dnsd_tsig_sign(&old, q, &qlen, sizeof(q), T), 0);
+	assert_int_equal(dnsd_answer(f.engine, q, qlen, &udp4, out, sizeof(out), &outlen), 0);
+	assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_NOTAUTH);
+	assert_int_equal(LDNS_ANCOUNT(out), 0);
+	assert_int_equal(dnsd_tsig_verify_reply(&old, out, outlen, T), 0);
+	assert_int_equal(old.error, DNSD_TSIG_BADTIME);
+
+	dnsd_engine_set_keys(f.engine, NULL);
+	assert_int_equal(dnsd_answer(f.engine, req256, sizeof(req256), &udp4, out, sizeof(out),
+	                             &outlen), 0);
+	assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_NOTAUTH);
+	size_t t = tsig_at(out, outlen);
+	assert_int_equal(ldns_read_uint16(out + MACSIZE_AT(t)), 0);
+	assert_int_equal(ldns_read_uint16(out + MACSIZE_AT(t) + 4), DNSD_TSIG_BADKEY);
+
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(dnsd_answer(f.engine, plain, t0, &udp4, out, sizeof(out), &outlen), 0);
+		assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_NOERROR);
+		assert_int_equal(LDNS_ARCOUNT(out), 1);   /* the OPT only */
+	}
+	fixture_close(&f);
+	dnsd_tsig_keys_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_mac_rules),
 		cmocka_unit_test(test_malformed_tsig_is_ebadmsg),
 		cmocka_unit_test(test_sign_without_room_is_enospc_and_leaves_message),
+		cmocka_unit_test(test_engine_signs_answer_to_signed_query),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
