@@ -23,6 +23,7 @@ const char *pdb_strerror(int err)
 	case PDB_ELOCKFILE: return "the store's lock file lock.mdb is not writable (read-only mount or "
 	                           "file modes), and readers cannot lock without it: keep the store "
 	                           "directory writable, or make only data.mdb read-only";
+	case PDB_ETOOOLD:   return "the journal does not reach back to that serial; rebuild from the store";
 	case -ENOSPC:       return "no space left on the store's device; nothing was written";
 	}
 	if (pdb_err_is_errno(err))

@@ -12,6 +12,8 @@
 #define PDB__KIND_MEMBER    'M'
 #define PDB__KIND_COMMUNITY 'C'
 #define PDB__KIND_AUDIT     'A'
+#define PDB__KIND_CHANGE    'J'   /* a journal item */
+#define PDB__KIND_COMMIT    'K'   /* a journal commit header */
 #define PDB__RECORD_VERSION 1
 
 /* The longest audit text (command, change) kept. */
@@ -19,6 +21,31 @@
 
 int pdb__audit_encode(const struct pdb_audit *e, uint8_t *buf, size_t cap, size_t *len);
 int pdb__audit_decode(const void *buf, size_t len, struct pdb_audit *e);
+
+/* A journal item as stored (journal.c): kind is a pdb_change_kind; names
+ * empty where the kind has none; the strings and before point into the
+ * buffer decoded. */
+struct pdb__change_rec {
+	uint8_t kind;
+	pdb_str name, other;
+	bool existed;
+	const uint8_t *before;
+	size_t before_len;
+};
+/* The longest item: a whole member record and two names, framed. */
+#define PDB__CHANGE_MAX (PDB_RECORD_MAX + 2 * PDB_NAME_MAX + 64)
+
+/* A commit's header in the journal: how many items it recorded. */
+#define PDB__COMMIT_EVERYTHING 0x1   /* over the bound: no items */
+struct pdb__commit_rec {
+	uint8_t flags;
+	uint32_t count;
+};
+
+int pdb__change_encode(const struct pdb__change_rec *c, uint8_t *buf, size_t cap, size_t *len);
+int pdb__change_decode(const void *buf, size_t len, struct pdb__change_rec *c);
+int pdb__commit_encode(const struct pdb__commit_rec *h, uint8_t *buf, size_t cap, size_t *len);
+int pdb__commit_decode(const void *buf, size_t len, struct pdb__commit_rec *h);
 
 /* A cheap structural check of a stored name: the write side did the full
  * one with pdb_name_normalise(). */
@@ -43,6 +70,66 @@ struct pdb_txn {
 	MDB_txn *probe;   /* read snapshots only: see read_settle() in store.c */
 	bool active;      /* read snapshots only: holds maplock shared */
 };
+
+/* The items a commit has recorded, by kind and name: an open-addressing
+ * set, so that a second touch keeps the first before-image. */
+struct pdb__seen {
+	struct pdb__seen_slot { uint64_t hash; uint32_t off, len; } *slot;
+	size_t cap, n;            /* cap: a power of two, or 0 */
+	char *arena;              /* the keys, back to back */
+	size_t arena_len, arena_cap;
+};
+
+/* The journal of the commit being written (journal.c). */
+struct pdb__journal {
+	uint64_t serial;          /* the serial this commit will have */
+	bool off;                 /* journal-max was 0: nothing recorded */
+	bool everything;          /* over the bound: a marker, no items */
+	bool cleared;             /* pdb_w_clear ran: the end compares */
+	MDB_txn *before;          /* after a clear: the snapshot before it */
+	uint32_t next;            /* number of the next item (0: the header) */
+	size_t bytes;             /* of the items recorded */
+	struct pdb__seen seen;
+	uint8_t buf[PDB__CHANGE_MAX];
+};
+
+struct pdb_wtxn {
+	struct pdb_txn t;
+	int64_t now;              /* the commit's time: audit and removals */
+	size_t change_len;
+	char change[PDB__AUDIT_TEXT_MAX + 1];
+	struct pdb__journal j;
+};
+
+/* The journal lives in meta under this prefix, then the serial (u64) and
+ * the item's number (u32), both big-endian: the oldest sort first, so
+ * pruning deletes from the front.  Number 0 is the commit's header. */
+#define PDB__JOURNAL_PREFIX "journal/"
+#define PDB__JOURNAL_PREFIX_LEN (sizeof(PDB__JOURNAL_PREFIX) - 1)
+#define PDB__JOURNAL_KEY_LEN (PDB__JOURNAL_PREFIX_LEN + 12)
+/* The meta key of the journal-max setting (u32). */
+#define PDB__JOURNAL_MAX_KEY "journal-max"
+
+/* Called by write.c around and inside a commit (journal.c). */
+int pdb__journal_begin(pdb_wtxn *w, uint64_t serial);
+/* Before name's record changes to after (NULL: removed).  append: the
+ * caller knows the name is not stored (a bulk load in key order). */
+int pdb__journal_member(pdb_wtxn *w, const char *name, const MDB_val *after, bool append);
+/* Before the override of key (as pdb__override_key) changes to after
+ * (NULL: removed). */
+int pdb__journal_override(pdb_wtxn *w, const MDB_val *key, const MDB_val *after);
+/* Before the community record changes to after (NULL: removed). */
+int pdb__journal_community(pdb_wtxn *w, const MDB_val *after);
+/* Before pdb_w_clear drops everything. */
+int pdb__journal_clear(pdb_wtxn *w);
+/* After the body: the differences of a clear, the header, the pruning. */
+int pdb__journal_commit(pdb_wtxn *w);
+/* After the commit or abort: ends the snapshot a clear took. */
+void pdb__journal_end(pdb_wtxn *w);
+/* Frees the set's memory. */
+void pdb__journal_free(pdb_wtxn *w);
+/* The journal key of (serial, item) into buf. */
+void pdb__journal_key(uint8_t buf[PDB__JOURNAL_KEY_LEN], uint64_t serial, uint32_t item);
 
 /* Removed members live in meta under this prefix and the name, each with
  * the Unix time of its removal as a big-endian u64: no new database, so
@@ -86,6 +173,16 @@ static inline void pdb__put_be64(uint8_t b[8], uint64_t v)
 {
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		b[i] = (uint8_t)v;
+}
+
+static inline void pdb__put_be32(uint8_t b[4], uint32_t v)
+{
+	b[0] = (uint8_t)(v >> 24), b[1] = (uint8_t)(v >> 16), b[2] = (uint8_t)(v >> 8), b[3] = (uint8_t)v;
+}
+
+static inline uint32_t pdb__get_be32(const uint8_t b[4])
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
 static inline uint64_t pdb__get_be64(const uint8_t b[8])

@@ -46,6 +46,8 @@ enum {
 	PDB_ELMDB     = -1011, /* any other LMDB failure */
 	PDB_EBADTAG   = -1012, /* not a valid tag */
 	PDB_ELOCKFILE = -1013, /* the lock file lock.mdb cannot be written */
+	PDB_ETOOOLD   = -1014, /* the journal does not lead from that serial to
+	                          the current one: rebuild from the snapshot */
 };
 
 /* Each library of the project keeps its own codes in a range of its own,
@@ -596,6 +598,96 @@ int pdb_w_clear(pdb_wtxn *w);
  * Text past PDB_TEXT_MAX * 4 bytes is cut with "...". */
 int pdb_w_change(pdb_wtxn *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* ---- the journal: what each commit changed ----------------------------------
+ * Every commit records, in its own transaction, what it changed: each
+ * member it put or removed, each override it set or removed (also those
+ * removed with their member), and the community settings if they changed,
+ * each with its value as it was BEFORE the commit, or "absent".  LMDB keeps
+ * no old snapshots; with these before-images a reader holding only the
+ * current one can still tell what any changed name was at an older serial
+ * (the oldest image after that serial, or the current value if none), and
+ * update what it derived from the store (views, address owners, IXFR
+ * differences) by what changed instead of walking every member.
+ *
+ * - A commit that touches a name twice keeps the first before-image, the
+ *   one from before the commit.  A put of the very bytes already stored,
+ *   or the removal of an override that is not there, is no change.
+ * - A commit that clears the store (pdb_w_clear, as a whole load does)
+ *   records only the members and overrides whose encoded value differs
+ *   from before the commit, byte for byte, and those removed or added.
+ * - A commit that changes more than PDB_JOURNAL_ITEMS_MAX items or
+ *   PDB_JOURNAL_BYTES_MAX bytes of before-images is recorded as
+ *   "everything changed", without items: readers asking across it get
+ *   PDB_ETOOOLD and rebuild from the snapshot (dnsd: a full transfer).
+ * - The records of the newest journal-max serials are kept (a store
+ *   setting, PDB_JOURNAL_MAX_DEFAULT unless set); older ones are pruned by
+ *   the commit that makes them too old, at a cost in what it prunes.
+ *   journal-max 0 keeps none and records nothing.
+ * - Stores made before the journal have none: it starts with the first
+ *   commit a version with it makes. */
+
+#define PDB_JOURNAL_MAX_DEFAULT 1000
+#define PDB_JOURNAL_ITEMS_MAX   10000
+#define PDB_JOURNAL_BYTES_MAX   ((size_t)8 << 20)
+
+enum pdb_change_kind {
+	PDB_CHANGE_MEMBER = 'M',
+	PDB_CHANGE_OVERRIDE = 'O',
+	PDB_CHANGE_COMMUNITY = 'C',
+};
+
+/** One changed item of one commit. */
+struct pdb_change {
+	uint64_t serial;            /* the commit that changed it */
+	enum pdb_change_kind kind;
+	/* member: its name; override: the two names of the pair, name the
+	 * smaller in byte order; community: both "".  NUL-terminated copies,
+	 * valid during the callback. */
+	const char *name, *other;
+	/* false: there was no such member, override or community before the
+	 * commit (it was added).  true: before/before_len hold the value as
+	 * it was: an encoded member or community record, to decode with
+	 * pdb_member_decode() or pdb_community_decode() (it points into the
+	 * store: valid as the transaction's other values), and for an
+	 * override its value in override_before. */
+	bool existed;
+	const void *before;
+	size_t before_len;
+	enum pdb_override override_before;  /* PDB_OVERRIDE_NONE unless existed */
+};
+typedef int (*pdb_change_fn)(void *arg, const struct pdb_change *c);
+
+/** Walk what the commits after serial up to txn's own changed: by serial,
+ * oldest first, and within a commit in the order it made the changes.
+ *
+ * serial: one a reader saw before (pdb_serial()).  Before calling fn at
+ * all, checks that the journal holds every commit after serial and none
+ * of them recorded "everything changed"; else returns PDB_ETOOOLD (also
+ * for a serial newer than txn's), and the caller rebuilds from the
+ * snapshot.  serial equal to txn's is 0 with no call.
+ *
+ * fn is called once per item until it returns non-zero, which is then
+ * returned.  Returns 0 after the last item; -EINVAL for a NULL argument;
+ * PDB_ETOOOLD as above; PDB_ECORRUPT for a damaged record (possibly after
+ * some calls: the caller discards what it got); PDB_ELMDB. */
+int pdb_changes_since(pdb_txn *txn, uint64_t serial, pdb_change_fn fn, void *arg);
+
+/** The oldest serial pdb_changes_since() answers for in txn: the serial
+ * before the oldest commit the journal holds, or the newest commit that
+ * recorded "everything changed", whichever is newer; txn's own serial when
+ * the journal is empty.  Returns 0, -EINVAL, PDB_ECORRUPT, PDB_ELMDB. */
+int pdb_journal_oldest(pdb_txn *txn, uint64_t *serial);
+
+/** The journal-max setting: how many serials' records are kept
+ * (PDB_JOURNAL_MAX_DEFAULT if never set).  Returns 0, -EINVAL,
+ * PDB_ECORRUPT, PDB_ELMDB. */
+int pdb_journal_max(pdb_txn *txn, uint32_t *max);
+
+/** Set journal-max from this commit on: the commit prunes to the new
+ * bound.  0 keeps no records (and drops those kept).  Returns 0, -EINVAL,
+ * PDB_EMAPFULL, PDB_ELMDB. */
+int pdb_w_journal_max(pdb_wtxn *w, uint32_t max);
 
 /* ---- addresses ---------------------------------------------------------- */
 

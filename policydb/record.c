@@ -24,6 +24,8 @@ enum {
 	F_IDENTITY, F_DENY_TEXT,
 	/* audit */
 	F_TIME = 60, F_USER, F_COMMAND, F_CHANGE,
+	/* the journal: an item, a commit's header */
+	F_CH_KIND = 70, F_CH_NAME, F_CH_OTHER, F_CH_BEFORE, F_CH_FLAGS, F_CH_COUNT,
 	/* the trailer */
 	F_CHECK = 255,
 };
@@ -212,7 +214,9 @@ static void w_start(struct wbuf *w, uint8_t *buf, size_t cap, uint8_t kind)
 	w_u8(w, PDB__RECORD_VERSION);
 }
 
-static int w_finish(struct wbuf *w, size_t *len)
+/* max: the longest record of this kind; a journal item holds a whole
+ * member record and so is longer than one. */
+static int w_finish_max(struct wbuf *w, size_t *len, size_t max)
 {
 	if (!w->err) {
 		uint32_t h = pdb_fnv1a32(w->p, w->len);
@@ -221,10 +225,15 @@ static int w_finish(struct wbuf *w, size_t *len)
 	}
 	if (w->err)
 		return w->err;
-	if (w->len > PDB_RECORD_MAX)
+	if (w->len > max)
 		return PDB_ELIMIT;
 	*len = w->len;
 	return 0;
+}
+
+static int w_finish(struct wbuf *w, size_t *len)
+{
+	return w_finish_max(w, len, PDB_RECORD_MAX);
 }
 
 int pdb_member_encode(const struct pdb_member *m, uint8_t *buf, size_t cap, size_t *len)
@@ -327,6 +336,32 @@ int pdb__audit_encode(const struct pdb_audit *e, uint8_t *buf, size_t cap, size_
 	return w_finish(&w, len);
 }
 
+int pdb__change_encode(const struct pdb__change_rec *c, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct wbuf w;
+
+	w_start(&w, buf, cap, PDB__KIND_CHANGE);
+	w_field(&w, F_CH_KIND, &c->kind, 1);
+	if (c->name.len)
+		w_str(&w, F_CH_NAME, c->name);
+	if (c->other.len)
+		w_str(&w, F_CH_OTHER, c->other);
+	if (c->existed)
+		w_field(&w, F_CH_BEFORE, c->before, c->before_len);
+	return w_finish_max(&w, len, PDB__CHANGE_MAX);
+}
+
+int pdb__commit_encode(const struct pdb__commit_rec *h, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct wbuf w;
+
+	w_start(&w, buf, cap, PDB__KIND_COMMIT);
+	w_field(&w, F_CH_FLAGS, &h->flags, 1);
+	w_head(&w, F_CH_COUNT, 4);
+	w_u32(&w, h->count);
+	return w_finish(&w, len);
+}
+
 /* ---- reading ---- */
 
 struct rbuf {
@@ -346,12 +381,12 @@ static int64_t get_i64(const uint8_t *p)
 	return (int64_t)((uint64_t)get_u32(p) << 32 | get_u32(p + 4));
 }
 
-static int r_start(struct rbuf *r, const void *buf, size_t len, uint8_t kind)
+static int r_start_max(struct rbuf *r, const void *buf, size_t len, uint8_t kind, size_t max)
 {
 	const uint8_t *t;
 
 	*r = (struct rbuf){ .p = buf, .len = len, .off = 2 };
-	if (!buf || len < 2 + CHECK_LEN || len > PDB_RECORD_MAX || r->p[0] != kind ||
+	if (!buf || len < 2 + CHECK_LEN || len > max || r->p[0] != kind ||
 	    r->p[1] != PDB__RECORD_VERSION)
 		return PDB_ECORRUPT;
 	t = r->p + len - CHECK_LEN;
@@ -359,6 +394,11 @@ static int r_start(struct rbuf *r, const void *buf, size_t len, uint8_t kind)
 		return PDB_ECORRUPT;
 	r->len = len - CHECK_LEN;
 	return 0;
+}
+
+static int r_start(struct rbuf *r, const void *buf, size_t len, uint8_t kind)
+{
+	return r_start_max(r, buf, len, kind, PDB_RECORD_MAX);
 }
 
 /* Next field: 1 with *tag, *v, *n set; 0 at the end; PDB_ECORRUPT. */
@@ -694,6 +734,103 @@ int pdb__audit_decode(const void *buf, size_t len, struct pdb_audit *e)
 		}
 	}
 	return rc < 0 ? PDB_ECORRUPT : 0;
+}
+
+/* The shape of an item: which names its kind has, and a before-image an
+ * override can hold.  Whether a member or community before-image decodes
+ * is left to whoever reads it (and to pdb_verify). */
+static int change_check(const struct pdb__change_rec *c, bool have_kind)
+{
+	if (!have_kind)
+		return PDB_ECORRUPT;
+	switch (c->kind) {
+	case PDB_CHANGE_MEMBER:
+		if (!c->name.len || c->other.len || !pdb__name_plausible(c->name.p, c->name.len))
+			return PDB_ECORRUPT;
+		return 0;
+	case PDB_CHANGE_OVERRIDE:
+		if (!c->name.len || !c->other.len || !pdb__name_plausible(c->name.p, c->name.len) ||
+		    !pdb__name_plausible(c->other.p, c->other.len))
+			return PDB_ECORRUPT;
+		if (c->existed && (c->before_len != 1 || (c->before[0] != PDB_OVERRIDE_ALLOW &&
+		                                          c->before[0] != PDB_OVERRIDE_DENY)))
+			return PDB_ECORRUPT;
+		return 0;
+	case PDB_CHANGE_COMMUNITY:
+		return c->name.len || c->other.len ? PDB_ECORRUPT : 0;
+	}
+	return PDB_ECORRUPT;
+}
+
+int pdb__change_decode(const void *buf, size_t len, struct pdb__change_rec *c)
+{
+	struct rbuf r;
+	uint8_t tag;
+	const uint8_t *v;
+	size_t n;
+	bool have_kind = false;
+	int rc;
+
+	if (r_start_max(&r, buf, len, PDB__KIND_CHANGE, PDB__CHANGE_MAX) != 0)
+		return PDB_ECORRUPT;
+	memset(c, 0, sizeof(*c));
+	while ((rc = r_next(&r, &tag, &v, &n)) == 1) {
+		switch (tag) {
+		case F_CH_KIND:
+			if (n != 1 || have_kind)
+				return PDB_ECORRUPT;
+			c->kind = v[0];
+			have_kind = true;
+			break;
+		case F_CH_NAME:
+			if (n == 0 || n > PDB_NAME_MAX || c->name.len)
+				return PDB_ECORRUPT;
+			c->name = str_of(v, n);
+			break;
+		case F_CH_OTHER:
+			if (n == 0 || n > PDB_NAME_MAX || c->other.len)
+				return PDB_ECORRUPT;
+			c->other = str_of(v, n);
+			break;
+		case F_CH_BEFORE:
+			if (n == 0 || n > PDB_RECORD_MAX || c->existed)
+				return PDB_ECORRUPT;
+			c->existed = true;
+			c->before = v;
+			c->before_len = n;
+			break;
+		default:
+			return PDB_ECORRUPT;
+		}
+	}
+	return rc < 0 ? PDB_ECORRUPT : change_check(c, have_kind);
+}
+
+int pdb__commit_decode(const void *buf, size_t len, struct pdb__commit_rec *h)
+{
+	struct rbuf r;
+	uint8_t tag;
+	const uint8_t *v;
+	size_t n;
+	int rc, have = 0;
+
+	if (r_start(&r, buf, len, PDB__KIND_COMMIT) != 0)
+		return PDB_ECORRUPT;
+	memset(h, 0, sizeof(*h));
+	while ((rc = r_next(&r, &tag, &v, &n)) == 1) {
+		if (tag == F_CH_FLAGS && n == 1 && !(have & 1) && !(v[0] & ~PDB__COMMIT_EVERYTHING)) {
+			h->flags = v[0];
+			have |= 1;
+		} else if (tag == F_CH_COUNT && n == 4 && !(have & 2)) {
+			h->count = get_u32(v);
+			have |= 2;
+		} else {
+			return PDB_ECORRUPT;
+		}
+	}
+	if (rc < 0 || have != 3 || ((h->flags & PDB__COMMIT_EVERYTHING) && h->count))
+		return PDB_ECORRUPT;
+	return 0;
 }
 
 /* ---- names of enumerations ---- */

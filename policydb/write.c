@@ -11,13 +11,6 @@
 
 #include "internal.h"
 
-struct pdb_wtxn {
-	struct pdb_txn t;
-	int64_t now;              /* the commit's time: audit and removals */
-	size_t change_len;
-	char change[PDB__AUDIT_TEXT_MAX + 1];
-};
-
 pdb_txn *pdb_w_txn(pdb_wtxn *w) { return w ? &w->t : NULL; }
 
 static int put(pdb_wtxn *w, MDB_dbi dbi, MDB_val k, MDB_val v, unsigned flags)
@@ -195,6 +188,8 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 		return PDB_ERDONLY;
 	if (!(w = malloc(sizeof(*w))))
 		return -ENOMEM;
+	memset(&w->j.seen, 0, sizeof(w->j.seen));
+	w->j.before = NULL;
 	for (;;) {
 		uint64_t serial = 0;
 
@@ -224,14 +219,20 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 			serial = (uint64_t)w->now;
 			if (rc == 0)
 				rc = pdb_w_change(w, "initialised the store (format %d)", PDB_FORMAT_VERSION);
+			if (rc == 0)
+				rc = pdb__journal_begin(w, serial);
 		} else {
 			rc = pdb_serial(&w->t, &serial);
+			serial++;
+			if (rc == 0)
+				rc = pdb__journal_begin(w, serial);
 			if (rc == 0)
 				rc = fn(w, arg);
 			if (rc == 0)
 				rc = prune_removed(w);
-			serial++;
 		}
+		if (rc == 0)
+			rc = pdb__journal_commit(w);
 		if (rc == 0)
 			rc = put_serial(w, serial);
 		if (rc == 0)
@@ -242,12 +243,14 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 			mdb_txn_abort(w->t.txn);
 		}
 		w->t.txn = NULL;
+		pdb__journal_end(w);
 		pthread_rwlock_unlock(&db->maplock);
 		if (rc == 0 && serial_out)
 			*serial_out = serial;
 		if (rc != PDB_EMAPFULL || grow_map(db) != 0)
 			break;
 	}
+	pdb__journal_free(w);
 	free(w);
 	return rc;
 }
@@ -318,6 +321,8 @@ int pdb_w_put_member_raw(pdb_wtxn *w, const char *name, const void *rec, size_t 
 	if (pdb_member_decode(rec, len, &m) != 0)
 		return -EINVAL;
 	MDB_val k = pdb__key(name), v = pdb__val(rec, len);
+	if ((rc = pdb__journal_member(w, name, &v, append)) != 0)
+		return rc;
 	rc = mdb_put(w->t.txn, w->t.db->member, &k, &v, append ? MDB_APPEND : 0);
 	/* KEYEXIST under APPEND: the name does not sort after the last one. */
 	if (rc != 0)
@@ -336,7 +341,8 @@ int pdb_w_del_member(pdb_wtxn *w, const char *name)
 	if (!w || !name)
 		return -EINVAL;
 	k = pdb__key(name);
-	if ((rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->member, &k, NULL))) != 0 ||
+	if ((rc = pdb__journal_member(w, name, NULL, false)) != 0 ||
+	    (rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->member, &k, NULL))) != 0 ||
 	    (rc = pdb__w_put_removed(w, name, w->now)) != 0)
 		return rc;
 	/* Its overrides go with it: an override on a name that is no member
@@ -352,6 +358,10 @@ int pdb_w_del_member(pdb_wtxn *w, const char *name)
 		size_t la = (size_t)(nul - p), lb = ck.mv_size - la - 1;
 		if ((la == nl && memcmp(p, name, nl) == 0) ||
 		    (lb == nl && memcmp(nul + 1, name, nl) == 0)) {
+			if ((rc = pdb__journal_override(w, &ck, NULL)) != 0) {
+				mdb_cursor_close(cur);
+				return rc;
+			}
 			if ((rc = mdb_cursor_del(cur, 0)) != 0)
 				break;
 		}
@@ -371,6 +381,9 @@ int pdb_w_put_override(pdb_wtxn *w, const char *a, const char *b, enum pdb_overr
 		return -EINVAL;
 	if (pdb__override_key(a, b, buf, &k) != 0)
 		return -EINVAL;
+	MDB_val nv = pdb__val(&v, 1);
+	if ((rc = pdb__journal_override(w, &k, ov == PDB_OVERRIDE_NONE ? NULL : &nv)) != 0)
+		return rc;
 	if (ov == PDB_OVERRIDE_NONE) {
 		rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->override, &k, NULL));
 		return rc == PDB_ENOTFOUND ? 0 : rc;
@@ -389,6 +402,10 @@ int pdb_w_put_community(pdb_wtxn *w, const struct pdb_community *c)
 	if (!(rec = malloc(PDB_RECORD_MAX)))
 		return -ENOMEM;
 	rc = pdb_community_encode(c, rec, PDB_RECORD_MAX, &len);
+	if (rc == 0) {
+		MDB_val nv = pdb__val(rec, len);
+		rc = pdb__journal_community(w, &nv);
+	}
 	if (rc == 0)
 		rc = put(w, w->t.db->meta, pdb__key("community"), pdb__val(rec, len), 0);
 	free(rec);
@@ -410,7 +427,8 @@ int pdb_w_clear(pdb_wtxn *w)
 
 	if (!w)
 		return -EINVAL;
-	if ((rc = pdb_walk_member_records(&w->t, clear_keep_removal, w)) != 0 ||
+	if ((rc = pdb__journal_clear(w)) != 0 ||
+	    (rc = pdb_walk_member_records(&w->t, clear_keep_removal, w)) != 0 ||
 	    (rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->member, 0))) != 0 ||
 	    (rc = pdb__lmdb_err(mdb_drop(w->t.txn, w->t.db->override, 0))) != 0)
 		return rc;
