@@ -130,6 +130,10 @@ void pdb__journal_end(pdb_wtxn *w);
 void pdb__journal_free(pdb_wtxn *w);
 /* The journal key of (serial, item) into buf. */
 void pdb__journal_key(uint8_t buf[PDB__JOURNAL_KEY_LEN], uint64_t serial, uint32_t item);
+/* A meta key under the prefix: 1 with its serial and item number, 0 for a
+ * key that is not the journal's, PDB_ECORRUPT for one under the prefix of
+ * another length. */
+int pdb__journal_key_split(const MDB_val *k, uint64_t *serial, uint32_t *item);
 
 /* Removed members live in meta under this prefix and the name, each with
  * the Unix time of its removal as a big-endian u64: no new database, so

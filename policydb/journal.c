@@ -30,10 +30,7 @@ void pdb__journal_key(uint8_t buf[PDB__JOURNAL_KEY_LEN], uint64_t serial, uint32
 	pdb__put_be32(buf + PDB__JOURNAL_PREFIX_LEN + 8, item);
 }
 
-/* A key under the prefix: 1 with its serial and item number, 0 for a key
- * past the journal, PDB_ECORRUPT for one under the prefix of another
- * length. */
-static int key_split(const MDB_val *k, uint64_t *serial, uint32_t *item)
+int pdb__journal_key_split(const MDB_val *k, uint64_t *serial, uint32_t *item)
 {
 	const uint8_t *p = k->mv_data;
 
@@ -163,7 +160,7 @@ static int overflow(pdb_wtxn *w)
 		return pdb__lmdb_err(rc);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (key_split(&k, &serial, &item) != 1 || serial != j->serial)
+		if (pdb__journal_key_split(&k, &serial, &item) != 1 || serial != j->serial)
 			break;
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
@@ -364,7 +361,7 @@ static int prune(pdb_wtxn *w, uint64_t cutoff)
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		/* A key of the wrong length is pdb_verify's to report; it
 		 * sorts among the others and goes the same way. */
-		if ((in = key_split(&k, &serial, &item)) == 0)
+		if ((in = pdb__journal_key_split(&k, &serial, &item)) == 0)
 			break;
 		if (in == 1 && serial > cutoff)
 			break;
@@ -542,7 +539,7 @@ int pdb_changes_since(pdb_txn *t, uint64_t serial, pdb_change_fn fn, void *arg)
 		return rc;
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0 && rc == 0;
 	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if ((in = key_split(&k, &ks, &item)) == 0)
+		if ((in = pdb__journal_key_split(&k, &ks, &item)) == 0)
 			break;
 		if (in < 0 || ks > now) {
 			rc = PDB_ECORRUPT;

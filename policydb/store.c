@@ -1,5 +1,9 @@
 /* The store: one LMDB environment with four named databases.
- *   meta      "format" -> u32, "serial" -> u64, "community" -> record
+ *   meta      "format" -> u32, "serial" -> u64, "community" -> record,
+ *             "removed/" name -> u64 time, "removed-prune-due" -> u64,
+ *             "journal/" serial (u64 BE) item (u32 BE) -> journal record
+ *             (item 0: the commit's header), "journal-max" -> u32
+ *             (journal.c says why these live in meta)
  *   member    name -> member record
  *   override  "a\0b" (a < b) -> 1 byte
  *   audit     serial (u64, big-endian) -> audit record
@@ -683,6 +687,11 @@ struct verify {
 	uint64_t sum;   /* of every byte read, so that no read is optimised out */
 	size_t prev_len;
 	uint8_t prev[512];
+	/* The journal commit being walked: its serial, the items its header
+	 * counts, those seen. */
+	bool jheader;
+	uint64_t jserial;
+	uint32_t jexpect, jhave;
 };
 
 static void verify_damage(struct verify *v, const MDB_val *k, const char *why)
@@ -714,11 +723,61 @@ static void verify_touch(struct verify *v, const MDB_val *x)
 
 typedef const char *(*verify_fn)(struct verify *v, const MDB_val *k, const MDB_val *d);
 
+/* The commit whose items were walked last holds as many as its header
+ * said: NULL, or why not. */
+static const char *verify_journal_count(struct verify *v)
+{
+	bool ok = !v->jheader || v->jhave == v->jexpect;
+
+	v->jheader = false;
+	return ok ? NULL : "a journal commit holds other items than its header counts";
+}
+
+static const char *verify_journal(struct verify *v, const MDB_val *k, const MDB_val *d)
+{
+	struct pdb__commit_rec h;
+	struct pdb__change_rec c;
+	struct pdb_member m;
+	struct pdb_community com;
+	uint64_t serial;
+	uint32_t item;
+	const char *why;
+
+	if (pdb__journal_key_split(k, &serial, &item) != 1)
+		return "a journal key is not a serial and an item number";
+	if (item == 0) {
+		if ((why = verify_journal_count(v)) != NULL)
+			return why;
+		if (pdb__commit_decode(d->mv_data, d->mv_size, &h) != 0)
+			return "a journal commit header does not decode";
+		v->jheader = true;
+		v->jserial = serial;
+		v->jexpect = h.count;
+		v->jhave = 0;
+		return NULL;
+	}
+	if (!v->jheader || v->jserial != serial)
+		return "a journal item without its commit's header";
+	v->jhave++;
+	if (pdb__change_decode(d->mv_data, d->mv_size, &c) != 0)
+		return "a journal item does not decode";
+	if (c.existed && c.kind == PDB_CHANGE_MEMBER &&
+	    pdb_member_decode(c.before, c.before_len, &m) != 0)
+		return "a journal item's member record does not decode";
+	if (c.existed && c.kind == PDB_CHANGE_COMMUNITY &&
+	    pdb_community_decode(c.before, c.before_len, &com) != 0)
+		return "a journal item's community record does not decode";
+	return NULL;
+}
+
 static const char *verify_meta(struct verify *v, const MDB_val *k, const MDB_val *d)
 {
 	struct pdb_community c;
 	const uint8_t *b = d->mv_data;
 
+	if (k->mv_size >= PDB__JOURNAL_PREFIX_LEN &&
+	    !memcmp(k->mv_data, PDB__JOURNAL_PREFIX, PDB__JOURNAL_PREFIX_LEN))
+		return verify_journal(v, k, d);
 	if (k->mv_size == 6 && !memcmp(k->mv_data, "format", 6)) {
 		if (d->mv_size != 4 || b[0] || b[1] || b[2] || !b[3] || b[3] > PDB_FORMAT_VERSION)
 			return "not a format version this software writes";
@@ -740,6 +799,10 @@ static const char *verify_meta(struct verify *v, const MDB_val *k, const MDB_val
 	           !memcmp(k->mv_data, PDB__REMOVED_DUE_KEY, k->mv_size)) {
 		if (d->mv_size != 8)
 			return "the next prune's time is 8 bytes";
+	} else if (k->mv_size == strlen(PDB__JOURNAL_MAX_KEY) &&
+	           !memcmp(k->mv_data, PDB__JOURNAL_MAX_KEY, k->mv_size)) {
+		if (d->mv_size != 4)
+			return "journal-max is 4 bytes";
 	}
 	return NULL;
 }
@@ -898,6 +961,9 @@ int pdb_verify(pdb_t *db, const struct pdb_verify_cb *cb, size_t *records)
 			break;
 		}
 		rc = verify_db(t, v, dbs[i].name, dbi[i], dbs[i].check);
+		/* The last journal commit is counted after the walk. */
+		if (rc == 0 && dbs[i].check == verify_meta && verify_journal_count(v) != NULL)
+			verify_damage(v, NULL, "the last journal commit holds other items than its header counts");
 		pdb_read_end(t);
 	}
 	if (records)
