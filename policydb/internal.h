@@ -130,10 +130,6 @@ void pdb__journal_end(pdb_wtxn *w);
 void pdb__journal_free(pdb_wtxn *w);
 /* The journal key of (serial, item) into buf. */
 void pdb__journal_key(uint8_t buf[PDB__JOURNAL_KEY_LEN], uint64_t serial, uint32_t item);
-/* A meta key under the prefix: 1 with its serial and item number, 0 for a
- * key that is not the journal's, PDB_ECORRUPT for one under the prefix of
- * another length. */
-int pdb__journal_key_split(const MDB_val *k, uint64_t *serial, uint32_t *item);
 
 /* Removed members live in meta under this prefix and the name, each with
  * the Unix time of its removal as a big-endian u64: no new database, so
@@ -195,6 +191,24 @@ static inline uint64_t pdb__get_be64(const uint8_t b[8])
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | b[i];
 	return v;
+}
+
+/* A meta key under the journal's prefix: 1 with its serial and item
+ * number, 0 for a key that is not the journal's, PDB_ECORRUPT for one
+ * under the prefix of another length.  Inline: the reader (journal.c) and
+ * pdb_verify (store.c) both need it, and neither file calls the other. */
+static inline int pdb__journal_key_split(const MDB_val *k, uint64_t *serial, uint32_t *item)
+{
+	const uint8_t *p = k->mv_data;
+
+	if (k->mv_size < PDB__JOURNAL_PREFIX_LEN ||
+	    memcmp(p, PDB__JOURNAL_PREFIX, PDB__JOURNAL_PREFIX_LEN) != 0)
+		return 0;
+	if (k->mv_size != PDB__JOURNAL_KEY_LEN)
+		return PDB_ECORRUPT;
+	*serial = pdb__get_be64(p + PDB__JOURNAL_PREFIX_LEN);
+	*item = pdb__get_be32(p + PDB__JOURNAL_PREFIX_LEN + 8);
+	return 1;
 }
 
 #endif

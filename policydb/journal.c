@@ -30,20 +30,6 @@ void pdb__journal_key(uint8_t buf[PDB__JOURNAL_KEY_LEN], uint64_t serial, uint32
 	pdb__put_be32(buf + PDB__JOURNAL_PREFIX_LEN + 8, item);
 }
 
-int pdb__journal_key_split(const MDB_val *k, uint64_t *serial, uint32_t *item)
-{
-	const uint8_t *p = k->mv_data;
-
-	if (k->mv_size < PDB__JOURNAL_PREFIX_LEN ||
-	    memcmp(p, PDB__JOURNAL_PREFIX, PDB__JOURNAL_PREFIX_LEN) != 0)
-		return 0;
-	if (k->mv_size != PDB__JOURNAL_KEY_LEN)
-		return PDB_ECORRUPT;
-	*serial = pdb__get_be64(p + PDB__JOURNAL_PREFIX_LEN);
-	*item = pdb__get_be32(p + PDB__JOURNAL_PREFIX_LEN + 8);
-	return 1;
-}
-
 static int max_get(MDB_txn *txn, MDB_dbi meta, uint32_t *max)
 {
 	MDB_val k = pdb__key(PDB__JOURNAL_MAX_KEY), v;
