@@ -112,8 +112,9 @@ struct pdb_wtxn {
 
 /* Called by write.c around and inside a commit (journal.c). */
 int pdb__journal_begin(pdb_wtxn *w, uint64_t serial);
-/* Before name's record changes to after (NULL: removed).  append: the
- * caller knows the name is not stored (a bulk load in key order). */
+/* Before name's record changes to after (NULL: removed).  append: after
+ * the record was put with MDB_APPEND, which proved it was not stored
+ * before; nothing is looked up. */
 int pdb__journal_member(pdb_wtxn *w, const char *name, const MDB_val *after, bool append);
 /* Before the override of key (as pdb__override_key) changes to after
  * (NULL: removed). */

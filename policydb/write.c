@@ -321,12 +321,16 @@ int pdb_w_put_member_raw(pdb_wtxn *w, const char *name, const void *rec, size_t 
 	if (pdb_member_decode(rec, len, &m) != 0)
 		return -EINVAL;
 	MDB_val k = pdb__key(name), v = pdb__val(rec, len);
-	if ((rc = pdb__journal_member(w, name, &v, append)) != 0)
+	/* The record before is read before it is replaced; under APPEND
+	 * there is none, and the item waits until the put has shown that. */
+	if (!append && (rc = pdb__journal_member(w, name, &v, false)) != 0)
 		return rc;
 	rc = mdb_put(w->t.txn, w->t.db->member, &k, &v, append ? MDB_APPEND : 0);
 	/* KEYEXIST under APPEND: the name does not sort after the last one. */
 	if (rc != 0)
 		return rc == MDB_KEYEXIST ? -EINVAL : pdb__lmdb_err(rc);
+	if (append && (rc = pdb__journal_member(w, name, &v, true)) != 0)
+		return rc;
 	return forget_removed(w, name);
 }
 

@@ -215,6 +215,35 @@ static void test_put_del_recorded_with_before_images(void **state)
 	assert_int_equal(s.n, 0);
 }
 
+/* A bulk put in key order without a clear: each new name is an item; a
+ * broken promise (a name that is stored) is refused and recorded as
+ * nothing, even when the body goes on and commits. */
+static int append_two(pdb_wtxn *w, void *arg)
+{
+	uint8_t rec[PDB_RECORD_MAX];
+	size_t len = member_rec(3, rec);
+	int rc;
+
+	(void)arg;
+	if ((rc = pdb_w_put_member_raw(w, "b.example", rec, len, true)) != 0)
+		return rc;
+	assert_int_equal(pdb_w_put_member_raw(w, "a.example", rec, len, true), -EINVAL);
+	return 0;
+}
+
+static void test_failed_append_records_nothing(void **state)
+{
+	struct seen s;
+	(void)state;
+
+	commit((struct op[]){ { .name = "a.example", .level = 1 }, { 0 } });
+	uint64_t s0 = current_serial();
+	assert_int_equal(pdb_write(db, "append", append_two, NULL, NULL), 0);
+	assert_int_equal(since(s0, &s), 0);
+	assert_int_equal(s.total, 1);
+	assert_member_item(&s.v[0], "b.example", -1);
+}
+
 static void test_override_changes_recorded(void **state)
 {
 	struct seen s;
@@ -764,6 +793,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_put_del_recorded_with_before_images, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_append_records_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_override_changes_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_community_change_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_records_only_what_differs, setup, teardown),
