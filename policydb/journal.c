@@ -484,9 +484,12 @@ static int walk_item(struct walk_state *s, uint64_t serial, const MDB_val *v)
 	if (serial != s->serial || pdb__change_decode(v->mv_data, v->mv_size, &r) != 0)
 		return PDB_ECORRUPT;
 	s->have++;
-	memcpy(s->name, r.name.p, r.name.len);
+	/* Absent names decode as NULL pointers of length 0. */
+	if (r.name.len)
+		memcpy(s->name, r.name.p, r.name.len);
 	s->name[r.name.len] = '\0';
-	memcpy(s->other, r.other.p, r.other.len);
+	if (r.other.len)
+		memcpy(s->other, r.other.p, r.other.len);
 	s->other[r.other.len] = '\0';
 	c = (struct pdb_change){
 		.serial = serial, .kind = (enum pdb_change_kind)r.kind,
