@@ -168,6 +168,9 @@ static int record(pdb_wtxn *w, uint8_t kind, pdb_str name, pdb_str other, const 
 
 	if (j->off || j->everything)
 		return 0;
+	/* Names come from keys of the store, which damage can lengthen. */
+	if (name.len > PDB_NAME_MAX || other.len > PDB_NAME_MAX)
+		return PDB_ECORRUPT;
 	key[0] = (char)kind;
 	memcpy(key + 1, name.p, name.len);
 	key[1 + name.len] = '\0';
