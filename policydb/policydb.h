@@ -659,7 +659,8 @@ struct pdb_change {
 typedef int (*pdb_change_fn)(void *arg, const struct pdb_change *c);
 
 /** Walk what the commits after serial up to txn's own changed: by serial,
- * oldest first, and within a commit in the order it made the changes.
+ * oldest first, and within a commit in the order it made the changes (the
+ * differences a clear left at its end, in key order).
  *
  * serial: one a reader saw before (pdb_serial()).  Before calling fn at
  * all, checks that the journal holds every commit after serial and none

@@ -733,6 +733,42 @@ static void test_verify_checks_journal_records(void **state)
 	assert_int_equal(since(s1 - 1, &s), PDB_ECORRUPT);
 }
 
+/* Every truncation of an item and a header is refused, and no byte
+ * flipped anywhere makes the decoder read past the record (ASan). */
+static void test_damaged_items_refused(void **state)
+{
+	uint8_t rec[PDB_RECORD_MAX], item[PDB__CHANGE_MAX], copy[PDB__CHANGE_MAX];
+	struct pdb__change_rec c = { .kind = PDB_CHANGE_MEMBER, .name = pdb_str_of("a.example"),
+	                             .existed = true }, d;
+	struct pdb__commit_rec h = { 0, 3 }, hd;
+	size_t len, hlen;
+	(void)state;
+
+	c.before_len = member_rec(2, rec);
+	c.before = rec;
+	assert_int_equal(pdb__change_encode(&c, item, sizeof(item), &len), 0);
+	assert_int_equal(pdb__change_decode(item, len, &d), 0);
+	assert_int_equal(d.before_len, c.before_len);
+	for (size_t n = 0; n < len; n++) {
+		memcpy(copy, item, n);
+		assert_int_equal(pdb__change_decode(copy, n, &d), PDB_ECORRUPT);
+	}
+	for (size_t i = 0; i < len; i++) {
+		memcpy(copy, item, len);
+		copy[i] ^= 0x41;
+		(void)pdb__change_decode(copy, len, &d);
+	}
+	assert_int_equal(pdb__commit_encode(&h, copy, sizeof(copy), &hlen), 0);
+	assert_int_equal(pdb__commit_decode(copy, hlen, &hd), 0);
+	assert_int_equal(hd.count, 3);
+	for (size_t n = 0; n < hlen; n++)
+		assert_int_equal(pdb__commit_decode(copy, n, &hd), PDB_ECORRUPT);
+	/* An item of another kind's shape. */
+	c = (struct pdb__change_rec){ .kind = PDB_CHANGE_OVERRIDE, .name = pdb_str_of("a.example") };
+	assert_int_equal(pdb__change_encode(&c, item, sizeof(item), &len), 0);
+	assert_int_equal(pdb__change_decode(item, len, &d), PDB_ECORRUPT);
+}
+
 /* Make the store one written before the journal existed: no journal
  * keys in meta, no setting (a raw transaction, past pdb_write). */
 static void drop_journal(void)
@@ -805,6 +841,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_aborted_write_leaves_no_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_after_map_growth_records_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_checks_journal_records, setup, teardown),
+		cmocka_unit_test(test_damaged_items_refused),
 		cmocka_unit_test_setup_teardown(test_store_without_journal_opens_and_starts_one, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
