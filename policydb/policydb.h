@@ -562,7 +562,8 @@ typedef int (*pdb_write_fn)(pdb_wtxn *w, void *arg);
 
 /** Run fn in one write transaction, then bump the serial, append one audit
  * entry (now, the OS user, command, and the text given with
- * pdb_w_change()) and commit.  Either everything fn wrote is committed or
+ * pdb_w_change()), record what fn changed in the journal (see "the
+ * journal" below) and commit.  Either everything fn wrote is committed or
  * nothing is.  *serial_out (may be NULL) receives the new serial.
  *
  * Errors: what fn returned; PDB_ERDONLY; PDB_EMAPFULL when the map would
