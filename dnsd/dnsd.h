@@ -187,4 +187,49 @@ void dnsd_config_free(struct dnsd_config *c);
  * in err. */
 int dnsd_config_grace(const char *s, unsigned *out, char *err, size_t errlen);
 
+/* ---- NOTIFY (RFC 1996) ------------------------------------------------------ */
+
+typedef struct dnsd_notify dnsd_notify;
+struct dnsd_tsig_keys;
+
+struct dnsd_notify_opts {
+	unsigned interval_ms;   /* how often serials are looked at: a burst of
+	                           commits within it is one NOTIFY (1000) */
+	unsigned retry_ms;      /* the first gap before a NOTIFY is sent again;
+	                           each next gap is twice the last (1000) */
+	unsigned tries;         /* sends before giving up, 1..16 (5) */
+};
+
+/** Fill o with the defaults above. */
+void dnsd_notify_opts_default(struct dnsd_notify_opts *o);
+
+/** Check c's notify: records: an address ADDR:PORT or [V6]:PORT each, a
+ * key (if given) that keys: names.  Returns 0, or DNSD_ECONFIG with
+ * "PATH:LINE:COL: why" in err (path is the configuration file's, for the
+ * message; NULL says "(config)"); -EINVAL for a NULL c. */
+int dnsd_notify_check(const struct dnsd_config *c, const char *path, char *err, size_t errlen);
+
+/** Tell c's notify: targets, over UDP from loop, of every served serial
+ * that moves: the policy store's (db, borrowed) and the zones' (borrowed;
+ * see dnsd_notify_set_zones), and the catalog zone c->catalog's when the
+ * list of member apexes changes.  keys (borrowed, may be NULL: every
+ * NOTIFY unsigned) signs a target's NOTIFY with its key.  opts may be
+ * NULL for the defaults.  c must have passed dnsd_notify_check(); it is
+ * not kept, but the key names are: c must outlive the handle.  The serials
+ * of the first look, at the first tick, are only taken note of.
+ * Returns 0; -EINVAL, -ENOMEM, a policy store error, or a libuv error
+ * (negative errno).  When *out is set on error, close it with
+ * dnsd_notify_close(). */
+int dnsd_notify_init(uv_loop_t *loop, pdb_t *db, const dnsd_zones *zones,
+                     const struct dnsd_config *c, const struct dnsd_tsig_keys *keys,
+                     const struct dnsd_notify_opts *opts, dnsd_notify **out);
+/** Start looking at the serials, every interval.  Returns 0, -EINVAL. */
+int dnsd_notify_start(dnsd_notify *n);
+/** Serve zones from now on (after a reload); the caller may free the
+ * old ones once this returns. */
+void dnsd_notify_set_zones(dnsd_notify *n, const dnsd_zones *zones);
+/** Stop, drop what is not yet acknowledged, close the handles, then call
+ * cb (may be NULL); n is freed before cb. */
+void dnsd_notify_close(dnsd_notify *n, void (*cb)(void *arg), void *arg);
+
 #endif

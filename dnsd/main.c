@@ -43,6 +43,7 @@ struct daemon {
 	uv_signal_t term, intr, hup;
 	uv_timer_t reap;
 	uv_timer_t sweep;          /* reader slots of dead processes */
+	dnsd_notify *notify;       /* NULL: none configured */
 };
 
 static void usage(FILE *out)
@@ -220,6 +221,8 @@ static void on_stop(uv_signal_t *h, int sig)
 	uv_close((uv_handle_t *)&d->hup, NULL);
 	uv_close((uv_handle_t *)&d->reap, NULL);
 	uv_close((uv_handle_t *)&d->sweep, NULL);
+	dnsd_notify_close(d->notify, NULL, NULL);
+	d->notify = NULL;
 	for (unsigned i = 0; i < d->nworkers; i++)
 		uv_async_send(&d->w[i].wake);
 }
@@ -271,6 +274,7 @@ static void on_hup(uv_signal_t *h, int sig)
 		        "forgets: bump the file's serial\n", stale);
 	d->old_zones = d->zones;
 	d->zones = z;
+	dnsd_notify_set_zones(d->notify, z);
 	atomic_fetch_add(&d->zones_gen, 1);
 	for (unsigned i = 0; i < d->nworkers; i++)
 		uv_async_send(&d->w[i].wake);
@@ -294,6 +298,10 @@ static void workers_abandon(struct daemon *d, uv_loop_t *main_loop)
 		uv_loop_t *l = i == 0 ? main_loop : &w->loop;
 		if (!w->d)
 			break;   /* never set up, nor any after it */
+		if (i == 0 && d->notify) {
+			dnsd_notify_close(d->notify, NULL, NULL);
+			d->notify = NULL;
+		}
 		if (w->server)
 			dnsd_server_close(w->server, worker__closed, w);
 		else if (w->wake.loop)
@@ -315,6 +323,27 @@ static void daemon_free(struct daemon *d)
 	dnsd_zones_free(d->zones);
 	pdb_close(d->db);
 	dnsd_config_free(&d->o);
+}
+
+/* NOTIFY to the secondaries, if any are configured.  Returns 0 or the
+ * exit code. */
+static int notify_start(struct daemon *d, uv_loop_t *loop)
+{
+	char err[512];
+	int rc;
+
+	if (!d->o.nnotify)
+		return 0;
+	if (dnsd_notify_check(&d->o, config_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return 2;
+	}
+	if ((rc = dnsd_notify_init(loop, d->db, d->zones, &d->o, d->keys, NULL, &d->notify)) != 0 ||
+	    (rc = dnsd_notify_start(d->notify)) != 0) {
+		fprintf(stderr, "dnsd: notify: %s\n", dnsd_strerror(rc));
+		return 3;
+	}
+	return 0;
 }
 
 /* Open the store, load the zones, set up every worker and its sockets:
@@ -351,7 +380,7 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 		if (worker__init(d, i, l) != 0)
 			return 3;
 	}
-	return 0;
+	return notify_start(d, loop);
 }
 
 int main(int argc, char **argv)
