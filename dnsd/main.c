@@ -325,19 +325,27 @@ static void daemon_free(struct daemon *d)
 	dnsd_config_free(&d->o);
 }
 
+/* The settings read but not checked by the parser, before anything is
+ * opened.  Returns 0 or the exit code. */
+static int check(const struct dnsd_config *o)
+{
+	char err[512];
+
+	if (dnsd_notify_check(o, config_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
 /* NOTIFY to the secondaries, if any are configured.  Returns 0 or the
  * exit code. */
 static int notify_start(struct daemon *d, uv_loop_t *loop)
 {
-	char err[512];
 	int rc;
 
 	if (!d->o.nnotify)
 		return 0;
-	if (dnsd_notify_check(&d->o, config_path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "dnsd: %s\n", err);
-		return 2;
-	}
 	if ((rc = dnsd_notify_init(loop, d->db, d->zones, &d->o, d->keys, NULL, &d->notify)) != 0 ||
 	    (rc = dnsd_notify_start(d->notify)) != 0) {
 		fprintf(stderr, "dnsd: notify: %s\n", dnsd_strerror(rc));
@@ -391,7 +399,8 @@ int main(int argc, char **argv)
 
 	d.o.removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
 	d.o.journal_max = DNSD_JOURNAL_MAX_DEFAULT;
-	if ((rc = parse(argc, argv, &d.o)) != 0 || (rc = daemon_start(&d, loop)) != 0) {
+	if ((rc = parse(argc, argv, &d.o)) != 0 || (rc = check(&d.o)) != 0 ||
+	    (rc = daemon_start(&d, loop)) != 0) {
 		workers_abandon(&d, loop);
 		daemon_free(&d);
 		uv_loop_close(loop);
