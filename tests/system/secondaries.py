@@ -151,8 +151,9 @@ class Server:
     def axfr(self, zone, key=None):
         """The zone as this server serves it (for the differential checks)."""
         kw = {"keyring": key.keyring(), "keyname": key.name} if key else {}
-        return dns.zone.from_xfr(dns.query.xfr(HOST, zone, port=self.port, timeout=5,
-                                               lifetime=20, **kw), relativize=False)
+        msgs = dns.query.xfr(HOST, zone.rstrip(".") + ".", port=self.port, timeout=5,
+                             lifetime=20, relativize=False, **kw)
+        return dns.zone.from_xfr(msgs, relativize=False)
 
 
 def _zone_word(zone):
