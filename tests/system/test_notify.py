@@ -15,7 +15,7 @@ import dns.rdatatype
 import pytest
 
 from test_dnsd import HOST, Dnsd
-from test_dnsd_apex import without_gamma, write_policy
+from test_dnsd_apex import edit_zone, reload, without_gamma, write_policy
 
 COMMUNITY = "fed.example."
 APEXES = {"_xmpp-server._tcp.gamma.example.", "_xmpps-server._tcp.gamma.example."}
@@ -255,3 +255,24 @@ def test_bad_notify_entry_refused_at_start(dnsd_path, ctl, sample_zone, tmp_path
     assert r.returncode == 2, r.stderr
     assert f"{conf}:4:5: {why}" in r.stderr, r.stderr
     assert "c2VjcmV0" not in r.stderr
+
+
+def test_zone_file_reload_with_a_new_serial_notifies_that_zone(dnsd_path, loaded, sample_zone,
+                                                               tmp_path, secondaries):
+    zone = tmp_path / "fed.example.zone"
+    zone.write_text(sample_zone.read_text())
+    sec = secondaries()
+    d = start(dnsd_path, loaded, zone, tmp_path, [sec], catalog=False)
+    try:
+        first_look_done(d)
+        before = served_serial(d)
+        edit_zone(zone, "1          ; serial", "2          ; serial")
+        reload(d)
+        sec.wait_for(3, 10)
+        time.sleep(1.5)
+        # The member apexes carry the community zone's SOA: they moved too.
+        assert sorted(sec.zones()) == sorted([COMMUNITY, *APEXES])
+        assert served_serial(d) == before + 1
+        assert f"notify fed.example serial {before + 1} to" in d.stderr()
+    finally:
+        assert d.stop() == 0
