@@ -176,9 +176,10 @@ def test_secondaries_follow_dnsd_policy_changes_through_notify(dnsd_lab, loaded)
         for apex in GAMMA:
             assert lab.wait_serial(apex, serial, FOLLOW_S, kinds=("knot", "bind", "nsd")) == {}
         assert time.monotonic() - before < FOLLOW_S + 5
-    for kind in ("knot", "bind"):
-        assert "IXFR" in lab[kind].transfers("fed.example") or \
-            lab[kind].transfers("fed.example")[-1] == "AXFR", kind
+    # The first transfer and one per change at least (IXFR, or the whole
+    # zone where dnsd's journal cannot give the difference).
+    for s in lab:
+        assert len(s.transfers("fed.example")) >= 4, (s.kind, s.transfers("fed.example"))
 
 
 def assert_same_names(want, port, kind):
