@@ -78,7 +78,13 @@ struct dnsd_engine {
 /* One query being answered. */
 struct dnsd_query {
 	dnsd_engine *e;
+	pdb_txn *txn;                 /* the snapshot answers come from */
 	const struct dnsd_client *client;
+	/* A transfer gives the view its access rule names, not the one of the
+	 * client's address: view_member is the member whose resolvers' view
+	 * it is, NULL for the default view (a querier that is no member). */
+	bool view_fixed;
+	const char *view_member;
 	ldns_pkt *q, *r;
 	const ldns_rdf *qname;        /* as asked: its case is kept */
 	ldns_rr_type qtype;
@@ -125,6 +131,24 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */
 int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
+
+/* What a name is to the policy store (policy.c). */
+enum dnsd_name_kind {
+	NAME_OTHER,   /* nothing the policy speaks for */
+	NAME_SRV,     /* _xmpp-server._tcp.<member> or _xmpps-server._tcp.<member> */
+	NAME_TCP,     /* _tcp.<member>: exists because the SRV name is below it */
+	NAME_MEMBER,  /* <member> itself: the same */
+};
+
+struct policy_name {
+	enum dnsd_name_kind kind;
+	bool tls;                           /* _xmpps-server */
+	char member[PDB_NAME_MAX + 1];      /* normalised */
+};
+
+void dnsd__policy_classify(const ldns_rdf *qname, struct policy_name *pn);
+/* Is name (normalised text) at or below zone? */
+bool dnsd__policy_in_zone(const char *name, pdb_str zone);
 
 /* The zone's own data for x->qname: records, a referral, NODATA or
  * NXDOMAIN (answer.c). */

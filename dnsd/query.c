@@ -655,7 +655,7 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
                        uint64_t serial, int snap_rc, uint8_t *wire, size_t *wlen, bool *cacheable,
                        int64_t *until, struct fit_info *fi)
 {
-	struct dnsd_query x = { .e = e, .client = c, .serial = serial };
+	struct dnsd_query x = { .e = e, .txn = e->txn, .client = c, .serial = serial };
 	struct msg_scan s;
 	uint8_t *w = NULL;
 	int rc = snap_rc;
