@@ -62,6 +62,28 @@ struct dnsd_epoch {
 	struct dnsd_memo memo[DNSD_MEMO_SIZE];
 };
 
+/* ---- TSIG (tsig.c): the interface transfers sign and check through ---- */
+typedef struct dnsd_tsig_keys dnsd_tsig_keys;
+struct dnsd_tsig_key;
+int dnsd_tsig_keys_new(const struct cfg_record *recs, size_t n, const char *path,
+                       dnsd_tsig_keys **out, char *err, size_t errlen);
+void dnsd_tsig_keys_free(dnsd_tsig_keys *keys);
+const struct dnsd_tsig_key *dnsd_tsig_key_find(const dnsd_tsig_keys *keys, const char *name);
+const char *dnsd_tsig_key_name(const struct dnsd_tsig_key *key);
+struct dnsd_tsig_ctx {
+	const struct dnsd_tsig_key *key;   /* NULL: unsigned */
+	uint8_t mac[64];
+	size_t mac_len;                    /* the last MAC, which the next message covers */
+	unsigned msgs;                     /* messages signed so far */
+	uint16_t error;                    /* TSIG error to answer with, 0 none */
+	uint64_t time_signed;
+	uint16_t fudge, orig_id;
+};
+int dnsd_tsig_verify(const dnsd_tsig_keys *keys, const uint8_t *q, size_t qlen, int64_t now,
+                     struct dnsd_tsig_ctx *ctx);
+int dnsd_tsig_sign(struct dnsd_tsig_ctx *ctx, uint8_t *msg, size_t *len, size_t cap, int64_t now);
+void dnsd_engine_set_keys(dnsd_engine *e, const dnsd_tsig_keys *keys);
+
 struct dnsd_cache;
 
 struct dnsd_engine {
@@ -72,6 +94,8 @@ struct dnsd_engine {
 	unsigned removed_grace_s;     /* see dnsd_engine_set_removed_grace */
 	struct dnsd_epoch epoch;
 	struct dnsd_cache *cache;
+	const dnsd_tsig_keys *keys;   /* borrowed; NULL: none */
+	const dnsd_xfr_acl *xfr_acl;  /* borrowed; NULL: no transfers */
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 };
 
@@ -160,5 +184,35 @@ void dnsd__add_rrset(ldns_pkt *r, ldns_pkt_section s, const ldns_dnssec_rrsets *
 void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_section s,
                    const ldns_rdf *owner);
 void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host);
+
+/* ---- transfers (xfr_acl.c, xfr.c) ---- */
+
+struct dnsd__xfr_rule {
+	char key[256];                /* "": any request, signed or not */
+	bool has_addr;
+	struct pdb_addr addr;
+	bool has_view;
+	char view[PDB_NAME_MAX + 1];  /* the member whose view it is */
+};
+
+struct dnsd_xfr_acl {
+	struct dnsd__xfr_rule *v;
+	size_t n;
+	char catalog[PDB_NAME_MAX + 1];   /* "": no catalog zone */
+	ldns_rdf *catalog_name;
+};
+
+/* The first rule that lets client c, whose request was signed with key
+ * (NULL: unsigned) out of keys, transfer; NULL if none does. */
+const struct dnsd__xfr_rule *dnsd__xfr_acl_match(const dnsd_xfr_acl *acl,
+                                                 const dnsd_tsig_keys *keys,
+                                                 const struct dnsd_client *c,
+                                                 const struct dnsd_tsig_key *key);
+
+/* Answer an AXFR or IXFR that came over UDP, or through dnsd_answer: one
+ * message, TC when the whole zone would be needed (IXFR), FORMERR for an
+ * AXFR of an allowed client (RFC 5936 4.2 defines AXFR over TCP only). */
+int dnsd__xfr_answer_one(dnsd_engine *e, const uint8_t *q, size_t qlen,
+                         const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen);
 
 #endif

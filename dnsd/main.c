@@ -34,6 +34,7 @@ struct daemon {
 	pdb_t *db;
 	dnsd_zones *zones;         /* the zones in use */
 	dnsd_zones *old_zones;     /* replaced, freed once no worker uses them */
+	dnsd_xfr_acl *xfr_acl;     /* who may transfer what */
 	atomic_uint zones_gen;
 	atomic_bool stopping;
 	unsigned nworkers;
@@ -83,8 +84,13 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* The configuration file, for the messages of checks made after reading
+ * it (argv's string: it lives as long as the process). */
+static const char *config_path;
+
 static int read_file(const char *path, void *conf, char *err, size_t errlen)
 {
+	config_path = path;
 	return dnsd_config_read(path, conf, err, errlen);
 }
 
@@ -187,6 +193,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
 		return rc;
 	}
+	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
 	uv_async_init(loop, &w->wake, worker__wake);
 	w->wake.data = w;
 	for (size_t j = 0; j < d->o.nlisten; j++) {
@@ -304,6 +311,7 @@ static void daemon_free(struct daemon *d)
 	free(d->w);
 	dnsd_zones_free(d->old_zones);
 	dnsd_zones_free(d->zones);
+	dnsd_xfr_acl_free(d->xfr_acl);
 	pdb_close(d->db);
 	dnsd_config_free(&d->o);
 }
@@ -316,6 +324,10 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 	char err[512];
 	int rc;
 
+	if ((rc = dnsd_xfr_acl_new(&d->o, config_path, &d->xfr_acl, err, sizeof(err))) != 0) {
+		fprintf(stderr, "dnsd: %s\n", rc == DNSD_ECONFIG ? err : dnsd_strerror(rc));
+		return rc == DNSD_ECONFIG ? 2 : 3;
+	}
 	if ((rc = pdb_open(d->o.db, PDB_RDONLY, NULL, &d->db)) != 0) {
 		fprintf(stderr, "dnsd: %s: %s\n", d->o.db, pdb_strerror(rc));
 		return 3;

@@ -744,6 +744,13 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		*outlen = short_reply(q, &scan, rcode, out);
 		return 0;
 	}
+	/* Transfers are never cached: who asks decides what they get. */
+	uint16_t qtype = plain ? p.qtype : scan.qtype;
+	if (qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR) {
+		rc = dnsd__xfr_answer_one(e, q, qlen, c, out, cap, outlen);
+		if (*outlen || rc)
+			return rc;
+	}
 	/* The common case: nothing committed since the last snapshot, and the
 	 * answer is cached.  No transaction at all. */
 	int32_t view = -1;
