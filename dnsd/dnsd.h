@@ -112,6 +112,7 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 
 /* ---- zone transfers (AXFR, IXFR, the catalog zone) ------------------------ */
 
+struct dnsd_config;
 typedef struct dnsd_xfr_acl dnsd_xfr_acl;
 
 /** Check the transfer: records and catalog: of c against its keys: and

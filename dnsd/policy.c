@@ -17,7 +17,7 @@
 /* Classify qname.  Label text is compared without regard to case. */
 void dnsd__policy_classify(const ldns_rdf *qname, struct policy_name *pn)
 {
-	static const struct { const char *prefix; enum name_kind kind; bool tls; } forms[] = {
+	static const struct { const char *prefix; enum dnsd_name_kind kind; bool tls; } forms[] = {
 		{ "_xmpp-server._tcp.", NAME_SRV, false },
 		{ "_xmpps-server._tcp.", NAME_SRV, true },
 		{ "_tcp.", NAME_TCP, false },
