@@ -212,6 +212,10 @@ const struct dnsd__xfr_rule *dnsd__xfr_acl_match(const dnsd_xfr_acl *acl,
 /* Answer an AXFR or IXFR that came over UDP, or through dnsd_answer: one
  * message, TC when the whole zone would be needed (IXFR), FORMERR for an
  * AXFR of an allowed client (RFC 5936 4.2 defines AXFR over TCP only). */
+/* Is the question of q a name in the catalog zone?  Such queries are
+ * answered only to those that may transfer the catalog, by
+ * dnsd__xfr_answer_one. */
+bool dnsd__xfr_is_catalog(const dnsd_engine *e, const uint8_t *q, size_t qlen);
 int dnsd__xfr_answer_one(dnsd_engine *e, const uint8_t *q, size_t qlen,
                          const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen);
 

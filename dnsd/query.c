@@ -746,7 +746,8 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	}
 	/* Transfers are never cached: who asks decides what they get. */
 	uint16_t qtype = plain ? p.qtype : scan.qtype;
-	if (qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR) {
+	if (qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR ||
+	    dnsd__xfr_is_catalog(e, q, qlen)) {
 		rc = dnsd__xfr_answer_one(e, q, qlen, c, out, cap, outlen);
 		if (*outlen || rc)
 			return rc;

@@ -16,6 +16,7 @@
  * the catalog zone (RFC 9432, version 2) that lists the community zone and
  * those member zones. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,7 @@ struct dnsd_xfr {
 	uint8_t *q;
 	size_t qlen, qhead, qcap;
 	int err;                      /* the first error rendering met */
+	ldns_rr_list *collect;        /* a query of the catalog: records go here */
 };
 
 /* ---- messages ---- */
@@ -190,6 +192,13 @@ static int emit(struct dnsd_xfr *x, ldns_rr *rr)
 
 	if (!rr)
 		return -ENOMEM;
+	if (x->collect) {
+		if (!ldns_rr_list_push_rr(x->collect, rr)) {
+			ldns_rr_free(rr);
+			return -ENOMEM;
+		}
+		return 0;
+	}
 	size = ldns_rr_uncompressed_size(rr);
 	if (x->cur && x->cur_size + size > DNSD_XFR_MSG && (rc = flush(x)) != 0) {
 		ldns_rr_free(rr);
@@ -458,7 +467,7 @@ static int step_members(struct dnsd_xfr *x)
 		if ((rc = catalog_entry(x, zone)) != 0)
 			return rc;
 	}
-	x->walk_budget = FILL_MSGS;
+	x->walk_budget = x->collect ? UINT_MAX : FILL_MSGS;
 	rc = pdb_walk_member_records(x->txn, member_each, x);
 	if (rc == 0)
 		x->phase = x->kind == XFR_CATALOG ? PH_REMOVED : PH_SOA_LAST;
@@ -516,7 +525,9 @@ static int step(struct dnsd_xfr *x)
 		rc = step_removed(x);
 		break;
 	case PH_SOA_LAST:
-		if ((rc = emit(x, ldns_rr_clone(x->soa))) == 0)
+		if (x->collect)
+			;   /* a query: the SOA once */
+		else if ((rc = emit(x, ldns_rr_clone(x->soa))) == 0)
 			rc = flush(x);
 		x->phase = PH_DONE;
 		break;
@@ -606,6 +617,47 @@ static int find_zone(struct dnsd_xfr *x, bool *found)
 	return 0;
 }
 
+/* A query for a name in the catalog zone, from a client allowed to
+ * transfer it: the catalog rendered whole (it is small: two records a
+ * member outside the community zone), and the records at the name. */
+static int answer_catalog(struct dnsd_xfr *x, ldns_rr_type qtype)
+{
+	ldns_pkt *p;
+	bool exists = false, any = false;
+	int rc = 0;
+
+	x->kind = XFR_CATALOG;
+	if (!(x->collect = ldns_rr_list_new()) || !(x->soa = catalog_soa(x)))
+		return -ENOMEM;
+	x->phase = PH_SOA_FIRST;
+	while (rc == 0 && x->phase != PH_DONE)
+		rc = step(x);
+	if (rc || !(p = msg_new(x)))
+		return rc ? rc : -ENOMEM;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(x->collect); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(x->collect, i);
+		const ldns_rdf *owner = ldns_rr_owner(rr);
+		bool here = ldns_dname_compare(owner, x->qname) == 0;
+		exists = exists || here || ldns_dname_is_subdomain(owner, x->qname);
+		if (here && (qtype == ldns_rr_get_type(rr) || qtype == LDNS_RR_TYPE_ANY)) {
+			ldns_rr *c = ldns_rr_clone(rr);
+			if (c)
+				ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, c);
+			any = true;
+		}
+	}
+	if (!any) {
+		ldns_pkt_set_rcode(p, exists ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN);
+		ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, ldns_rr_clone(x->soa));
+	}
+	if (x->edns)
+		ldns_pkt_set_edns_udp_size(p, EDNS_PAYLOAD);
+	rc = queue_pkt(x, p, NULL, 0);
+	ldns_pkt_free(p);
+	x->phase = PH_DONE;
+	return rc;
+}
+
 /* RFC 1982: is serial a before b? */
 static bool serial_before(uint32_t a, uint32_t b)
 {
@@ -635,6 +687,11 @@ static int start(struct dnsd_xfr *x, const ldns_pkt *p, const uint8_t *q, size_t
 	if (rule->has_view) {
 		snprintf(x->view_buf, sizeof(x->view_buf), "%s", rule->view);
 		x->view = x->view_buf;
+	}
+	if (qtype != LDNS_RR_TYPE_AXFR && qtype != LDNS_RR_TYPE_IXFR) {
+		if ((rc = snapshot(x)) != 0)
+			return rc;
+		return answer_catalog(x, qtype);
 	}
 	/* An IXFR names the client's version in its authority section
 	 * (RFC 1995 3); an AXFR has none. */
@@ -762,8 +819,40 @@ void dnsd_xfr_free(dnsd_xfr *x)
 	ldns_rr_free(x->question);
 	ldns_rr_free(x->soa);
 	ldns_pkt_free(x->cur);
+	ldns_rr_list_deep_free(x->collect);
 	free(x->q);
 	free(x);
+}
+
+bool dnsd__xfr_is_catalog(const dnsd_engine *e, const uint8_t *q, size_t qlen)
+{
+	const ldns_rdf *cat = e->xfr_acl ? e->xfr_acl->catalog_name : NULL;
+	size_t off = LDNS_HEADER_SIZE, clen;
+
+	if (!cat || qlen < LDNS_HEADER_SIZE || LDNS_QDCOUNT(q) != 1)
+		return false;
+	clen = ldns_rdf_size(cat);
+	/* Each suffix of the question's name (uncompressed: a question has
+	 * nothing before it to point to), against the catalog's name, which
+	 * is in lower case. */
+	while (off < qlen && q[off] <= 63) {
+		if (qlen - off >= clen && q[off] == ldns_rdf_data(cat)[0]) {
+			size_t i = 0;
+			for (; i < clen; i++) {
+				uint8_t c = q[off + i];
+				if (c >= 'A' && c <= 'Z')
+					c = (uint8_t)(c + 32);
+				if (c != ldns_rdf_data(cat)[i])
+					break;
+			}
+			if (i == clen)
+				return true;
+		}
+		if (q[off] == 0)
+			break;
+		off += 1u + q[off];
+	}
+	return false;
 }
 
 int dnsd__xfr_answer_one(dnsd_engine *e, const uint8_t *q, size_t qlen,
