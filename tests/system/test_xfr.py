@@ -287,6 +287,28 @@ def test_catalog_lists_apexes_and_follows_members(server, sample_policy, tmp_pat
     assert 0 < (serial3 - serial2) % 2**32 < 2**31
 
 
+def test_removed_member_stays_in_catalog_during_grace(dnsd_path, loaded, sample_zone,
+                                                      sample_policy, tmp_path):
+    d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
+             extra=("--config", str(config(tmp_path))))   # the default grace: a week
+    try:
+        p = yaml.safe_load(sample_policy.read_text())
+        del p["members"]["gamma.example"]
+        p["overrides"] = [o for o in p["overrides"]
+                          if "gamma.example" not in next(iter(o.values()))]
+        path = tmp_path / "without-gamma.yaml"
+        path.write_text(yaml.safe_dump(p))
+        loaded.ok("load", path)
+        zones, _ = catalog_zones(d)
+        assert "_xmpp-server._tcp.gamma.example." in zones
+        assert "_xmpps-server._tcp.gamma.example." in zones
+        # Its zones are empty now: SOA and NS, as queries get them.
+        z, _ = axfr(d, "_xmpp-server._tcp.gamma.example")
+        assert {t for (_, t) in z} == {dns.rdatatype.SOA, dns.rdatatype.NS}
+    finally:
+        assert d.stop() == 0, d.stderr()
+
+
 def test_catalog_names_refused_to_others(server):
     for name, rdtype in ((CATALOG, "SOA"), ("version." + CATALOG, "TXT")):
         r = server.ask(name, rdtype, source=DELTA_QUERIER, use_edns=0)
@@ -375,6 +397,31 @@ def test_axfr_does_not_block_other_tcp_clients(big):
         assert time.monotonic() - t0 < 10
     finally:
         stalled.close()
+
+
+def test_secondary_that_stops_reading_is_closed_and_dnsd_keeps_serving(dnsd_path, big, tmp_path):
+    d = Dnsd(dnsd_path, str(big.ctl.db), big.zones,
+             extra=("--config", str(config(tmp_path)), "--threads", "1", "--tcp-idle-ms", "1000"))
+    try:
+        c = start_axfr(d.port)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        time.sleep(3)
+        c.settimeout(10)
+        closed = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if not c.recv(65536):
+                    closed = True
+                    break
+            except ConnectionResetError:
+                closed = True
+                break
+        c.close()
+        assert closed
+        assert d.ask(ZONE, "SOA").rcode() == dns.rcode.NOERROR
+    finally:
+        assert d.stop() == 0, d.stderr()
 
 
 def test_axfr_snapshot_consistent_across_commits(big):
