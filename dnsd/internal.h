@@ -212,6 +212,31 @@ const struct dnsd__xfr_rule *dnsd__xfr_acl_match(const dnsd_xfr_acl *acl,
 /* Answer an AXFR or IXFR that came over UDP, or through dnsd_answer: one
  * message, TC when the whole zone would be needed (IXFR), FORMERR for an
  * AXFR of an allowed client (RFC 5936 4.2 defines AXFR over TCP only). */
+/* A transfer's message being written (xfr_wire.c): the header, the
+ * question and answer records, names compressed against the suffixes
+ * already written, found by hash. */
+#define DNSD_WIRE_SLOTS 4096
+struct dnsd__wire_slot {
+	uint32_t hash;
+	uint16_t off;                 /* 0: empty (no name starts in the header) */
+};
+struct dnsd__wire {
+	size_t len;
+	uint16_t ancount;
+	unsigned nslots;
+	struct dnsd__wire_slot slot[DNSD_WIRE_SLOTS];
+	uint8_t buf[DNSD_MSG_MAX];
+};
+
+/* Start a response to query id: flags2 is the query's third and fourth
+ * header bytes (RD, CD are kept) packed as byte 2 | byte 3. */
+void dnsd__wire_start(struct dnsd__wire *w, uint16_t id, uint8_t flags2, const ldns_rdf *qname,
+                      uint16_t qtype);
+/* The most rr can take, uncompressed: what the caller checks room for. */
+size_t dnsd__wire_rr_max(const ldns_rr *rr);
+/* Append rr to the answer section. */
+void dnsd__wire_put(struct dnsd__wire *w, const ldns_rr *rr);
+
 /* Is the question of q a name in the catalog zone?  Such queries are
  * answered only to those that may transfer the catalog, by
  * dnsd__xfr_answer_one. */

@@ -76,8 +76,8 @@ struct dnsd_xfr {
 
 	/* The message being filled, and those rendered, each behind its
 	 * two-byte length as TCP frames it. */
-	ldns_pkt *cur;
-	size_t cur_size;              /* its size, uncompressed: a bound */
+	struct dnsd__wire *w;
+	bool open;                    /* w holds a message begun */
 	unsigned nqueued;
 	uint8_t *q;
 	size_t qlen, qhead, qcap;
@@ -170,50 +170,54 @@ static int queue_pkt(struct dnsd_xfr *x, const ldns_pkt *p, const uint8_t *ede, 
 /* Render the message being filled, if it holds anything. */
 static int flush(struct dnsd_xfr *x)
 {
-	int rc;
-
-	if (!x->cur || ldns_pkt_ancount(x->cur) == 0)
+	if (!x->open || x->w->ancount == 0)
 		return 0;
-	rc = queue_pkt(x, x->cur, NULL, 0);
-	ldns_pkt_free(x->cur);
-	x->cur = NULL;
+	x->open = false;
 	if (x->walk_budget)
 		x->walk_budget--;
-	return rc;
+	return queue_wire(x, x->w->buf, x->w->len, NULL, 0);
 }
 
-/* Add rr (taken) to the transfer, starting a new message when the current
- * one would pass DNSD_XFR_MSG.  The size is counted uncompressed, so a
+/* Add rr to the transfer, starting a new message when the current one
+ * would pass DNSD_XFR_MSG.  The size is counted uncompressed, so a
  * message never comes out larger. */
-static int emit(struct dnsd_xfr *x, ldns_rr *rr)
+static int put(struct dnsd_xfr *x, const ldns_rr *rr)
 {
 	size_t size;
 	int rc;
 
-	if (!rr)
-		return -ENOMEM;
 	if (x->collect) {
-		if (!ldns_rr_list_push_rr(x->collect, rr)) {
-			ldns_rr_free(rr);
+		ldns_rr *c = ldns_rr_clone(rr);
+		if (!c || !ldns_rr_list_push_rr(x->collect, c)) {
+			ldns_rr_free(c);
 			return -ENOMEM;
 		}
 		return 0;
 	}
-	size = ldns_rr_uncompressed_size(rr);
-	if (x->cur && x->cur_size + size > DNSD_XFR_MSG && (rc = flush(x)) != 0) {
-		ldns_rr_free(rr);
+	size = dnsd__wire_rr_max(rr);
+	if (size > DNSD_MSG_MAX - LDNS_HEADER_SIZE - (PDB_NAME_MAX + 6) - TSIG_ROOM)
+		return -EMSGSIZE;
+	if (x->open && x->w->len + size > DNSD_XFR_MSG && (rc = flush(x)) != 0)
 		return rc;
+	if (!x->open) {
+		dnsd__wire_start(x->w, x->id, (uint8_t)((x->rd ? 0x01 : 0) | (x->cd ? 0x10 : 0)),
+		                 x->qname, ldns_rr_get_type(x->question));
+		x->open = true;
 	}
-	if (!x->cur) {
-		if (!(x->cur = msg_new(x))) {
-			ldns_rr_free(rr);
-			return -ENOMEM;
-		}
-		x->cur_size = LDNS_HEADER_SIZE + ldns_rdf_size(x->qname) + 4;
-	}
-	ldns_pkt_push_rr(x->cur, LDNS_SECTION_ANSWER, rr);
-	x->cur_size += size;
+	dnsd__wire_put(x->w, rr);
 	return 0;
+}
+
+/* As put, for a record of the caller's own, which it takes. */
+static int emit(struct dnsd_xfr *x, ldns_rr *rr)
+{
+	int rc;
+
+	if (!rr)
+		return -ENOMEM;
+	rc = put(x, rr);
+	ldns_rr_free(rr);
+	return rc;
 }
 
 /* The only message: a refusal or an error (rcode), with EDE
@@ -292,7 +296,7 @@ static int synth(struct dnsd_xfr *x, const ldns_rdf *qname, ldns_rr_type t,
 			rc = *out ? 0 : -ENOMEM;
 			break;
 		}
-		rc = emit(x, ldns_rr_clone(rr));
+		rc = put(x, rr);
 	}
 	ldns_pkt_free(q.r);
 	return rc;
@@ -359,7 +363,7 @@ static int step_static(struct dnsd_xfr *x)
 			if (s->type == LDNS_RR_TYPE_SOA)
 				continue;
 			for (const ldns_dnssec_rrs *r = s->rrs; r && rc == 0; r = r->next)
-				rc = emit(x, ldns_rr_clone(r->rr));
+				rc = put(x, r->rr);
 		}
 	}
 	if (rc == 0 && x->node == LDNS_RBTREE_NULL)
@@ -746,7 +750,7 @@ static int xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct d
 	x->cd = ldns_pkt_cd(p);
 	x->phase = PH_DONE;
 	x->question = ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(p), 0));
-	if (!x->question) {
+	if (!x->question || !(x->w = malloc(sizeof(*x->w)))) {
 		rc = -ENOMEM;
 	} else {
 		x->qname = ldns_rr_owner(x->question);
@@ -818,7 +822,7 @@ void dnsd_xfr_free(dnsd_xfr *x)
 	pdb_read_end(x->txn);
 	ldns_rr_free(x->question);
 	ldns_rr_free(x->soa);
-	ldns_pkt_free(x->cur);
+	free(x->w);
 	ldns_rr_list_deep_free(x->collect);
 	free(x->q);
 	free(x);
