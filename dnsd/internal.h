@@ -185,6 +185,10 @@ void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_sec
                    const ldns_rdf *owner);
 void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host);
 
+/* The RCODE a query gets before it is parsed (malformed, an opcode or
+ * additional record dnsd does not serve), or 0 (query.c). */
+unsigned dnsd__query_check(const uint8_t *q, size_t len);
+
 /* ---- transfers (xfr_acl.c, xfr.c) ---- */
 
 struct dnsd__xfr_rule {

@@ -306,6 +306,13 @@ static unsigned check_query(const uint8_t *q, size_t len, struct msg_scan *s)
 	return s->nother ? LDNS_RCODE_REFUSED : 0;
 }
 
+unsigned dnsd__query_check(const uint8_t *q, size_t len)
+{
+	struct msg_scan s;
+
+	return len < LDNS_HEADER_SIZE ? LDNS_RCODE_FORMERR : check_query(q, len, &s);
+}
+
 static ldns_pkt *new_response(const ldns_pkt *q)
 {
 	ldns_pkt *r = ldns_pkt_new();

@@ -774,7 +774,8 @@ int dnsd_xfr_begin(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct d
 		return -EINVAL;
 	*out = NULL;
 	t = peek_qtype(q, qlen);
-	if (t != LDNS_RR_TYPE_AXFR && t != LDNS_RR_TYPE_IXFR)
+	/* A malformed one is dnsd_answer's to refuse, before ldns sees it. */
+	if ((t != LDNS_RR_TYPE_AXFR && t != LDNS_RR_TYPE_IXFR) || dnsd__query_check(q, qlen) != 0)
 		return 0;
 	return xfr_new(e, q, qlen, c, false, out);
 }
