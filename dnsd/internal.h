@@ -185,10 +185,6 @@ void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_sec
                    const ldns_rdf *owner);
 void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host);
 
-/* The RCODE a query gets before it is parsed (malformed, an opcode or
- * additional record dnsd does not serve), or 0 (query.c). */
-unsigned dnsd__query_check(const uint8_t *q, size_t len);
-
 /* ---- transfers (xfr_acl.c, xfr.c) ---- */
 
 struct dnsd__xfr_rule {
@@ -241,6 +237,11 @@ size_t dnsd__wire_rr_max(const ldns_rr *rr);
 /* Append rr to the answer section. */
 void dnsd__wire_put(struct dnsd__wire *w, const ldns_rr *rr);
 
+/* A transfer conversation for query q (well formed, AXFR or IXFR, or a
+ * query of a catalog name), its first message decided; single: one
+ * message only, as over UDP.  *out NULL if ldns cannot parse q. */
+int dnsd__xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                  bool single, dnsd_xfr **out);
 /* Is the question of q a name in the catalog zone?  Such queries are
  * answered only to those that may transfer the catalog, by
  * dnsd__xfr_answer_one. */

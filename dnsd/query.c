@@ -306,13 +306,6 @@ static unsigned check_query(const uint8_t *q, size_t len, struct msg_scan *s)
 	return s->nother ? LDNS_RCODE_REFUSED : 0;
 }
 
-unsigned dnsd__query_check(const uint8_t *q, size_t len)
-{
-	struct msg_scan s;
-
-	return len < LDNS_HEADER_SIZE ? LDNS_RCODE_FORMERR : check_query(q, len, &s);
-}
-
 static ldns_pkt *new_response(const ldns_pkt *q)
 {
 	ldns_pkt *r = ldns_pkt_new();
@@ -784,4 +777,39 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	else
 		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), out, cap);
 	return rc;
+}
+
+/* ---- transfers: the TCP entry ---- */
+
+/* The query type of message q, if it is a plain query with one question
+ * whose name is not compressed (a question has nothing to point back to);
+ * 0 otherwise. */
+static uint16_t peek_qtype(const uint8_t *q, size_t len)
+{
+	size_t off = LDNS_HEADER_SIZE;
+
+	if (len < LDNS_HEADER_SIZE || LDNS_QR_WIRE(q) || LDNS_OPCODE_WIRE(q) != LDNS_PACKET_QUERY ||
+	    LDNS_QDCOUNT(q) != 1)
+		return 0;
+	while (off < len && q[off] != 0 && q[off] <= 63)
+		off += 1u + q[off];
+	if (off >= len || q[off] != 0 || len - off < 5)
+		return 0;
+	return ldns_read_uint16(q + off + 1);
+}
+
+int dnsd_xfr_begin(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                   dnsd_xfr **out)
+{
+	struct msg_scan scan;
+	uint16_t t;
+
+	if (!e || !q || !c || !out)
+		return -EINVAL;
+	*out = NULL;
+	t = peek_qtype(q, qlen);
+	/* A malformed one is dnsd_answer's to refuse, before ldns sees it. */
+	if ((t != LDNS_RR_TYPE_AXFR && t != LDNS_RR_TYPE_IXFR) || check_query(q, qlen, &scan) != 0)
+		return 0;
+	return dnsd__xfr_new(e, q, qlen, c, false, out);
 }

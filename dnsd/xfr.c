@@ -543,23 +543,6 @@ static int step(struct dnsd_xfr *x)
 
 /* ---- the conversation ---- */
 
-/* The query type of message q, if it is a plain query with one question
- * whose name is not compressed (a question has nothing to point back to);
- * 0 otherwise. */
-static uint16_t peek_qtype(const uint8_t *q, size_t len)
-{
-	size_t off = LDNS_HEADER_SIZE;
-
-	if (len < LDNS_HEADER_SIZE || LDNS_QR_WIRE(q) || LDNS_OPCODE_WIRE(q) != LDNS_PACKET_QUERY ||
-	    LDNS_QDCOUNT(q) != 1)
-		return 0;
-	while (off < len && q[off] != 0 && q[off] <= 63)
-		off += 1u + q[off];
-	if (off >= len || q[off] != 0 || len - off < 5)
-		return 0;
-	return ldns_read_uint16(q + off + 1);
-}
-
 static int snapshot(struct dnsd_xfr *x)
 {
 	struct pdb_community tmp;
@@ -725,8 +708,8 @@ static int start(struct dnsd_xfr *x, const ldns_pkt *p, const uint8_t *q, size_t
 	return 0;
 }
 
-static int xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                   bool single, dnsd_xfr **out)
+int dnsd__xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                  bool single, dnsd_xfr **out)
 {
 	dnsd_xfr *x;
 	ldns_pkt *p = NULL;
@@ -763,21 +746,6 @@ static int xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct d
 	}
 	*out = x;
 	return 0;
-}
-
-int dnsd_xfr_begin(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                   dnsd_xfr **out)
-{
-	uint16_t t;
-
-	if (!e || !q || !c || !out)
-		return -EINVAL;
-	*out = NULL;
-	t = peek_qtype(q, qlen);
-	/* A malformed one is dnsd_answer's to refuse, before ldns sees it. */
-	if ((t != LDNS_RR_TYPE_AXFR && t != LDNS_RR_TYPE_IXFR) || dnsd__query_check(q, qlen) != 0)
-		return 0;
-	return xfr_new(e, q, qlen, c, false, out);
 }
 
 /* Render messages until FILL_MSGS are waiting or the zone is done. */
@@ -867,7 +835,7 @@ int dnsd__xfr_answer_one(dnsd_engine *e, const uint8_t *q, size_t qlen,
 	int rc;
 
 	*outlen = 0;
-	if ((rc = xfr_new(e, q, qlen, c, true, &x)) != 0 || !x)
+	if ((rc = dnsd__xfr_new(e, q, qlen, c, true, &x)) != 0 || !x)
 		return rc;
 	uint8_t *msg = e->scratch;
 	size_t n = 0;
