@@ -110,6 +110,46 @@ struct dnsd_client {
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen);
 
+/* ---- zone transfers (AXFR, IXFR, the catalog zone) ------------------------ */
+
+struct dnsd_config;
+typedef struct dnsd_xfr_acl dnsd_xfr_acl;
+
+/** Check the transfer: records and catalog: of c against its keys: and
+ * build who may transfer what.  path names the configuration file for the
+ * messages ("FILE:LINE:COL: why", or "FILE: why").  A record names a key
+ * (one of keys:), an address prefix, or both, and optionally a view (a
+ * member's name: the view that member's resolvers get; else the default
+ * view).  Returns 0 with *out (freed with dnsd_xfr_acl_free; NULL-safe),
+ * DNSD_ECONFIG with err, -ENOMEM, -EINVAL. */
+int dnsd_xfr_acl_new(const struct dnsd_config *c, const char *path, dnsd_xfr_acl **out,
+                     char *err, size_t errlen);
+void dnsd_xfr_acl_free(dnsd_xfr_acl *acl);
+/** Allow transfers per acl (borrowed, outlives the engine's use; NULL:
+ * every transfer and catalog query is refused, the default). */
+void dnsd_engine_set_transfer(dnsd_engine *e, const dnsd_xfr_acl *acl);
+
+typedef struct dnsd_xfr dnsd_xfr;
+
+/* A transfer's messages are cut at about this size, before TSIG. */
+#define DNSD_XFR_MSG 16000
+
+/** If query q (qlen bytes, over TCP from c) is an AXFR or IXFR, start
+ * answering it: *out receives the conversation, whose messages come from
+ * dnsd_xfr_next (the first may be a refusal; it then is the only one).
+ * It holds its own snapshot of the store until freed.  For any other
+ * query *out is NULL and the caller answers it with dnsd_answer.
+ * Returns 0, -EINVAL, -ENOMEM or a policy store error. */
+int dnsd_xfr_begin(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                   dnsd_xfr **out);
+/** Write the next message (at most cap bytes, cap at least DNSD_MSG_MAX)
+ * to out, *len its length.  Returns 1 if more follow, 0 after the last,
+ * -ESTALE if the zones were reloaded since the start (the caller ends the
+ * connection; the secondary retries), a store error or -ENOMEM. */
+int dnsd_xfr_next(dnsd_xfr *x, uint8_t *out, size_t cap, size_t *len);
+/** End a transfer, done or not; NULL is a no-op. */
+void dnsd_xfr_free(dnsd_xfr *x);
+
 /* ---- the server ------------------------------------------------------------ */
 
 typedef struct dnsd_server dnsd_server;

@@ -73,13 +73,20 @@ struct dnsd_engine {
 	struct dnsd_epoch epoch;
 	struct dnsd_cache *cache;
 	const struct dnsd_tsig_keys *keys;  /* borrowed; NULL: none */
+	const dnsd_xfr_acl *xfr_acl;  /* borrowed; NULL: no transfers */
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 };
 
 /* One query being answered. */
 struct dnsd_query {
 	dnsd_engine *e;
+	pdb_txn *txn;                 /* the snapshot answers come from */
 	const struct dnsd_client *client;
+	/* A transfer gives the view its access rule names, not the one of the
+	 * client's address: view_member is the member whose resolvers' view
+	 * it is, NULL for the default view (a querier that is no member). */
+	bool view_fixed;
+	const char *view_member;
 	ldns_pkt *q, *r;
 	const ldns_rdf *qname;        /* as asked: its case is kept */
 	ldns_rr_type qtype;
@@ -126,6 +133,24 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */
 int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
+
+/* What a name is to the policy store (policy.c). */
+enum dnsd_name_kind {
+	NAME_OTHER,   /* nothing the policy speaks for */
+	NAME_SRV,     /* _xmpp-server._tcp.<member> or _xmpps-server._tcp.<member> */
+	NAME_TCP,     /* _tcp.<member>: exists because the SRV name is below it */
+	NAME_MEMBER,  /* <member> itself: the same */
+};
+
+struct policy_name {
+	enum dnsd_name_kind kind;
+	bool tls;                           /* _xmpps-server */
+	char member[PDB_NAME_MAX + 1];      /* normalised */
+};
+
+void dnsd__policy_classify(const ldns_rdf *qname, struct policy_name *pn);
+/* Is name (normalised text) at or below zone? */
+bool dnsd__policy_in_zone(const char *name, pdb_str zone);
 
 /* The zone's own data for x->qname: records, a referral, NODATA or
  * NXDOMAIN (answer.c). */
@@ -228,5 +253,69 @@ size_t dnsd_tsig_space(const struct dnsd_tsig_ctx *ctx);
  * -EBADMSG for a malformed message or one without TSIG, or signed with
  * another key; -EINVAL for NULL arguments or a ctx without key. */
 int dnsd_tsig_verify_reply(struct dnsd_tsig_ctx *ctx, const uint8_t *m, size_t len, int64_t now);
+
+/* ---- transfers (xfr_acl.c, xfr.c) ---- */
+
+struct dnsd__xfr_rule {
+	char key[256];                /* "": any request, signed or not */
+	bool has_addr;
+	struct pdb_addr addr;
+	bool has_view;
+	char view[PDB_NAME_MAX + 1];  /* the member whose view it is */
+};
+
+struct dnsd_xfr_acl {
+	struct dnsd__xfr_rule *v;
+	size_t n;
+	char catalog[PDB_NAME_MAX + 1];   /* "": no catalog zone */
+	ldns_rdf *catalog_name;
+};
+
+/* The first rule that lets client c, whose request was signed with key
+ * (NULL: unsigned) out of keys, transfer; NULL if none does. */
+const struct dnsd__xfr_rule *dnsd__xfr_acl_match(const dnsd_xfr_acl *acl,
+                                                 const dnsd_tsig_keys *keys,
+                                                 const struct dnsd_client *c,
+                                                 const struct dnsd_tsig_key *key);
+
+/* Answer an AXFR or IXFR that came over UDP, or through dnsd_answer: one
+ * message, TC when the whole zone would be needed (IXFR), FORMERR for an
+ * AXFR of an allowed client (RFC 5936 4.2 defines AXFR over TCP only). */
+/* A transfer's message being written (xfr_wire.c): the header, the
+ * question and answer records, names compressed against the suffixes
+ * already written, found by hash. */
+#define DNSD_WIRE_SLOTS 4096
+struct dnsd__wire_slot {
+	uint32_t hash;
+	uint16_t off;                 /* 0: empty (no name starts in the header) */
+};
+struct dnsd__wire {
+	size_t len;
+	uint16_t ancount;
+	unsigned nslots;
+	struct dnsd__wire_slot slot[DNSD_WIRE_SLOTS];
+	uint8_t buf[DNSD_MSG_MAX];
+};
+
+/* Start a response to query id: flags2 is the query's third and fourth
+ * header bytes (RD, CD are kept) packed as byte 2 | byte 3. */
+void dnsd__wire_start(struct dnsd__wire *w, uint16_t id, uint8_t flags2, const ldns_rdf *qname,
+                      uint16_t qtype);
+/* The most rr can take, uncompressed: what the caller checks room for. */
+size_t dnsd__wire_rr_max(const ldns_rr *rr);
+/* Append rr to the answer section. */
+void dnsd__wire_put(struct dnsd__wire *w, const ldns_rr *rr);
+
+/* A transfer conversation for query q (well formed, AXFR or IXFR, or a
+ * query of a catalog name), its first message decided; single: one
+ * message only, as over UDP.  *out NULL if ldns cannot parse q. */
+int dnsd__xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                  bool single, dnsd_xfr **out);
+/* Is the question of q a name in the catalog zone?  Such queries are
+ * answered only to those that may transfer the catalog, by
+ * dnsd__xfr_answer_one. */
+bool dnsd__xfr_is_catalog(const dnsd_engine *e, const uint8_t *q, size_t qlen);
+int dnsd__xfr_answer_one(dnsd_engine *e, const uint8_t *q, size_t qlen,
+                         const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen);
 
 #endif

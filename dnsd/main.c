@@ -36,6 +36,7 @@ struct daemon {
 	dnsd_tsig_keys *keys;      /* shared by every worker's engine */
 	dnsd_zones *zones;         /* the zones in use */
 	dnsd_zones *old_zones;     /* replaced, freed once no worker uses them */
+	dnsd_xfr_acl *xfr_acl;     /* who may transfer what */
 	atomic_uint zones_gen;
 	atomic_bool stopping;
 	unsigned nworkers;
@@ -59,9 +60,10 @@ static void usage(FILE *out)
 	        "ADDR:PORT (192.0.2.1:53, [2001:db8::1]:53).  SIGHUP re-reads the zone\n"
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
-	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys); the\n"
-	        "                    command line wins.  keys: TSIG keys, a list of\n"
-	        "                    {name, algorithm, secret}; see 'policyctl tsig-keygen'\n"
+	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys, transfer,\n"
+	        "                    catalog, notify); the command line wins.  keys: TSIG\n"
+	        "                    keys, a list of {name, algorithm, secret}; see\n"
+	        "                    'policyctl tsig-keygen' and the README's Transfers\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
 	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n"
@@ -196,6 +198,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 		return rc;
 	}
 	dnsd_engine_set_keys(w->engine, d->keys);
+	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
 	uv_async_init(loop, &w->wake, worker__wake);
 	w->wake.data = w;
 	for (size_t j = 0; j < d->o.nlisten; j++) {
@@ -321,6 +324,7 @@ static void daemon_free(struct daemon *d)
 	dnsd_tsig_keys_free(d->keys);
 	dnsd_zones_free(d->old_zones);
 	dnsd_zones_free(d->zones);
+	dnsd_xfr_acl_free(d->xfr_acl);
 	pdb_close(d->db);
 	dnsd_config_free(&d->o);
 }
@@ -362,6 +366,10 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 	char err[512];
 	int rc;
 
+	if ((rc = dnsd_xfr_acl_new(&d->o, config_path, &d->xfr_acl, err, sizeof(err))) != 0) {
+		fprintf(stderr, "dnsd: %s\n", rc == DNSD_ECONFIG ? err : dnsd_strerror(rc));
+		return rc == DNSD_ECONFIG ? 2 : 3;
+	}
 	if ((rc = pdb_open(d->o.db, PDB_RDONLY, NULL, &d->db)) != 0) {
 		fprintf(stderr, "dnsd: %s: %s\n", d->o.db, pdb_strerror(rc));
 		return 3;

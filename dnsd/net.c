@@ -25,6 +25,9 @@
 #define TCP_IDLE_DEFAULT 10000
 /* A client that does not read its answers is cut off past this backlog. */
 #define TCP_WRITE_BACKLOG (256 * 1024)
+/* A transfer renders its next messages only when the socket's queue has
+ * fallen below this: back-pressure from a slow secondary. */
+#define XFR_QUEUE_LOW (64 * 1024)
 
 struct listener {
 	uv_udp_t udp;
@@ -41,6 +44,7 @@ struct conn {
 	uint8_t buf[2 + DNSD_MSG_MAX];
 	size_t len;
 	int closing;              /* handles still to close */
+	dnsd_xfr *xfr;            /* a transfer being sent; reading waits */
 	struct conn *prev, *next;
 };
 
@@ -147,6 +151,10 @@ static void conn__close(struct conn *c)
 {
 	if (c->closing)
 		return;
+	/* A secondary gone mid-transfer: its snapshot and buffers go now,
+	 * not when the last write is cancelled. */
+	dnsd_xfr_free(c->xfr);
+	c->xfr = NULL;
 	c->closing = 2;
 	uv_close((uv_handle_t *)&c->tcp, conn__closed);
 	uv_close((uv_handle_t *)&c->idle, conn__closed);
@@ -218,12 +226,25 @@ static void udp__recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const str
 
 struct write_req {
 	uv_write_t req;
+	struct conn *c;
 	uint8_t data[];
 };
 
+static void tcp__pump(struct conn *c);
+
+/* Write callbacks run before the connection's close callback, cancelled
+ * ones too, so c is still there. */
 static void tcp__written(uv_write_t *req, int status)
 {
-	free(req);
+	struct write_req *w = (struct write_req *)req;
+	struct conn *c = w->c;
+
+	free(w);
+	if (status == 0 && c->xfr && !c->closing) {
+		/* The secondary reads: it is not idle. */
+		uv_timer_again(&c->idle);
+		tcp__pump(c);
+	}
 }
 
 static void tcp__idle(uv_timer_t *t)
@@ -237,19 +258,17 @@ static void tcp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
 }
 
-static int tcp__answer(struct conn *c, const uint8_t *msg, size_t len)
+/* Send the n bytes of s->out as one framed message. */
+static int tcp__send(struct conn *c, size_t n)
 {
 	dnsd_server *s = c->s;
-	size_t n = 0;
 	struct write_req *w;
 
-	dnsd_answer(s->engine, msg, len, &c->client, s->out, sizeof(s->out), &n);
-	if (n == 0)
-		return 0;
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TCP_WRITE_BACKLOG)
 		return -ENOBUFS;
 	if (!(w = malloc(sizeof(*w) + 2 + n)))
 		return -ENOMEM;
+	w->c = c;
 	w->data[0] = (uint8_t)(n >> 8);
 	w->data[1] = (uint8_t)n;
 	memcpy(w->data + 2, s->out, n);
@@ -260,18 +279,31 @@ static int tcp__answer(struct conn *c, const uint8_t *msg, size_t len)
 	return rc;
 }
 
-static void tcp__read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+/* Answer msg: a transfer is started (and the caller stops reading), any
+ * other query answered at once. */
+static int tcp__answer(struct conn *c, const uint8_t *msg, size_t len)
 {
-	struct conn *c = h->data;
+	dnsd_server *s = c->s;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = dnsd_xfr_begin(s->engine, msg, len, &c->client, &c->xfr)) != 0)
+		return rc;
+	if (c->xfr)
+		return 0;
+	dnsd_answer(s->engine, msg, len, &c->client, s->out, sizeof(s->out), &n);
+	return n ? tcp__send(c, n) : 0;
+}
+
+static void tcp__read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
+
+/* Answer every whole message in the buffer, in order (pipelining), up to
+ * a transfer: the queries after it wait until it is sent. */
+static void tcp__process(struct conn *c)
+{
 	size_t off = 0;
 
-	if (nread < 0) {
-		conn__close(c);
-		return;
-	}
-	c->len += (size_t)nread;
-	/* Every whole message in the buffer, in order (pipelining). */
-	while (c->len - off >= 2) {
+	while (!c->xfr && c->len - off >= 2) {
 		size_t mlen = (size_t)c->buf[off] << 8 | c->buf[off + 1];
 		if (c->len - off - 2 < mlen)
 			break;
@@ -288,6 +320,53 @@ static void tcp__read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 		 * message never resets the timer. */
 		uv_timer_again(&c->idle);
 	}
+	if (c->xfr) {
+		/* No reading while it lasts: what comes meanwhile waits in the
+		 * socket, not in a buffer that could fill.  Its query is
+		 * consumed above, so that the queries after it are answered
+		 * when it ends, once each. */
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		tcp__pump(c);
+	}
+}
+
+/* Send a transfer's next messages while the socket's queue is short; the
+ * write callback calls again as it drains.  The last one sent, reading
+ * and answering resume. */
+static void tcp__pump(struct conn *c)
+{
+	dnsd_server *s = c->s;
+	size_t n;
+	int more = 1;
+
+	while (more > 0 && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < XFR_QUEUE_LOW) {
+		more = dnsd_xfr_next(c->xfr, s->out, sizeof(s->out), &n);
+		if (more < 0 || (n && tcp__send(c, n) != 0)) {
+			conn__close(c);
+			return;
+		}
+	}
+	if (more == 0) {
+		dnsd_xfr_free(c->xfr);
+		c->xfr = NULL;
+		if (uv_read_start((uv_stream_t *)&c->tcp, tcp__alloc, tcp__read) != 0) {
+			conn__close(c);
+			return;
+		}
+		tcp__process(c);
+	}
+}
+
+static void tcp__read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	if (nread < 0) {
+		conn__close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	tcp__process(c);
 }
 
 static void tcp__reject(dnsd_server *s, uv_stream_t *server);

@@ -14,23 +14,10 @@
  * (priority 0), keeping their order among themselves. */
 #define FALLBACK_PRIORITY 10
 
-enum name_kind {
-	NAME_OTHER,   /* nothing the policy speaks for */
-	NAME_SRV,     /* _xmpp-server._tcp.<member> or _xmpps-server._tcp.<member> */
-	NAME_TCP,     /* _tcp.<member>: exists because the SRV name is below it */
-	NAME_MEMBER,  /* <member> itself: the same */
-};
-
-struct policy_name {
-	enum name_kind kind;
-	bool tls;                           /* _xmpps-server */
-	char member[PDB_NAME_MAX + 1];
-};
-
 /* Classify qname.  Label text is compared without regard to case. */
-static void classify(const ldns_rdf *qname, struct policy_name *pn)
+void dnsd__policy_classify(const ldns_rdf *qname, struct policy_name *pn)
 {
-	static const struct { const char *prefix; enum name_kind kind; bool tls; } forms[] = {
+	static const struct { const char *prefix; enum dnsd_name_kind kind; bool tls; } forms[] = {
 		{ "_xmpp-server._tcp.", NAME_SRV, false },
 		{ "_xmpps-server._tcp.", NAME_SRV, true },
 		{ "_tcp.", NAME_TCP, false },
@@ -56,7 +43,7 @@ static void classify(const ldns_rdf *qname, struct policy_name *pn)
 	free(s);
 }
 
-static bool in_zone(const char *name, pdb_str zone)
+bool dnsd__policy_in_zone(const char *name, pdb_str zone)
 {
 	size_t n = strlen(name);
 	return zone.len && n >= zone.len && memcmp(name + n - zone.len, zone.p, zone.len) == 0 &&
@@ -130,19 +117,25 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 	case PDB_FALLBACK_ALLOWED:
 		break;
 	}
-	if ((rc = dnsd__views_build(x->e)) != 0)
-		return rc;
-	/* A querier that is no known member never gets the fallback. */
-	int32_t view = dnsd__view_of(x->e, x->client);
-	if (view < 0)
-		return 0;
-	if (!(q = pdb_addr_map_member(&x->e->epoch.views, view)))
-		return 0;
-	if ((rc = pdb_decide(x->e->txn, q, member, x->now, &d)) != 0)
+	if (x->view_fixed) {
+		/* A transfer: the view is the one its access rule names. */
+		if (!(q = x->view_member))
+			return 0;
+	} else {
+		if ((rc = dnsd__views_build(x->e)) != 0)
+			return rc;
+		/* A querier that is no known member never gets the fallback. */
+		int32_t view = dnsd__view_of(x->e, x->client);
+		if (view < 0)
+			return 0;
+		if (!(q = pdb_addr_map_member(&x->e->epoch.views, view)))
+			return 0;
+	}
+	if ((rc = pdb_decide(x->txn, q, member, x->now, &d)) != 0)
 		return rc;
 	/* The decision turns when the querier's membership ends, too. */
 	struct pdb_member qm;
-	if (pdb_get_member(x->e->txn, q, &qm) == 0)
+	if (pdb_get_member(x->txn, q, &qm) == 0)
 		hold_while_valid(x, &qm);
 	*allowed = d.outcome == PDB_ALLOW;
 	return 0;
@@ -256,7 +249,7 @@ static int removed_lately(struct dnsd_query *x, const char *member, bool *yes)
 	*yes = false;
 	if (x->e->removed_grace_s == 0)
 		return 0;
-	rc = pdb_get_removed(x->e->txn, member, &when);
+	rc = pdb_get_removed(x->txn, member, &when);
 	if (rc == PDB_ENOTFOUND)
 		return 0;
 	if (rc)
@@ -315,9 +308,9 @@ static int answer_below_apex(struct dnsd_query *x, bool *done)
 
 	/* Labels are at most 127 levels deep; stop at the first apex. */
 	while (up && ldns_dname_label_count(up) > 3) {
-		classify(up, &pn);
-		if (pn.kind == NAME_SRV && !in_zone(pn.member, x->c->zone)) {
-			rc = pdb_get_member(x->e->txn, pn.member, &m);
+		dnsd__policy_classify(up, &pn);
+		if (pn.kind == NAME_SRV && !dnsd__policy_in_zone(pn.member, x->c->zone)) {
+			rc = pdb_get_member(x->txn, pn.member, &m);
 			if (rc == PDB_ENOTFOUND && (rc = removed_lately(x, pn.member, &removed)) == 0 &&
 			    !removed)
 				rc = PDB_ENOTFOUND;
@@ -349,16 +342,16 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 		return 0;
 	if (z && z != x->community)
 		return 0;
-	classify(x->qname, &pn);
+	dnsd__policy_classify(x->qname, &pn);
 	if (pn.kind == NAME_OTHER)
 		return z ? 0 : answer_below_apex(x, done);
-	bool inside = in_zone(pn.member, x->c->zone);
+	bool inside = dnsd__policy_in_zone(pn.member, x->c->zone);
 	/* Outside every zone we serve, only a member's delegated SRV apex is
 	 * ours; inside the community zone, a member's SRV names and the names
 	 * above them are. */
 	if (!z && (pn.kind != NAME_SRV || inside))
 		return 0;
-	rc = pdb_get_member(x->e->txn, pn.member, &m);
+	rc = pdb_get_member(x->txn, pn.member, &m);
 	if (rc == PDB_ENOTFOUND && !z) {
 		bool removed;
 		if ((rc = removed_lately(x, pn.member, &removed)) != 0)

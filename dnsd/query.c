@@ -639,7 +639,7 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
                        uint64_t serial, int snap_rc, uint16_t tsig_error, uint8_t *wire,
                        size_t *wlen, bool *cacheable, int64_t *until, struct fit_info *fi)
 {
-	struct dnsd_query x = { .e = e, .client = c, .serial = serial };
+	struct dnsd_query x = { .e = e, .txn = e->txn, .client = c, .serial = serial };
 	struct msg_scan s;
 	uint8_t *w = NULL;
 	int rc = snap_rc;
@@ -748,6 +748,14 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		*outlen = short_reply(q, &scan, rcode, out);
 		return 0;
 	}
+	/* Transfers are never cached: who asks decides what they get. */
+	uint16_t qtype = plain ? p.qtype : scan.qtype;
+	if (qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR ||
+	    dnsd__xfr_is_catalog(e, q, qlen)) {
+		rc = dnsd__xfr_answer_one(e, q, qlen, c, out, cap, outlen);
+		if (*outlen || rc)
+			return rc;
+	}
 	/* A signed query is never plain: its TSIG is an additional record
 	 * other than OPT. */
 	if (!plain && scan.ntsig) {
@@ -786,4 +794,39 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	else
 		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), out, cap);
 	return rc;
+}
+
+/* ---- transfers: the TCP entry ---- */
+
+/* The query type of message q, if it is a plain query with one question
+ * whose name is not compressed (a question has nothing to point back to);
+ * 0 otherwise. */
+static uint16_t peek_qtype(const uint8_t *q, size_t len)
+{
+	size_t off = LDNS_HEADER_SIZE;
+
+	if (len < LDNS_HEADER_SIZE || LDNS_QR_WIRE(q) || LDNS_OPCODE_WIRE(q) != LDNS_PACKET_QUERY ||
+	    LDNS_QDCOUNT(q) != 1)
+		return 0;
+	while (off < len && q[off] != 0 && q[off] <= 63)
+		off += 1u + q[off];
+	if (off >= len || q[off] != 0 || len - off < 5)
+		return 0;
+	return ldns_read_uint16(q + off + 1);
+}
+
+int dnsd_xfr_begin(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                   dnsd_xfr **out)
+{
+	struct msg_scan scan;
+	uint16_t t;
+
+	if (!e || !q || !c || !out)
+		return -EINVAL;
+	*out = NULL;
+	t = peek_qtype(q, qlen);
+	/* A malformed one is dnsd_answer's to refuse, before ldns sees it. */
+	if ((t != LDNS_RR_TYPE_AXFR && t != LDNS_RR_TYPE_IXFR) || check_query(q, qlen, &scan) != 0)
+		return 0;
+	return dnsd__xfr_new(e, q, qlen, c, false, out);
 }
