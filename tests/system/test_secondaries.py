@@ -140,7 +140,10 @@ def dnsd_lab(dnsd_path, loaded, sample_zone, tmp_path):
                       for h, p in targets[:len(lab.servers)])
             + "".join(f'  - {{address: "{h}:{p}", key: {view_key.name}}}\n'
                       for h, p in targets[len(lab.servers):])
-            + f"catalog: {CATALOG}\n")
+            + f"catalog: {CATALOG}\n"
+            # A removed member's zones leave the catalog when its grace
+            # ends: none here, so that the catalog test sees them go.
+            "removed-grace-s: 0\n")
 
     # The secondaries need dnsd's port and dnsd needs theirs: take a port
     # for dnsd first, then write its configuration.
@@ -160,6 +163,10 @@ def dnsd_lab(dnsd_path, loaded, sample_zone, tmp_path):
             serial = soa_serial(port, "fed.example")
             assert lab.wait_serial("fed.example", serial, FOLLOW_S) == {}
             assert view_lab.wait_serial("fed.example", serial, FOLLOW_S) == {}
+            # The member zones come from the catalog: Knot and BIND add them
+            # after its transfer, NSD has them configured.
+            for apex in GAMMA:
+                assert lab.wait_serial(apex, serial, FOLLOW_S) == {}, apex
             yield d, port, lab, view_lab, key, view_key
     finally:
         assert d.stop() == 0
