@@ -424,9 +424,8 @@ static ldns_rr *catalog_soa(struct dnsd_xfr *x)
 }
 
 /* ---- the members, walked in slices ----
- * The store walks from the first key only: each slice walks again and
- * skips the names done, and renders several messages, so that the cost of
- * skipping stays a small part of the whole. */
+ * Each slice renders a few messages, then stops the walk; the next one
+ * resumes after the last name done. */
 
 static int member_each(void *arg, const char *name, const void *rec, size_t len)
 {
@@ -435,8 +434,6 @@ static int member_each(void *arg, const char *name, const void *rec, size_t len)
 
 	(void)rec;
 	(void)len;
-	if (x->walked && strcmp(name, x->last) <= 0)
-		return 0;
 	if (x->walk_budget == 0)
 		return WALK_STOP;
 	bool inside = dnsd__policy_in_zone(name, x->c.zone);
@@ -472,7 +469,7 @@ static int step_members(struct dnsd_xfr *x)
 			return rc;
 	}
 	x->walk_budget = x->collect ? UINT_MAX : FILL_MSGS;
-	rc = pdb_walk_member_records(x->txn, member_each, x);
+	rc = pdb_walk_member_records_after(x->txn, x->walked ? x->last : NULL, member_each, x);
 	if (rc == 0)
 		x->phase = x->kind == XFR_CATALOG ? PH_REMOVED : PH_SOA_LAST;
 	return rc == WALK_STOP ? 0 : rc;

@@ -523,6 +523,10 @@ int pdb_walk_members(pdb_txn *txn, pdb_member_fn fn, void *arg);
  * comparing or copying records without the cost of decoding them. */
 typedef int (*pdb_record_fn)(void *arg, const char *name, const void *rec, size_t len);
 int pdb_walk_member_records(pdb_txn *txn, pdb_record_fn fn, void *arg);
+/** As pdb_walk_member_records, from the first name that sorts after
+ * after (byte order; NULL or "" walks from the first): a walk done in
+ * slices resumes where it stopped, at the cost of one seek. */
+int pdb_walk_member_records_after(pdb_txn *txn, const char *after, pdb_record_fn fn, void *arg);
 int pdb_walk_overrides(pdb_txn *txn, pdb_override_fn fn, void *arg);
 /** Audit entries oldest first; with last_n > 0 only the newest last_n. */
 int pdb_walk_audit(pdb_txn *txn, size_t last_n, pdb_audit_fn fn, void *arg);

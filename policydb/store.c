@@ -587,11 +587,38 @@ static int record_each(void *ctx, MDB_val *k, MDB_val *v)
 
 int pdb_walk_member_records(pdb_txn *t, pdb_record_fn fn, void *arg)
 {
+	return pdb_walk_member_records_after(t, NULL, fn, arg);
+}
+
+int pdb_walk_member_records_after(pdb_txn *t, const char *after, pdb_record_fn fn, void *arg)
+{
 	struct record_walk w = { fn, arg };
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
 
 	if (!t || !fn)
 		return -EINVAL;
-	return walk(t, t->db->member, MDB_FIRST, MDB_NEXT, 0, record_each, &w);
+	if (!after || !*after)
+		return walk(t, t->db->member, MDB_FIRST, MDB_NEXT, 0, record_each, &w);
+	/* Seek to the first name at or after it, and step over it if it is
+	 * there: a long walk in slices costs what it reads, not what it skips. */
+	if ((rc = mdb_cursor_open(t->txn, t->db->member, &cur)) != 0)
+		return pdb__lmdb_err(rc);
+	k = pdb__key(after);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == strlen(after) && memcmp(k.mv_data, after, k.mv_size) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	while (rc == 0) {
+		int r = record_each(&w, &k, &v);
+		if (r != 0) {
+			mdb_cursor_close(cur);
+			return r;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : pdb__lmdb_err(rc);
 }
 
 struct override_walk {

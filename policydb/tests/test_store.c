@@ -704,6 +704,53 @@ static void test_verify_finds_bad_record_and_backup_is_sound(void **state)
 	pdb_close(db);
 }
 
+struct names_seen {
+	char first[64];
+	unsigned n, stop_at;
+};
+
+static int note_name(void *arg, const char *name, const void *rec, size_t len)
+{
+	struct names_seen *s = arg;
+
+	(void)rec, (void)len;
+	if (s->n == 0)
+		snprintf(s->first, sizeof(s->first), "%s", name);
+	return ++s->n == s->stop_at ? 7 : 0;
+}
+
+/* A walk in slices resumes after the last name done: after a name there
+ * is, after one between two, after the last, and from the start. */
+static void test_walk_member_records_after(void **state)
+{
+	struct put_arg a = { "w", 0, 5 };
+	struct names_seen s = { .n = 0 };
+	pdb_t *db = open_new(NULL);
+	pdb_txn *t;
+
+	(void)state;
+	assert_int_equal(pdb_write(db, "put", put_many, &a, NULL), 0);
+	assert_int_equal(pdb_read_begin(db, &t), 0);
+	assert_int_equal(pdb_walk_member_records_after(t, NULL, note_name, &s), 0);
+	assert_int_equal(s.n, 5);
+	assert_string_equal(s.first, "w-000000.example");
+	s = (struct names_seen){ .n = 0 };
+	assert_int_equal(pdb_walk_member_records_after(t, "w-000001.example", note_name, &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.first, "w-000002.example");
+	s = (struct names_seen){ .n = 0 };
+	assert_int_equal(pdb_walk_member_records_after(t, "w-000001.examplf", note_name, &s), 0);
+	assert_string_equal(s.first, "w-000002.example");
+	s = (struct names_seen){ .n = 0 };
+	assert_int_equal(pdb_walk_member_records_after(t, "w-000004.example", note_name, &s), 0);
+	assert_int_equal(s.n, 0);
+	s = (struct names_seen){ .stop_at = 2 };
+	assert_int_equal(pdb_walk_member_records_after(t, "", note_name, &s), 7);
+	assert_int_equal(s.n, 2);
+	pdb_read_end(t);
+	pdb_close(db);
+}
+
 static int clear_all(pdb_wtxn *w, void *arg)
 {
 	(void)arg;
@@ -752,6 +799,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader_slots_freed_when_table_full, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_verify_finds_bad_record_and_backup_is_sound, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_verify_checks_removals, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_walk_member_records_after, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
