@@ -144,7 +144,7 @@ static uint16_t fresh_id(void)
 /* Schedule zone (text, no trailing dot needed) for every target; a job
  * still outstanding for the same zone and target is replaced: the
  * secondary needs to hear of the newest serial only. */
-static void x__zone_changed(dnsd_notify *n, const char *zone, const uint32_t *serial)
+static void notify_zone_changed(dnsd_notify *n, const char *zone, const uint32_t *serial)
 {
 	ldns_rdf *name = ldns_dname_new_frm_str(zone);
 	uint64_t now = uv_now(n->loop);
@@ -190,7 +190,7 @@ static void x__zone_changed(dnsd_notify *n, const char *zone, const uint32_t *se
 	ldns_rdf_deep_free(name);
 }
 
-static void x__job_drop(dnsd_notify *n, size_t i)
+static void notify_job_drop(dnsd_notify *n, size_t i)
 {
 	n->jobs[i] = n->jobs[--n->njobs];
 	if (n->njobs < NOTIFY_JOBS_MAX / 2)
@@ -200,7 +200,7 @@ static void x__job_drop(dnsd_notify *n, size_t i)
 /* The NOTIFY of RFC 1996 3.7: opcode NOTIFY, AA, the zone's SOA as the
  * question; the new serial is not put in the answer section, which the
  * RFC makes optional, since the secondary asks for the SOA anyway. */
-static int x__build(const dnsd_notify *n, const struct job *j, uint8_t *msg, size_t *len,
+static int notify_build(const dnsd_notify *n, const struct job *j, uint8_t *msg, size_t *len,
                     size_t cap)
 {
 	struct dnsd_tsig_ctx ctx = { .key = n->t[j->target].key };
@@ -232,13 +232,13 @@ struct send_req {
 	uint8_t msg[NOTIFY_MSG_MAX];
 };
 
-static void x__sent(uv_udp_send_t *req, int status)
+static void notify_sent(uv_udp_send_t *req, int status)
 {
 	(void)status;   /* a lost datagram is what the retries are for */
 	free(req);
 }
 
-static void x__send(dnsd_notify *n, struct job *j)
+static void notify_send(dnsd_notify *n, struct job *j)
 {
 	const struct target *t = &n->t[j->target];
 	struct send_req *s = malloc(sizeof(*s));
@@ -249,14 +249,14 @@ static void x__send(dnsd_notify *n, struct job *j)
 	j->due = uv_now(n->loop) + ((uint64_t)n->opts.retry_ms << (j->tries - 1));
 	if (!s)
 		return;
-	if ((rc = x__build(n, j, s->msg, &len, sizeof(s->msg))) != 0) {
+	if ((rc = notify_build(n, j, s->msg, &len, sizeof(s->msg))) != 0) {
 		fprintf(stderr, "dnsd: notify %s to %s: %s\n", j->zone, t->text, dnsd_strerror(rc));
 		free(s);
 		return;
 	}
 	uv_buf_t b = uv_buf_init((char *)s->msg, (unsigned)len);
 	if ((rc = uv_udp_send(&s->req, t->udp, &b, 1, (const struct sockaddr *)&t->ss,
-	                      x__sent)) != 0) {
+	                      notify_sent)) != 0) {
 		fprintf(stderr, "dnsd: notify %s to %s: %s\n", j->zone, t->text, uv_strerror(rc));
 		free(s);
 		return;
@@ -269,7 +269,7 @@ static void x__send(dnsd_notify *n, struct job *j)
 	        n->opts.tries);
 }
 
-static void x__send_due(dnsd_notify *n)
+static void notify_send_due(dnsd_notify *n)
 {
 	uint64_t now = uv_now(n->loop);
 
@@ -282,10 +282,10 @@ static void x__send_due(dnsd_notify *n)
 		if (j->tries >= n->opts.tries) {
 			fprintf(stderr, "dnsd: notify %s to %s: no answer after %u tries, given up\n",
 			        j->zone, n->t[j->target].text, j->tries);
-			x__job_drop(n, i);
+			notify_job_drop(n, i);
 			continue;
 		}
-		x__send(n, j);
+		notify_send(n, j);
 		i++;
 	}
 }
@@ -307,7 +307,7 @@ struct walk {
 	uint64_t digest;
 };
 
-static int x__member(void *arg, const char *name, const struct pdb_member *m)
+static int notify_member(void *arg, const char *name, const struct pdb_member *m)
 {
 	struct walk *w = arg;
 	char apex[300];
@@ -319,13 +319,13 @@ static int x__member(void *arg, const char *name, const struct pdb_member *m)
 	if (!w->notify)
 		return 0;
 	snprintf(apex, sizeof(apex), "_xmpp-server._tcp.%s", name);
-	x__zone_changed(w->n, apex, &w->serial);
+	notify_zone_changed(w->n, apex, &w->serial);
 	snprintf(apex, sizeof(apex), "_xmpps-server._tcp.%s", name);
-	x__zone_changed(w->n, apex, &w->serial);
+	notify_zone_changed(w->n, apex, &w->serial);
 	return 0;
 }
 
-static struct seen *x__seen(dnsd_notify *n, const char *apex)
+static struct seen *notify_seen(dnsd_notify *n, const char *apex)
 {
 	for (size_t i = 0; i < n->nseen; i++)
 		if (strcmp(n->seen[i].apex, apex) == 0)
@@ -335,7 +335,7 @@ static struct seen *x__seen(dnsd_notify *n, const char *apex)
 
 /* Compare every served serial with the last look, and schedule what moved.
  * The first look only takes note.  Returns 0 or a store error. */
-static int x__look(dnsd_notify *n)
+static int notify_look(dnsd_notify *n)
 {
 	struct pdb_community c;
 	uint64_t pserial = 0;
@@ -373,28 +373,28 @@ static int x__look(dnsd_notify *n)
 		snprintf(next[i].apex, sizeof(next[i].apex), "%s", apex);
 		free(apex);
 		next[i].serial = z->serial_base + (z == cz ? (uint32_t)pserial : 0);
-		const struct seen *old = x__seen(n, next[i].apex);
+		const struct seen *old = notify_seen(n, next[i].apex);
 		bool moved = !old || old->serial != next[i].serial;
 		if (z == cz) {
 			cserial = next[i].serial;
 			community_moved = !n->have_community || n->community_serial != cserial;
 		} else if (moved && n->primed) {
-			x__zone_changed(n, next[i].apex, &next[i].serial);
+			notify_zone_changed(n, next[i].apex, &next[i].serial);
 		}
 	}
 	if (cz && community_moved && n->primed)
-		x__zone_changed(n, czone, &cserial);
+		notify_zone_changed(n, czone, &cserial);
 
 	/* The member apex zones, served with the community zone's SOA. */
 	struct walk w = { .n = n, .c = &c, .notify = cz && community_moved && n->primed,
 	                  .serial = cserial, .digest = 14695981039346656037u };
-	if (cz && (rc = pdb_walk_members(n->txn, x__member, &w)) != 0) {
+	if (cz && (rc = pdb_walk_members(n->txn, notify_member, &w)) != 0) {
 		free(next);
 		pdb_read_reset(n->txn);
 		return rc;
 	}
 	if (n->catalog && n->primed && w.digest != n->members_digest)
-		x__zone_changed(n, n->catalog, NULL);
+		notify_zone_changed(n, n->catalog, NULL);
 	pdb_read_reset(n->txn);
 
 	free(n->seen);
@@ -407,14 +407,14 @@ static int x__look(dnsd_notify *n)
 	return 0;
 }
 
-static void x__tick(uv_timer_t *h)
+static void notify_tick(uv_timer_t *h)
 {
 	dnsd_notify *n = h->data;
 	uint64_t v = pdb_version(n->db);
 	int rc;
 
 	if (!n->primed || v != n->seen_version || n->zones_gen != n->seen_gen) {
-		if ((rc = x__look(n)) != 0) {
+		if ((rc = notify_look(n)) != 0) {
 			/* Looked at again on the next tick. */
 			fprintf(stderr, "dnsd: notify: %s\n", dnsd_strerror(rc));
 		} else {
@@ -422,12 +422,12 @@ static void x__tick(uv_timer_t *h)
 			n->seen_gen = n->zones_gen;
 		}
 	}
-	x__send_due(n);
+	notify_send_due(n);
 }
 
 /* ---- responses ---- */
 
-static void x__alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void notify_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	static uint8_t in[NOTIFY_MSG_MAX * 8];   /* only ever read on this loop */
 	(void)h;
@@ -460,7 +460,7 @@ static bool same_question(const uint8_t *m, size_t len, const struct job *j)
 	return true;
 }
 
-static void x__recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
+static void notify_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
                     unsigned flags)
 {
 	dnsd_notify *n = h->data;
@@ -484,14 +484,14 @@ static void x__recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 		fprintf(stderr, "dnsd: notify %s to %s: acknowledged%s%s\n", j->zone,
 		        n->t[j->target].text, rc && rc->id ? " with " : "",
 		        rc && rc->id ? rc->name : "");
-		x__job_drop(n, i);
+		notify_job_drop(n, i);
 		return;
 	}
 }
 
 /* ---- the handle ---- */
 
-static void x__free(dnsd_notify *n)
+static void notify_free(dnsd_notify *n)
 {
 	void (*cb)(void *) = n->cd.cb;
 	void *arg = n->cd.arg;
@@ -506,12 +506,12 @@ static void x__free(dnsd_notify *n)
 		cb(arg);
 }
 
-static void x__closed(uv_handle_t *h)
+static void notify_closed(uv_handle_t *h)
 {
 	dnsd_notify *n = h->data;
 
 	if (ch_closedown_release(&n->cd))
-		x__free(n);
+		notify_free(n);
 }
 
 void dnsd_notify_opts_default(struct dnsd_notify_opts *o)
@@ -523,7 +523,7 @@ void dnsd_notify_opts_default(struct dnsd_notify_opts *o)
 	o->tries = NOTIFY_TRIES_DEFAULT;
 }
 
-static int x__socket(dnsd_notify *n, uv_udp_t *u, int family)
+static int notify_socket(dnsd_notify *n, uv_udp_t *u, int family)
 {
 	struct sockaddr_storage any = { 0 };
 	int rc;
@@ -534,7 +534,7 @@ static int x__socket(dnsd_notify *n, uv_udp_t *u, int family)
 	u->data = n;
 	n->cd.open++;
 	if ((rc = uv_udp_bind(u, (const struct sockaddr *)&any, 0)) != 0 ||
-	    (rc = uv_udp_recv_start(u, x__alloc, x__recv)) != 0)
+	    (rc = uv_udp_recv_start(u, notify_alloc, notify_recv)) != 0)
 		return rc;
 	return 0;
 }
@@ -600,9 +600,9 @@ int dnsd_notify_init(uv_loop_t *loop, pdb_t *db, const dnsd_zones *zones,
 	uv_timer_init(loop, &n->tick);
 	n->tick.data = n;
 	n->cd.open++;
-	if (n->have4 && (rc = x__socket(n, &n->udp4, AF_INET)) != 0)
+	if (n->have4 && (rc = notify_socket(n, &n->udp4, AF_INET)) != 0)
 		return rc;
-	if (n->have6 && (rc = x__socket(n, &n->udp6, AF_INET6)) != 0)
+	if (n->have6 && (rc = notify_socket(n, &n->udp6, AF_INET6)) != 0)
 		return rc;
 	return 0;
 }
@@ -613,7 +613,7 @@ int dnsd_notify_start(dnsd_notify *n)
 		return -EINVAL;
 	if (!n->nt)
 		return 0;   /* nobody to tell: do not even look */
-	return uv_timer_start(&n->tick, x__tick, n->opts.interval_ms, n->opts.interval_ms);
+	return uv_timer_start(&n->tick, notify_tick, n->opts.interval_ms, n->opts.interval_ms);
 }
 
 void dnsd_notify_set_zones(dnsd_notify *n, const dnsd_zones *zones)
@@ -629,13 +629,13 @@ void dnsd_notify_close(dnsd_notify *n, void (*cb)(void *arg), void *arg)
 	if (!n || ch_closedown_start(&n->cd, cb, arg) != 0)
 		return;
 	uv_timer_stop(&n->tick);
-	uv_close((uv_handle_t *)&n->tick, x__closed);
+	uv_close((uv_handle_t *)&n->tick, notify_closed);
 	if (n->udp4.loop && !uv_is_closing((uv_handle_t *)&n->udp4))
-		uv_close((uv_handle_t *)&n->udp4, x__closed);
+		uv_close((uv_handle_t *)&n->udp4, notify_closed);
 	if (n->udp6.loop && !uv_is_closing((uv_handle_t *)&n->udp6))
-		uv_close((uv_handle_t *)&n->udp6, x__closed);
+		uv_close((uv_handle_t *)&n->udp6, notify_closed);
 	/* Jobs still outstanding are dropped: the secondaries' refresh timer
 	 * finds the serial in the end. */
 	if (ch_closedown_release(&n->cd))
-		x__free(n);
+		notify_free(n);
 }

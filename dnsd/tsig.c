@@ -55,7 +55,7 @@ struct dnsd_tsig_keys {
 
 /* A name typed in the configuration as canonical wire form; false for
  * what is not a domain name, and for the root. */
-static bool x__name_wire(const char *text, uint8_t out[255], size_t *len)
+static bool name_wire(const char *text, uint8_t out[255], size_t *len)
 {
 	ldns_rdf *rdf = NULL;
 	bool ok;
@@ -75,7 +75,7 @@ static bool x__name_wire(const char *text, uint8_t out[255], size_t *len)
 /* Read the name at *off in m (len bytes) into out, uncompressed and in
  * lower case, following only pointers that point back (RFC 1035 4.1.4).
  * *off moves past the name as it stands in the message. */
-static bool x__name_read(const uint8_t *m, size_t len, size_t *off, uint8_t out[255], size_t *outlen)
+static bool name_read(const uint8_t *m, size_t len, size_t *off, uint8_t out[255], size_t *outlen)
 {
 	size_t pos = *off, start = *off, n = 0;
 	bool jumped = false;
@@ -113,7 +113,7 @@ static bool x__name_read(const uint8_t *m, size_t len, size_t *off, uint8_t out[
 	return true;
 }
 
-static const struct tsig_alg *x__alg_by_text(const char *s)
+static const struct tsig_alg *alg_by_text(const char *s)
 {
 	for (size_t i = 0; i < NALGS; i++)
 		if (s && strcasecmp(s, algs[i].name) == 0)
@@ -122,7 +122,7 @@ static const struct tsig_alg *x__alg_by_text(const char *s)
 }
 
 /* The algorithm whose wire name (lower case) w is, or NULL. */
-static const struct tsig_alg *x__alg_by_wire(const uint8_t *w, size_t len)
+static const struct tsig_alg *alg_by_wire(const uint8_t *w, size_t len)
 {
 	for (size_t i = 0; i < NALGS; i++) {
 		size_t l = strlen(algs[i].name);
@@ -132,7 +132,7 @@ static const struct tsig_alg *x__alg_by_wire(const uint8_t *w, size_t len)
 	return NULL;
 }
 
-static size_t x__alg_wire(const struct tsig_alg *a, uint8_t out[255])
+static size_t alg_wire(const struct tsig_alg *a, uint8_t out[255])
 {
 	size_t l = strlen(a->name);
 
@@ -146,7 +146,7 @@ static size_t x__alg_wire(const struct tsig_alg *a, uint8_t out[255])
 
 /* Strict base64 (RFC 4648 4, padded, no spaces) into out; -1 if it is
  * not, or decodes to more than cap bytes. */
-static long x__base64(const char *s, uint8_t *out, size_t cap)
+static long base64(const char *s, uint8_t *out, size_t cap)
 {
 	static const char alphabet[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -171,7 +171,7 @@ static long x__base64(const char *s, uint8_t *out, size_t cap)
 }
 
 /* Check record r into key k; a message in err (never the secret). */
-static int x__key_read(const struct cfg_record *r, const char *path, struct dnsd_tsig_key *k,
+static int key_read(const struct cfg_record *r, const char *path, struct dnsd_tsig_key *k,
                        char *err, size_t errlen)
 {
 	const char *name = r->v[DNSD_KEY_NAME], *alg = r->v[DNSD_KEY_ALGORITHM];
@@ -186,16 +186,16 @@ static int x__key_read(const struct cfg_record *r, const char *path, struct dnsd
 	} while (0)
 	if (!name)
 		FAIL("a key needs a name");
-	if (!x__name_wire(name, k->owner, &k->owner_len))
+	if (!name_wire(name, k->owner, &k->owner_len))
 		FAIL("key name '%s' is not a domain name", name);
 	if (!alg)
 		FAIL("key %s needs an algorithm (hmac-sha256 or hmac-sha512)", name);
-	if (!(k->alg = x__alg_by_text(alg)))
+	if (!(k->alg = alg_by_text(alg)))
 		FAIL("key %s: unknown algorithm '%s' (hmac-sha256, hmac-sha512, hmac-sha384, "
 		     "hmac-sha224 or hmac-sha1)", name, alg);
 	if (!secret)
 		FAIL("key %s needs a secret (base64; 'policyctl tsig-keygen' makes one)", name);
-	if ((n = x__base64(secret, k->secret, sizeof(k->secret))) < 0)
+	if ((n = base64(secret, k->secret, sizeof(k->secret))) < 0)
 		FAIL("key %s: the secret is not base64 of at most %d bytes", name, DNSD_TSIG_SECRET_MAX);
 	k->secret_len = (size_t)n;
 	if (k->secret_len < DNSD_TSIG_SECRET_MIN)
@@ -227,7 +227,7 @@ int dnsd_tsig_keys_new(const struct cfg_record *recs, size_t n, const char *path
 		rc = -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct dnsd_tsig_key *k = &t->v[i];
-		if ((rc = x__key_read(&recs[i], path, k, err, errlen)) != 0)
+		if ((rc = key_read(&recs[i], path, k, err, errlen)) != 0)
 			break;
 		k->mac = t->mac;
 		t->n = i + 1;
@@ -265,7 +265,7 @@ void dnsd_tsig_keys_free(dnsd_tsig_keys *keys)
 }
 
 /* The key of this owner (lower-case wire form), or NULL. */
-static const struct dnsd_tsig_key *x__key_by_owner(const dnsd_tsig_keys *keys, const uint8_t *w,
+static const struct dnsd_tsig_key *key_by_owner(const dnsd_tsig_keys *keys, const uint8_t *w,
                                                    size_t len)
 {
 	for (size_t i = 0; keys && i < keys->n; i++)
@@ -279,9 +279,9 @@ const struct dnsd_tsig_key *dnsd_tsig_key_find(const dnsd_tsig_keys *keys, const
 	uint8_t w[255];
 	size_t len;
 
-	if (!keys || !x__name_wire(name, w, &len))
+	if (!keys || !name_wire(name, w, &len))
 		return NULL;
-	return x__key_by_owner(keys, w, len);
+	return key_by_owner(keys, w, len);
 }
 
 const char *dnsd_tsig_key_name(const struct dnsd_tsig_key *key)
@@ -297,7 +297,7 @@ struct part {
 };
 
 /* HMAC of the parts with key k into out (k->alg->size bytes). */
-static int x__hmac(const struct dnsd_tsig_key *k, const struct part *parts, size_t n, uint8_t *out)
+static int hmac_of(const struct dnsd_tsig_key *k, const struct part *parts, size_t n, uint8_t *out)
 {
 	OSSL_PARAM params[2] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)k->alg->digest, 0),
@@ -325,7 +325,7 @@ struct vars {
 	const uint8_t *other;
 };
 
-static size_t x__vars_wire(const struct vars *v, bool timers_only, uint8_t *out)
+static size_t vars_wire(const struct vars *v, bool timers_only, uint8_t *out)
 {
 	size_t n = 0;
 
@@ -354,7 +354,7 @@ static size_t x__vars_wire(const struct vars *v, bool timers_only, uint8_t *out)
 
 /* The MAC of message m (len bytes, without its TSIG; header as it was
  * signed: ID, ARCOUNT) after prev (prev_len bytes, none if 0), with v. */
-static int x__mac(const struct dnsd_tsig_key *k, const uint8_t *prev, size_t prev_len,
+static int mac_of(const struct dnsd_tsig_key *k, const uint8_t *prev, size_t prev_len,
                   const uint8_t hdr[LDNS_HEADER_SIZE], const uint8_t *m, size_t len,
                   const struct vars *v, bool timers_only, uint8_t *out)
 {
@@ -369,8 +369,8 @@ static int x__mac(const struct dnsd_tsig_key *k, const uint8_t *prev, size_t pre
 	}
 	parts[n++] = (struct part){ hdr, LDNS_HEADER_SIZE };
 	parts[n++] = (struct part){ m + LDNS_HEADER_SIZE, len - LDNS_HEADER_SIZE };
-	parts[n++] = (struct part){ vw, x__vars_wire(v, timers_only, vw) };
-	return x__hmac(k, parts, n, out);
+	parts[n++] = (struct part){ vw, vars_wire(v, timers_only, vw) };
+	return hmac_of(k, parts, n, out);
 }
 
 /* ---- reading a TSIG ---- */
@@ -388,7 +388,7 @@ struct tsig_rr {
 /* Find the TSIG of message m: 1 and *t if the last record is one, 0 if
  * there is none, -EBADMSG for a malformed message or TSIG record, or a
  * TSIG anywhere but last (RFC 8945 5.1). */
-static int x__tsig_find(const uint8_t *m, size_t len, struct tsig_rr *t)
+static int tsig_find(const uint8_t *m, size_t len, struct tsig_rr *t)
 {
 	uint8_t name[255];
 	size_t off = LDNS_HEADER_SIZE, nlen;
@@ -398,13 +398,13 @@ static int x__tsig_find(const uint8_t *m, size_t len, struct tsig_rr *t)
 	if (len < LDNS_HEADER_SIZE)
 		return -EBADMSG;
 	for (unsigned i = 0; i < LDNS_QDCOUNT(m); i++) {
-		if (!x__name_read(m, len, &off, name, &nlen) || len - off < 4)
+		if (!name_read(m, len, &off, name, &nlen) || len - off < 4)
 			return -EBADMSG;
 		off += 4;
 	}
 	for (unsigned i = 0; i < nrr; i++) {
 		size_t at = off;
-		if (!x__name_read(m, len, &off, name, &nlen) || len - off < 10)
+		if (!name_read(m, len, &off, name, &nlen) || len - off < 10)
 			return -EBADMSG;
 		uint16_t type = ldns_read_uint16(m + off);
 		size_t rdlen = ldns_read_uint16(m + off + 8);
@@ -421,7 +421,7 @@ static int x__tsig_find(const uint8_t *m, size_t len, struct tsig_rr *t)
 			t->name_len = nlen;
 			found = true;
 			size_t rd = off + 10, end = rd + rdlen;
-			if (!x__name_read(m, end, &rd, t->alg, &t->alg_len) || end - rd < 10)
+			if (!name_read(m, end, &rd, t->alg, &t->alg_len) || end - rd < 10)
 				return -EBADMSG;
 			t->time_signed = (uint64_t)ldns_read_uint16(m + rd) << 32 | ldns_read_uint32(m + rd + 2);
 			t->fudge = ldns_read_uint16(m + rd + 6);
@@ -448,7 +448,7 @@ static int x__tsig_find(const uint8_t *m, size_t len, struct tsig_rr *t)
 
 /* The header of m as it was when signed: the original ID, and ARCOUNT
  * without the TSIG. */
-static void x__signed_header(const uint8_t *m, const struct tsig_rr *t, uint8_t hdr[LDNS_HEADER_SIZE])
+static void signed_header(const uint8_t *m, const struct tsig_rr *t, uint8_t hdr[LDNS_HEADER_SIZE])
 {
 	memcpy(hdr, m, LDNS_HEADER_SIZE);
 	ldns_write_uint16(hdr, t->orig_id);
@@ -457,7 +457,7 @@ static void x__signed_header(const uint8_t *m, const struct tsig_rr *t, uint8_t 
 
 /* Is the MAC size one RFC 8945 5.2.2.1 lets a receiver take: at most the
  * whole MAC, at least 10 bytes and half of it? */
-static bool x__mac_size_ok(const struct tsig_alg *a, size_t n)
+static bool mac_size_ok(const struct tsig_alg *a, size_t n)
 {
 	size_t half = (a->size + 1) / 2;
 
@@ -465,14 +465,14 @@ static bool x__mac_size_ok(const struct tsig_alg *a, size_t n)
 }
 
 /* Is t's time within its fudge of now (RFC 8945 5.2.3)? */
-static bool x__time_ok(const struct tsig_rr *t, int64_t now)
+static bool time_ok(const struct tsig_rr *t, int64_t now)
 {
 	int64_t ts = (int64_t)t->time_signed;
 
 	return (now > ts ? now - ts : ts - now) <= (int64_t)t->fudge;
 }
 
-static void x__vars_of(const struct tsig_rr *t, struct vars *v)
+static void vars_of(const struct tsig_rr *t, struct vars *v)
 {
 	*v = (struct vars){ .name = t->name, .name_len = t->name_len, .alg = t->alg,
 	                    .alg_len = t->alg_len, .time_signed = t->time_signed, .fudge = t->fudge,
@@ -491,7 +491,7 @@ int dnsd_tsig_verify(const dnsd_tsig_keys *keys, const uint8_t *q, size_t qlen, 
 	if (!q || !ctx)
 		return -EINVAL;
 	memset(ctx, 0, sizeof(*ctx));
-	if ((rc = x__tsig_find(q, qlen, &t)) <= 0)
+	if ((rc = tsig_find(q, qlen, &t)) <= 0)
 		return rc;
 	ctx->time_signed = t.time_signed;
 	ctx->fudge = t.fudge;
@@ -501,16 +501,16 @@ int dnsd_tsig_verify(const dnsd_tsig_keys *keys, const uint8_t *q, size_t qlen, 
 	memcpy(ctx->alg, t.alg, t.alg_len);
 	ctx->alg_len = t.alg_len;
 	/* 5.2.1: a key we do not have, or have for another algorithm. */
-	k = x__key_by_owner(keys, t.name, t.name_len);
-	if (!k || x__alg_by_wire(t.alg, t.alg_len) != k->alg) {
+	k = key_by_owner(keys, t.name, t.name_len);
+	if (!k || alg_by_wire(t.alg, t.alg_len) != k->alg) {
 		ctx->error = DNSD_TSIG_BADKEY;
 		return 0;
 	}
-	if (!x__mac_size_ok(k->alg, t.mac_len))
+	if (!mac_size_ok(k->alg, t.mac_len))
 		return -EBADMSG;
-	x__signed_header(q, &t, hdr);
-	x__vars_of(&t, &v);
-	if ((rc = x__mac(k, NULL, 0, hdr, q, t.at, &v, false, mac)) != 0)
+	signed_header(q, &t, hdr);
+	vars_of(&t, &v);
+	if ((rc = mac_of(k, NULL, 0, hdr, q, t.at, &v, false, mac)) != 0)
 		return rc;
 	ctx->key = k;
 	if (CRYPTO_memcmp(mac, t.mac, t.mac_len) != 0) {
@@ -520,7 +520,7 @@ int dnsd_tsig_verify(const dnsd_tsig_keys *keys, const uint8_t *q, size_t qlen, 
 	/* The response covers the MAC as received, truncated or not. */
 	memcpy(ctx->mac, t.mac, t.mac_len);
 	ctx->mac_len = t.mac_len;
-	if (!x__time_ok(&t, now))
+	if (!time_ok(&t, now))
 		ctx->error = DNSD_TSIG_BADTIME;
 	return 0;
 }
@@ -528,7 +528,7 @@ int dnsd_tsig_verify(const dnsd_tsig_keys *keys, const uint8_t *q, size_t qlen, 
 /* ---- signing ---- */
 
 /* Is the record dnsd_tsig_sign writes for ctx without a MAC? */
-static bool x__unsigned(const struct dnsd_tsig_ctx *ctx)
+static bool is_unsigned(const struct dnsd_tsig_ctx *ctx)
 {
 	return !ctx->key || ctx->error == DNSD_TSIG_BADKEY || ctx->error == DNSD_TSIG_BADSIG;
 }
@@ -541,7 +541,7 @@ size_t dnsd_tsig_space(const struct dnsd_tsig_ctx *ctx)
 		return 0;
 	name_len = ctx->key ? ctx->key->owner_len : ctx->name_len;
 	alg_len = ctx->key ? strlen(ctx->key->alg->name) + 2 : ctx->alg_len;
-	return name_len + 10 + alg_len + 16 + (x__unsigned(ctx) ? 0 : ctx->key->alg->size) +
+	return name_len + 10 + alg_len + 16 + (is_unsigned(ctx) ? 0 : ctx->key->alg->size) +
 	       (ctx->error == DNSD_TSIG_BADTIME ? TSIG_OTHER_TIME : 0);
 }
 
@@ -557,7 +557,7 @@ int dnsd_tsig_sign(struct dnsd_tsig_ctx *ctx, uint8_t *msg, size_t *len, size_t 
 		return -EINVAL;
 	if (!ctx->key && !ctx->error)
 		return 0;
-	bare = x__unsigned(ctx);
+	bare = is_unsigned(ctx);
 	need = dnsd_tsig_space(ctx);
 	if (cap - *len < need)
 		return -ENOSPC;
@@ -565,7 +565,7 @@ int dnsd_tsig_sign(struct dnsd_tsig_ctx *ctx, uint8_t *msg, size_t *len, size_t 
 		v.name = ctx->key->owner;
 		v.name_len = ctx->key->owner_len;
 		v.alg = alg;
-		v.alg_len = x__alg_wire(ctx->key->alg, alg);
+		v.alg_len = alg_wire(ctx->key->alg, alg);
 	} else {
 		v.name = ctx->name;
 		v.name_len = ctx->name_len;
@@ -592,7 +592,7 @@ int dnsd_tsig_sign(struct dnsd_tsig_ctx *ctx, uint8_t *msg, size_t *len, size_t 
 	if (!bare) {
 		/* 5.3.1: after the first message, the previous MAC, the message
 		 * and the timers; the first covers the request's MAC, if any. */
-		rc = x__mac(ctx->key, ctx->mac, ctx->mac_len, msg, msg, *len, &v, ctx->msgs > 0, mac);
+		rc = mac_of(ctx->key, ctx->mac, ctx->mac_len, msg, msg, *len, &v, ctx->msgs > 0, mac);
 		if (rc != 0)
 			return rc;
 	}
@@ -641,10 +641,10 @@ int dnsd_tsig_verify_reply(struct dnsd_tsig_ctx *ctx, const uint8_t *m, size_t l
 	if (!ctx || !ctx->key || !m)
 		return -EINVAL;
 	k = ctx->key;
-	if ((rc = x__tsig_find(m, len, &t)) <= 0)
+	if ((rc = tsig_find(m, len, &t)) <= 0)
 		return rc < 0 ? rc : -EBADMSG;
 	if (t.name_len != k->owner_len || memcmp(t.name, k->owner, t.name_len) != 0 ||
-	    x__alg_by_wire(t.alg, t.alg_len) != k->alg)
+	    alg_by_wire(t.alg, t.alg_len) != k->alg)
 		return -EBADMSG;
 	ctx->error = 0;
 	if (t.error) {
@@ -652,15 +652,15 @@ int dnsd_tsig_verify_reply(struct dnsd_tsig_ctx *ctx, const uint8_t *m, size_t l
 		ctx->error = t.error;
 		return 0;
 	}
-	if (!x__mac_size_ok(k->alg, t.mac_len))
+	if (!mac_size_ok(k->alg, t.mac_len))
 		return -EBADMSG;
 	/* A reply to our request covers our MAC and the full variables; each
 	 * message after the first of a reply, the timers only.  msgs counts
 	 * the messages signed or verified before this one: the request is 1. */
 	later = ctx->msgs > 1;
-	x__signed_header(m, &t, hdr);
-	x__vars_of(&t, &v);
-	if ((rc = x__mac(k, ctx->mac, ctx->mac_len, hdr, m, t.at, &v, later, mac)) != 0)
+	signed_header(m, &t, hdr);
+	vars_of(&t, &v);
+	if ((rc = mac_of(k, ctx->mac, ctx->mac_len, hdr, m, t.at, &v, later, mac)) != 0)
 		return rc;
 	if (CRYPTO_memcmp(mac, t.mac, t.mac_len) != 0) {
 		ctx->error = DNSD_TSIG_BADSIG;
@@ -669,7 +669,7 @@ int dnsd_tsig_verify_reply(struct dnsd_tsig_ctx *ctx, const uint8_t *m, size_t l
 	memcpy(ctx->mac, t.mac, t.mac_len);
 	ctx->mac_len = t.mac_len;
 	ctx->msgs++;
-	if (!x__time_ok(&t, now))
+	if (!time_ok(&t, now))
 		ctx->error = DNSD_TSIG_BADTIME;
 	return 0;
 }
