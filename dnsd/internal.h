@@ -15,6 +15,10 @@ struct dnsd_zone {
 	 * dnsd_zones_follow when a reload changed the data but not it. */
 	uint32_t serial_base;
 	uint64_t digest;               /* of its records, in no order: serial.c */
+	/* 1 + the oldest policy serial a transfer was served at with this
+	 * zone as loaded (0: none yet): an IXFR from before it may span a
+	 * reload.  Written only with atomic builtins (xfr.c), by any worker. */
+	uint64_t xfr_mark;
 };
 
 struct dnsd_zones {
@@ -74,6 +78,10 @@ struct dnsd_engine {
 	struct dnsd_cache *cache;
 	const struct dnsd_tsig_keys *keys;  /* borrowed; NULL: none */
 	const dnsd_xfr_acl *xfr_acl;  /* borrowed; NULL: no transfers */
+	/* IXFR: how many policy serials back differences are given (0 until
+	 * set: DNSD_JOURNAL_MAX_DEFAULT). */
+	bool journal_max_set;
+	unsigned journal_max;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 };
 
@@ -87,6 +95,12 @@ struct dnsd_query {
 	 * it is, NULL for the default view (a querier that is no member). */
 	bool view_fixed;
 	const char *view_member;
+	/* An IXFR's older version of a member: with member_fixed, the policy
+	 * answers for member_name from member_given (NULL: no such member)
+	 * instead of the snapshot's record, the rest of the store as it is. */
+	bool member_fixed;
+	const char *member_name;
+	const struct pdb_member *member_given;
 	ldns_pkt *q, *r;
 	const ldns_rdf *qname;        /* as asked: its case is kept */
 	ldns_rr_type qtype;
@@ -315,6 +329,9 @@ int dnsd__xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dn
  * answered only to those that may transfer the catalog, by
  * dnsd__xfr_answer_one. */
 bool dnsd__xfr_is_catalog(const dnsd_engine *e, const uint8_t *q, size_t qlen);
+/* Answer IXFR with differences only as far as max policy serials back;
+ * older versions get the whole zone. */
+void dnsd_engine_set_journal_max(dnsd_engine *e, unsigned max);
 int dnsd__xfr_answer_one(dnsd_engine *e, const uint8_t *q, size_t qlen,
                          const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen);
 

@@ -198,6 +198,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 		return rc;
 	}
 	dnsd_engine_set_keys(w->engine, d->keys);
+	dnsd_engine_set_journal_max(w->engine, d->o.journal_max);
 	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
 	uv_async_init(loop, &w->wake, worker__wake);
 	w->wake.data = w;

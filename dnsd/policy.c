@@ -131,11 +131,26 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 		if (!(q = pdb_addr_map_member(&x->e->epoch.views, view)))
 			return 0;
 	}
-	if ((rc = pdb_decide(x->txn, q, member, x->now, &d)) != 0)
-		return rc;
-	/* The decision turns when the querier's membership ends, too. */
 	struct pdb_member qm;
-	if (pdb_get_member(x->txn, q, &qm) == 0)
+	bool have_qm = false;
+	if (x->member_fixed && strcmp(member, x->member_name) == 0) {
+		/* The given version of member, against the querier as stored. */
+		enum pdb_override ov;
+		rc = pdb_get_member(x->txn, q, &qm);
+		if (rc != 0 && rc != PDB_ENOTFOUND)
+			return rc;
+		have_qm = rc == 0;
+		if ((rc = pdb_get_override(x->txn, q, member, &ov)) != 0)
+			return rc;
+		pdb_decide_records(x->c, q, have_qm ? &qm : NULL, member, x->member_given, ov,
+		                   x->now, &d);
+	} else {
+		if ((rc = pdb_decide(x->txn, q, member, x->now, &d)) != 0)
+			return rc;
+		have_qm = pdb_get_member(x->txn, q, &qm) == 0;
+	}
+	/* The decision turns when the querier's membership ends, too. */
+	if (have_qm)
 		hold_while_valid(x, &qm);
 	*allowed = d.outcome == PDB_ALLOW;
 	return 0;
@@ -351,7 +366,13 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 	 * above them are. */
 	if (!z && (pn.kind != NAME_SRV || inside))
 		return 0;
-	rc = pdb_get_member(x->txn, pn.member, &m);
+	if (x->member_fixed && strcmp(pn.member, x->member_name) == 0) {
+		rc = x->member_given ? 0 : PDB_ENOTFOUND;
+		if (x->member_given)
+			m = *x->member_given;
+	} else {
+		rc = pdb_get_member(x->txn, pn.member, &m);
+	}
 	if (rc == PDB_ENOTFOUND && !z) {
 		bool removed;
 		if ((rc = removed_lately(x, pn.member, &removed)) != 0)

@@ -37,6 +37,8 @@
 #define EDE_PROHIBITED 18
 /* Stops a walk of the store early; no store error is positive. */
 #define WALK_STOP 1
+/* A difference that touches more names than this is sent whole. */
+#define IXFR_NAMES_MAX 4096
 
 enum xfr_kind { XFR_ZONE, XFR_APEX, XFR_CATALOG };
 enum xfr_phase { PH_SOA_FIRST, PH_STATIC, PH_MEMBERS, PH_REMOVED, PH_SOA_LAST, PH_DONE };
@@ -49,6 +51,7 @@ struct dnsd_xfr {
 	struct dnsd_tsig_ctx tsig;
 	bool single;                  /* one message only (UDP): no AXFR */
 	bool edns;                    /* the request had an OPT */
+	uint16_t udp_size;            /* what the client takes over UDP */
 	uint16_t id;
 	bool rd, cd;
 	ldns_rr *question;            /* owned */
@@ -642,6 +645,263 @@ static int answer_catalog(struct dnsd_xfr *x, ldns_rr_type qtype)
 	return rc;
 }
 
+/* ---- IXFR from the journal (RFC 1995) ----
+ * The difference between the client's version and ours, condensed into
+ * one (RFC 1995 4): for each member name the journal says changed, its
+ * SRV records as the older version of its record gives them against
+ * those the snapshot gives, both from the code that answers queries. */
+
+struct ixfr_name {
+	const char *name;             /* malloc'd */
+	bool existed;
+	const void *before;           /* into the snapshot */
+	size_t before_len;
+};
+
+struct ixfr {
+	struct dnsd_xfr *x;
+	struct ixfr_name *v;
+	size_t n, cap;
+	const char *apex_member;      /* XFR_APEX: the member whose zone it is */
+	bool apex_touched;
+};
+
+static void ixfr_free(struct ixfr *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free((char *)d->v[i].name);
+	free(d->v);
+}
+
+/* Each change: WALK_STOP when only the whole zone will do. */
+static int ixfr_change(void *arg, const struct pdb_change *c)
+{
+	struct ixfr *d = arg;
+	const char *view = d->x->view;
+
+	switch (c->kind) {
+	case PDB_CHANGE_COMMUNITY:
+		return WALK_STOP;
+	case PDB_CHANGE_OVERRIDE:
+		/* The default view decides nothing; a keyed view decides
+		 * between its member and each other one. */
+		if (view && (strcmp(c->name, view) == 0 || strcmp(c->other, view) == 0))
+			return WALK_STOP;
+		return 0;
+	case PDB_CHANGE_MEMBER:
+		break;
+	default:
+		return WALK_STOP;
+	}
+	if (view && strcmp(c->name, view) == 0)
+		return WALK_STOP;
+	if (d->apex_member) {
+		d->apex_touched = d->apex_touched || strcmp(c->name, d->apex_member) == 0;
+		return 0;
+	}
+	if (!dnsd__policy_in_zone(c->name, d->x->c.zone))
+		return 0;
+	/* The first change after the client's version holds the record as
+	 * the client has it. */
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->v[i].name, c->name) == 0)
+			return 0;
+	if (d->n == IXFR_NAMES_MAX)
+		return WALK_STOP;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 16;
+		struct ixfr_name *v = realloc(d->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	char *name = strdup(c->name);
+	if (!name)
+		return -ENOMEM;
+	d->v[d->n++] = (struct ixfr_name){ name, c->existed, c->before, c->before_len };
+	return 0;
+}
+
+/* The records of type t at owner, into list: as the snapshot has them,
+ * or with old for member's record as it was (old->existed false: absent). */
+static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, const struct ixfr_name *old,
+                      ldns_rr_list *list)
+{
+	struct dnsd_query q;
+	struct pdb_member m;
+	bool done = false;
+	int rc;
+
+	query_init(x, &q, owner, LDNS_RR_TYPE_SRV);
+	if (old) {
+		q.member_fixed = true;
+		q.member_name = old->name;
+		if (old->existed) {
+			if ((rc = pdb_member_decode(old->before, old->before_len, &m)) != 0)
+				return rc;
+			q.member_given = &m;
+		}
+	}
+	if (!(q.r = ldns_pkt_new()))
+		return -ENOMEM;
+	rc = dnsd__policy_answer(&q, x->community, &done);
+	const ldns_rr_list *an = ldns_pkt_answer(q.r);
+	for (size_t i = 0; rc == 0 && done && i < ldns_rr_list_rr_count(an); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(an, i);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SRV)
+			continue;
+		ldns_rr *c = ldns_rr_clone(rr);
+		if (!c || !ldns_rr_list_push_rr(list, c)) {
+			ldns_rr_free(c);
+			rc = -ENOMEM;
+		}
+	}
+	ldns_pkt_free(q.r);
+	return rc;
+}
+
+static bool rr_in(const ldns_rr *rr, const ldns_rr_list *l)
+{
+	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++)
+		if (ldns_rr_compare(rr, ldns_rr_list_rr(l, i)) == 0)
+			return true;
+	return false;
+}
+
+/* What is in a and not in b, cloned onto out. */
+static int rr_minus(const ldns_rr_list *a, const ldns_rr_list *b, ldns_rr_list *out)
+{
+	for (size_t i = 0; i < ldns_rr_list_rr_count(a); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(a, i);
+		if (rr_in(rr, b))
+			continue;
+		ldns_rr *c = ldns_rr_clone(rr);
+		if (!c || !ldns_rr_list_push_rr(out, c)) {
+			ldns_rr_free(c);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* The deleted and added records of the community zone; WALK_STOP when a
+ * name the difference touches has records of the zone file, which the
+ * policy hides while the member exists. */
+static int ixfr_zone_diff(struct dnsd_xfr *x, const struct ixfr *d, ldns_rr_list *del,
+                          ldns_rr_list *add)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < d->n && rc == 0; i++) {
+		for (int tls = 0; tls < 2 && rc == 0; tls++) {
+			ldns_rdf *owner = srv_name(d->v[i].name, tls);
+			ldns_rr_list *was = ldns_rr_list_new(), *is = ldns_rr_list_new();
+			const ldns_dnssec_name *fn = owner ? dnsd__zone_name(x->community, owner) : NULL;
+			if (!owner || !was || !is)
+				rc = -ENOMEM;
+			else if (fn && fn->rrsets)
+				rc = WALK_STOP;
+			else if ((rc = synth_into(x, owner, &d->v[i], was)) == 0 &&
+			         (rc = synth_into(x, owner, NULL, is)) == 0 &&
+			         (rc = rr_minus(was, is, del)) == 0)
+				rc = rr_minus(is, was, add);
+			ldns_rr_list_deep_free(was);
+			ldns_rr_list_deep_free(is);
+			ldns_rdf_deep_free(owner);
+		}
+	}
+	return rc;
+}
+
+static int put_list(struct dnsd_xfr *x, const ldns_rr_list *l)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < ldns_rr_list_rr_count(l); i++)
+		rc = put(x, ldns_rr_list_rr(l, i));
+	return rc;
+}
+
+/* Remember that zone z, as loaded, was transferred at policy serial
+ * serial: an IXFR from an older version may span a reload, whose serial
+ * base differs.  Every worker's transfers mark the shared zone. */
+static void zone_mark(const struct dnsd_zone *z, uint64_t serial)
+{
+	uint64_t *mark = (uint64_t *)&z->xfr_mark;
+	uint64_t cur = __atomic_load_n(mark, __ATOMIC_ACQUIRE);
+
+	while (cur == 0 || cur > serial + 1) {
+		if (__atomic_compare_exchange_n(mark, &cur, serial + 1, false, __ATOMIC_ACQ_REL,
+		                                __ATOMIC_ACQUIRE))
+			break;
+	}
+}
+
+/* Was policy serial old served with zone z as loaded now? */
+static bool zone_served_at(const struct dnsd_zone *z, uint64_t old)
+{
+	uint64_t cur = __atomic_load_n(&z->xfr_mark, __ATOMIC_ACQUIRE);
+
+	return cur && old + 1 >= cur;
+}
+
+/* The IXFR answer from the client's serial theirs, queued: 0 with
+ * *whole false, or *whole true when the whole zone is to be sent. */
+static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
+{
+	uint32_t ours = ldns_rdf2native_int32(ldns_rr_rdf(x->soa, 2));
+	uint32_t back = ours - theirs;
+	unsigned max = x->e->journal_max_set ? x->e->journal_max : DNSD_JOURNAL_MAX_DEFAULT;
+	struct ixfr d = { .x = x };
+	ldns_rr_list *del = NULL, *add = NULL;
+	struct policy_name pn;
+	int rc;
+
+	*whole = true;
+	if (!x->have_c || !x->community || x->kind == XFR_CATALOG ||
+	    (x->kind == XFR_ZONE && x->zone != x->community))
+		return 0;
+	if (back > max || back > x->serial || !zone_served_at(x->community, x->serial - back))
+		return 0;
+	if (x->kind == XFR_APEX) {
+		dnsd__policy_classify(x->qname, &pn);
+		d.apex_member = pn.member;
+	}
+	rc = pdb_changes_since(x->txn, x->serial - back, ixfr_change, &d);
+	if (rc == PDB_ETOOOLD || rc == WALK_STOP || d.apex_touched) {
+		ixfr_free(&d);
+		return 0;
+	}
+	if (rc == 0 && (!(del = ldns_rr_list_new()) || !(add = ldns_rr_list_new())))
+		rc = -ENOMEM;
+	if (rc == 0 && x->kind == XFR_ZONE)
+		rc = ixfr_zone_diff(x, &d, del, add);
+	size_t members = 0, nrr = del && add ? ldns_rr_list_rr_count(del) + ldns_rr_list_rr_count(add) : 0;
+	if (rc == 0 && (rc = pdb_member_count(x->txn, &members)) == 0 && nrr > 2 * members)
+		rc = WALK_STOP;   /* larger than the zone: send the zone */
+	ldns_rr *old_soa = rc == 0 ? ldns_rr_clone(x->soa) : NULL;
+	if (rc == 0 && !old_soa)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		ldns_rdf_deep_free(ldns_rr_set_rdf(old_soa, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32,
+		                                                                   theirs), 2));
+		*whole = false;
+		if ((rc = put(x, x->soa)) == 0 && (rc = put(x, old_soa)) == 0 &&
+		    (rc = put_list(x, del)) == 0 && (rc = put(x, x->soa)) == 0 &&
+		    (rc = put_list(x, add)) == 0 && (rc = put(x, x->soa)) == 0)
+			rc = flush(x);
+		x->phase = PH_DONE;
+	}
+	if (rc == WALK_STOP)
+		rc = 0;
+	ldns_rr_free(old_soa);
+	ldns_rr_list_deep_free(del);
+	ldns_rr_list_deep_free(add);
+	ixfr_free(&d);
+	return rc;
+}
+
 /* RFC 1982: is serial a before b? */
 static bool serial_before(uint32_t a, uint32_t b)
 {
@@ -688,14 +948,27 @@ static int start(struct dnsd_xfr *x, const ldns_pkt *p, const uint8_t *q, size_t
 		return rc;
 	if (!found)
 		return reply_one(x, LDNS_RCODE_NOTAUTH, false, false);
+	if (x->community)
+		zone_mark(x->community, x->serial);
 	if (qtype == LDNS_RR_TYPE_IXFR) {
 		uint32_t theirs = ldns_rdf2native_int32(ldns_rr_rdf(have, 2));
 		uint32_t ours = ldns_rdf2native_int32(ldns_rr_rdf(x->soa, 2));
-		/* No journal yet: a client that is current (or ahead) gets our
-		 * SOA alone, any other the whole zone, AXFR-style (RFC 1995 4);
-		 * over UDP that does not fit, and TC sends it to TCP. */
+		/* A client that is current (or ahead) gets our SOA alone; an
+		 * older one the difference from the journal, or the whole zone
+		 * AXFR-style where that cannot be had (RFC 1995 4).  Over UDP
+		 * only a difference that fits one message is sent, else TC sends
+		 * the client to TCP. */
 		if (!serial_before(theirs, ours))
 			return reply_one(x, LDNS_RCODE_NOERROR, false, false);
+		struct dnsd_tsig_ctx tsig = x->tsig;
+		bool whole;
+		if ((rc = ixfr_from(x, theirs, &whole)) != 0)
+			return rc;
+		if (!whole && (!x->single || (x->nqueued == 1 && x->qlen - 2 <= x->udp_size)))
+			return 0;
+		x->qlen = x->qhead = 0;
+		x->nqueued = 0;
+		x->tsig = tsig;
 		if (x->single)
 			return reply_one(x, LDNS_RCODE_NOERROR, false, true);
 	} else if (x->single) {
@@ -725,6 +998,7 @@ int dnsd__xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dn
 	x->single = single;
 	x->now = (int64_t)time(NULL);
 	x->edns = ldns_pkt_edns(p);
+	x->udp_size = x->edns && ldns_pkt_edns_udp_size(p) > 512 ? ldns_pkt_edns_udp_size(p) : 512;
 	x->id = ldns_pkt_id(p);
 	x->rd = ldns_pkt_rd(p);
 	x->cd = ldns_pkt_cd(p);
@@ -843,4 +1117,12 @@ int dnsd__xfr_answer_one(dnsd_engine *e, const uint8_t *q, size_t qlen,
 	}
 	dnsd_xfr_free(x);
 	return rc < 0 ? rc : 0;
+}
+
+void dnsd_engine_set_journal_max(dnsd_engine *e, unsigned max)
+{
+	if (e) {
+		e->journal_max = max;
+		e->journal_max_set = true;
+	}
 }
