@@ -3,6 +3,7 @@ zone (RFC 9432): what a secondary receives is what queries of the same view
 get, name by name; who may transfer is what transfer: says; a secondary
 that goes away mid-transfer costs dnsd nothing."""
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -461,3 +462,167 @@ def test_bad_transfer_settings_exit_2(dnsd_path, loaded, sample_zone, tmp_path, 
     assert str(path) in p.stderr and why in p.stderr, p.stderr
     if "catalog" not in text:
         assert f"{path}:2:5:" in p.stderr, p.stderr
+
+
+# ---- IXFR from the journal ----
+
+def ixfr_from(d, serial_no, zone=ZONE, source=ALLOWED):
+    """ixfr_tcp from a source address, as the transfer rules see it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.bind((source, 0))
+    s.connect((HOST, d.port))
+    with s:
+        wire = ixfr_query(zone, serial_no).to_wire()
+        s.sendall(struct.pack("!H", len(wire)) + wire)
+        records = []
+        while True:
+            m = read_msg(s)
+            assert m is not None and m.rcode() == dns.rcode.NOERROR
+            records += [(rr.name.to_text().lower(), rr.rdtype, rr.ttl, rd)
+                        for rr in m.answer for rd in rr]
+            if not is_incremental(records):
+                if len(records) > 1 and records[-1][1] == dns.rdatatype.SOA:
+                    return records
+                continue
+            soas = [r for r in records if r[1] == dns.rdatatype.SOA]
+            if len(soas) >= 4 and records[-1][1] == dns.rdatatype.SOA and \
+                    records[-1][3].serial == records[0][3].serial and len(soas) % 2 == 0:
+                return records
+
+
+def is_incremental(records):
+    return len(records) > 1 and records[1][1] == dns.rdatatype.SOA
+
+
+def diff_of(records):
+    """An incremental answer's (old serial, deleted, added), each a set of
+    (name, type, ttl, rdata text)."""
+    assert is_incremental(records)
+    new = records[0][3].serial
+    old = records[1][3].serial
+    rest = records[2:-1]
+    cut = next(i for i, r in enumerate(rest)
+               if r[1] == dns.rdatatype.SOA and r[3].serial == new)
+    key = lambda r: (r[0], r[1], r[2], r[3].to_text().lower())   # noqa: E731
+    return old, {key(r) for r in rest[:cut]}, {key(r) for r in rest[cut + 1:]}
+
+
+def as_set(z):
+    """axfr()'s dict as a set of (name, type, ttl, rdata), SOA left out."""
+    return {(n, t, ttl, rd) for (n, t), (ttl, rds) in z.items() if t != dns.rdatatype.SOA
+            for rd in rds}
+
+
+def with_members(sample_policy, tmp_path, names):
+    """The sample policy with members names added, as a file to load."""
+    p = yaml.safe_load(sample_policy.read_text())
+    for n in names:
+        p["members"][n] = {"level": 1, "targets": [f"xmpp.{n}:5269"]}
+    path = tmp_path / ("with-" + "-".join(names or ["none"]) + ".yaml")
+    path.write_text(yaml.safe_dump(p))
+    return path
+
+
+def test_ixfr_suspend_keyed_view_holds_exactly_that_members_srv_changes(server):
+    old, _ = axfr(server, source=DELTA_XFR)
+    s0 = current_serial(server)
+    server.ctl.ok("suspend", "alpha.fed.example")
+    new, _ = axfr(server, source=DELTA_XFR)
+    records = ixfr_from(server, s0, source=DELTA_XFR)
+    assert is_incremental(records), server.stderr()
+    serial_old, deleted, added = diff_of(records)
+    assert serial_old == s0 and records[0][3].serial == current_serial(server)
+    assert deleted
+    assert all(r[0].endswith("._tcp.alpha.fed.example.") and r[1] == dns.rdatatype.SRV
+               for r in deleted | added)
+    # Applying the difference to the old zone gives the new one exactly.
+    assert (as_set(old) - deleted) | added == as_set(new)
+
+
+def test_ixfr_suspend_default_view_empty_difference(server):
+    # The default view never has a member's own hosts: nothing to send.
+    axfr(server)
+    s0 = current_serial(server)
+    server.ctl.ok("suspend", "alpha.fed.example")
+    records = ixfr_from(server, s0)
+    assert is_incremental(records)
+    assert diff_of(records) == (s0, set(), set())
+
+
+def test_ixfr_several_commits_one_condensed_difference(server, sample_policy, tmp_path):
+    old, _ = axfr(server)
+    s0 = current_serial(server)
+    for names in (["kappa.fed.example"], ["kappa.fed.example", "lambda.fed.example"],
+                  ["lambda.fed.example"]):
+        server.ctl.ok("load", with_members(sample_policy, tmp_path, names))
+    new, _ = axfr(server)
+    records = ixfr_from(server, s0)
+    soas = [r for r in records if r[1] == dns.rdatatype.SOA]
+    assert len(soas) == 4      # one difference, not three
+    _, deleted, added = diff_of(records)
+    assert not deleted and added
+    assert {r[0].split("._tcp.")[1] for r in added} == {"lambda.fed.example."}
+    assert (as_set(old) - deleted) | added == as_set(new)
+
+
+def test_ixfr_member_removed_default_view_applies(server, sample_policy, tmp_path):
+    server.ctl.ok("load", with_members(sample_policy, tmp_path, ["kappa.fed.example"]))
+    old, _ = axfr(server)
+    s0 = current_serial(server)
+    server.ctl.ok("load", sample_policy)
+    new, _ = axfr(server)
+    _, deleted, added = diff_of(ixfr_from(server, s0))
+    assert deleted and not added
+    assert (as_set(old) - deleted) | added == as_set(new)
+
+
+def test_ixfr_over_udp_difference_that_fits(server):
+    axfr(server, source=DELTA_XFR)
+    s0 = current_serial(server)
+    server.ctl.ok("suspend", "alpha.fed.example")
+    r = dns.query.udp(ixfr_query(ZONE, s0), HOST, port=server.port, source=DELTA_XFR,
+                      timeout=TIMEOUT, one_rr_per_rrset=True)
+    assert not r.flags & dns.flags.TC
+    records = [(rr.name.to_text().lower(), rr.rdtype, rr.ttl, rd)
+               for rr in r.answer for rd in rr]
+    old, deleted, _ = diff_of(records)
+    assert old == s0 and deleted
+
+
+def test_ixfr_older_than_journal_max_whole_zone(dnsd_path, loaded, sample_zone, tmp_path):
+    d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
+             extra=("--config", str(config(tmp_path, CONFIG + "journal-max: 1\n")),
+                    "--removed-grace-s", "0"))
+    d.ctl = loaded
+    try:
+        axfr(d)
+        s0 = current_serial(d)
+        d.ctl.ok("suspend", "alpha.fed.example")
+        assert is_incremental(ixfr_from(d, s0))
+        d.ctl.ok("suspend", "beta.fed.example")
+        assert not is_incremental(ixfr_from(d, s0))      # two serials back
+    finally:
+        assert d.stop() == 0, d.stderr()
+
+
+def test_ixfr_after_zone_reload_whole_zone(dnsd_path, loaded, sample_zone, tmp_path):
+    zone = tmp_path / "fed.example.zone"
+    zone.write_text(sample_zone.read_text())
+    d = Dnsd(dnsd_path, str(loaded.db), [str(zone)],
+             extra=("--config", str(config(tmp_path)), "--removed-grace-s", "0"))
+    d.ctl = loaded
+    try:
+        axfr(d)
+        s0 = current_serial(d)
+        d.ctl.ok("suspend", "alpha.fed.example")
+        assert is_incremental(ixfr_from(d, s0))
+        zone.write_text(sample_zone.read_text() + "\nreloaded 300 IN A 192.0.2.99\n")
+        deadline = time.monotonic() + 10
+        while d.ask("reloaded.fed.example", "A").rcode() != dns.rcode.NOERROR:
+            assert time.monotonic() < deadline, d.stderr()
+            d.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+        assert not is_incremental(ixfr_from(d, s0))
+    finally:
+        assert d.stop() == 0, d.stderr()
