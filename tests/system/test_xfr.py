@@ -626,3 +626,18 @@ def test_ixfr_after_zone_reload_whole_zone(dnsd_path, loaded, sample_zone, tmp_p
         assert not is_incremental(ixfr_from(d, s0))
     finally:
         assert d.stop() == 0, d.stderr()
+
+
+def test_ixfr_member_apex_zone_untouched_two_soas_touched_whole(server):
+    apex = "_xmpp-server._tcp.gamma.example"
+    axfr(server, apex)
+    s0 = current_serial(server)
+    server.ctl.ok("suspend", "alpha.fed.example")
+    records = ixfr_from(server, s0, zone=apex)
+    assert diff_of(records) == (s0, set(), set())
+    assert records[0][3].serial == current_serial(server)
+    s1 = current_serial(server)
+    server.ctl.ok("suspend", "gamma.example")
+    records = ixfr_from(server, s1, zone=apex)
+    assert not is_incremental(records)
+    assert records[0][3].serial == current_serial(server)
