@@ -198,6 +198,79 @@ static void test_zone_reload_ends_a_transfer(void **state)
 	dnsd_xfr_free(t);
 }
 
+/* ---- IXFR from the journal ---- */
+
+static int del_member(pdb_wtxn *w, void *arg)
+{
+	return pdb_w_del_member(w, arg);
+}
+
+/* The records of a whole transfer, message by message. */
+static ldns_rr_list *transfer(struct xfr_fixture *x, const uint8_t *q, size_t qlen)
+{
+	ldns_rr_list *all = ldns_rr_list_new();
+	dnsd_xfr *t = NULL;
+	size_t n;
+	int more;
+
+	assert_int_equal(dnsd_xfr_begin(x->f.engine, q, qlen, &local, &t), 0);
+	assert_non_null(t);
+	do {
+		ldns_pkt *p = NULL;
+		more = dnsd_xfr_next(t, x->out, sizeof(x->out), &n);
+		assert_true(more >= 0 && n > 0);
+		assert_int_equal(ldns_wire2pkt(&p, x->out, n), LDNS_STATUS_OK);
+		ldns_rr_list_push_rr_list(all, ldns_rr_list_clone(ldns_pkt_answer(p)));
+		ldns_pkt_free(p);
+	} while (more);
+	dnsd_xfr_free(t);
+	return all;
+}
+
+static size_t ixfr_query(uint8_t *q, const ldns_rr *soa)
+{
+	ldns_pkt *p = NULL;
+	uint8_t *w = NULL;
+	size_t n = 0;
+
+	assert_int_equal(ldns_pkt_query_new_frm_str(&p, "fed.example.", LDNS_RR_TYPE_IXFR,
+	                                            LDNS_RR_CLASS_IN, 0), LDNS_STATUS_OK);
+	ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, ldns_rr_clone(soa));
+	assert_int_equal(ldns_pkt2wire(&w, p, &n), LDNS_STATUS_OK);
+	memcpy(q, w, n);
+	free(w);
+	ldns_pkt_free(p);
+	return n;
+}
+
+static void test_ixfr_member_removed_gives_only_its_srv_deletions(void **state)
+{
+	struct xfr_fixture *x = *state;
+	uint8_t q[512];
+	size_t qlen = make_query(q, "fed.example.", LDNS_RR_TYPE_AXFR, 1);
+	ldns_rr_list *before = transfer(x, q, qlen);
+	const ldns_rr *old_soa = ldns_rr_list_rr(before, 0);
+	char gone[] = "m00007.fed.example";
+
+	assert_int_equal(pdb_write(x->f.db, "test", del_member, gone, NULL), 0);
+	qlen = ixfr_query(q, old_soa);
+	ldns_rr_list *diff = transfer(x, q, qlen);
+	/* SOA new, SOA old, two SRV deleted, SOA new, nothing added, SOA new. */
+	assert_int_equal(ldns_rr_list_rr_count(diff), 6);
+	assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(diff, 1)), LDNS_RR_TYPE_SOA);
+	assert_int_equal(ldns_rdf2native_int32(ldns_rr_rdf(ldns_rr_list_rr(diff, 1), 2)),
+	                 ldns_rdf2native_int32(ldns_rr_rdf(old_soa, 2)));
+	for (size_t i = 2; i < 4; i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(diff, i);
+		char *owner = ldns_rdf2str(ldns_rr_owner(rr));
+		assert_int_equal(ldns_rr_get_type(rr), LDNS_RR_TYPE_SRV);
+		assert_non_null(strstr(owner, "._tcp.m00007.fed.example."));
+		free(owner);
+	}
+	ldns_rr_list_deep_free(diff);
+	ldns_rr_list_deep_free(before);
+}
+
 /* ---- the rules as read from the file ---- */
 
 static void check_bad(const char *key, const char *addr, const char *view, const char *why)
@@ -247,6 +320,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_other_queries_are_no_transfer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zone_reload_ends_a_transfer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ixfr_member_removed_gives_only_its_srv_deletions,
+		                                setup, teardown),
 		cmocka_unit_test(test_transfer_rules_checked_with_file_line_column),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
