@@ -220,7 +220,10 @@ static ldns_rr_list *transfer(struct xfr_fixture *x, const uint8_t *q, size_t ql
 		more = dnsd_xfr_next(t, x->out, sizeof(x->out), &n);
 		assert_true(more >= 0 && n > 0);
 		assert_int_equal(ldns_wire2pkt(&p, x->out, n), LDNS_STATUS_OK);
-		ldns_rr_list_push_rr_list(all, ldns_rr_list_clone(ldns_pkt_answer(p)));
+		ldns_rr_list *an = ldns_rr_list_clone(ldns_pkt_answer(p));
+		assert_non_null(an);
+		ldns_rr_list_push_rr_list(all, an);   /* takes the records, not the list */
+		ldns_rr_list_free(an);
 		ldns_pkt_free(p);
 	} while (more);
 	dnsd_xfr_free(t);
