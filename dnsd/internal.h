@@ -28,6 +28,12 @@ struct dnsd_zones {
 
 struct dnsd_query;
 
+/* Step over the name at *off in message m (len bytes), checking it
+ * (wire.c): labels of at most 63 bytes, 255 in all, compression pointers
+ * that point back only (RFC 1035 4.1.4).  If out is not NULL the name is
+ * written there uncompressed and in lower case, *outlen its length. */
+bool dnsd__name_read(const uint8_t *m, size_t len, size_t *off, uint8_t *out, size_t *outlen);
+
 /* The file's SOA serial and the digest of the records, for a zone just
  * read (serial.c). */
 void dnsd__zone_stamp(struct dnsd_zone *z);

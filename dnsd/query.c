@@ -148,51 +148,6 @@ static int answer_query(struct dnsd_query *x)
 
 /* ---- the message, checked on the wire ---- */
 
-/* Step over the name at *off in message m (len bytes), checking it: labels
- * of at most 63 bytes, 255 bytes in all, and compression pointers that
- * point back, before the part of the name that led to them (RFC 1035
- * 4.1.4: a pointer names a prior occurrence), so a pointer forward or in a
- * loop is malformed.  If out is not NULL the name is written there
- * uncompressed, in lower case, and *outlen is its length. */
-static bool name_read(const uint8_t *m, size_t len, size_t *off, uint8_t *out, size_t *outlen)
-{
-	size_t pos = *off, start = *off, n = 0;
-	bool jumped = false;
-
-	for (;;) {
-		if (pos >= len)
-			return false;
-		uint8_t l = m[pos];
-		if ((l & 0xc0) == 0xc0) {
-			if (len - pos < 2)
-				return false;
-			size_t target = (size_t)(l & 0x3f) << 8 | m[pos + 1];
-			if (!jumped)
-				*off = pos + 2;
-			jumped = true;
-			if (target < LDNS_HEADER_SIZE || target >= start)
-				return false;
-			start = pos = target;
-			continue;
-		}
-		if (l > 63 || n + 1 + l > 255 || len - pos < 1u + l)
-			return false;
-		for (size_t i = 0; out && i <= l; i++) {
-			uint8_t c = m[pos + i];
-			out[n + i] = (i && c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-		}
-		n += 1u + l;
-		pos += 1u + l;
-		if (l == 0)
-			break;
-	}
-	if (!jumped)
-		*off = pos;
-	if (outlen)
-		*outlen = n;
-	return true;
-}
-
 /* What a walk over a whole query found. */
 struct msg_scan {
 	uint16_t qtype;               /* of the first question */
@@ -229,7 +184,7 @@ static bool scan_query(const uint8_t *q, size_t len, struct msg_scan *s)
 
 	memset(s, 0, sizeof(*s));
 	for (unsigned i = 0; i < LDNS_QDCOUNT(q); i++) {
-		if (!name_read(q, len, &off, NULL, NULL) || len - off < 4)
+		if (!dnsd__name_read(q, len, &off, NULL, NULL) || len - off < 4)
 			return false;
 		if (i == 0)
 			s->qtype = ldns_read_uint16(q + off);
@@ -237,7 +192,7 @@ static bool scan_query(const uint8_t *q, size_t len, struct msg_scan *s)
 	}
 	for (unsigned i = 0; i < total; i++) {
 		size_t at = off;
-		if (!name_read(q, len, &off, NULL, NULL) || len - off < 10)
+		if (!dnsd__name_read(q, len, &off, NULL, NULL) || len - off < 10)
 			return false;
 		uint16_t type = ldns_read_uint16(q + off);
 		size_t rdlen = ldns_read_uint16(q + off + 8);
@@ -417,7 +372,7 @@ struct fit_rr {
 static bool fit_rr_read(const uint8_t *m, size_t len, size_t *off, struct fit_rr *rr)
 {
 	rr->at = *off;
-	if (!name_read(m, len, off, rr->owner, &rr->owner_len) || len - *off < 10)
+	if (!dnsd__name_read(m, len, off, rr->owner, &rr->owner_len) || len - *off < 10)
 		return false;
 	rr->type = ldns_read_uint16(m + *off);
 	size_t rdlen = ldns_read_uint16(m + *off + 8);
@@ -451,7 +406,7 @@ static bool fit_scan(const uint8_t *wire, size_t len, struct fit_plan *pl)
 	memset(pl, 0, sizeof(*pl));
 	pl->head = off;
 	for (unsigned i = 0; i < LDNS_QDCOUNT(wire); i++) {
-		if (!name_read(wire, len, &off, NULL, NULL) || len - off < 4)
+		if (!dnsd__name_read(wire, len, &off, NULL, NULL) || len - off < 4)
 			return false;
 		off += 4;
 	}

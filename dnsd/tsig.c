@@ -72,47 +72,6 @@ static bool name_wire(const char *text, uint8_t out[255], size_t *len)
 	return ok;
 }
 
-/* Read the name at *off in m (len bytes) into out, uncompressed and in
- * lower case, following only pointers that point back (RFC 1035 4.1.4).
- * *off moves past the name as it stands in the message. */
-static bool name_read(const uint8_t *m, size_t len, size_t *off, uint8_t out[255], size_t *outlen)
-{
-	size_t pos = *off, start = *off, n = 0;
-	bool jumped = false;
-
-	for (;;) {
-		if (pos >= len)
-			return false;
-		uint8_t l = m[pos];
-		if ((l & 0xc0) == 0xc0) {
-			if (len - pos < 2)
-				return false;
-			size_t target = (size_t)(l & 0x3f) << 8 | m[pos + 1];
-			if (!jumped)
-				*off = pos + 2;
-			jumped = true;
-			if (target < LDNS_HEADER_SIZE || target >= start)
-				return false;
-			start = pos = target;
-			continue;
-		}
-		if (l > 63 || n + 1u + l > 255 || len - pos < 1u + l)
-			return false;
-		for (size_t i = 0; i <= l; i++) {
-			uint8_t c = m[pos + i];
-			out[n + i] = (i && c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-		}
-		n += 1u + l;
-		pos += 1u + l;
-		if (l == 0)
-			break;
-	}
-	if (!jumped)
-		*off = pos;
-	*outlen = n;
-	return true;
-}
-
 static const struct tsig_alg *alg_by_text(const char *s)
 {
 	for (size_t i = 0; i < NALGS; i++)
@@ -398,13 +357,13 @@ static int tsig_find(const uint8_t *m, size_t len, struct tsig_rr *t)
 	if (len < LDNS_HEADER_SIZE)
 		return -EBADMSG;
 	for (unsigned i = 0; i < LDNS_QDCOUNT(m); i++) {
-		if (!name_read(m, len, &off, name, &nlen) || len - off < 4)
+		if (!dnsd__name_read(m, len, &off, name, &nlen) || len - off < 4)
 			return -EBADMSG;
 		off += 4;
 	}
 	for (unsigned i = 0; i < nrr; i++) {
 		size_t at = off;
-		if (!name_read(m, len, &off, name, &nlen) || len - off < 10)
+		if (!dnsd__name_read(m, len, &off, name, &nlen) || len - off < 10)
 			return -EBADMSG;
 		uint16_t type = ldns_read_uint16(m + off);
 		size_t rdlen = ldns_read_uint16(m + off + 8);
@@ -421,7 +380,7 @@ static int tsig_find(const uint8_t *m, size_t len, struct tsig_rr *t)
 			t->name_len = nlen;
 			found = true;
 			size_t rd = off + 10, end = rd + rdlen;
-			if (!name_read(m, end, &rd, t->alg, &t->alg_len) || end - rd < 10)
+			if (!dnsd__name_read(m, end, &rd, t->alg, &t->alg_len) || end - rd < 10)
 				return -EBADMSG;
 			t->time_signed = (uint64_t)ldns_read_uint16(m + rd) << 32 | ldns_read_uint32(m + rd + 2);
 			t->fudge = ldns_read_uint16(m + rd + 6);
