@@ -109,12 +109,18 @@ def run_server(name, cmd, port, work, seconds):
         check_answer(port, name)
         return dnsperf(port, os.path.join(work, "queries"), seconds)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc, log)
+
+
+def stop(proc, log):
+    """End a server started for a run (SIGTERM, then SIGKILL after 20 s)
+    and close its log."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
 
 
 def knot_conf(work, port, threads):

@@ -12,14 +12,13 @@ Everything lives in a temporary directory, removed at the end.
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dns_bench import HOST, ZONE, apex_text, free_port, wait_up, write_inputs  # noqa: E402
+from dns_bench import HOST, ZONE, apex_text, free_port, stop, wait_up, write_inputs  # noqa: E402
 
 RUNS = 3
 
@@ -92,12 +91,7 @@ def measure(name, cmd, port, work):
         best = min(runs)
         return best, before, after
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc, log)
 
 
 def main():

@@ -160,12 +160,17 @@ def _zone_word(zone):
     return zone.rstrip(".").lower()
 
 
-class KnotSecondary(Server):
-    kind = "knot"
+class Secondary(Server):
+    """A secondary of primary (host, port) for zones, transferring with key;
+    catalog, where the kind consumes one, names the catalog zone."""
 
     def __init__(self, workdir, primary, key, zones, catalog=None):
         super().__init__(workdir)
         self.primary, self.key, self.zones, self.catalog = primary, key, zones, catalog
+
+
+class KnotSecondary(Secondary):
+    kind = "knot"
 
     def config(self):
         host, port = self.primary
@@ -238,12 +243,9 @@ zone:
         return out
 
 
-class NsdSecondary(Server):
+class NsdSecondary(Secondary):
+    """NSD 4.6 consumes no catalog: its zones are given."""
     kind = "nsd"
-
-    def __init__(self, workdir, primary, key, zones):
-        super().__init__(workdir)
-        self.primary, self.key, self.zones = primary, key, zones
 
     def config(self):
         host, port = self.primary
@@ -293,12 +295,8 @@ pattern:
         return ["XFR" for line in self.log_text().splitlines() if pat.search(line)]
 
 
-class BindSecondary(Server):
+class BindSecondary(Secondary):
     kind = "bind"
-
-    def __init__(self, workdir, primary, key, zones, catalog=None):
-        super().__init__(workdir)
-        self.primary, self.key, self.zones, self.catalog = primary, key, zones, catalog
 
     def config(self):
         host, port = self.primary
