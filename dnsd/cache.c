@@ -12,6 +12,7 @@
 struct entry {
 	size_t len;                   /* of the response */
 	int64_t until;                /* see dnsd__cache_put */
+	uint8_t outcome;              /* for the metrics of a cached answer */
 	struct dnsd_cache_key key;    /* only its used bytes are stored */
 };
 
@@ -90,7 +91,7 @@ static struct slot *set_of(struct dnsd_cache *c, uint64_t h)
 }
 
 const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len,
-                               int64_t *until)
+                               int64_t *until, uint8_t *outcome)
 {
 	uint64_t h = hash_of(k);
 	struct slot *set = set_of(c, h);
@@ -101,6 +102,7 @@ const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key
 		    memcmp(&e->key, k, key_bytes(k)) == 0) {
 			*len = e->len;
 			*until = e->until;
+			*outcome = e->outcome;
 			return wire_of(e);
 		}
 	}
@@ -108,7 +110,7 @@ const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key
 }
 
 void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
-                     size_t len, int64_t until)
+                     size_t len, int64_t until, uint8_t outcome)
 {
 	uint64_t h = hash_of(k);
 	struct slot *set = set_of(c, h), *s = NULL;
@@ -125,6 +127,7 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 		return;
 	e->len = len;
 	e->until = until;
+	e->outcome = outcome;
 	memcpy(&e->key, k, key_bytes(k));
 	memcpy(wire_of(e), wire, len);
 	free(s->e);

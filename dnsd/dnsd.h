@@ -110,6 +110,14 @@ struct dnsd_client {
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen);
 
+/* ---- metrics ---------------------------------------------------------------- */
+
+struct ch_text;
+/** Write the metrics of n engines (the daemon's threads), summed, into t
+ * (common/metrics.h).  Safe from any thread while the engines live: it
+ * only reads their counters. */
+void dnsd_metrics_render(dnsd_engine *const *engines, size_t n, struct ch_text *t);
+
 /* ---- zone transfers (AXFR, IXFR, the catalog zone) ------------------------ */
 
 struct dnsd_config;
@@ -205,6 +213,7 @@ struct dnsd_config {
 	char *catalog;              /* the catalog zone's name; NULL: none */
 	unsigned journal_max;       /* serials kept for IXFR; the caller sets
 	                               the default before reading */
+	char *metrics;              /* ADDR:PORT of /metrics; NULL: none */
 };
 
 /* Field indexes of the records above. */

@@ -5,6 +5,7 @@
 #include <ldns/ldns.h>
 
 #include "dnsd.h"
+#include "stats.h"
 
 struct dnsd_zone {
 	ldns_dnssec_zone *z;
@@ -89,6 +90,7 @@ struct dnsd_engine {
 	bool journal_max_set;
 	unsigned journal_max;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
+	struct dnsd_stats stats;      /* this engine's counters, for /metrics */
 };
 
 /* One query being answered. */
@@ -118,6 +120,7 @@ struct dnsd_query {
 	 * commit or reload (a member's not-after, the end of a removed
 	 * member's grace): the cache keeps it no longer.  0: no such end. */
 	int64_t until;
+	enum dnsd_outcome outcome;    /* for the metrics: what the policy made of it */
 };
 
 /* The views of the epoch, built on first use. */
@@ -142,13 +145,14 @@ struct dnsd_cache_key {
 struct dnsd_cache *dnsd__cache_new(size_t slots);
 void dnsd__cache_free(struct dnsd_cache *c);
 /* The response stored under k, or NULL; *len receives its length and
- * *until the time it holds until (0: no end; the caller checks it). */
+ * *until the time it holds until (0: no end; the caller checks it), and
+ * *outcome the policy outcome it was stored with (enum dnsd_outcome). */
 const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len,
-                               int64_t *until);
+                               int64_t *until, uint8_t *outcome);
 /* Store a copy of a response that holds until until (0: no end); on
  * failure the cache just misses later. */
 void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
-                     size_t len, int64_t until);
+                     size_t len, int64_t until, uint8_t outcome);
 
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */

@@ -13,6 +13,7 @@
 #include "cfg.h"
 #include "dnsd.h"
 #include "internal.h"
+#include "metrics.h"
 
 /* One loop per thread, each with its own engine (snapshot, cache) and its
  * own SO_REUSEPORT UDP sockets; thread 0 is the main thread, which also
@@ -45,6 +46,8 @@ struct daemon {
 	uv_timer_t reap;
 	uv_timer_t sweep;          /* reader slots of dead processes */
 	dnsd_notify *notify;       /* NULL: none configured */
+	dnsd_engine **engines;     /* every worker's, for the metrics */
+	ch_metrics *metrics;       /* NULL: no metrics: setting */
 };
 
 static void usage(FILE *out)
@@ -53,7 +56,7 @@ static void usage(FILE *out)
 	        "usage: dnsd [--config FILE] --db DIR --zone FILE [--zone FILE ...]\n"
 	        "            --listen ADDR:PORT [--listen ...]\n"
 	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
-	        "            [--removed-grace-s S]\n"
+	        "            [--removed-grace-s S] [--metrics ADDR:PORT]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
@@ -70,6 +73,8 @@ static void usage(FILE *out)
 	        "  --removed-grace-s S  go on answering a removed member's delegated names\n"
 	        "                    as an empty zone for S seconds (604800, 7 days; at\n"
 	        "                    most 7776000; 0: not at all)\n"
+	        "  --metrics ADDR:PORT  serve Prometheus/OpenMetrics text at\n"
+	        "                    http://ADDR:PORT/metrics (a bare PORT: on 127.0.0.1)\n"
 	        "\n"
 	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
 	        "community zone.  A reload whose records changed while the file's serial\n"
@@ -85,6 +90,7 @@ static const struct option longopts[] = {
 	{ "tcp-max", required_argument, NULL, 'm' },
 	{ "tcp-idle-ms", required_argument, NULL, 'i' },
 	{ "removed-grace-s", required_argument, NULL, 'g' },
+	{ "metrics", required_argument, NULL, 'M' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -133,6 +139,9 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 				fprintf(stderr, "dnsd: --%s\n", err);
 				rc = 2;
 			}
+			break;
+		case 'M':
+			rc = cfg_opt_string(&o->metrics, optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -319,6 +328,9 @@ static void workers_abandon(struct daemon *d, uv_loop_t *main_loop)
 
 static void daemon_free(struct daemon *d)
 {
+	/* First: the scrape thread reads the engines. */
+	ch_metrics_stop(d->metrics);
+	free(d->engines);
 	for (unsigned i = 0; d->w && i < d->nworkers; i++)
 		dnsd_engine_free(d->w[i].engine);
 	free(d->w);
@@ -356,6 +368,33 @@ static int notify_start(struct daemon *d, uv_loop_t *loop)
 		fprintf(stderr, "dnsd: notify: %s\n", dnsd_strerror(rc));
 		return 3;
 	}
+	return 0;
+}
+
+static void metrics_render(void *arg, struct ch_text *t)
+{
+	const struct daemon *d = arg;
+	dnsd_metrics_render(d->engines, d->nworkers, t);
+}
+
+/* The metrics endpoint, if configured.  Returns 0 or the exit code. */
+static int metrics_start(struct daemon *d)
+{
+	char err[512];
+	int rc;
+
+	if (!d->o.metrics)
+		return 0;
+	if (!(d->engines = calloc(d->nworkers, sizeof(*d->engines))))
+		return 3;
+	for (unsigned i = 0; i < d->nworkers; i++)
+		d->engines[i] = d->w[i].engine;
+	if ((rc = ch_metrics_start(d->o.metrics, metrics_render, d, &d->metrics, err,
+	                           sizeof(err))) != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return rc == -EINVAL ? 2 : 3;
+	}
+	fprintf(stderr, "dnsd: metrics on http://%s/metrics\n", ch_metrics_addr(d->metrics));
 	return 0;
 }
 
@@ -397,7 +436,9 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 		if (worker__init(d, i, l) != 0)
 			return 3;
 	}
-	return notify_start(d, loop);
+	if ((rc = notify_start(d, loop)) != 0)
+		return rc;
+	return metrics_start(d);
 }
 
 int main(int argc, char **argv)

@@ -143,6 +143,7 @@ static void conn__closed(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	ch_gauge_set(&s->engine->stats.tcp_open, s->nconns);
 	free(c);
 	server__release(s);
 }
@@ -431,11 +432,14 @@ static void tcp__accept(uv_stream_t *server, int status)
 	s->conns = c;
 	s->nconns++;
 	s->cd.open++;
+	ch_gauge_set(&s->engine->stats.tcp_open, s->nconns);
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || s->nconns > s->lim.tcp_max ||
 	    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) != 0) {
+		ch_counter_add(&s->engine->stats.tcp_refused, 1);
 		conn__close(c);
 		return;
 	}
+	ch_counter_add(&s->engine->stats.tcp_accepted, 1);
 	client_of((struct sockaddr *)&ss, true, &c->client);
 	uv_timer_start(&c->idle, tcp__idle, s->lim.tcp_idle_ms, s->lim.tcp_idle_ms);
 	if (uv_read_start((uv_stream_t *)&c->tcp, tcp__alloc, tcp__read) != 0)

@@ -202,8 +202,10 @@ static int add_srv(struct dnsd_query *x, const struct policy_name *pn, const str
 	}
 	if (!active)
 		return 0;
+	x->outcome = DNSD_OUTCOME_CH_ONLY;
 	if ((rc = fallback_allowed(x, pn->member, &fallback)) != 0 || !fallback)
 		return rc;
+	x->outcome = DNSD_OUTCOME_FALLBACK;
 	const struct pdb_target *t;
 	unsigned n = pdb_member_targets(m, pn->tls, &t);
 	for (unsigned i = 0; i < n; i++) {
@@ -284,6 +286,8 @@ static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
 	const struct dnsd_zone *soa_zone = x->community;
 
 	hold_while_valid(x, m);
+	if (!active)
+		x->outcome = DNSD_OUTCOME_INACTIVE;
 	if (!active && x->c->inactive == PDB_INACTIVE_NXDOMAIN) {
 		if (apex) {
 			answer_empty_apex(x);
@@ -378,12 +382,16 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 		if ((rc = removed_lately(x, pn.member, &removed)) != 0)
 			return rc;
 		*done = removed;
+		x->outcome = removed ? DNSD_OUTCOME_REMOVED : DNSD_OUTCOME_UNKNOWN;
 		if (removed)
 			answer_empty_apex(x);
 		return 0;
 	}
-	if (rc == PDB_ENOTFOUND)
+	if (rc == PDB_ENOTFOUND) {
+		if (pn.kind == NAME_SRV)
+			x->outcome = DNSD_OUTCOME_UNKNOWN;
 		return 0;   /* static data, or NXDOMAIN */
+	}
 	if (rc)
 		return rc;
 	*done = true;

@@ -556,19 +556,22 @@ static size_t serve_cached(const uint8_t *q, const struct plain_query *p, const 
 /* Answer from the cache if the key (made into *k) is there. */
 static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_query *p, int32_t view,
                        const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen,
-                       struct dnsd_cache_key *k)
+                       struct dnsd_cache_key *k, enum dnsd_outcome *outcome)
 {
 	const uint8_t *hit;
 	int64_t until;
 	size_t len;
+	uint8_t tag;
 
 	make_key(e, p, view, k);
-	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until)))
+	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until, &tag)))
 		return false;
 	/* The clock is read only for the few answers that end at a time. */
 	if (until && (int64_t)time(NULL) >= until)
 		return false;
 	*outlen = serve_cached(q, p, hit, len, c, out, cap);
+	*outcome = (enum dnsd_outcome)tag;
+	ch_counter_add(&e->stats.cache_hits, 1);
 	return true;
 }
 
@@ -592,7 +595,8 @@ struct fit_info {
  * its TSIG is added by the caller, as for every signed query. */
 static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                        uint64_t serial, int snap_rc, uint16_t tsig_error, uint8_t *wire,
-                       size_t *wlen, bool *cacheable, int64_t *until, struct fit_info *fi)
+                       size_t *wlen, bool *cacheable, int64_t *until, struct fit_info *fi,
+                       enum dnsd_outcome *outcome)
 {
 	struct dnsd_query x = { .e = e, .txn = e->txn, .client = c, .serial = serial };
 	struct msg_scan s;
@@ -648,6 +652,7 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		*wlen = n;
 		*cacheable = rc == 0;
 		*until = x.until;
+		*outcome = x.outcome;
 	}
 	free(w);
 	ldns_pkt_free(x.r);
@@ -673,8 +678,9 @@ static size_t fit_signed(struct dnsd_tsig_ctx *t, const uint8_t *q, const struct
 	return n;
 }
 
-int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                uint8_t *out, size_t cap, size_t *outlen)
+static int answer_msg(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                      uint8_t *out, size_t cap, size_t *outlen, uint16_t *qtype_out,
+                      enum dnsd_outcome *outcome)
 {
 	uint8_t *wire;
 	struct fit_info fi = { 0 };
@@ -690,8 +696,6 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	unsigned rcode;
 	int rc, snap;
 
-	if (!e || !q || !c || !out || !outlen || cap < 512)
-		return -EINVAL;
 	wire = e->scratch;
 	*outlen = 0;
 	/* Too short to carry an ID, or a response: silence (RFC 1035 4.1.1;
@@ -705,6 +709,7 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	}
 	/* Transfers are never cached: who asks decides what they get. */
 	uint16_t qtype = plain ? p.qtype : scan.qtype;
+	*qtype_out = qtype;
 	if (qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR ||
 	    dnsd__xfr_is_catalog(e, q, qlen)) {
 		rc = dnsd__xfr_answer_one(e, q, qlen, c, out, cap, outlen);
@@ -728,19 +733,22 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	    e->epoch.c.fallback == PDB_FALLBACK_ALLOWED)) {
 		if (e->epoch.views_built)
 			view = dnsd__view_of(e, c);
-		if (from_cache(e, q, &p, view, c, out, cap, outlen, &k))
+		if (from_cache(e, q, &p, view, c, out, cap, outlen, &k, outcome))
 			return 0;
 	}
 	snap = policy_snapshot(e, &serial);
 	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0 &&
-	    from_cache(e, q, &p, view, c, out, cap, outlen, &k)) {
+	    from_cache(e, q, &p, view, c, out, cap, outlen, &k, outcome)) {
 		pdb_read_reset(e->txn);
 		return 0;
 	}
-	rc = answer_full(e, q, qlen, c, serial, snap, tsig_error, wire, &wlen, &cacheable, &until, &fi);
+	rc = answer_full(e, q, qlen, c, serial, snap, tsig_error, wire, &wlen, &cacheable, &until, &fi,
+	                 outcome);
 	pdb_read_reset(e->txn);
+	ch_counter_add(&e->stats.cache_misses, 1);
+	ch_gauge_set(&e->stats.serial, serial);
 	if (plain && cacheable)
-		dnsd__cache_put(e->cache, &k, wire, wlen, until);
+		dnsd__cache_put(e->cache, &k, wire, wlen, until, (uint8_t)*outcome);
 	if (plain)
 		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
 	else if (scan.ntsig)
@@ -748,6 +756,22 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		                     cap, now);
 	else
 		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), out, cap);
+	return rc;
+}
+
+int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                uint8_t *out, size_t cap, size_t *outlen)
+{
+	enum dnsd_outcome outcome = DNSD_OUTCOME_NONE;
+	uint16_t qtype = 0;
+	int rc;
+
+	if (!e || !q || !c || !out || !outlen || cap < 512)
+		return -EINVAL;
+	rc = answer_msg(e, q, qlen, c, out, cap, outlen, &qtype, &outcome);
+	/* Silence (a response, a runt) is no query answered. */
+	if (*outlen)
+		dnsd__stats_query(&e->stats, c->tcp, qtype, out, *outlen, outcome);
 	return rc;
 }
 

@@ -70,6 +70,8 @@ void xmppd__conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->st == S_SPLICE)
+		ch_counter_add(&c->s->stats.relays_closed, 1);
 	xmppd__setup_remove(c);
 	/* uv_close() closes a socket's descriptor at once: the room is free now. */
 	c->s->nfds -= c->fds;

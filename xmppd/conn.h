@@ -21,6 +21,7 @@
 
 #include "closedown.h"
 #include "internal.h"
+#include "stats.h"
 
 #define LINGER_MS 2000           /* after our answer, wait this long for the peer's FIN */
 #define SPLICE_HIGH (256 * 1024) /* stop reading when the other side queues this much */
@@ -129,6 +130,7 @@ struct xmppd_server {
 	unsigned nfds;                       /* descriptors held by connections */
 	xmppd__owners *owners;
 	struct ch_closedown cd;              /* listeners and connections not yet freed */
+	struct xmppd_stats stats;            /* for /metrics */
 	char rbuf[READ_SIZE];
 };
 

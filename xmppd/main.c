@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "cfg.h"
+#include "metrics.h"
 #include "xmppd.h"
 
 static void usage(FILE *out)
@@ -18,7 +19,7 @@ static void usage(FILE *out)
 	        "usage: xmppd [--config FILE] --db DIR --listen ADDR:PORT [--listen ...]\n"
 	        "             [--tls-listen ADDR:PORT ...] [--cert FILE --key FILE [--ca FILE]]\n"
 	        "             [--mode redirect|relay] [--conn-max N] [--setup-ms MS]\n"
-	        "             [--relay-idle-ms MS]\n"
+	        "             [--relay-idle-ms MS] [--metrics ADDR:PORT]\n"
 	        "\n"
 	        "Answers XMPP server-to-server streams for the federation in the policy\n"
 	        "store DIR (also $CLEARINGHOUSE_DB): an allowed peer is sent to the real\n"
@@ -35,6 +36,8 @@ static void usage(FILE *out)
 	        "  --setup-ms MS           from accept to the decision, TLS included (10000)\n"
 	        "  --relay-idle-ms MS      relay: close a splice with no byte either way in\n"
 	        "                          MS (300000: longer than servers' keepalives)\n"
+	        "  --metrics ADDR:PORT     serve Prometheus/OpenMetrics text at\n"
+	        "                          http://ADDR:PORT/metrics (a bare PORT: 127.0.0.1)\n"
 	        "  --config FILE           the same settings from a YAML file; the command\n"
 	        "                          line wins\n");
 }
@@ -51,6 +54,7 @@ static const struct option longopts[] = {
 	{ "conn-max", required_argument, NULL, 'n' },
 	{ "setup-ms", required_argument, NULL, 's' },
 	{ "relay-idle-ms", required_argument, NULL, 'i' },
+	{ "metrics", required_argument, NULL, 'M' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -94,6 +98,7 @@ static int parse(int argc, char **argv, struct xmppd_config *o)
 			rc = cfg_opt_number("xmppd", "relay-idle-ms", optarg, 86400000,
 			                    &o->lim.relay_idle_ms);
 			break;
+		case 'M': rc = cfg_opt_string(&o->metrics, optarg); break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -124,6 +129,7 @@ static int parse(int argc, char **argv, struct xmppd_config *o)
 
 struct daemon {
 	xmppd_server *server;
+	ch_metrics *metrics;       /* NULL: no metrics: setting */
 	pdb_t *db;
 	uv_signal_t term, intr;
 	uv_timer_t sweep;          /* reader slots of dead processes */
@@ -148,7 +154,15 @@ static void on_stop(uv_signal_t *h, int sig)
 	uv_close((uv_handle_t *)&d->term, NULL);
 	uv_close((uv_handle_t *)&d->intr, NULL);
 	uv_close((uv_handle_t *)&d->sweep, NULL);
+	/* First: the scrape thread reads the server's counters. */
+	ch_metrics_stop(d->metrics);
+	d->metrics = NULL;
 	xmppd_server_close(d->server, NULL, NULL);
+}
+
+static void metrics_render(void *arg, struct ch_text *t)
+{
+	xmppd_metrics_render(arg, t);
 }
 
 /* Idle connections are file descriptors: take what the hard limit allows. */
@@ -203,6 +217,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xmppd: listening on %s (%s, %s)\n", a,
 		        direct ? "direct TLS" : tls ? "STARTTLS" : "plain",
 		        mode == XMPPD_RELAY ? "relay" : "redirect");
+	}
+	if (o.metrics) {
+		if ((rc = ch_metrics_start(o.metrics, metrics_render, d.server, &d.metrics, err,
+		                           sizeof(err))) != 0) {
+			fprintf(stderr, "xmppd: %s\n", err);
+			code = rc == -EINVAL ? 2 : 3;
+			xmppd_server_close(d.server, NULL, NULL);
+			uv_run(loop, UV_RUN_DEFAULT);
+			goto out;
+		}
+		fprintf(stderr, "xmppd: metrics on http://%s/metrics\n", ch_metrics_addr(d.metrics));
 	}
 	uv_signal_init(loop, &d.term);
 	uv_signal_init(loop, &d.intr);

@@ -56,6 +56,7 @@ static int splice_write(struct conn *c, uv_tcp_t *to, char *p, size_t n)
 {
 	struct wreq *w = malloc(sizeof(*w));
 
+	ch_counter_add(&c->s->stats.bytes_relayed, n);
 	if (!w) {
 		free(p);
 		return -ENOMEM;

@@ -137,6 +137,7 @@ static bool make_room(struct xmppd_server *s, unsigned need, const struct conn *
 			old = old->snext;
 		if (!old)
 			return false;
+		ch_counter_add(&s->stats.cut_for_room, 1);
 		if (old->st == S_STREAM && xmppd__stream_plain(old))
 			refuse_now(old, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
 		else
@@ -222,6 +223,7 @@ static void conn_step(struct conn *c, enum xmppd__step step)
 		uv_timer_stop(&c->timer);
 		xmppd__setup_remove(c);
 		c->st = S_SPLICE;
+		ch_counter_add(&c->s->stats.relays_opened, 1);
 		timer_start(c, lim->relay_idle_ms);
 		break;
 	case XMPPD__RELAY_MOVED:

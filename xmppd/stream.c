@@ -36,6 +36,7 @@ static void send_text(struct conn *c, const char *p, size_t n)
 
 static void log_decision(struct conn *c, const struct xmppd_verdict *v)
 {
+	xmppd__stats_decision(&c->s->stats, v);
 	fprintf(stderr, "xmppd: peer=%s from=%s to=%s outcome=%s rule=%s action=%s%s%s\n", c->peer,
 	        v->from[0] ? v->from : "-", v->to[0] ? v->to : "-", v->outcome ? v->outcome : "error",
 	        v->rule ? v->rule : "-", v->relay ? "relay" : xmppd_cond_name(v->cond),
@@ -206,8 +207,11 @@ static enum xmppd__step feed_tls(struct conn *c, const char *p, size_t n)
 		if (r != 1) {
 			int e = SSL_get_error(c->ssl, r);
 			ERR_clear_error();
+			if (e != SSL_ERROR_WANT_READ)
+				ch_counter_add(&c->s->stats.tls_failed, 1);
 			return e != SSL_ERROR_WANT_READ ? XMPPD__CLOSE : XMPPD__WAIT;
 		}
+		ch_counter_add(&c->s->stats.tls_ok, 1);
 		c->tls_up = true;
 		c->phase = P_HEADER;
 	}

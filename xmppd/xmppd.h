@@ -193,6 +193,11 @@ int xmppd_server_init(uv_loop_t *loop, pdb_t *db, xmppd_tls *tls, enum xmppd_mod
  * addresses), a libuv error. */
 int xmppd_server_listen(xmppd_server *s, const char *addr, bool direct_tls);
 
+struct ch_text;
+/** Write the server's metrics into t (common/metrics.h).  Safe from any
+ * thread until xmppd_server_close() is called: it only reads counters. */
+void xmppd_metrics_render(xmppd_server *s, struct ch_text *t);
+
 /** Stop listening, close every connection, then call cb (may be NULL) once
  * every handle is closed; s is freed after cb. */
 void xmppd_server_close(xmppd_server *s, void (*cb)(void *arg), void *arg);
@@ -209,6 +214,7 @@ struct xmppd_config {
 	char *tls_listen[CFG_LIST_MAX];
 	size_t ntls_listen;
 	struct xmppd_limits lim;
+	char *metrics;            /* ADDR:PORT of /metrics; NULL: none */
 };
 
 /** Read a YAML configuration file into c (as dnsd_config_read).  Errors:
