@@ -678,9 +678,8 @@ static size_t fit_signed(struct dnsd_tsig_ctx *t, const uint8_t *q, const struct
 	return n;
 }
 
-static int answer_msg(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                      uint8_t *out, size_t cap, size_t *outlen, uint16_t *qtype_out,
-                      enum dnsd_outcome *outcome)
+int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                uint8_t *out, size_t cap, size_t *outlen)
 {
 	uint8_t *wire;
 	struct fit_info fi = { 0 };
@@ -688,14 +687,17 @@ static int answer_msg(dnsd_engine *e, const uint8_t *q, size_t qlen, const struc
 	struct plain_query p;
 	struct dnsd_cache_key k;
 	struct dnsd_tsig_ctx tsig;    /* filled by dnsd_tsig_verify, read only then */
+	enum dnsd_outcome outcome = DNSD_OUTCOME_NONE;
 	uint16_t tsig_error = 0;
 	uint64_t serial = 0;
 	bool plain, cacheable;
 	int64_t until = 0, now = 0;
 	size_t wlen = 0;
 	unsigned rcode;
-	int rc, snap;
+	int rc = 0, snap;
 
+	if (!e || !q || !c || !out || !outlen || cap < 512)
+		return -EINVAL;
 	wire = e->scratch;
 	*outlen = 0;
 	/* Too short to carry an ID, or a response: silence (RFC 1035 4.1.1;
@@ -705,16 +707,15 @@ static int answer_msg(dnsd_engine *e, const uint8_t *q, size_t qlen, const struc
 	plain = LDNS_OPCODE_WIRE(q) == LDNS_PACKET_QUERY && parse_plain(q, qlen, &p);
 	if (!plain && (rcode = check_query(q, qlen, &scan)) != 0) {
 		*outlen = short_reply(q, &scan, rcode, out);
-		return 0;
+		goto count;
 	}
 	/* Transfers are never cached: who asks decides what they get. */
 	uint16_t qtype = plain ? p.qtype : scan.qtype;
-	*qtype_out = qtype;
 	if (qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR ||
 	    dnsd__xfr_is_catalog(e, q, qlen)) {
 		rc = dnsd__xfr_answer_one(e, q, qlen, c, out, cap, outlen);
 		if (*outlen || rc)
-			return rc;
+			goto count;
 	}
 	/* A signed query is never plain: its TSIG is an additional record
 	 * other than OPT. */
@@ -722,7 +723,7 @@ static int answer_msg(dnsd_engine *e, const uint8_t *q, size_t qlen, const struc
 		now = (int64_t)time(NULL);
 		if (dnsd_tsig_verify(e->keys, q, qlen, now, &tsig) != 0) {
 			*outlen = short_reply(q, &scan, LDNS_RCODE_FORMERR, out);
-			return 0;
+			goto count;
 		}
 		tsig_error = tsig.error;
 	}
@@ -733,22 +734,22 @@ static int answer_msg(dnsd_engine *e, const uint8_t *q, size_t qlen, const struc
 	    e->epoch.c.fallback == PDB_FALLBACK_ALLOWED)) {
 		if (e->epoch.views_built)
 			view = dnsd__view_of(e, c);
-		if (from_cache(e, q, &p, view, c, out, cap, outlen, &k, outcome))
-			return 0;
+		if (from_cache(e, q, &p, view, c, out, cap, outlen, &k, &outcome))
+			goto count;
 	}
 	snap = policy_snapshot(e, &serial);
 	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0 &&
-	    from_cache(e, q, &p, view, c, out, cap, outlen, &k, outcome)) {
+	    from_cache(e, q, &p, view, c, out, cap, outlen, &k, &outcome)) {
 		pdb_read_reset(e->txn);
-		return 0;
+		goto count;
 	}
 	rc = answer_full(e, q, qlen, c, serial, snap, tsig_error, wire, &wlen, &cacheable, &until, &fi,
-	                 outcome);
+	                 &outcome);
 	pdb_read_reset(e->txn);
 	ch_counter_add(&e->stats.cache_misses, 1);
 	ch_gauge_set(&e->stats.serial, serial);
 	if (plain && cacheable)
-		dnsd__cache_put(e->cache, &k, wire, wlen, until, (uint8_t)*outcome);
+		dnsd__cache_put(e->cache, &k, wire, wlen, until, (uint8_t)outcome);
 	if (plain)
 		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
 	else if (scan.ntsig)
@@ -756,22 +757,12 @@ static int answer_msg(dnsd_engine *e, const uint8_t *q, size_t qlen, const struc
 		                     cap, now);
 	else
 		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), out, cap);
-	return rc;
-}
-
-int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                uint8_t *out, size_t cap, size_t *outlen)
-{
-	enum dnsd_outcome outcome = DNSD_OUTCOME_NONE;
-	uint16_t qtype = 0;
-	int rc;
-
-	if (!e || !q || !c || !out || !outlen || cap < 512)
-		return -EINVAL;
-	rc = answer_msg(e, q, qlen, c, out, cap, outlen, &qtype, &outcome);
-	/* Silence (a response, a runt) is no query answered. */
+count:
+	/* The answer to a plain query (EDNS version 0 at most, no TSIG)
+	 * never has an extended RCODE: its header says it all. */
 	if (*outlen)
-		dnsd__stats_query(&e->stats, c->tcp, qtype, out, *outlen, outcome);
+		dnsd__stats_query(&e->stats, c->tcp, plain ? p.qtype : scan.qtype, out, *outlen, !plain,
+		                  outcome);
 	return rc;
 }
 

@@ -6,20 +6,20 @@
 
 #include "internal.h"
 
-static const struct {
-	uint16_t type;
-	const char *name;
-} qtypes[DNSD_STATS_QTYPES - 1] = {
-	{ LDNS_RR_TYPE_A, "A" },         { LDNS_RR_TYPE_NS, "NS" },
-	{ LDNS_RR_TYPE_CNAME, "CNAME" }, { LDNS_RR_TYPE_SOA, "SOA" },
-	{ LDNS_RR_TYPE_PTR, "PTR" },     { LDNS_RR_TYPE_MX, "MX" },
-	{ LDNS_RR_TYPE_TXT, "TXT" },     { LDNS_RR_TYPE_AAAA, "AAAA" },
-	{ LDNS_RR_TYPE_SRV, "SRV" },     { LDNS_RR_TYPE_DS, "DS" },
-	{ LDNS_RR_TYPE_RRSIG, "RRSIG" }, { LDNS_RR_TYPE_NSEC, "NSEC" },
-	{ LDNS_RR_TYPE_DNSKEY, "DNSKEY" }, { LDNS_RR_TYPE_TLSA, "TLSA" },
-	{ LDNS_RR_TYPE_CDS, "CDS" },     { LDNS_RR_TYPE_CDNSKEY, "CDNSKEY" },
-	{ LDNS_RR_TYPE_IXFR, "IXFR" },   { LDNS_RR_TYPE_AXFR, "AXFR" },
-	{ LDNS_RR_TYPE_ANY, "ANY" },
+/* Slot 0 is every type not named here. */
+static const char *const qnames[DNSD_STATS_QTYPES] = {
+	"other", "A", "NS", "CNAME", "SOA", "PTR", "MX", "TXT", "AAAA", "SRV", "DS", "RRSIG", "NSEC",
+	"DNSKEY", "TLSA", "CDS", "CDNSKEY", "IXFR", "AXFR", "ANY",
+};
+
+const uint8_t dnsd__stats_qtype_slot[256] = {
+	[LDNS_RR_TYPE_A] = 1,       [LDNS_RR_TYPE_NS] = 2,     [LDNS_RR_TYPE_CNAME] = 3,
+	[LDNS_RR_TYPE_SOA] = 4,     [LDNS_RR_TYPE_PTR] = 5,    [LDNS_RR_TYPE_MX] = 6,
+	[LDNS_RR_TYPE_TXT] = 7,     [LDNS_RR_TYPE_AAAA] = 8,   [LDNS_RR_TYPE_SRV] = 9,
+	[LDNS_RR_TYPE_DS] = 10,     [LDNS_RR_TYPE_RRSIG] = 11, [LDNS_RR_TYPE_NSEC] = 12,
+	[LDNS_RR_TYPE_DNSKEY] = 13, [LDNS_RR_TYPE_TLSA] = 14,  [LDNS_RR_TYPE_CDS] = 15,
+	[LDNS_RR_TYPE_CDNSKEY] = 16, [LDNS_RR_TYPE_IXFR] = 17, [LDNS_RR_TYPE_AXFR] = 18,
+	[LDNS_RR_TYPE_ANY] = 19,
 };
 
 static const char *const rcodes[DNSD_STATS_RCODES] = {
@@ -32,24 +32,15 @@ static const char *const outcomes[DNSD_OUTCOME_N] = {
 	NULL, "clearinghouse_only", "with_fallback", "unknown", "inactive", "removed",
 };
 
-static unsigned qtype_slot(uint16_t t)
-{
-	for (unsigned i = 0; i < DNSD_STATS_QTYPES - 1; i++)
-		if (qtypes[i].type == t)
-			return i;
-	return DNSD_STATS_QTYPES - 1;
-}
-
 /* The full RCODE of a response: the header's four bits and, when it has
  * an OPT, the eight above them from its TTL field (RFC 6891 6.1.3). */
-static unsigned rcode_slot(const uint8_t *wire, size_t len)
+unsigned dnsd__stats_rcode_ext(const uint8_t *wire, size_t len)
 {
 	unsigned rc = LDNS_RCODE_WIRE(wire);
 	size_t off = LDNS_HEADER_SIZE;
 	unsigned counts = (unsigned)LDNS_QDCOUNT(wire) + LDNS_ANCOUNT(wire) + LDNS_NSCOUNT(wire);
 	unsigned ar = LDNS_ARCOUNT(wire);
 
-	/* Only an extended code needs the OPT; most answers stop here. */
 	if (ar == 0)
 		return rc;
 	for (unsigned i = 0; i < counts + ar; i++) {
@@ -69,17 +60,6 @@ static unsigned rcode_slot(const uint8_t *wire, size_t len)
 		off += 10 + (size_t)(wire[off + 8] << 8 | wire[off + 9]);
 	}
 	return rc < 17 ? rc : DNSD_STATS_RCODES - 1;
-}
-
-void dnsd__stats_query(struct dnsd_stats *s, bool tcp, uint16_t qtype, const uint8_t *wire,
-                       size_t len, enum dnsd_outcome outcome)
-{
-	ch_counter_add(&s->queries[tcp], 1);
-	ch_counter_add(&s->qtype[qtype_slot(qtype)], 1);
-	if (len >= LDNS_HEADER_SIZE)
-		ch_counter_add(&s->rcode[rcode_slot(wire, len)], 1);
-	if (outcome != DNSD_OUTCOME_NONE)
-		ch_counter_add(&s->outcome[outcome], 1);
 }
 
 /* The sum of one counter over every engine, by its offset in the stats. */
@@ -108,14 +88,10 @@ static void render_by(struct ch_text *t, dnsd_engine *const *engines, size_t n, 
 
 void dnsd_metrics_render(dnsd_engine *const *engines, size_t n, struct ch_text *t)
 {
-	const char *qnames[DNSD_STATS_QTYPES];
 	uint64_t serial = 0;
 
 	if (!engines || !t)
 		return;
-	for (unsigned i = 0; i < DNSD_STATS_QTYPES - 1; i++)
-		qnames[i] = qtypes[i].name;
-	qnames[DNSD_STATS_QTYPES - 1] = "other";
 
 	ch_metric_family(t, "dnsd_queries_total", "counter", "Queries answered, by transport.");
 	ch_metric_sample(t, "dnsd_queries_total", "transport=\"udp\"", SUM(queries[0]));
