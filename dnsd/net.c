@@ -23,6 +23,8 @@
 
 #define TCP_MAX_DEFAULT 256
 #define TCP_IDLE_DEFAULT 10000
+/* Answers to one read's queries are gathered up to about this much. */
+#define TCP_BATCH (2 * (2 + DNSD_MSG_MAX))
 /* A client that does not read its answers is cut off past this backlog. */
 #define TCP_WRITE_BACKLOG (256 * 1024)
 /* A transfer renders its next messages only when the socket's queue has
@@ -62,7 +64,12 @@ struct dnsd_server {
 	uv_tcp_t reject;
 	bool reject_busy;
 	uint8_t *udp_in;             /* UDP_BATCH datagrams of 64 KiB, for recvmmsg */
-	uint8_t out[DNSD_MSG_MAX];   /* a TCP answer */
+	/* TCP answers to the queries of one read, framed, written together:
+	 * one system call for a pipelined burst instead of one per answer.
+	 * Room for one more answer is kept free at all times. */
+	uint8_t batch[TCP_BATCH];
+	size_t nbatch;
+	uint8_t frame[2 + DNSD_MSG_MAX];  /* a transfer's message, framed */
 	/* UDP answers of one batch, sent together */
 	unsigned nout;
 	uv_udp_t *out_handle;
@@ -259,29 +266,48 @@ static void tcp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
 }
 
-/* Send the n bytes of s->out as one framed message. */
-static int tcp__send(struct conn *c, size_t n)
+/* Write n bytes at p on c: as much as the socket takes at once, the rest
+ * copied and queued (in order: libuv writes nothing at once while
+ * anything is queued). */
+static int tcp__write(struct conn *c, const uint8_t *p, size_t n)
 {
-	dnsd_server *s = c->s;
+	uv_stream_t *st = (uv_stream_t *)&c->tcp;
 	struct write_req *w;
+	int done;
 
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TCP_WRITE_BACKLOG)
+	if (uv_stream_get_write_queue_size(st) > TCP_WRITE_BACKLOG)
 		return -ENOBUFS;
-	if (!(w = malloc(sizeof(*w) + 2 + n)))
+	uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+	done = uv_try_write(st, &b, 1);
+	if (done == (int)n)
+		return 0;
+	if (done < 0 && done != UV_EAGAIN)
+		return done;
+	if (done < 0)
+		done = 0;
+	if (!(w = malloc(sizeof(*w) + n - (size_t)done)))
 		return -ENOMEM;
 	w->c = c;
-	w->data[0] = (uint8_t)(n >> 8);
-	w->data[1] = (uint8_t)n;
-	memcpy(w->data + 2, s->out, n);
-	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)(n + 2));
-	int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, tcp__written);
+	memcpy(w->data, p + done, n - (size_t)done);
+	b = uv_buf_init((char *)w->data, (unsigned)(n - (size_t)done));
+	int rc = uv_write(&w->req, st, &b, 1, tcp__written);
 	if (rc)
 		free(w);
 	return rc;
 }
 
-/* Answer msg: a transfer is started (and the caller stops reading), any
- * other query answered at once. */
+/* Write the answers gathered in the batch. */
+static int tcp__flush(struct conn *c)
+{
+	dnsd_server *s = c->s;
+	size_t n = s->nbatch;
+
+	s->nbatch = 0;
+	return n ? tcp__write(c, s->batch, n) : 0;
+}
+
+/* Answer msg into the batch, framed; a transfer is started instead (and
+ * the caller stops reading). */
 static int tcp__answer(struct conn *c, const uint8_t *msg, size_t len)
 {
 	dnsd_server *s = c->s;
@@ -292,8 +318,16 @@ static int tcp__answer(struct conn *c, const uint8_t *msg, size_t len)
 		return rc;
 	if (c->xfr)
 		return 0;
-	dnsd_answer(s->engine, msg, len, &c->client, s->out, sizeof(s->out), &n);
-	return n ? tcp__send(c, n) : 0;
+	if (sizeof(s->batch) - s->nbatch < 2 + DNSD_MSG_MAX && (rc = tcp__flush(c)) != 0)
+		return rc;
+	uint8_t *at = s->batch + s->nbatch;
+	dnsd_answer(s->engine, msg, len, &c->client, at + 2, DNSD_MSG_MAX, &n);
+	if (n) {
+		at[0] = (uint8_t)(n >> 8);
+		at[1] = (uint8_t)n;
+		s->nbatch += 2 + n;
+	}
+	return 0;
 }
 
 static void tcp__read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
@@ -309,10 +343,16 @@ static void tcp__process(struct conn *c)
 		if (c->len - off - 2 < mlen)
 			break;
 		if (tcp__answer(c, c->buf + off + 2, mlen) != 0) {
+			c->s->nbatch = 0;
 			conn__close(c);
 			return;
 		}
 		off += 2 + mlen;
+	}
+	/* Before a transfer's first message, as they were asked. */
+	if (tcp__flush(c) != 0) {
+		conn__close(c);
+		return;
 	}
 	if (off) {
 		memmove(c->buf, c->buf + off, c->len - off);
@@ -341,8 +381,10 @@ static void tcp__pump(struct conn *c)
 	int more = 1;
 
 	while (more > 0 && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < XFR_QUEUE_LOW) {
-		more = dnsd_xfr_next(c->xfr, s->out, sizeof(s->out), &n);
-		if (more < 0 || (n && tcp__send(c, n) != 0)) {
+		more = dnsd_xfr_next(c->xfr, s->frame + 2, sizeof(s->frame) - 2, &n);
+		s->frame[0] = (uint8_t)(n >> 8);
+		s->frame[1] = (uint8_t)n;
+		if (more < 0 || (n && tcp__write(c, s->frame, 2 + n) != 0)) {
 			conn__close(c);
 			return;
 		}

@@ -5,10 +5,15 @@ query mix (SRV of members, 10% of them unknown), one after the other in one
 run.  Prints queries per second for each and dnsd's ratio to the better of
 the other two.
 
-    dns_bench.py POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
+    dns_bench.py [--tcp] [--pin] POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
 
 Every server gets THREADS workers (default 1) and dnsperf gets one thread,
-so on a two-core machine a server and its load each have a core.  dnsd
+so on a two-core machine a server and its load each have a core; with
+--pin the server is held to CPU 0 and dnsperf to CPU 1 (taskset), so that
+neither borrows the other's.  --tcp sends every query over TCP: dnsperf
+keeps 4 connections with up to 200 queries outstanding in all, so each
+connection carries a pipelined stream (RFC 7766), which is how resolvers
+use TCP under load.  dnsd
 answers a querier that is no member, so every SRV answer is the
 clearinghouse alone; the other two serve exactly those records from a
 zone file.  NSD runs with rrl-ratelimit: 0, as its rate limit would
@@ -90,9 +95,18 @@ def check_answer(port, name):
         sys.exit(f"{name} gives a different answer:\n{r.stdout}")
 
 
+TCP = False
+PIN = False
+
+
+def pinned(cpu, cmd):
+    return ["taskset", "-c", str(cpu), *cmd] if PIN else cmd
+
+
 def dnsperf(port, queries, seconds):
-    r = subprocess.run(["dnsperf", "-s", HOST, "-p", str(port), "-d", queries, "-l", str(seconds),
-                        "-T", "1", "-c", "1", "-q", "200"],
+    mode = ["-m", "tcp", "-c", "4"] if TCP else ["-c", "1"]
+    r = subprocess.run(pinned(1, ["dnsperf", "-s", HOST, "-p", str(port), "-d", queries,
+                                  "-l", str(seconds), "-T", "1", *mode, "-q", "200"]),
                        capture_output=True, text=True, timeout=seconds + 60)
     m = re.search(r"Queries per second:\s+([\d.]+)", r.stdout)
     lost = re.search(r"Queries lost:\s+(\d+)", r.stdout)
@@ -103,7 +117,7 @@ def dnsperf(port, queries, seconds):
 
 def run_server(name, cmd, port, work, seconds):
     log = open(os.path.join(work, f"{name}.log"), "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(pinned(0, cmd), stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_up(port, proc, name)
         check_answer(port, name)
@@ -130,7 +144,7 @@ def knot_conf(work, port, threads):
     listen: {HOST}@{port}
     rundir: {work}
     udp-workers: {threads}
-    tcp-workers: 1
+    tcp-workers: {threads}
     background-workers: 1
 database:
     storage: {work}
@@ -153,6 +167,7 @@ def nsd_conf(work, port, threads):
         f.write(f"""server:
     ip-address: {HOST}@{port}
     server-count: {threads}
+    tcp-count: 1000
     zonesdir: "{work}"
     pidfile: "{work}/nsd.pid"
     database: ""
@@ -171,10 +186,14 @@ zone:
 
 
 def main():
-    policyctl, dnsd = sys.argv[1], sys.argv[2]
-    members = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
-    seconds = int(sys.argv[4]) if len(sys.argv) > 4 else 20
-    threads = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    global TCP, PIN
+    args = sys.argv[1:]
+    TCP, PIN = "--tcp" in args, "--pin" in args
+    args = [a for a in args if a not in ("--tcp", "--pin")]
+    policyctl, dnsd = args[0], args[1]
+    members = int(args[2]) if len(args) > 2 else 10000
+    seconds = int(args[3]) if len(args) > 3 else 20
+    threads = int(args[4]) if len(args) > 4 else 1
     knotd = shutil.which("knotd") or "/usr/sbin/knotd"
     nsd = shutil.which("nsd") or "/usr/sbin/nsd"
     work = tempfile.mkdtemp(prefix="dns-bench-")
@@ -194,7 +213,8 @@ def main():
         port = free_port()
         results["nsd"] = run_server("nsd", [nsd, "-d", "-c", nsd_conf(work, port, threads)], port, work,
                                     seconds)
-        print(f"{members} members, {seconds} s each, {threads} server thread(s), dnsperf -T 1 -q 200, "
+        print(f"{members} members, {seconds} s each, {threads} server thread(s), dnsperf -T 1 -q 200"
+              f"{' over TCP on 4 connections' if TCP else ''}{', pinned' if PIN else ''}, "
               "10% unknown names")
         for name, (qps, lost) in results.items():
             print(f"  {name:5s} {qps:12.0f} qps   ({lost} lost)")

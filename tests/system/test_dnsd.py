@@ -402,6 +402,30 @@ def test_tcp_pipelining(dnsd):
         assert got[2].rcode() == dns.rcode.NXDOMAIN
 
 
+def test_tcp_pipelined_burst_answered_in_order(dnsd):
+    # Answers to one read's queries go out together; a burst larger than
+    # one batch (about 128 KiB of answers) must still come back whole,
+    # each answer once, in the order asked.
+    names = ["_xmpp-server._tcp.alpha.fed.example", "fed.example", "nothing.fed.example",
+             "_xmpp-server._tcp.nobody.fed.example"]
+    types = ["SRV", "SOA", "A", "SRV"]
+    n = 3000
+    with tcp_connect(dnsd.port) as s:
+        out = b""
+        for i in range(n):
+            q = dns.message.make_query(names[i % 4], types[i % 4], want_dnssec=bool(i % 3))
+            q.id = i
+            w = q.to_wire()
+            out += struct.pack("!H", len(w)) + w
+        s.sendall(out)
+        got = [read_msg(s) for _ in range(n)]
+    assert [m.id for m in got] == list(range(n))
+    for i, m in enumerate(got):
+        assert m.question[0].name == dns.name.from_text(names[i % 4])
+        want = dns.rcode.NXDOMAIN if i % 4 in (2, 3) else dns.rcode.NOERROR
+        assert m.rcode() == want, (i, m)
+
+
 def test_tcp_limits(dnsd_path, loaded, sample_zone):
     d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
              extra=["--tcp-max", "4", "--tcp-idle-ms", "500"])
