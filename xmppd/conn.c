@@ -11,6 +11,7 @@ void xmppd__server_release(struct xmppd_server *s)
 	if (!ch_closedown_release(&s->cd))
 		return;
 	xmppd__owners_free(s->owners);
+	pdb_read_end(s->txn);
 	void (*cb)(void *) = s->cd.cb;
 	void *arg = s->cd.arg;
 	free(s);

@@ -129,6 +129,7 @@ struct xmppd_server {
 	unsigned nsetup;
 	unsigned nfds;                       /* descriptors held by connections */
 	xmppd__owners *owners;
+	pdb_txn *txn;                        /* the decisions' snapshot, reset between them */
 	struct ch_closedown cd;              /* listeners and connections not yet freed */
 	struct xmppd_stats stats;            /* for /metrics */
 	char rbuf[READ_SIZE];
@@ -161,6 +162,10 @@ void xmppd__send_raw(struct conn *c, uv_tcp_t *to, const void *p, size_t n);
 
 /* Set c up for its listener: direct TLS or not.  Returns 0 or -ENOMEM. */
 int xmppd__stream_init(struct conn *c, bool direct_tls);
+/* xmppd_decide_in() on the server's snapshot, renewed for the call.  On a
+ * store error v holds internal-server-error and the error is returned. */
+int xmppd__decide(struct xmppd_server *s, const struct xmppd_header *h,
+                  const struct xmppd_peer *peer, enum xmppd_mode mode, struct xmppd_verdict *v);
 /* n bytes (n > 0) from the peer, in S_STREAM. */
 enum xmppd__step xmppd__stream_read(struct conn *c, const char *p, size_t n);
 /* Has XMPP been spoken, so that a timeout can be said as a stream error? */

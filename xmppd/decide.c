@@ -121,28 +121,23 @@ static void deny_text(const struct pdb_community *c, const struct pdb_decision *
 		snprintf(v->text, sizeof(v->text), "refused by the federation policy");
 }
 
-int xmppd_decide(pdb_t *db, const struct xmppd_header *h, const struct xmppd_peer *peer,
-                 enum xmppd_mode mode, int64_t now, struct xmppd_verdict *v)
+int xmppd_decide_in(pdb_txn *txn, const struct xmppd_header *h, const struct xmppd_peer *peer,
+                    enum xmppd_mode mode, int64_t now, struct xmppd_verdict *v)
 {
 	struct pdb_community c;
 	struct pdb_member from_rec;
 	struct pdb_decision d;
-	pdb_txn *txn;
 	int rc;
 
 	if (!v)
 		return -EINVAL;
 	memset(v, 0, sizeof(*v));
-	if (!db || !h || !peer) {
+	if (!txn || !h || !peer) {
 		refuse(v, XMPPD_COND_INTERNAL_SERVER_ERROR, "error", "internal", "");
 		return -EINVAL;
 	}
 	if (!header_ok(h, v))
 		return 0;
-	if ((rc = pdb_read_begin(db, &txn)) != 0) {
-		refuse(v, XMPPD_COND_INTERNAL_SERVER_ERROR, "error", "store", "");
-		return rc;
-	}
 	rc = pdb_get_community(txn, &c);
 	if (rc == PDB_ENOTFOUND) {
 		pdb_community_init(&c);
@@ -156,7 +151,6 @@ int xmppd_decide(pdb_t *db, const struct xmppd_header *h, const struct xmppd_pee
 		if (rc == PDB_ENOTFOUND)
 			rc = 0;
 		if (rc == 0 && !identity_proven(peer, known ? &from_rec : NULL)) {
-			pdb_read_end(txn);
 			refuse(v, XMPPD_COND_POLICY_VIOLATION, "deny", "identity-not-proven", "");
 			snprintf(v->text, sizeof(v->text),
 			         !peer->tls ? "this federation needs TLS and a certificate for %s"
@@ -168,7 +162,6 @@ int xmppd_decide(pdb_t *db, const struct xmppd_header *h, const struct xmppd_pee
 	if (rc == 0)
 		rc = pdb_decide(txn, v->from, v->to, now, &d);
 	if (rc != 0) {
-		pdb_read_end(txn);
 		refuse(v, XMPPD_COND_INTERNAL_SERVER_ERROR, "error", "store", "");
 		return rc;
 	}
@@ -192,8 +185,30 @@ int xmppd_decide(pdb_t *db, const struct xmppd_header *h, const struct xmppd_pee
 			cfg_hostport(v->targets[0].host, v->targets[0].port, v->target, sizeof(v->target));
 		}
 	}
-	pdb_read_end(txn);
 	return 0;
+}
+
+int xmppd_decide(pdb_t *db, const struct xmppd_header *h, const struct xmppd_peer *peer,
+                 enum xmppd_mode mode, int64_t now, struct xmppd_verdict *v)
+{
+	pdb_txn *txn;
+	int rc;
+
+	if (!v)
+		return -EINVAL;
+	if (!db) {
+		memset(v, 0, sizeof(*v));
+		refuse(v, XMPPD_COND_INTERNAL_SERVER_ERROR, "error", "internal", "");
+		return -EINVAL;
+	}
+	if ((rc = pdb_read_begin(db, &txn)) != 0) {
+		memset(v, 0, sizeof(*v));
+		refuse(v, XMPPD_COND_INTERNAL_SERVER_ERROR, "error", "store", "");
+		return rc;
+	}
+	rc = xmppd_decide_in(txn, h, peer, mode, now, v);
+	pdb_read_end(txn);
+	return rc;
 }
 
 /* ---- rendering ---- */
@@ -240,10 +255,20 @@ static void stream_header(struct out *o, const struct xmppd_verdict *v)
 	uint8_t rnd[12];
 	char id[sizeof(rnd) * 2 + 1];
 
-	/* The id only has to be unpredictable (RFC 6120 4.7.3); OpenSSL's
-	 * DRBG gives that without a system call per stream. */
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0, sizeof(rnd));
+	/* The id only has to be unpredictable (RFC 6120 4.7.3): bytes of
+	 * OpenSSL's DRBG, drawn a few hundred streams' worth at a time, as
+	 * each call costs more than the rest of the answer. */
+	static __thread uint8_t pool[1024];
+	static __thread size_t left;
+	if (left < sizeof(rnd)) {
+		if (RAND_bytes(pool, sizeof(pool)) != 1)
+			memset(pool, 0, sizeof(pool));
+		left = sizeof(pool);
+	}
+	memcpy(rnd, pool + sizeof(pool) - left, sizeof(rnd));
+	/* Never the same bytes twice, whatever the caller does with them. */
+	memset(pool + sizeof(pool) - left, 0, sizeof(rnd));
+	left -= sizeof(rnd);
 	for (size_t i = 0; i < sizeof(rnd); i++) {
 		id[2 * i] = hex[rnd[i] >> 4];
 		id[2 * i + 1] = hex[rnd[i] & 15];

@@ -241,6 +241,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "xmppd: stopped\n");
 	code = 0;
 out:
+	xmppd_reader_pool_drain();
 	uv_loop_close(loop);
 	xmppd_tls_free(tls);
 	pdb_close(db);

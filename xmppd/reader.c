@@ -184,10 +184,24 @@ static unsigned long hash_salt(void)
 	return salt;
 }
 
+/* Readers freed, kept for the next connections: making an expat parser
+ * and freeing it cost more than parsing a stream header, and a reset
+ * parser keeps its memory.  Per thread, as expat parsers are. */
+#define POOL_MAX 32
+static __thread struct {
+	struct xmppd_reader *v[POOL_MAX];
+	unsigned n;
+} pool;
+
+/* A parser as new: r's own after a reset (it keeps its namespace
+ * separator), or a new one. */
 static int setup(struct xmppd_reader *r)
 {
-	r->p = XML_ParserCreateNS("UTF-8", SEP);
-	if (!r->p)
+	if (r->p && XML_ParserReset(r->p, "UTF-8") != XML_TRUE) {
+		XML_ParserFree(r->p);
+		r->p = NULL;
+	}
+	if (!r->p && !(r->p = XML_ParserCreateNS("UTF-8", SEP)))
 		return -ENOMEM;
 	XML_SetHashSalt(r->p, hash_salt());
 	XML_SetUserData(r->p, r);
@@ -217,7 +231,9 @@ int xmppd_reader_new(size_t max, xmppd_reader **out)
 
 	if (!out || max == 0 || max > (1u << 30))
 		return -EINVAL;
-	if (!(r = calloc(1, sizeof(*r))))
+	if (pool.n)
+		r = pool.v[--pool.n];
+	else if (!(r = calloc(1, sizeof(*r))))
 		return -ENOMEM;
 	r->max = max;
 	if (setup(r) != 0) {
@@ -232,15 +248,27 @@ void xmppd_reader_free(xmppd_reader *r)
 {
 	if (!r)
 		return;
+	if (pool.n < POOL_MAX) {
+		pool.v[pool.n++] = r;
+		return;
+	}
 	XML_ParserFree(r->p);
 	free(r);
+}
+
+void xmppd_reader_pool_drain(void)
+{
+	while (pool.n) {
+		struct xmppd_reader *r = pool.v[--pool.n];
+		XML_ParserFree(r->p);
+		free(r);
+	}
 }
 
 int xmppd_reader_reset(xmppd_reader *r)
 {
 	if (!r)
 		return -EINVAL;
-	XML_ParserFree(r->p);
 	return setup(r);
 }
 

@@ -105,6 +105,23 @@ static void peer_of(struct conn *c, struct xmppd_peer *p)
 	p->direct_tls = c->direct_tls;
 }
 
+int xmppd__decide(struct xmppd_server *s, const struct xmppd_header *h,
+                  const struct xmppd_peer *peer, enum xmppd_mode mode, struct xmppd_verdict *v)
+{
+	int rc = pdb_read_renew(s->txn);
+
+	if (rc != 0) {
+		memset(v, 0, sizeof(*v));
+		v->cond = XMPPD_COND_INTERNAL_SERVER_ERROR;
+		v->outcome = "error";
+		v->rule = "store";
+		return rc;
+	}
+	rc = xmppd_decide_in(s->txn, h, peer, mode, time(NULL), v);
+	pdb_read_reset(s->txn);
+	return rc;
+}
+
 static enum xmppd__step decide(struct conn *c)
 {
 	const struct xmppd_header *h = xmppd_reader_header(c->rd);
@@ -117,7 +134,7 @@ static enum xmppd__step decide(struct conn *c)
 	peer_of(c, &peer);
 	if (peer.tls && h->has_from && pdb_name_normalise(h->from, from, &why) == 0)
 		xmppd__tls_identity(s->tls, c->ssl, from, &peer);
-	rc = xmppd_decide(s->db, h, &peer, s->mode, time(NULL), &c->v);
+	rc = xmppd__decide(s, h, &peer, s->mode, &c->v);
 	if (rc != 0)
 		fprintf(stderr, "xmppd: policy store: %s\n", pdb_strerror(rc));
 	/* RFC 6120 4.9.3.19: no redirect before TLS, when TLS can be had.
@@ -243,7 +260,7 @@ static enum xmppd__step peek(struct conn *c, const char *p, size_t n)
 	rc = xmppd__owner_of(c->s->owners, c->s->db, c->family, c->addr, h.from);
 	h.has_from = rc == 0;
 	peer_of(c, &peer);
-	xmppd_decide(c->s->db, &h, &peer, XMPPD_RELAY, time(NULL), &c->v);
+	xmppd__decide(c->s, &h, &peer, XMPPD_RELAY, &c->v);
 	log_decision(c, &c->v);
 	/* TLS is not ours to end with a stream error */
 	return c->v.relay ? XMPPD__RELAY : XMPPD__CLOSE;

@@ -89,7 +89,12 @@ typedef struct xmppd_reader xmppd_reader;
  * bytes (header and elements together).  Returns 0, -EINVAL, -ENOMEM.
  * Free with xmppd_reader_free(). */
 int xmppd_reader_new(size_t max, xmppd_reader **out);
+/** Free r; up to 32 freed readers are kept (per thread) and made new again
+ * by the next xmppd_reader_new(), as parsers are costly to make. */
 void xmppd_reader_free(xmppd_reader *r);
+/** Free the readers kept by xmppd_reader_free() on this thread (at exit,
+ * so that nothing is left for a leak checker). */
+void xmppd_reader_pool_drain(void);
 
 /** Start over, for the new stream after STARTTLS (RFC 6120 5.4.3.3): the
  * budget is renewed.  Returns 0 or -ENOMEM. */
@@ -142,6 +147,11 @@ enum xmppd_mode { XMPPD_REDIRECT = 0, XMPPD_RELAY = 1 };
  * internal-server-error. */
 int xmppd_decide(pdb_t *db, const struct xmppd_header *h, const struct xmppd_peer *peer,
                  enum xmppd_mode mode, int64_t now, struct xmppd_verdict *v);
+/** The same within txn, a snapshot the caller holds (begun or renewed),
+ * so that a server deciding stream after stream keeps one reader slot
+ * and one transaction instead of making them anew each time. */
+int xmppd_decide_in(pdb_txn *txn, const struct xmppd_header *h, const struct xmppd_peer *peer,
+                    enum xmppd_mode mode, int64_t now, struct xmppd_verdict *v);
 
 /** Write the whole answer: our stream header (from = the requested domain
  * when it was a valid name, to = the peer's from), the stream error of v

@@ -166,6 +166,41 @@ static void test_long_names(void **state)
 	xmppd_reader_free(r);
 }
 
+/* A freed reader is kept and made new for the next stream: nothing of
+ * the stream before may show through, not a name, not an error, not the
+ * budget used, nor a namespace declared. */
+static void test_reused_reader_starts_clean(void **state)
+{
+	const char *first = HEAD "from='a.example' to='b.example' version='1.0'>";
+	const char *good = "<?xml version='1.0'?><stream:stream "
+	                   "xmlns:stream='http://etherx.jabber.org/streams' to='c.example' "
+	                   "version='1.0'>";
+	xmppd_reader *r;
+
+	(void)state;
+	for (int round = 0; round < 40; round++) {   /* past the pool's size */
+		assert_int_equal(xmppd_reader_new(8192, &r), 0);
+		assert_int_equal(run(r, first, 7), XMPPD_EV_HEADER);
+		assert_int_equal(run(r, "<x:y/>", 7), XMPPD_EV_ERROR);
+		xmppd_reader_free(r);
+		assert_int_equal(xmppd_reader_new(8192, &r), 0);
+		/* No default namespace this time: the one before must not count. */
+		assert_int_equal(run(r, good, 3), XMPPD_EV_ERROR);
+		assert_int_equal(xmppd_reader_error(r, NULL), XMPPD_COND_INVALID_NAMESPACE);
+		xmppd_reader_free(r);
+		assert_int_equal(xmppd_reader_new(60, &r), 0);
+		assert_int_equal(run(r, first, 5), XMPPD_EV_ERROR);   /* a smaller budget holds */
+		xmppd_reader_free(r);
+		assert_int_equal(xmppd_reader_new(8192, &r), 0);
+		assert_int_equal(run(r, HEAD "to='d.example' version='1.0'>", 11), XMPPD_EV_HEADER);
+		const struct xmppd_header *h = xmppd_reader_header(r);
+		assert_false(h->has_from);
+		assert_string_equal(h->to, "d.example");
+		xmppd_reader_free(r);
+	}
+	xmppd_reader_pool_drain();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_long_names),
+		cmocka_unit_test(test_reused_reader_starts_clean),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
