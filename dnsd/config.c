@@ -7,6 +7,8 @@
  *   tcp-max: 256
  *   tcp-idle-ms: 10000
  *   removed-grace-s: 604800
+ *   user: clearinghouse            # run as, after binding (started as root)
+ *   group: clearinghouse
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +65,8 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 		{ "notify", CFG_RECORDS, c->notify, &c->nnotify, 0, notify_fields },
 		{ "catalog", CFG_STRING, &c->catalog, NULL, 0, NULL },
 		{ "journal-max", CFG_NUMBER, &c->journal_max, NULL, 1000000, NULL },
+		{ "user", CFG_STRING, &c->user, NULL, 0, NULL },
+		{ "group", CFG_STRING, &c->group, NULL, 0, NULL },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	if (rc == 0 && grace) {
@@ -89,5 +93,7 @@ void dnsd_config_free(struct dnsd_config *c)
 	cfg_records_free(c->transfer, c->ntransfer);
 	cfg_records_free(c->notify, c->nnotify);
 	free(c->catalog);
+	free(c->user);
+	free(c->group);
 	memset(c, 0, sizeof(*c));
 }

@@ -205,6 +205,9 @@ struct dnsd_config {
 	char *catalog;              /* the catalog zone's name; NULL: none */
 	unsigned journal_max;       /* serials kept for IXFR; the caller sets
 	                               the default before reading */
+	/* Least privilege: the user and group to run as after binding, when
+	 * started as root (see priv.h); NULL: none given. */
+	char *user, *group;
 };
 
 /* Field indexes of the records above. */

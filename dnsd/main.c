@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "cfg.h"
 #include "dnsd.h"
 #include "internal.h"
+#include "priv.h"
 
 /* One loop per thread, each with its own engine (snapshot, cache) and its
  * own SO_REUSEPORT UDP sockets; thread 0 is the main thread, which also
@@ -45,6 +47,7 @@ struct daemon {
 	uv_timer_t reap;
 	uv_timer_t sweep;          /* reader slots of dead processes */
 	dnsd_notify *notify;       /* NULL: none configured */
+	struct priv_ids ids;       /* who to run as after binding */
 };
 
 static void usage(FILE *out)
@@ -53,7 +56,7 @@ static void usage(FILE *out)
 	        "usage: dnsd [--config FILE] --db DIR --zone FILE [--zone FILE ...]\n"
 	        "            --listen ADDR:PORT [--listen ...]\n"
 	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
-	        "            [--removed-grace-s S]\n"
+	        "            [--removed-grace-s S] [--user USER [--group GROUP]]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
@@ -61,7 +64,7 @@ static void usage(FILE *out)
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
 	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys, transfer,\n"
-	        "                    catalog, notify); the command line wins.  keys: TSIG\n"
+	        "                    catalog, notify, user, group); the command line wins.  keys: TSIG\n"
 	        "                    keys, a list of {name, algorithm, secret}; see\n"
 	        "                    'policyctl tsig-keygen' and the README's Transfers\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
@@ -70,6 +73,9 @@ static void usage(FILE *out)
 	        "  --removed-grace-s S  go on answering a removed member's delegated names\n"
 	        "                    as an empty zone for S seconds (604800, 7 days; at\n"
 	        "                    most 7776000; 0: not at all)\n"
+	        "  --user USER       started as root: bind, then run as USER with no\n"
+	        "                    capability (setting user:); without it dnsd stays root\n"
+	        "  --group GROUP     the group to run as (setting group:; USER's own group)\n"
 	        "\n"
 	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
 	        "community zone.  A reload whose records changed while the file's serial\n"
@@ -85,6 +91,8 @@ static const struct option longopts[] = {
 	{ "tcp-max", required_argument, NULL, 'm' },
 	{ "tcp-idle-ms", required_argument, NULL, 'i' },
 	{ "removed-grace-s", required_argument, NULL, 'g' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "group", required_argument, NULL, 'G' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -133,6 +141,12 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 				fprintf(stderr, "dnsd: --%s\n", err);
 				rc = 2;
 			}
+			break;
+		case 'u':
+			rc = cfg_opt_string(&o->user, optarg);
+			break;
+		case 'G':
+			rc = cfg_opt_string(&o->group, optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -205,7 +219,11 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 	for (size_t j = 0; j < d->o.nlisten; j++) {
 		unsigned what = DNSD_LISTEN_UDP | (i == 0 ? DNSD_LISTEN_TCP : 0);
 		if ((rc = dnsd_server_listen(w->server, d->o.listen[j], what)) != 0) {
-			fprintf(stderr, "dnsd: %s: %s\n", d->o.listen[j], dnsd_strerror(rc));
+			if (rc == -EACCES)
+				fprintf(stderr, "dnsd: cannot bind %s: permission denied; %s\n",
+				        d->o.listen[j], PRIV_BIND_HINT);
+			else
+				fprintf(stderr, "dnsd: %s: %s\n", d->o.listen[j], dnsd_strerror(rc));
 			return rc;
 		}
 	}
@@ -219,6 +237,7 @@ static void on_stop(uv_signal_t *h, int sig)
 	struct daemon *d = h->data;
 
 	fprintf(stderr, "dnsd: signal %d, stopping\n", sig);
+	sd_notify(0, "STOPPING=1");
 	atomic_store(&d->stopping, true);
 	uv_close((uv_handle_t *)&d->term, NULL);
 	uv_close((uv_handle_t *)&d->intr, NULL);
@@ -268,8 +287,10 @@ static void on_hup(uv_signal_t *h, int sig)
 		fprintf(stderr, "dnsd: reload refused: the previous one is still being taken up\n");
 		return;
 	}
+	sd_notify(0, "RELOADING=1");
 	if (dnsd_zones_load((const char *const *)d->o.zones, d->o.nzones, &z, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dnsd: reload refused, keeping the zones in use: %s\n", err);
+		sd_notify(0, "READY=1");
 		return;
 	}
 	if (dnsd_zones_follow(z, d->zones, stale, sizeof(stale)) > 0)
@@ -284,6 +305,7 @@ static void on_hup(uv_signal_t *h, int sig)
 		uv_async_send(&d->w[i].wake);
 	uv_timer_start(&d->reap, on_reap, 20, 20);
 	fprintf(stderr, "dnsd: zones reloaded (%zu)\n", dnsd_zones_count(z));
+	sd_notify(0, "READY=1");
 }
 
 static unsigned default_threads(void)
@@ -341,6 +363,67 @@ static int check(const struct dnsd_config *o)
 		return 2;
 	}
 	return 0;
+}
+
+/* Look up user: and group: before anything is opened: a name that does
+ * not exist is a mistake in the settings.  Returns 0 or the exit code. */
+static int ids_lookup(struct daemon *d)
+{
+	char err[512];
+
+	if (priv_lookup(d->o.user, d->o.group, &d->ids, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+/* What dnsd opens after start-up must open as the user it now is: the
+ * zone files at every SIGHUP, and the store when it restarts as that
+ * user.  Found now, not at the first reload.  Returns 0 or the exit code. */
+static int check_after_drop(const struct daemon *d)
+{
+	int rc;
+
+	if ((rc = pdb_check_access(d->o.db, PDB_RDONLY)) != 0) {
+		fprintf(stderr, "dnsd: %s: the store cannot be opened as user %s: %s\n", d->o.db,
+		        d->ids.user, pdb_strerror(rc));
+		return 3;
+	}
+	for (size_t i = 0; i < d->o.nzones; i++) {
+		if (access(d->o.zones[i], R_OK) != 0) {
+			fprintf(stderr, "dnsd: %s: cannot be read as user %s, so SIGHUP could not "
+			        "reload it: %s\n", d->o.zones[i], d->ids.user, strerror(errno));
+			return 3;
+		}
+	}
+	return 0;
+}
+
+/* Every port is bound: give up root and every capability, before the
+ * other threads start (they inherit the empty sets).  Returns 0 or the
+ * exit code. */
+static int drop(struct daemon *d)
+{
+	char err[512], path[4096];
+	int rc;
+
+	if (pdb_world_writable(d->o.db, path, sizeof(path)) == 1)
+		fprintf(stderr, "dnsd: warning: %s is writable by others (o+w): anyone on this "
+		        "host can change the policy; see 'policyctl init --group'\n", path);
+	rc = priv_drop(&d->ids, err, sizeof(err));
+	if (rc == 1) {
+		fprintf(stderr, "dnsd: warning: running as root; set user: (or --user) to run "
+		        "without privileges after binding\n");
+		return 0;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return 3;
+	}
+	fprintf(stderr, "dnsd: running as uid %u gid %u, no capabilities\n", (unsigned)getuid(),
+	        (unsigned)getgid());
+	return d->ids.set ? check_after_drop(d) : 0;
 }
 
 /* NOTIFY to the secondaries, if any are configured.  Returns 0 or the
@@ -409,7 +492,8 @@ int main(int argc, char **argv)
 	d.o.removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
 	d.o.journal_max = DNSD_JOURNAL_MAX_DEFAULT;
 	if ((rc = parse(argc, argv, &d.o)) != 0 || (rc = check(&d.o)) != 0 ||
-	    (rc = daemon_start(&d, loop)) != 0) {
+	    (rc = ids_lookup(&d)) != 0 || (rc = daemon_start(&d, loop)) != 0 ||
+	    (rc = drop(&d)) != 0) {
 		workers_abandon(&d, loop);
 		daemon_free(&d);
 		uv_loop_close(loop);
@@ -435,6 +519,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.term, on_stop, SIGTERM);
 	uv_signal_start(&d.intr, on_stop, SIGINT);
 	uv_signal_start(&d.hup, on_hup, SIGHUP);
+	sd_notify(0, "READY=1");
 	uv_run(loop, UV_RUN_DEFAULT);
 	for (unsigned i = 1; i < d.nworkers; i++) {
 		pthread_join(d.w[i].thread, NULL);
