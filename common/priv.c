@@ -95,6 +95,18 @@ static int priv__group(const char *name, struct priv_ids *out, char *err, size_t
 	return 0;
 }
 
+int priv_group(const char *name, gid_t *gid, char *err, size_t errlen)
+{
+	struct priv_ids ids;
+	int rc;
+
+	if (!name || !gid || !err)
+		return -EINVAL;
+	if ((rc = priv__group(name, &ids, err, errlen)) == 0)
+		*gid = ids.gid;
+	return rc;
+}
+
 int priv_lookup(const char *user, const char *group, struct priv_ids *out, char *err,
                 size_t errlen)
 {

@@ -35,6 +35,11 @@ struct priv_ids {
 int priv_lookup(const char *user, const char *group, struct priv_ids *out, char *err,
                 size_t errlen);
 
+/** Look up group name (or a decimal id) alone, for a tool that gives files
+ * to a group.  Returns 0 with *gid, or -EINVAL, -ENOENT (no such group),
+ * another negative errno, with a sentence in err ("group: NAME: ..."). */
+int priv_group(const char *name, gid_t *gid, char *err, size_t errlen);
+
 /** Give up privileges for good, in the calling thread and the process:
  * - started as root with ids set: empty the capability bounding set,
  *   become ids (supplementary groups: ids->gid alone), then make sure that
