@@ -257,12 +257,12 @@ int main(int argc, char **argv)
 		        direct ? "direct TLS" : tls ? "STARTTLS" : "plain",
 		        mode == XMPPD_RELAY ? "relay" : "redirect");
 	}
-	if ((code = drop(&o, &ids)) != 0) {
+	if ((rc = drop(&o, &ids)) != 0) {
+		code = rc;
 		xmppd_server_close(d.server, NULL, NULL);
 		uv_run(loop, UV_RUN_DEFAULT);
 		goto out;
 	}
-	code = 3;
 	uv_signal_init(loop, &d.term);
 	uv_signal_init(loop, &d.intr);
 	uv_timer_init(loop, &d.sweep);
