@@ -129,6 +129,12 @@ int priv_lookup(const char *user, const char *group, struct priv_ids *out, char 
 		snprintf(err, errlen, "user: %s: is root; name an unprivileged user", user);
 		return -EINVAL;
 	}
+	/* Group 0 owns much of the system's files: no drop either. */
+	if (out->gid == 0) {
+		snprintf(err, errlen, "group: %s: is root's group; name an unprivileged group",
+		         group ? group : user);
+		return -EINVAL;
+	}
 	snprintf(out->user, sizeof(out->user), "%s", user);
 	if (group)
 		snprintf(out->group, sizeof(out->group), "%s", group);
@@ -168,7 +174,7 @@ static int priv__become(const struct priv_ids *ids, char *err, size_t errlen)
 		return -e;
 	}
 	/* Prove it: a drop that could be undone is no drop. */
-	if (setuid(0) == 0 || seteuid(0) == 0 || (ids->gid != 0 && setgid(0) == 0)) {
+	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0 || setegid(0) == 0) {
 		snprintf(err, errlen, "after becoming user %s, root could be taken back", ids->user);
 		return -EPERM;
 	}

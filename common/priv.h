@@ -27,7 +27,8 @@ struct priv_ids {
 
 /** Look up user and group (names, or decimal ids), either may be NULL.
  * Without group, the user's primary group is taken; a group without a
- * user is refused, as is the user root (uid 0), which would drop nothing.
+ * user is refused, as are the user root (uid 0), which would drop nothing,
+ * and the group root (gid 0), which owns much of the system.
  * Returns 0 with *out filled (out->set false when user is NULL), or
  * -EINVAL (out NULL, a group without a user, root), -ENOENT (no such user
  * or group), another negative errno from the user database; every error
