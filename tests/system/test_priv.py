@@ -393,3 +393,25 @@ def test_meson_install_layout(dnsd_path, tmp_path):
     assert all(p.parent.name == "system" and p.parent.parent.name == "systemd" for p in units)
     text = next(p for p in units if p.name == "dnsd.service").read_text()
     assert f"ExecStart={os.path.join(sbin, 'dnsd')} --config " in text
+
+
+@pytest.mark.skipif(not shutil.which("systemd-sysusers"), reason="no systemd-sysusers")
+def test_sysusers_and_tmpfiles_make_the_user_and_the_store_directory(dnsd_path, tmp_path):
+    dist = pathlib.Path(dnsd_path).resolve().parents[1] / "dist"
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    r = run_to_exit(["systemd-sysusers", f"--root={root}", dist / "clearinghouse.sysusers"])
+    assert r.returncode == 0, r.stderr
+    def entries(name):
+        lines = (root / "etc" / name).read_text().splitlines()
+        return {ln.split(":")[0]: ln.split(":") for ln in lines}
+
+    users, groups = entries("passwd"), entries("group")
+    assert users["clearinghouse"][3] == groups["clearinghouse"][2]
+    assert users["clearinghouse"][6] == "/usr/sbin/nologin"
+    r = run_to_exit(["systemd-tmpfiles", f"--root={root}", "--create",
+                     dist / "clearinghouse.tmpfiles"])
+    assert r.returncode == 0, r.stderr
+    store = root / users["clearinghouse"][5].lstrip("/")
+    assert stat.S_IMODE(os.stat(store).st_mode) == 0o2770
+    assert os.stat(store).st_uid == 0
