@@ -1,7 +1,8 @@
 """Least privilege: the daemons bind as root and run as user:/group: with no
 capability, or start unprivileged with an ambient CAP_NET_BIND_SERVICE;
 what they open later still opens; the store's modes; the systemd units and
-what 'meson install' puts where.  Needs root (and setpriv, from util-linux)."""
+what 'meson install' puts where.  Most need root (and setpriv, from
+util-linux) and skip without it."""
 import os
 import pathlib
 import random
@@ -27,7 +28,7 @@ HOST = "127.0.0.1"
 USER, GROUP = "nobody", "nogroup"
 DIST = pathlib.Path(__file__).resolve().parents[2] / "dist"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
 def ids():
@@ -154,6 +155,7 @@ def unprivileged(*caps):
 
 # ---- dnsd ----
 
+@needs_root
 def test_dnsd_started_as_root_runs_as_user_without_capabilities(dnsd_path, store, zone,
                                                                 place, policyctl_path):
     port = free_low_port()
@@ -187,6 +189,7 @@ def test_dnsd_started_as_root_runs_as_user_without_capabilities(dnsd_path, store
     assert "writable by others" not in log and "running as root" not in log
 
 
+@needs_root
 def test_dnsd_root_only_zone_file_fails_at_start_not_at_reload(dnsd_path, store, zone, place):
     zone.chmod(0o600)
     r = run_to_exit([dnsd_path, "--db", store, "--zone", zone, "--listen",
@@ -196,6 +199,7 @@ def test_dnsd_root_only_zone_file_fails_at_start_not_at_reload(dnsd_path, store,
             "Permission denied") in r.stderr
 
 
+@needs_root
 def test_dnsd_root_only_store_fails_at_start(dnsd_path, policyctl_path, place, zone,
                                              sample_policy):
     db = place / "rootonly"
@@ -206,6 +210,7 @@ def test_dnsd_root_only_store_fails_at_start(dnsd_path, policyctl_path, place, z
     assert f"{db}: the store cannot be opened as user {USER}: Permission denied" in r.stderr
 
 
+@needs_root
 def test_nonroot_low_port_bind_says_how_not_bare_permission_denied(dnsd_path, xmppd_path,
                                                                   store, zone):
     port = free_low_port()
@@ -219,6 +224,7 @@ def test_nonroot_low_port_bind_says_how_not_bare_permission_denied(dnsd_path, xm
     assert f"xmppd: cannot bind {HOST}:{port}: {hint}" in r.stderr
 
 
+@needs_root
 def test_dnsd_with_ambient_net_bind_service_drops_it(dnsd_path, store, zone, place):
     port = free_low_port()
     d = Daemon(unprivileged("net_bind_service") + [
@@ -232,6 +238,7 @@ def test_dnsd_with_ambient_net_bind_service_drops_it(dnsd_path, store, zone, pla
         assert d.stop() == 0, d.stderr()
 
 
+@needs_root
 def test_store_writable_by_others_warns(dnsd_path, xmppd_path, store, zone, place):
     (store / "data.mdb").chmod(0o666)
     port = free_low_port()
@@ -245,6 +252,7 @@ def test_store_writable_by_others_warns(dnsd_path, xmppd_path, store, zone, plac
     assert f"xmppd: warning: {store}/data.mdb is writable by others (o+w)" in d.stderr()
 
 
+@needs_root
 def test_unknown_user_is_a_settings_error(dnsd_path, xmppd_path, store, zone):
     r = run_to_exit([dnsd_path, "--db", store, "--zone", zone, "--listen", f"{HOST}:5300",
                      "--user", "no-such-user-here"])
@@ -253,6 +261,7 @@ def test_unknown_user_is_a_settings_error(dnsd_path, xmppd_path, store, zone):
     assert r.returncode == 2 and "group: nogroup: needs user: too" in r.stderr
 
 
+@needs_root
 def test_sd_notify_ready_reloading_stopping(dnsd_path, store, zone, place):
     sock_path = place / "notify"
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -277,6 +286,7 @@ def test_sd_notify_ready_reloading_stopping(dnsd_path, store, zone, place):
 
 # ---- xmppd ----
 
+@needs_root
 def test_xmppd_started_as_root_with_root_only_key_runs_as_user(xmppd_path, store, place, pki):
     # The key stays root's (mode 0600 in a 0700 directory): read before the drop.
     pki.chmod(0o700)
@@ -300,6 +310,7 @@ def test_xmppd_started_as_root_with_root_only_key_runs_as_user(xmppd_path, store
     assert f"running as uid {uid} gid {gid}, no capabilities" in d.stderr()
 
 
+@needs_root
 def test_xmppd_with_ambient_net_bind_service_drops_it(xmppd_path, store, place):
     port = free_low_port()
     d = Daemon(unprivileged("net_bind_service") + [
@@ -316,6 +327,7 @@ def test_xmppd_with_ambient_net_bind_service_drops_it(xmppd_path, store, place):
 
 # ---- the store's modes ----
 
+@needs_root
 def test_policyctl_init_group_modes(policyctl_path, store):
     _, gid = ids()
     st = os.stat(store)
@@ -395,6 +407,7 @@ def test_meson_install_layout(dnsd_path, tmp_path):
     assert f"ExecStart={os.path.join(sbin, 'dnsd')} --config " in text
 
 
+@needs_root
 @pytest.mark.skipif(not shutil.which("systemd-sysusers"), reason="no systemd-sysusers")
 def test_sysusers_and_tmpfiles_make_the_user_and_the_store_directory(dnsd_path, tmp_path):
     dist = pathlib.Path(dnsd_path).resolve().parents[1] / "dist"
