@@ -428,3 +428,33 @@ def test_sysusers_and_tmpfiles_make_the_user_and_the_store_directory(dnsd_path, 
     store = root / users["clearinghouse"][5].lstrip("/")
     assert stat.S_IMODE(os.stat(store).st_mode) == 0o2770
     assert os.stat(store).st_uid == 0
+
+
+@needs_root
+@pytest.mark.skipif(not shutil.which("unshare"), reason="no unshare")
+def test_store_read_only_but_lock_file_as_the_units_mount_it(dnsd_path, policyctl_path, store,
+                                                             zone, place):
+    """The units' ReadOnlyPaths=STORE and ReadWritePaths=STORE/lock.mdb, made
+    by hand in a mount namespace of the daemon's own: it still answers and
+    sees commits made outside, and cannot write the store."""
+    port = free_low_port()
+    pidfile = place / "pid"
+    script = (f"mount --bind {store} {store} && mount -o remount,ro,bind {store} && "
+              f"mount --bind {store}/lock.mdb {store}/lock.mdb && "
+              f"mount -o remount,rw,bind {store}/lock.mdb && "
+              f"if touch {store}/data.mdb 2>/dev/null; then exit 9; fi && "
+              f"echo $$ > {pidfile} && exec \"$@\"")
+    cmd = ["unshare", "-m", "sh", "-c", script, "sh", *unprivileged("net_bind_service"),
+           dnsd_path, "--db", store, "--zone", zone, "--listen", f"{HOST}:{port}"]
+    d = Daemon(cmd, place / "dnsd.log", dns_port=port)
+    try:
+        assert int(pidfile.read_text()) == d.proc.pid
+        before = ask(port, "fed.example").answer[0][0].serial
+        subprocess.run([policyctl_path, "--db", store, "suspend", "beta.fed.example"],
+                       check=True, capture_output=True)
+        deadline = time.monotonic() + 5
+        while ask(port, "fed.example").answer[0][0].serial == before:
+            assert time.monotonic() < deadline, d.stderr()
+            time.sleep(0.05)
+    finally:
+        assert d.stop() == 0, d.stderr()
