@@ -8,6 +8,8 @@
  *   tcp-idle-ms: 10000
  *   removed-grace-s: 604800
  *   metrics: 127.0.0.1:9153
+ *   user: clearinghouse            # run as, after binding (started as root)
+ *   group: clearinghouse
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,6 +67,8 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 		{ "catalog", CFG_STRING, &c->catalog, NULL, 0, NULL },
 		{ "journal-max", CFG_NUMBER, &c->journal_max, NULL, 1000000, NULL },
 		{ "metrics", CFG_STRING, &c->metrics, NULL, 0, NULL },
+		{ "user", CFG_STRING, &c->user, NULL, 0, NULL },
+		{ "group", CFG_STRING, &c->group, NULL, 0, NULL },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	if (rc == 0 && grace) {
@@ -92,5 +96,7 @@ void dnsd_config_free(struct dnsd_config *c)
 	cfg_records_free(c->notify, c->nnotify);
 	free(c->catalog);
 	free(c->metrics);
+	free(c->user);
+	free(c->group);
 	memset(c, 0, sizeof(*c));
 }

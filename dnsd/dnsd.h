@@ -214,6 +214,9 @@ struct dnsd_config {
 	unsigned journal_max;       /* serials kept for IXFR; the caller sets
 	                               the default before reading */
 	char *metrics;              /* ADDR:PORT of /metrics; NULL: none */
+	/* Least privilege: the user and group to run as after binding, when
+	 * started as root (see priv.h); NULL: none given. */
+	char *user, *group;
 };
 
 /* Field indexes of the records above. */

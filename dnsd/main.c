@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "cfg.h"
 #include "dnsd.h"
 #include "internal.h"
 #include "metrics.h"
+#include "priv.h"
 
 /* One loop per thread, each with its own engine (snapshot, cache) and its
  * own SO_REUSEPORT UDP sockets; thread 0 is the main thread, which also
@@ -48,6 +50,7 @@ struct daemon {
 	dnsd_notify *notify;       /* NULL: none configured */
 	dnsd_engine **engines;     /* every worker's, for the metrics */
 	ch_metrics *metrics;       /* NULL: no metrics: setting */
+	struct priv_ids ids;       /* who to run as after binding */
 };
 
 static void usage(FILE *out)
@@ -57,6 +60,7 @@ static void usage(FILE *out)
 	        "            --listen ADDR:PORT [--listen ...]\n"
 	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
 	        "            [--removed-grace-s S] [--metrics ADDR:PORT]\n"
+	        "            [--removed-grace-s S] [--user USER [--group GROUP]]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
@@ -64,8 +68,8 @@ static void usage(FILE *out)
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
 	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys, transfer,\n"
-	        "                    catalog, notify); the command line wins.  keys: TSIG\n"
-	        "                    keys, a list of {name, algorithm, secret}; see\n"
+	        "                    catalog, notify, user, group); the command line wins.\n"
+	        "                    keys: TSIG keys, a list of {name, algorithm, secret}; see\n"
 	        "                    'policyctl tsig-keygen' and the README's Transfers\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
@@ -75,6 +79,9 @@ static void usage(FILE *out)
 	        "                    most 7776000; 0: not at all)\n"
 	        "  --metrics ADDR:PORT  serve Prometheus/OpenMetrics text at\n"
 	        "                    http://ADDR:PORT/metrics (a bare PORT: on 127.0.0.1)\n"
+	        "  --user USER       started as root: bind, then run as USER with no\n"
+	        "                    capability (setting user:); without it dnsd stays root\n"
+	        "  --group GROUP     the group to run as (setting group:; USER's own group)\n"
 	        "\n"
 	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
 	        "community zone.  A reload whose records changed while the file's serial\n"
@@ -91,6 +98,8 @@ static const struct option longopts[] = {
 	{ "tcp-idle-ms", required_argument, NULL, 'i' },
 	{ "removed-grace-s", required_argument, NULL, 'g' },
 	{ "metrics", required_argument, NULL, 'M' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "group", required_argument, NULL, 'G' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -142,6 +151,12 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 			break;
 		case 'M':
 			rc = cfg_opt_string(&o->metrics, optarg);
+			break;
+		case 'u':
+			rc = cfg_opt_string(&o->user, optarg);
+			break;
+		case 'G':
+			rc = cfg_opt_string(&o->group, optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -214,7 +229,11 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 	for (size_t j = 0; j < d->o.nlisten; j++) {
 		unsigned what = DNSD_LISTEN_UDP | (i == 0 ? DNSD_LISTEN_TCP : 0);
 		if ((rc = dnsd_server_listen(w->server, d->o.listen[j], what)) != 0) {
-			fprintf(stderr, "dnsd: %s: %s\n", d->o.listen[j], dnsd_strerror(rc));
+			if (rc == -EACCES)
+				fprintf(stderr, "dnsd: cannot bind %s: permission denied; %s\n",
+				        d->o.listen[j], PRIV_BIND_HINT);
+			else
+				fprintf(stderr, "dnsd: %s: %s\n", d->o.listen[j], dnsd_strerror(rc));
 			return rc;
 		}
 	}
@@ -228,6 +247,7 @@ static void on_stop(uv_signal_t *h, int sig)
 	struct daemon *d = h->data;
 
 	fprintf(stderr, "dnsd: signal %d, stopping\n", sig);
+	sd_notify(0, "STOPPING=1");
 	atomic_store(&d->stopping, true);
 	uv_close((uv_handle_t *)&d->term, NULL);
 	uv_close((uv_handle_t *)&d->intr, NULL);
@@ -277,8 +297,10 @@ static void on_hup(uv_signal_t *h, int sig)
 		fprintf(stderr, "dnsd: reload refused: the previous one is still being taken up\n");
 		return;
 	}
+	sd_notify(0, "RELOADING=1");
 	if (dnsd_zones_load((const char *const *)d->o.zones, d->o.nzones, &z, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dnsd: reload refused, keeping the zones in use: %s\n", err);
+		sd_notify(0, "READY=1");
 		return;
 	}
 	if (dnsd_zones_follow(z, d->zones, stale, sizeof(stale)) > 0)
@@ -293,6 +315,7 @@ static void on_hup(uv_signal_t *h, int sig)
 		uv_async_send(&d->w[i].wake);
 	uv_timer_start(&d->reap, on_reap, 20, 20);
 	fprintf(stderr, "dnsd: zones reloaded (%zu)\n", dnsd_zones_count(z));
+	sd_notify(0, "READY=1");
 }
 
 static unsigned default_threads(void)
@@ -355,6 +378,67 @@ static int check(const struct dnsd_config *o)
 	return 0;
 }
 
+/* Look up user: and group: before anything is opened: a name that does
+ * not exist is a mistake in the settings.  Returns 0 or the exit code. */
+static int ids_lookup(struct daemon *d)
+{
+	char err[512];
+
+	if (priv_lookup(d->o.user, d->o.group, &d->ids, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+/* What dnsd opens after start-up must open as the user it now is: the
+ * zone files at every SIGHUP, and the store when it restarts as that
+ * user.  Found now, not at the first reload.  Returns 0 or the exit code. */
+static int check_after_drop(const struct daemon *d)
+{
+	int rc;
+
+	if ((rc = pdb_check_access(d->o.db, PDB_RDONLY)) != 0) {
+		fprintf(stderr, "dnsd: %s: the store cannot be opened as user %s: %s\n", d->o.db,
+		        d->ids.user, pdb_strerror(rc));
+		return 3;
+	}
+	for (size_t i = 0; i < d->o.nzones; i++) {
+		if (access(d->o.zones[i], R_OK) != 0) {
+			fprintf(stderr, "dnsd: %s: cannot be read as user %s, so SIGHUP could not "
+			        "reload it: %s\n", d->o.zones[i], d->ids.user, strerror(errno));
+			return 3;
+		}
+	}
+	return 0;
+}
+
+/* Every port is bound: give up root and every capability, before the
+ * other threads start (they inherit the empty sets).  Returns 0 or the
+ * exit code. */
+static int drop(struct daemon *d)
+{
+	char err[512], path[4096];
+	int rc;
+
+	if (pdb_world_writable(d->o.db, path, sizeof(path)) == 1)
+		fprintf(stderr, "dnsd: warning: %s is writable by others (o+w): anyone on this "
+		        "host can change the policy; see 'policyctl init --group'\n", path);
+	rc = priv_drop(&d->ids, err, sizeof(err));
+	if (rc == 1) {
+		fprintf(stderr, "dnsd: warning: running as root; set user: (or --user) to run "
+		        "without privileges after binding\n");
+		return 0;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return 3;
+	}
+	fprintf(stderr, "dnsd: running as uid %u gid %u, no capabilities\n", (unsigned)getuid(),
+	        (unsigned)getgid());
+	return d->ids.set ? check_after_drop(d) : 0;
+}
+
 /* NOTIFY to the secondaries, if any are configured.  Returns 0 or the
  * exit code. */
 static int notify_start(struct daemon *d, uv_loop_t *loop)
@@ -377,7 +461,9 @@ static void metrics_render(void *arg, struct ch_text *t)
 	dnsd_metrics_render(d->engines, d->nworkers, t);
 }
 
-/* The metrics endpoint, if configured.  Returns 0 or the exit code. */
+/* The metrics endpoint, if configured: after the drop, as capabilities
+ * are per thread and its thread must keep none.  Returns 0 or the exit
+ * code. */
 static int metrics_start(struct daemon *d)
 {
 	char err[512];
@@ -436,9 +522,7 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 		if (worker__init(d, i, l) != 0)
 			return 3;
 	}
-	if ((rc = notify_start(d, loop)) != 0)
-		return rc;
-	return metrics_start(d);
+	return notify_start(d, loop);
 }
 
 int main(int argc, char **argv)
@@ -450,7 +534,8 @@ int main(int argc, char **argv)
 	d.o.removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
 	d.o.journal_max = DNSD_JOURNAL_MAX_DEFAULT;
 	if ((rc = parse(argc, argv, &d.o)) != 0 || (rc = check(&d.o)) != 0 ||
-	    (rc = daemon_start(&d, loop)) != 0) {
+	    (rc = ids_lookup(&d)) != 0 || (rc = daemon_start(&d, loop)) != 0 ||
+	    (rc = drop(&d)) != 0 || (rc = metrics_start(&d)) != 0) {
 		workers_abandon(&d, loop);
 		daemon_free(&d);
 		uv_loop_close(loop);
@@ -476,6 +561,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.term, on_stop, SIGTERM);
 	uv_signal_start(&d.intr, on_stop, SIGINT);
 	uv_signal_start(&d.hup, on_hup, SIGHUP);
+	sd_notify(0, "READY=1");
 	uv_run(loop, UV_RUN_DEFAULT);
 	for (unsigned i = 1; i < d.nworkers; i++) {
 		pthread_join(d.w[i].thread, NULL);

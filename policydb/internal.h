@@ -212,4 +212,10 @@ static inline int pdb__journal_key_split(const MDB_val *k, uint64_t *serial, uin
 	return 1;
 }
 
+/* The checks pdb_open() makes before opening (store.c), which
+ * pdb_check_access() makes for a process that already has the store open:
+ * the directory (and data.mdb unless PDB_CREATE), and lock.mdb. */
+int pdb__open_check_dir(const char *dir, unsigned flags);
+int pdb__open_check_lock(const char *dir);
+
 #endif

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -401,6 +402,36 @@ struct pdb_limits {
  * mount or its modes; every reader needs it to lock), PDB_ENEWER (written by a newer format version), -ENOMEM, PDB_ELMDB. */
 int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim,
              pdb_t **out);
+
+/* ---- the store's files and their modes ----
+ * The store is a directory with data.mdb (the data) and lock.mdb (LMDB's
+ * reader table).  A reader opens data.mdb read-only but must write
+ * lock.mdb; a writer writes both.  The layout for a group of writers whose
+ * members include the daemons' group is pdb_set_group()'s. */
+
+/** Check, as pdb_open() would with flags, that the calling process's
+ * user and groups can open the store in dir: for a daemon that opened it
+ * before giving up root, and must still be able to after a restart as
+ * its user.  Nothing is opened (closing a descriptor of lock.mdb would
+ * drop this process's locks on it).  Returns 0 or an error of pdb_open()
+ * (-EACCES, -ENOENT, PDB_ENOTSTORE, PDB_ELOCKFILE...); -EINVAL. */
+int pdb_check_access(const char *dir, unsigned flags);
+
+/** Find what of the store in dir others may write (mode o+w): the
+ * directory, data.mdb or lock.mdb; anyone on the host could change the
+ * policy or break the locking.  Returns 0 for none, 1 with the first
+ * such path in path (truncated to len), or a negative errno of stat()
+ * (a file that does not exist is skipped); -EINVAL. */
+int pdb_world_writable(const char *dir, char *path, size_t len);
+
+/** Give the store in dir to group gid: the directory 02770 (set-group-ID,
+ * so files LMDB makes later, such as a lock.mdb made anew, are the
+ * group's too), data.mdb and lock.mdb 0660, all of them group gid.  Then
+ * the group's members (policyctl's users and the daemons' group) read and
+ * write, and others have no access.  The owner stays.  Needs root or an
+ * owner who is in gid.  Returns 0, -EINVAL, or a negative errno of
+ * chown() or chmod() (-EPERM...). */
+int pdb_set_group(const char *dir, gid_t gid);
 
 /** Free the reader slots of processes that died holding a snapshot
  * (killed, crashed): LMDB frees them only when asked.  pdb_open() does

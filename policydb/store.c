@@ -65,7 +65,7 @@ int pdb__commit_err(pdb_t *db, int rc)
 
 /* ---- opening ---- */
 
-static int open_check_dir(const char *dir, unsigned flags)
+int pdb__open_check_dir(const char *dir, unsigned flags)
 {
 	struct stat st;
 	char path[4096];
@@ -98,7 +98,7 @@ static int open_check_dir(const char *dir, unsigned flags)
  * So every opener needs lock.mdb writable, or a directory to make it in.
  * faccessat, not open: closing a descriptor of lock.mdb would drop the
  * locks LMDB holds on it, should this process have the store open. */
-static int open_check_lock(const char *dir)
+int pdb__open_check_lock(const char *dir)
 {
 	char path[4096];
 
@@ -165,7 +165,7 @@ int pdb_open(const char *dir, unsigned flags, const struct pdb_limits *lim, pdb_
 	    ((flags & PDB_RDONLY) && (flags & PDB_CREATE)))
 		return -EINVAL;
 	*out = NULL;
-	if ((rc = open_check_dir(dir, flags)) != 0 || (rc = open_check_lock(dir)) != 0)
+	if ((rc = pdb__open_check_dir(dir, flags)) != 0 || (rc = pdb__open_check_lock(dir)) != 0)
 		return rc;
 	if (!(db = calloc(1, sizeof(*db))))
 		return -ENOMEM;

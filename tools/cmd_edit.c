@@ -1,11 +1,13 @@
 /* policyctl's one-off edits: init, suspend, resume, set.  Each is one
  * audited commit, so the history shows who changed what without a file. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policyctl.h"
 #include "policyfile.h"
+#include "priv.h"
 
 /* What an edit's write function returns, besides 0 and pdb errors, to
  * abort without writing. */
@@ -19,21 +21,57 @@ struct edit {
 	struct pf_scratch scratch;
 };
 
+/* The store's files to group (see pdb_set_group), said on stdout. */
+static int init_group(const struct ctl *c, const char *group, gid_t gid)
+{
+	int rc = pdb_set_group(c->dir, gid);
+
+	if (rc) {
+		ctl_err("%s: cannot give the store to group %s: %s", c->dir, group, pdb_strerror(rc));
+		return CTL_STORE;
+	}
+	printf("%s: group %s, directory mode 2770, data.mdb and lock.mdb 0660\n", c->dir, group);
+	return CTL_OK;
+}
+
 int cmd_init(struct ctl *c, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "group", required_argument, NULL, 'g' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *group = NULL;
+	char err[256];
+	gid_t gid = 0;
 	pdb_t *db;
-	int rc;
+	int opt, rc;
 
-	if ((rc = ctl_nargs(argc, argv, 1, 0)) != CTL_OK || (rc = ctl_open(c, PDB_CREATE, &db)) != CTL_OK)
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (opt != 'g')
+			return CTL_USAGE;
+		group = optarg;
+	}
+	if ((rc = ctl_nargs(argc, argv, optind, 0)) != CTL_OK)
+		return rc;
+	if (group && priv_group(group, &gid, err, sizeof(err)) != 0) {
+		ctl_err("%s", err);
+		return CTL_USAGE;
+	}
+	if ((rc = ctl_open(c, PDB_CREATE, &db)) != CTL_OK)
 		return rc;
 	rc = pdb_init(db, c->cmdline);
 	pdb_close(db);
+	/* A store made before: --group sets its modes all the same, which is
+	 * how an existing store is given to the group. */
+	if (rc == PDB_EEXIST && group)
+		return init_group(c, group, gid);
 	if (rc) {
 		ctl_err("%s: %s", c->dir, pdb_strerror(rc));
 		return CTL_STORE;
 	}
 	printf("initialised an empty policy store in %s\n", c->dir);
-	return CTL_OK;
+	return group ? init_group(c, group, gid) : CTL_OK;
 }
 
 static int get_member(pdb_wtxn *w, struct edit *e, struct pdb_member *m)

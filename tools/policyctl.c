@@ -19,9 +19,16 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "init", cmd_init, "init",
+	{ "init", cmd_init, "init [--group GROUP]",
 	  "Create an empty policy store in the store directory (made if missing).\n"
-	  "Fails if a store is already there." },
+	  "Fails if a store is already there, unless --group is given.\n"
+	  "  --group GROUP  give the store to GROUP, the group of policyctl's users\n"
+	  "                 and of the daemons (their group: setting): the directory\n"
+	  "                 mode 2770, data.mdb and lock.mdb 0660, all group GROUP;\n"
+	  "                 others get no access.  On an existing store, only this.\n"
+	  "                 The daemons open data.mdb read-only but must write\n"
+	  "                 lock.mdb (LMDB's reader table).  Needs root, or an owner\n"
+	  "                 who is in GROUP." },
 	{ "load", cmd_load, "load [--dry-run] FILE",
 	  "Replace the whole policy with the policy file FILE (YAML), in one\n"
 	  "transaction: readers see either the old policy or the new, never a mix.\n"

@@ -14,6 +14,8 @@
  *   connect-ms: 5000
  *   relay-idle-ms: 300000
  *   metrics: 127.0.0.1:9154
+ *   user: clearinghouse               # run as, after binding (started as root)
+ *   group: clearinghouse
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,6 +43,8 @@ int xmppd_config_read(const char *path, struct xmppd_config *c, char *err, size_
 		{ "connect-ms", CFG_NUMBER, &c->lim.connect_ms, NULL, 600000, NULL },
 		{ "relay-idle-ms", CFG_NUMBER, &c->lim.relay_idle_ms, NULL, 86400000, NULL },
 		{ "metrics", CFG_STRING, &c->metrics, NULL, 0, NULL },
+		{ "user", CFG_STRING, &c->user, NULL, 0, NULL },
+		{ "group", CFG_STRING, &c->group, NULL, 0, NULL },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	return rc == -EINVAL ? XMPPD_ECONFIG : rc;
@@ -56,6 +60,8 @@ void xmppd_config_free(struct xmppd_config *c)
 	free(c->ca);
 	free(c->mode);
 	free(c->metrics);
+	free(c->user);
+	free(c->group);
 	for (size_t i = 0; i < c->nlisten; i++)
 		free(c->listen[i]);
 	for (size_t i = 0; i < c->ntls_listen; i++)

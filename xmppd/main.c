@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "metrics.h"
+#include "priv.h"
 #include "xmppd.h"
 
 static void usage(FILE *out)
@@ -20,6 +23,7 @@ static void usage(FILE *out)
 	        "             [--tls-listen ADDR:PORT ...] [--cert FILE --key FILE [--ca FILE]]\n"
 	        "             [--mode redirect|relay] [--conn-max N] [--setup-ms MS]\n"
 	        "             [--relay-idle-ms MS] [--metrics ADDR:PORT]\n"
+	        "             [--relay-idle-ms MS] [--user USER [--group GROUP]]\n"
 	        "\n"
 	        "Answers XMPP server-to-server streams for the federation in the policy\n"
 	        "store DIR (also $CLEARINGHOUSE_DB): an allowed peer is sent to the real\n"
@@ -38,6 +42,10 @@ static void usage(FILE *out)
 	        "                          MS (300000: longer than servers' keepalives)\n"
 	        "  --metrics ADDR:PORT     serve Prometheus/OpenMetrics text at\n"
 	        "                          http://ADDR:PORT/metrics (a bare PORT: 127.0.0.1)\n"
+	        "  --user USER             started as root: bind, read the certificate and\n"
+	        "                          key, then run as USER with no capability\n"
+	        "                          (setting user:); without it xmppd stays root\n"
+	        "  --group GROUP           the group to run as (setting group:; USER's own)\n"
 	        "  --config FILE           the same settings from a YAML file; the command\n"
 	        "                          line wins\n");
 }
@@ -55,6 +63,8 @@ static const struct option longopts[] = {
 	{ "setup-ms", required_argument, NULL, 's' },
 	{ "relay-idle-ms", required_argument, NULL, 'i' },
 	{ "metrics", required_argument, NULL, 'M' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "group", required_argument, NULL, 'G' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -81,6 +91,8 @@ static int parse(int argc, char **argv, struct xmppd_config *o)
 		case 'K': rc = cfg_opt_string(&o->key, optarg); break;
 		case 'A': rc = cfg_opt_string(&o->ca, optarg); break;
 		case 'm': rc = cfg_opt_string(&o->mode, optarg); break;
+		case 'u': rc = cfg_opt_string(&o->user, optarg); break;
+		case 'G': rc = cfg_opt_string(&o->group, optarg); break;
 		case 'l':
 			rc = cfg_opt_list("xmppd", lists, o->listen, &o->nlisten, &l_cleared, optarg);
 			break;
@@ -151,6 +163,7 @@ static void on_stop(uv_signal_t *h, int sig)
 	struct daemon *d = h->data;
 
 	fprintf(stderr, "xmppd: signal %d, stopping\n", sig);
+	sd_notify(0, "STOPPING=1");
 	uv_close((uv_handle_t *)&d->term, NULL);
 	uv_close((uv_handle_t *)&d->intr, NULL);
 	uv_close((uv_handle_t *)&d->sweep, NULL);
@@ -175,12 +188,44 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Every port is bound and the TLS files are read (xmppd reads them once):
+ * give up root and every capability.  The store must still open as the
+ * user, for the next start.  Returns 0 or the exit code. */
+static int drop(const struct xmppd_config *o, const struct priv_ids *ids)
+{
+	char err[512], path[4096];
+	int rc;
+
+	if (pdb_world_writable(o->db, path, sizeof(path)) == 1)
+		fprintf(stderr, "xmppd: warning: %s is writable by others (o+w): anyone on this "
+		        "host can change the policy; see 'policyctl init --group'\n", path);
+	rc = priv_drop(ids, err, sizeof(err));
+	if (rc == 1) {
+		fprintf(stderr, "xmppd: warning: running as root; set user: (or --user) to run "
+		        "without privileges after binding\n");
+		return 0;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "xmppd: %s\n", err);
+		return 3;
+	}
+	fprintf(stderr, "xmppd: running as uid %u gid %u, no capabilities\n", (unsigned)getuid(),
+	        (unsigned)getgid());
+	if (ids->set && (rc = pdb_check_access(o->db, PDB_RDONLY)) != 0) {
+		fprintf(stderr, "xmppd: %s: the store cannot be opened as user %s: %s\n", o->db,
+		        ids->user, pdb_strerror(rc));
+		return 3;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct xmppd_config o = { 0 };
 	struct daemon d = { 0 };
 	uv_loop_t *loop = uv_default_loop();
 	xmppd_tls *tls = NULL;
+	struct priv_ids ids;
 	pdb_t *db = NULL;
 	char err[512];
 	int rc, code = 3;
@@ -190,6 +235,11 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	enum xmppd_mode mode = o.mode && !strcmp(o.mode, "relay") ? XMPPD_RELAY : XMPPD_REDIRECT;
+	if (priv_lookup(o.user, o.group, &ids, err, sizeof(err)) != 0) {
+		fprintf(stderr, "xmppd: %s\n", err);
+		code = 2;
+		goto out;
+	}
 	if ((rc = pdb_open(o.db, PDB_RDONLY, NULL, &db)) != 0) {
 		fprintf(stderr, "xmppd: %s: %s\n", o.db, pdb_strerror(rc));
 		goto out;
@@ -209,7 +259,11 @@ int main(int argc, char **argv)
 		bool direct = i >= o.nlisten;
 		const char *a = direct ? o.tls_listen[i - o.nlisten] : o.listen[i];
 		if ((rc = xmppd_server_listen(d.server, a, direct)) != 0) {
-			fprintf(stderr, "xmppd: %s: %s\n", a, xmppd_strerror(rc));
+			if (rc == -EACCES)
+				fprintf(stderr, "xmppd: cannot bind %s: permission denied; %s\n", a,
+				        PRIV_BIND_HINT);
+			else
+				fprintf(stderr, "xmppd: %s: %s\n", a, xmppd_strerror(rc));
 			xmppd_server_close(d.server, NULL, NULL);
 			uv_run(loop, UV_RUN_DEFAULT);
 			goto out;
@@ -218,6 +272,14 @@ int main(int argc, char **argv)
 		        direct ? "direct TLS" : tls ? "STARTTLS" : "plain",
 		        mode == XMPPD_RELAY ? "relay" : "redirect");
 	}
+	if ((rc = drop(&o, &ids)) != 0) {
+		code = rc;
+		xmppd_server_close(d.server, NULL, NULL);
+		uv_run(loop, UV_RUN_DEFAULT);
+		goto out;
+	}
+	/* After the drop: capabilities are per thread, and the metrics'
+	 * thread must not keep any. */
 	if (o.metrics) {
 		if ((rc = ch_metrics_start(o.metrics, metrics_render, d.server, &d.metrics, err,
 		                           sizeof(err))) != 0) {
@@ -237,6 +299,7 @@ int main(int argc, char **argv)
 	uv_timer_start(&d.sweep, on_sweep, XMPPD_SWEEP_MS, XMPPD_SWEEP_MS);
 	uv_signal_start(&d.term, on_stop, SIGTERM);
 	uv_signal_start(&d.intr, on_stop, SIGINT);
+	sd_notify(0, "READY=1");
 	uv_run(loop, UV_RUN_DEFAULT);
 	fprintf(stderr, "xmppd: stopped\n");
 	code = 0;

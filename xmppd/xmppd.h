@@ -225,6 +225,9 @@ struct xmppd_config {
 	size_t ntls_listen;
 	struct xmppd_limits lim;
 	char *metrics;            /* ADDR:PORT of /metrics; NULL: none */
+	/* Least privilege: the user and group to run as after binding, when
+	 * started as root (see priv.h); NULL: none given. */
+	char *user, *group;
 };
 
 /** Read a YAML configuration file into c (as dnsd_config_read).  Errors:
