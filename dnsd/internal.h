@@ -89,6 +89,9 @@ struct dnsd_engine {
 	bool journal_max_set;
 	unsigned journal_max;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
+	/* NSID (edns.c): sent to queries that ask; nsid_len 0: none. */
+	uint8_t nsid[DNSD_NSID_MAX];
+	size_t nsid_len;
 };
 
 /* One query being answered. */

@@ -200,6 +200,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 	dnsd_engine_set_keys(w->engine, d->keys);
 	dnsd_engine_set_journal_max(w->engine, d->o.journal_max);
 	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
+	(void)dnsd_engine_set_nsid(w->engine, d->o.nsid, d->o.nsid_len);   /* checked when read */
 	uv_async_init(loop, &w->wake, worker__wake);
 	w->wake.data = w;
 	for (size_t j = 0; j < d->o.nlisten; j++) {
