@@ -54,6 +54,8 @@ static void usage(FILE *out)
 	        "            --listen ADDR:PORT [--listen ...]\n"
 	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
 	        "            [--removed-grace-s S]\n"
+	        "            [--tcp-io-ms MS] [--tcp-max-per-source N]\n"
+	        "            [--rrl-rate N] [--rrl-slip N] [--nsid TEXT|0xHEX]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
@@ -61,7 +63,8 @@ static void usage(FILE *out)
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
 	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys, transfer,\n"
-	        "                    catalog, notify); the command line wins.  keys: TSIG\n"
+	        "                    catalog, notify, tcp-io-ms, tcp-max-per-source, rrl,\n"
+	        "                    nsid); the command line wins.  keys: TSIG\n"
 	        "                    keys, a list of {name, algorithm, secret}; see\n"
 	        "                    'policyctl tsig-keygen' and the README's Transfers\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
@@ -70,6 +73,15 @@ static void usage(FILE *out)
 	        "  --removed-grace-s S  go on answering a removed member's delegated names\n"
 	        "                    as an empty zone for S seconds (604800, 7 days; at\n"
 	        "                    most 7776000; 0: not at all)\n"
+	        "  --tcp-io-ms MS    a TCP query begun must be whole within MS (500)\n"
+	        "  --tcp-max-per-source N  TCP connections at once from one address (16)\n"
+	        "  --rrl-rate N      UDP answers a second of one kind to one /24 or /56\n"
+	        "                    (20); 0: no rate limiting.  In a file: rrl: {rate: N,\n"
+	        "                    slip: N, exempt-queriers: true|false, exempt: PREFIXES}\n"
+	        "  --rrl-slip N      every Nth limited answer is sent truncated, so that\n"
+	        "                    resolvers retry over TCP (2); 0: drop them all\n"
+	        "  --nsid TEXT       the server's identity for queries that ask (RFC 5001);\n"
+	        "                    0x and hex digits for bytes\n"
 	        "\n"
 	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
 	        "community zone.  A reload whose records changed while the file's serial\n"
@@ -85,6 +97,11 @@ static const struct option longopts[] = {
 	{ "tcp-max", required_argument, NULL, 'm' },
 	{ "tcp-idle-ms", required_argument, NULL, 'i' },
 	{ "removed-grace-s", required_argument, NULL, 'g' },
+	{ "tcp-io-ms", required_argument, NULL, 1001 },
+	{ "tcp-max-per-source", required_argument, NULL, 1002 },
+	{ "rrl-rate", required_argument, NULL, 1003 },
+	{ "rrl-slip", required_argument, NULL, 1004 },
+	{ "nsid", required_argument, NULL, 1005 },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -130,6 +147,31 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 			break;
 		case 'g':
 			if (dnsd_config_grace(optarg, &o->removed_grace_s, err, sizeof(err)) != 0) {
+				fprintf(stderr, "dnsd: --%s\n", err);
+				rc = 2;
+			}
+			break;
+		case 1001:
+			rc = cfg_opt_number("dnsd", "tcp-io-ms", optarg, 1000000, &o->lim.tcp_io_ms);
+			break;
+		case 1002:
+			rc = cfg_opt_number("dnsd", "tcp-max-per-source", optarg, 1000000,
+			                    &o->lim.tcp_max_per_source);
+			break;
+		case 1003:
+		case 1004:
+			if (!o->lim.rrl_set)
+				dnsd_rrl_conf_default(&o->lim.rrl);
+			o->lim.rrl_set = true;
+			if (dnsd_rrl_conf_parse(&o->lim.rrl, c == 1003 ? optarg : NULL,
+			                        c == 1004 ? optarg : NULL, NULL, NULL, err,
+			                        sizeof(err)) != 0) {
+				fprintf(stderr, "dnsd: --%s\n", err);
+				rc = 2;
+			}
+			break;
+		case 1005:
+			if (dnsd_nsid_parse(optarg, o->nsid, &o->nsid_len, err, sizeof(err)) != 0) {
 				fprintf(stderr, "dnsd: --%s\n", err);
 				rc = 2;
 			}
