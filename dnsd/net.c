@@ -289,7 +289,13 @@ static void tcp__written(uv_write_t *req, int status)
 	struct conn *c = w->c;
 
 	free(w);
-	if (status == 0 && c->xfr && !c->closing) {
+	if (status < 0) {
+		/* The peer is gone (a reset, a broken pipe): free its place
+		 * now, not at the idle timeout; it counts against the caps. */
+		conn__close(c);
+		return;
+	}
+	if (c->xfr && !c->closing) {
 		/* The secondary reads: it is not idle. */
 		uv_timer_again(&c->idle);
 		tcp__pump(c);
