@@ -142,9 +142,12 @@ void dnsd__edns_finish(const dnsd_engine *e, const uint8_t *q, size_t qlen,
 	size_t qat, qend, rat, rend, limit;
 	bool qlast, rlast;
 
-	/* Only a reply with an OPT, which must be its last record: after a
-	 * TSIG, an option would break the signature. */
-	if (!*outlen || !edns__opt(out, *outlen, &rat, &rend, &rlast) || !rlast ||
+	/* Most answers need nothing: no walk over them then.  Only a reply
+	 * with an OPT, which must be its last record: after a TSIG, an
+	 * option would break the signature. */
+	if (!*outlen || *outlen < LDNS_HEADER_SIZE || qlen < LDNS_HEADER_SIZE ||
+	    LDNS_ARCOUNT(q) == 0 || LDNS_ARCOUNT(out) == 0 ||
+	    (!e->nsid_len && LDNS_RCODE_WIRE(out) != LDNS_RCODE_REFUSED) || !edns__opt(out, *outlen, &rat, &rend, &rlast) || !rlast ||
 	    !edns__opt(q, qlen, &qat, &qend, &qlast))
 		return;
 	limit = ldns_read_uint16(q + qat + 3);

@@ -205,20 +205,20 @@ static bool rrl__scan(const uint8_t *m, size_t len, uint8_t *qname, size_t *qlen
 	}
 	s->qend = off;
 	for (unsigned i = 0; i < total; i++) {
-		size_t at = off, owner_len;
-		uint8_t owner[255];
-		if (!dnsd__name_read(m, len, &off, owner, &owner_len) || len - off < 10)
+		size_t at = off;
+		bool first_auth = i == an && ns;
+		/* Only the first authority record's owner is wanted whole. */
+		if (!dnsd__name_read(m, len, &off, first_auth ? s->auth : NULL,
+		                     first_auth ? &s->auth_len : NULL) || len - off < 10)
 			return false;
 		uint16_t type = ldns_read_uint16(m + off);
 		size_t rdlen = ldns_read_uint16(m + off + 8);
 		if (len - off - 10 < rdlen)
 			return false;
 		off += 10 + rdlen;
-		if (i == an && ns) {
+		if (first_auth) {
 			s->have_auth = true;
 			s->auth_type = type;
-			memcpy(s->auth, owner, owner_len);
-			s->auth_len = owner_len;
 		}
 		if (i >= an + ns && type == LDNS_RR_TYPE_OPT) {
 			s->opt_at = at;
