@@ -396,10 +396,13 @@ static void rrl__count_limited(dnsd_rrl *r, bool slipped, uint64_t now)
 		r->log_dropped++;
 	if (r->logged && now - r->log_at < LOG_EVERY_MS)
 		return;
-	fprintf(stderr,
-	        "dnsd: rate limiting: %llu answers dropped, %llu sent truncated in the last %llu s\n",
-	        (unsigned long long)r->log_dropped, (unsigned long long)r->log_slipped,
-	        r->logged ? (unsigned long long)((now - r->log_at) / 1000) : 0ull);
+	if (!r->logged)
+		fprintf(stderr, "dnsd: rate limiting begins (a thread's first limited answer)\n");
+	else
+		fprintf(stderr,
+		        "dnsd: rate limiting: %llu answers dropped, %llu sent truncated in the last %llu s\n",
+		        (unsigned long long)r->log_dropped, (unsigned long long)r->log_slipped,
+		        (unsigned long long)((now - r->log_at) / 1000));
 	r->logged = true;
 	r->log_at = now;
 	r->log_dropped = r->log_slipped = 0;

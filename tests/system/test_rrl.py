@@ -120,7 +120,8 @@ def test_rrl_default_limits_a_burst_with_slips_and_spares_another_source(start):
     assert all(not m.flags & dns.flags.TC and m.answer for m in other.values())
     # Said in the log, once for now.
     time.sleep(0.2)
-    assert d.stderr().count("rate limiting:") == 1, d.stderr()
+    assert d.stderr().count("rate limiting begins") == 1, d.stderr()
+    assert "rate limiting:" not in d.stderr()   # the summary comes a minute later
 
 
 def test_rrl_same_prefix_shares_the_bucket(start):
@@ -144,7 +145,7 @@ def test_rrl_rate_0_turns_it_off(start):
     got, _, _, _ = burst(d, "127.0.0.2")
     full, tc = tally(got)
     assert full == BURST and tc == 0
-    assert "rate limiting:" not in d.stderr()
+    assert "rate limiting" not in d.stderr()
 
 
 def test_rrl_exempt_queriers(start):
