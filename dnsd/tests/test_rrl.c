@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "rrl.h"
 
 /* An answer as dnsd writes it: header, question name (wire form), qtype
@@ -419,6 +420,84 @@ static void test_nsid_parse(void **state)
 	assert_int_equal(dnsd_nsid_parse("", out, &len, err, sizeof(err)), -EINVAL);
 }
 
+/* A query for qname/A with an OPT, carrying the NSID option if nsid. */
+static size_t edns_query(uint8_t *q, const char *qname, bool nsid)
+{
+	struct msg m;
+
+	msg_start(&m, 0, false, qname, LDNS_RR_TYPE_A);
+	m.b[2] = 0;   /* a query */
+	msg_opt(&m);
+	if (nsid) {
+		ldns_write_uint16(m.b + m.len, 3);
+		ldns_write_uint16(m.b + m.len + 2, 0);
+		m.len += 4;
+		ldns_write_uint16(m.b + m.len - 6, 4);   /* the OPT's rdlength */
+	}
+	memcpy(q, m.b, m.len);
+	return m.len;
+}
+
+/* The option code of the OPT that ends answer r (n bytes), with its data. */
+static bool last_option(const uint8_t *r, size_t n, uint16_t code, const void *data, size_t len)
+{
+	return n >= 4 + len && ldns_read_uint16(r + n - 4 - len) == code &&
+	       ldns_read_uint16(r + n - 2 - len) == len && memcmp(r + n - len, data, len) == 0;
+}
+
+static void test_nsid_only_to_queries_that_ask(void **state)
+{
+	(void)state;
+	struct fixture f;
+	struct dnsd_client c = v4(192, 0, 2, 1);
+	uint8_t q[512], r[DNSD_MSG_MAX];
+	size_t qlen, n;
+
+	assert_int_equal(fixture_open(&f), 0);
+	assert_int_equal(dnsd_engine_set_nsid(f.engine, (const uint8_t *)"ns1", 3), 0);
+	/* Twice each: the second from the cache. */
+	for (int i = 0; i < 2; i++) {
+		qlen = edns_query(q, "ch.fed.example", true);
+		assert_int_equal(dnsd_answer(f.engine, q, qlen, &c, r, sizeof(r), &n), 0);
+		assert_int_equal(LDNS_ANCOUNT(r), 1);
+		assert_true(last_option(r, n, 3, "ns1", 3));
+		qlen = edns_query(q, "ch.fed.example", false);
+		assert_int_equal(dnsd_answer(f.engine, q, qlen, &c, r, sizeof(r), &n), 0);
+		assert_int_equal(ldns_read_uint16(r + n - 2), 0);   /* an OPT, no options */
+	}
+	assert_int_equal(dnsd_engine_set_nsid(f.engine, NULL, DNSD_NSID_MAX + 1), -EINVAL);
+	fixture_close(&f);
+}
+
+static void test_ede_20_on_refusal_outside_the_zones(void **state)
+{
+	(void)state;
+	struct fixture f;
+	struct dnsd_client c = v4(192, 0, 2, 1);
+	uint8_t q[512], r[DNSD_MSG_MAX];
+	static const uint8_t ede20[] = { 0, 20 };
+	size_t qlen, n;
+
+	assert_int_equal(fixture_open(&f), 0);
+	qlen = edns_query(q, "www.example.org", false);
+	assert_int_equal(dnsd_answer(f.engine, q, qlen, &c, r, sizeof(r), &n), 0);
+	assert_int_equal(LDNS_RCODE_WIRE(r), LDNS_RCODE_REFUSED);
+	assert_true(last_option(r, n, 15, ede20, 2));
+	/* NSID too, both. */
+	assert_int_equal(dnsd_engine_set_nsid(f.engine, (const uint8_t *)"x", 1), 0);
+	qlen = edns_query(q, "www.example.org", true);
+	assert_int_equal(dnsd_answer(f.engine, q, qlen, &c, r, sizeof(r), &n), 0);
+	assert_true(last_option(r, n, 15, ede20, 2));
+	assert_true(last_option(r, n - 6, 3, "x", 1));
+	/* In the zone: no EDE. */
+	assert_int_equal(dnsd_engine_set_nsid(f.engine, NULL, 0), 0);
+	qlen = edns_query(q, "nope.fed.example", false);
+	assert_int_equal(dnsd_answer(f.engine, q, qlen, &c, r, sizeof(r), &n), 0);
+	assert_int_equal(LDNS_RCODE_WIRE(r), LDNS_RCODE_NXDOMAIN);
+	assert_int_equal(ldns_read_uint16(r + n - 2), 0);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +514,8 @@ int main(void)
 		cmocka_unit_test(test_rrl_conf_parse),
 		cmocka_unit_test(test_rrl_truncate_keeps_question_and_opt),
 		cmocka_unit_test(test_nsid_parse),
+		cmocka_unit_test(test_nsid_only_to_queries_that_ask),
+		cmocka_unit_test(test_ede_20_on_refusal_outside_the_zones),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
