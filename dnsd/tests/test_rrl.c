@@ -8,6 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -498,6 +503,67 @@ static void test_ede_20_on_refusal_outside_the_zones(void **state)
 	fixture_close(&f);
 }
 
+/* The server's counters, through dnsd_server_rrl_stats, after a burst
+ * over UDP on loopback. */
+static void test_server_counts_drops_and_slips(void **state)
+{
+	(void)state;
+	struct fixture f;
+	struct dnsd_limits lim = { .rrl_set = true };
+	struct dnsd_rrl_stats st = { 0 };
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	uv_loop_t loop;
+	dnsd_server *srv;
+	uint8_t q[512], r[2048];
+	unsigned port = 0, whole = 0, tc = 0;
+	char addr[32];
+	int fd;
+
+	assert_int_equal(fixture_open(&f), 0);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	dnsd_rrl_conf_default(&lim.rrl);
+	lim.rrl.rate = 5;
+	lim.rrl.slip = 2;
+	assert_int_equal(dnsd_server_init(&loop, f.engine, &lim, &srv), 0);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	for (int i = 0; i < 50 && !port; i++) {
+		port = 20000 + (unsigned)rand() % 30000;
+		snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+		if (dnsd_server_listen(srv, addr, DNSD_LISTEN_UDP) != 0)
+			port = 0;
+	}
+	assert_int_not_equal(port, 0);
+	assert_true((fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)) >= 0);
+	to.sin_port = htons((uint16_t)port);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	size_t qlen = edns_query(q, "ch.fed.example", false);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(sendto(fd, q, qlen, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)qlen);
+	/* Bounded: at most 2 s of loop turns. */
+	for (int i = 0; i < 200; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		ssize_t n;
+		while ((n = recv(fd, r, sizeof(r), 0)) > 0)
+			LDNS_TC_WIRE(r) ? tc++ : whole++;
+		memset(&st, 0, sizeof(st));
+		dnsd_server_rrl_stats(srv, &st);
+		if (whole + tc + st.dropped == 40)
+			break;
+		usleep(10000);
+	}
+	/* 5 at once, and at most a token or two more while the loop turned. */
+	assert_in_range(whole, 5, 7);
+	assert_int_equal(st.slipped, tc);
+	assert_int_equal(whole + st.slipped + st.dropped, 40);
+	assert_in_range(st.slipped, st.dropped - 1, st.dropped + 1);
+	close(fd);
+	dnsd_server_close(srv, NULL, NULL);
+	for (int i = 0; i < 1000 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+		;
+	assert_int_equal(uv_loop_close(&loop), 0);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_nsid_parse),
 		cmocka_unit_test(test_nsid_only_to_queries_that_ask),
 		cmocka_unit_test(test_ede_20_on_refusal_outside_the_zones),
+		cmocka_unit_test(test_server_counts_drops_and_slips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
