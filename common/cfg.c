@@ -130,13 +130,16 @@ void cfg_records_free(struct cfg_record *r, size_t n)
 	}
 }
 
-/* One mapping of single values whose keys are among k->fields. */
-static int record(struct reader *r, const struct cfg_key *k, struct cfg_record *rec)
+/* One mapping of single values whose keys are among k->fields; one of a
+ * list (in_list) or the setting's only value. */
+static int record(struct reader *r, const struct cfg_key *k, struct cfg_record *rec, bool in_list)
 {
+	unsigned given = 0;
 	int rc;
 
 	if (r->ev.type != YAML_MAPPING_START_EVENT)
-		return fail(r, "%s takes a list of mappings, such as {%s: ...}", k->name, k->fields[0]);
+		return fail(r, "%s takes %s, such as {%s: ...}", k->name,
+		            in_list ? "a list of mappings" : "a mapping", k->fields[0]);
 	rec->line = r->ev.start_mark.line + 1;
 	rec->column = r->ev.start_mark.column + 1;
 	while ((rc = next(r)) == 0 && r->ev.type != YAML_MAPPING_END_EVENT) {
@@ -147,8 +150,13 @@ static int record(struct reader *r, const struct cfg_key *k, struct cfg_record *
 			i++;
 		if (!k->fields[i])
 			return fail(r, "%s has no field '%s'", k->name, scalar(r));
-		if (rec->v[i])
+		if (given & 1u << i)
 			return fail(r, "'%s' is given twice", k->fields[i]);
+		given |= 1u << i;
+		/* A setting's mapping read from a second file replaces the
+		 * fields it gives. */
+		free(rec->v[i]);
+		rec->v[i] = NULL;
 		if ((rc = next(r)) != 0)
 			return rc;
 		if (r->ev.type != YAML_SCALAR_EVENT)
@@ -169,7 +177,7 @@ static int records(struct reader *r, const struct cfg_key *k)
 	while ((rc = next(r)) == 0 && r->ev.type != YAML_SEQUENCE_END_EVENT) {
 		if (*k->count >= CFG_LIST_MAX)
 			return fail(r, "%s holds at most %d entries", k->name, CFG_LIST_MAX);
-		if ((rc = record(r, k, &v[(*k->count)++])) != 0)
+		if ((rc = record(r, k, &v[(*k->count)++], true)) != 0)
 			return rc;
 	}
 	return rc;
@@ -185,6 +193,8 @@ static int setting(struct reader *r, const struct cfg_key *k)
 		return list(r, k);
 	case CFG_RECORDS:
 		return records(r, k);
+	case CFG_RECORD:
+		return record(r, k, k->out, false);
 	case CFG_NUMBER:
 		if (r->ev.type != YAML_SCALAR_EVENT)
 			return fail(r, "%s takes a number", k->name);

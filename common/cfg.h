@@ -19,6 +19,9 @@ enum cfg_type {
 	CFG_NUMBER,     /* unsigned: 1..max */
 	CFG_RECORDS,    /* struct cfg_record[CFG_LIST_MAX] with a size_t count:
 	                   a list of mappings of single values, appended */
+	CFG_RECORD,     /* struct cfg_record: one mapping of single values, such
+	                   as {rate: 20, slip: 2}; fields it gives replace
+	                   the old values */
 };
 
 /* The fields a record of a CFG_RECORDS setting may have. */
@@ -37,11 +40,11 @@ struct cfg_record {
 struct cfg_key {
 	const char *name;
 	enum cfg_type type;
-	void *out;          /* char **, char **[CFG_LIST_MAX], unsigned * or
-	                       struct cfg_record[CFG_LIST_MAX] */
+	void *out;          /* char **, char **[CFG_LIST_MAX], unsigned *,
+	                       struct cfg_record[CFG_LIST_MAX] or struct cfg_record * */
 	size_t *count;      /* lists and records only */
 	unsigned long max;  /* numbers only */
-	const char *const *fields;  /* records only: the field names, NULL-ended,
+	const char *const *fields;  /* records and record: the field names, NULL-ended,
 	                               at most CFG_FIELDS_MAX */
 };
 

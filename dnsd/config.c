@@ -10,6 +10,10 @@
  *   metrics: 127.0.0.1:9153
  *   user: clearinghouse            # run as, after binding (started as root)
  *   group: clearinghouse
+ *   tcp-io-ms: 500
+ *   tcp-max-per-source: 16
+ *   rrl: {rate: 20, slip: 2, exempt-queriers: false, exempt: "192.0.2.0/24"}
+ *   nsid: "ns1"                    # or hex: 0x6e7331
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,10 +50,45 @@ int dnsd_config_grace(const char *s, unsigned *out, char *err, size_t errlen)
 static const char *const key_fields[] = { "name", "algorithm", "secret", NULL };
 static const char *const transfer_fields[] = { "key", "address", "view", NULL };
 static const char *const notify_fields[] = { "address", "key", NULL };
+/* Response rate limiting and the server's identity (NSID). */
+static const char *const rrl_fields[] = { "rate", "slip", "exempt-queriers", "exempt", NULL };
+
+static int config__rrl(const char *path, struct cfg_record *rec, struct dnsd_config *c, char *err,
+                       size_t errlen)
+{
+	char why[160];
+
+	if (!rec->line)
+		return 0;
+	if (!c->lim.rrl_set)
+		dnsd_rrl_conf_default(&c->lim.rrl);
+	if (dnsd_rrl_conf_parse(&c->lim.rrl, rec->v[0], rec->v[1], rec->v[2], rec->v[3], why,
+	                        sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s:%zu:%zu: %s", path, rec->line, rec->column, why);
+		return -EINVAL;
+	}
+	c->lim.rrl_set = true;
+	return 0;
+}
+
+static int config__nsid(const char *path, const char *text, struct dnsd_config *c, char *err,
+                        size_t errlen)
+{
+	char why[160];
+
+	if (!text)
+		return 0;
+	if (dnsd_nsid_parse(text, c->nsid, &c->nsid_len, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen)
 {
-	char *grace = NULL;
+	char *grace = NULL, *nsid = NULL;
+	struct cfg_record rrl = { 0 };
 
 	if (!path || !c)
 		return -EINVAL;
@@ -69,6 +108,10 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 		{ "metrics", CFG_STRING, &c->metrics, NULL, 0, NULL },
 		{ "user", CFG_STRING, &c->user, NULL, 0, NULL },
 		{ "group", CFG_STRING, &c->group, NULL, 0, NULL },
+		{ "tcp-io-ms", CFG_NUMBER, &c->lim.tcp_io_ms, NULL, 1000000, NULL },
+		{ "tcp-max-per-source", CFG_NUMBER, &c->lim.tcp_max_per_source, NULL, 1000000, NULL },
+		{ "rrl", CFG_RECORD, &rrl, NULL, 0, rrl_fields },
+		{ "nsid", CFG_STRING, &nsid, NULL, 0, NULL },
 	};
 	int rc = cfg_read(path, keys, sizeof(keys) / sizeof(keys[0]), err, errlen);
 	if (rc == 0 && grace) {
@@ -78,6 +121,12 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 			rc = -EINVAL;
 		}
 	}
+	if (rc == 0)
+		rc = config__rrl(path, &rrl, c, err, errlen);
+	if (rc == 0)
+		rc = config__nsid(path, nsid, c, err, errlen);
+	cfg_records_free(&rrl, 1);
+	free(nsid);
 	free(grace);
 	return rc == -EINVAL ? DNSD_ECONFIG : rc;
 }

@@ -113,10 +113,13 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 /* ---- metrics ---------------------------------------------------------------- */
 
 struct ch_text;
-/** Write the metrics of n engines (the daemon's threads), summed, into t
- * (common/metrics.h).  Safe from any thread while the engines live: it
- * only reads their counters. */
-void dnsd_metrics_render(dnsd_engine *const *engines, size_t n, struct ch_text *t);
+struct dnsd_rrl_stats;
+/** Write the metrics of n engines (the daemon's threads), summed, and of
+ * rate limiting (rrl, summed over the servers with
+ * dnsd_server_rrl_stats(); NULL: not shown) into t (common/metrics.h).
+ * Safe from any thread while the engines live: it only reads counters. */
+void dnsd_metrics_render(dnsd_engine *const *engines, size_t n, const struct dnsd_rrl_stats *rrl,
+                         struct ch_text *t);
 
 /* ---- zone transfers (AXFR, IXFR, the catalog zone) ------------------------ */
 
@@ -162,9 +165,59 @@ void dnsd_xfr_free(dnsd_xfr *x);
 
 typedef struct dnsd_server dnsd_server;
 
+/* ---- response rate limiting (rrl.c) ----
+ * Over UDP, answers of one kind (a positive answer for a name, NXDOMAIN
+ * or NODATA in a zone, a referral, an error, ANY, a large answer) to one
+ * source prefix (/24 for IPv4, /56 for IPv6) are limited to rate a second,
+ * with a burst of one second's worth.  A limited answer is dropped, except
+ * every slip-th one, which goes out as an empty truncated answer (TC) so
+ * that a real resolver asks again over TCP, which proves its address and
+ * is never limited.  Each server (thread) keeps its own table. */
+#define DNSD_RRL_RATE_DEFAULT 20
+#define DNSD_RRL_SLIP_DEFAULT 2
+#define DNSD_RRL_RATE_MAX 100000
+#define DNSD_RRL_SLIP_MAX 100
+#define DNSD_RRL_EXEMPT_MAX 16
+
+struct dnsd_rrl_conf {
+	unsigned rate;             /* answers a second per bucket; 0: no limiting */
+	unsigned slip;             /* every slip-th limited answer is sent TC; 0: none */
+	bool exempt_queriers;      /* the queriers of members are never limited */
+	size_t nexempt;
+	struct pdb_addr exempt[DNSD_RRL_EXEMPT_MAX];  /* prefixes never limited */
+};
+
+/* What a server's limiting did, since it started.  Written by the
+ * server's own thread only; another thread reads each field with
+ * __atomic_load_n(..., __ATOMIC_RELAXED) and sums the servers'. */
+struct dnsd_rrl_stats {
+	uint64_t dropped;          /* limited answers not sent */
+	uint64_t slipped;          /* limited answers sent as TC */
+	uint64_t exempted;         /* would have been limited, from an exempt source */
+};
+
+/** Fill c with the defaults: rate DNSD_RRL_RATE_DEFAULT, slip
+ * DNSD_RRL_SLIP_DEFAULT, nothing exempt. */
+void dnsd_rrl_conf_default(struct dnsd_rrl_conf *c);
+
+/** Parse the rrl: setting's fields (NULL: not given, left as in c): rate
+ * (0..DNSD_RRL_RATE_MAX), slip (0..DNSD_RRL_SLIP_MAX), exempt-queriers
+ * (true or false), exempt (prefixes, separated by spaces or commas, at
+ * most DNSD_RRL_EXEMPT_MAX).  Returns 0, or -EINVAL with "why" in err. */
+int dnsd_rrl_conf_parse(struct dnsd_rrl_conf *c, const char *rate, const char *slip,
+                        const char *exempt_queriers, const char *exempt, char *err,
+                        size_t errlen);
+
 struct dnsd_limits {
 	unsigned tcp_max;          /* TCP connections at once; 0 = 256 */
 	unsigned tcp_idle_ms;      /* a TCP connection silent this long is closed; 0 = 10000 */
+	/* A TCP message begun must be whole within this; 0 = 500.  Apart
+	 * from the idle timeout, so that a client trickling bytes cannot
+	 * hold a connection. */
+	unsigned tcp_io_ms;
+	unsigned tcp_max_per_source;  /* TCP connections at once from one address; 0 = 16 */
+	bool rrl_set;              /* false: rrl is taken as dnsd_rrl_conf_default() */
+	struct dnsd_rrl_conf rrl;
 };
 
 /** A server on loop answering with engine (borrowed).  lim may be NULL. */
@@ -179,6 +232,9 @@ int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_lim
  * queries.  Errors: DNSD_EADDR, -EINVAL, or a libuv or socket error
  * (negative errno). */
 int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what);
+/** Add what s's rate limiting did to *sum (fields added, not set).  Any
+ * thread may call it while s runs; NULL s adds nothing. */
+void dnsd_server_rrl_stats(const dnsd_server *s, struct dnsd_rrl_stats *sum);
 /** Stop listening, close every connection, then call cb (may be NULL)
  * once all handles are closed; s is freed after cb. */
 void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg);
@@ -187,6 +243,22 @@ void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg);
 
 /* cfg_read() fills the lists, up to CFG_LIST_MAX entries each. */
 #define DNSD_CONFIG_LIST_MAX CFG_LIST_MAX
+
+/* ---- NSID (RFC 5001) and Extended DNS Errors (RFC 8914): edns.c ---- */
+
+/* The longest NSID dnsd sends: it must fit in every answer beside the
+ * rest. */
+#define DNSD_NSID_MAX 128
+
+/** Parse an nsid: setting: "0x" and hex digits for bytes, or else the
+ * text itself; 1 to DNSD_NSID_MAX bytes.  Writes out and *len.  Returns
+ * 0, or -EINVAL with "why" in err. */
+int dnsd_nsid_parse(const char *s, uint8_t *out, size_t *len, char *err, size_t errlen);
+
+/** Answer queries whose OPT asks for the NSID with nsid (len bytes,
+ * copied; len 0: never).  Returns 0, or -EINVAL for len above
+ * DNSD_NSID_MAX or NULL with len. */
+int dnsd_engine_set_nsid(dnsd_engine *e, const uint8_t *nsid, size_t len);
 
 /* Settings, from the command line or a file; strings are owned. */
 struct dnsd_config {
@@ -217,6 +289,8 @@ struct dnsd_config {
 	/* Least privilege: the user and group to run as after binding, when
 	 * started as root (see priv.h); NULL: none given. */
 	char *user, *group;
+	uint8_t nsid[DNSD_NSID_MAX];  /* nsid: what NSID answers; nsid_len 0: none */
+	size_t nsid_len;
 };
 
 /* Field indexes of the records above. */

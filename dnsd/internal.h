@@ -91,6 +91,9 @@ struct dnsd_engine {
 	unsigned journal_max;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 	struct dnsd_stats stats;      /* this engine's counters, for /metrics */
+	/* NSID (edns.c): sent to queries that ask; nsid_len 0: none. */
+	uint8_t nsid[DNSD_NSID_MAX];
+	size_t nsid_len;
 };
 
 /* One query being answered. */

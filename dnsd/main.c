@@ -60,7 +60,9 @@ static void usage(FILE *out)
 	        "            --listen ADDR:PORT [--listen ...]\n"
 	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
 	        "            [--removed-grace-s S] [--metrics ADDR:PORT]\n"
-	        "            [--removed-grace-s S] [--user USER [--group GROUP]]\n"
+	        "            [--user USER [--group GROUP]]\n"
+	        "            [--tcp-io-ms MS] [--tcp-max-per-source N]\n"
+	        "            [--rrl-rate N] [--rrl-slip N] [--nsid TEXT|0xHEX]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
@@ -68,7 +70,8 @@ static void usage(FILE *out)
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
 	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys, transfer,\n"
-	        "                    catalog, notify, user, group); the command line wins.\n"
+	        "                    catalog, notify, user, group, metrics, tcp-io-ms,\n"
+	        "                    tcp-max-per-source, rrl, nsid); the command line wins.\n"
 	        "                    keys: TSIG keys, a list of {name, algorithm, secret}; see\n"
 	        "                    'policyctl tsig-keygen' and the README's Transfers\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
@@ -82,6 +85,15 @@ static void usage(FILE *out)
 	        "  --user USER       started as root: bind, then run as USER with no\n"
 	        "                    capability (setting user:); without it dnsd stays root\n"
 	        "  --group GROUP     the group to run as (setting group:; USER's own group)\n"
+	        "  --tcp-io-ms MS    a TCP query begun must be whole within MS (500)\n"
+	        "  --tcp-max-per-source N  TCP connections at once from one address (16)\n"
+	        "  --rrl-rate N      UDP answers a second of one kind to one /24 or /56\n"
+	        "                    (20); 0: no rate limiting.  In a file: rrl: {rate: N,\n"
+	        "                    slip: N, exempt-queriers: true|false, exempt: PREFIXES}\n"
+	        "  --rrl-slip N      every Nth limited answer is sent truncated, so that\n"
+	        "                    resolvers retry over TCP (2); 0: drop them all\n"
+	        "  --nsid TEXT       the server's identity for queries that ask (RFC 5001);\n"
+	        "                    0x and hex digits for bytes\n"
 	        "\n"
 	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
 	        "community zone.  A reload whose records changed while the file's serial\n"
@@ -100,6 +112,11 @@ static const struct option longopts[] = {
 	{ "metrics", required_argument, NULL, 'M' },
 	{ "user", required_argument, NULL, 'u' },
 	{ "group", required_argument, NULL, 'G' },
+	{ "tcp-io-ms", required_argument, NULL, 1001 },
+	{ "tcp-max-per-source", required_argument, NULL, 1002 },
+	{ "rrl-rate", required_argument, NULL, 1003 },
+	{ "rrl-slip", required_argument, NULL, 1004 },
+	{ "nsid", required_argument, NULL, 1005 },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -157,6 +174,31 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 			break;
 		case 'G':
 			rc = cfg_opt_string(&o->group, optarg);
+			break;
+		case 1001:
+			rc = cfg_opt_number("dnsd", "tcp-io-ms", optarg, 1000000, &o->lim.tcp_io_ms);
+			break;
+		case 1002:
+			rc = cfg_opt_number("dnsd", "tcp-max-per-source", optarg, 1000000,
+			                    &o->lim.tcp_max_per_source);
+			break;
+		case 1003:
+		case 1004:
+			if (!o->lim.rrl_set)
+				dnsd_rrl_conf_default(&o->lim.rrl);
+			o->lim.rrl_set = true;
+			if (dnsd_rrl_conf_parse(&o->lim.rrl, c == 1003 ? optarg : NULL,
+			                        c == 1004 ? optarg : NULL, NULL, NULL, err,
+			                        sizeof(err)) != 0) {
+				fprintf(stderr, "dnsd: --%s\n", err);
+				rc = 2;
+			}
+			break;
+		case 1005:
+			if (dnsd_nsid_parse(optarg, o->nsid, &o->nsid_len, err, sizeof(err)) != 0) {
+				fprintf(stderr, "dnsd: --%s\n", err);
+				rc = 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -224,6 +266,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 	dnsd_engine_set_keys(w->engine, d->keys);
 	dnsd_engine_set_journal_max(w->engine, d->o.journal_max);
 	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
+	(void)dnsd_engine_set_nsid(w->engine, d->o.nsid, d->o.nsid_len);   /* checked when read */
 	uv_async_init(loop, &w->wake, worker__wake);
 	w->wake.data = w;
 	for (size_t j = 0; j < d->o.nlisten; j++) {
@@ -248,6 +291,9 @@ static void on_stop(uv_signal_t *h, int sig)
 
 	fprintf(stderr, "dnsd: signal %d, stopping\n", sig);
 	sd_notify(0, "STOPPING=1");
+	/* First: a scrape reads the servers, which closing frees. */
+	ch_metrics_stop(d->metrics);
+	d->metrics = NULL;
 	atomic_store(&d->stopping, true);
 	uv_close((uv_handle_t *)&d->term, NULL);
 	uv_close((uv_handle_t *)&d->intr, NULL);
@@ -458,7 +504,11 @@ static int notify_start(struct daemon *d, uv_loop_t *loop)
 static void metrics_render(void *arg, struct ch_text *t)
 {
 	const struct daemon *d = arg;
-	dnsd_metrics_render(d->engines, d->nworkers, t);
+	struct dnsd_rrl_stats rrl = { 0 };
+
+	for (unsigned i = 0; i < d->nworkers; i++)
+		dnsd_server_rrl_stats(d->w[i].server, &rrl);
+	dnsd_metrics_render(d->engines, d->nworkers, &rrl, t);
 }
 
 /* The metrics endpoint, if configured: after the drop, as capabilities

@@ -14,6 +14,7 @@
 #include "closedown.h"
 #include "sockaddr.h"
 #include "internal.h"
+#include "rrl.h"
 
 /* Datagrams taken per recvmmsg and answered per sendmmsg (libuv's own
  * ceiling for recvmmsg is 20). */
@@ -25,6 +26,11 @@
 #define TCP_IDLE_DEFAULT 10000
 /* Answers to one read's queries are gathered up to about this much. */
 #define TCP_BATCH (2 * (2 + DNSD_MSG_MAX))
+/* Knot DNS's tcp-io-timeout: a resolver sends a query in one go. */
+#define TCP_IO_DEFAULT 500
+/* Enough for a resolver farm behind one address, with pipelining; too few
+ * for one address to take tcp-max alone. */
+#define TCP_PER_SOURCE_DEFAULT 16
 /* A client that does not read its answers is cut off past this backlog. */
 #define TCP_WRITE_BACKLOG (256 * 1024)
 /* A transfer renders its next messages only when the socket's queue has
@@ -46,6 +52,7 @@ struct conn {
 	uint8_t buf[2 + DNSD_MSG_MAX];
 	size_t len;
 	int closing;              /* handles still to close */
+	bool partial;             /* a message is begun: the timer runs tcp_io_ms */
 	dnsd_xfr *xfr;            /* a transfer being sent; reading waits */
 	struct conn *prev, *next;
 };
@@ -58,6 +65,7 @@ struct dnsd_server {
 	struct conn *conns;
 	unsigned nconns;
 	struct ch_closedown cd;   /* handles, counted down on close */
+	dnsd_rrl *rrl;            /* NULL: UDP answers are not limited */
 	/* A connection with no memory for it is accepted into this handle and
 	 * closed at once; one not accepted would stop libuv watching its
 	 * listener for good. */
@@ -96,8 +104,35 @@ int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_lim
 	s->engine = engine;
 	s->lim.tcp_max = lim && lim->tcp_max ? lim->tcp_max : TCP_MAX_DEFAULT;
 	s->lim.tcp_idle_ms = lim && lim->tcp_idle_ms ? lim->tcp_idle_ms : TCP_IDLE_DEFAULT;
+	s->lim.tcp_io_ms = lim && lim->tcp_io_ms ? lim->tcp_io_ms : TCP_IO_DEFAULT;
+	s->lim.tcp_max_per_source =
+		lim && lim->tcp_max_per_source ? lim->tcp_max_per_source : TCP_PER_SOURCE_DEFAULT;
+	if (lim && lim->rrl_set)
+		s->lim.rrl = lim->rrl;
+	else
+		dnsd_rrl_conf_default(&s->lim.rrl);
+	s->lim.rrl_set = true;
+	if (s->lim.rrl.rate) {
+		int rc = dnsd__rrl_new(&s->lim.rrl, DNSD_RRL_SLOTS, &s->rrl);
+		if (rc != 0) {
+			free(s->udp_in);
+			free(s);
+			return rc;
+		}
+	}
 	*out = s;
 	return 0;
+}
+
+void dnsd_server_rrl_stats(const dnsd_server *s, struct dnsd_rrl_stats *sum)
+{
+	const struct dnsd_rrl_stats *st;
+
+	if (!s || !sum || !(st = dnsd__rrl_stats(s->rrl)))
+		return;
+	sum->dropped += __atomic_load_n(&st->dropped, __ATOMIC_RELAXED);
+	sum->slipped += __atomic_load_n(&st->slipped, __ATOMIC_RELAXED);
+	sum->exempted += __atomic_load_n(&st->exempted, __ATOMIC_RELAXED);
 }
 
 static void client_of(const struct sockaddr *sa, bool tcp, struct dnsd_client *c)
@@ -127,6 +162,7 @@ static void server__release(dnsd_server *s)
 	}
 	if (s->cd.cb)
 		s->cd.cb(s->cd.arg);
+	dnsd__rrl_free(s->rrl);
 	free(s->udp_in);
 	free(s);
 }
@@ -213,6 +249,19 @@ static void udp__recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const str
 		client_of(from, false, &client);
 		dnsd_answer(s->engine, (const uint8_t *)buf->base, (size_t)nread, &client,
 		            s->answers[i], UDP_ANSWER_MAX, &n);
+		if (n && s->rrl) {
+			switch (dnsd__rrl_check(s->rrl, s->engine, &client, s->answers[i], n,
+			                        uv_now(s->loop))) {
+			case DNSD_RRL_PASS:
+				break;
+			case DNSD_RRL_DROP:
+				n = 0;
+				break;
+			case DNSD_RRL_SLIP:
+				n = dnsd__rrl_truncate(s->answers[i], n);
+				break;
+			}
+		}
 		if (n) {
 			socklen_t alen = from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 			                                            : sizeof(struct sockaddr_in);
@@ -248,7 +297,13 @@ static void tcp__written(uv_write_t *req, int status)
 	struct conn *c = w->c;
 
 	free(w);
-	if (status == 0 && c->xfr && !c->closing) {
+	if (status < 0) {
+		/* The peer is gone (a reset, a broken pipe): free its place
+		 * now, not at the idle timeout; it counts against the caps. */
+		conn__close(c);
+		return;
+	}
+	if (c->xfr && !c->closing) {
 		/* The secondary reads: it is not idle. */
 		uv_timer_again(&c->idle);
 		tcp__pump(c);
@@ -332,6 +387,26 @@ static int tcp__answer(struct conn *c, const uint8_t *msg, size_t len)
 
 static void tcp__read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 
+/* Which timeout the connection is under.  While a message is begun and
+ * read (no transfer being sent), it must be whole within tcp_io_ms of its
+ * first byte, however the bytes trickle in; otherwise the idle timeout
+ * runs.  The deadline moves only when a message begins, so that bytes
+ * of the same message never push it back. */
+static void tcp__time(struct conn *c, bool answered)
+{
+	dnsd_server *s = c->s;
+	bool partial = c->len > 0 && !c->xfr;
+
+	/* After whole messages, what is left begins the next one. */
+	if (partial == c->partial && !(partial && answered))
+		return;
+	c->partial = partial;
+	if (partial)
+		uv_timer_start(&c->idle, tcp__idle, s->lim.tcp_io_ms, 0);
+	else
+		uv_timer_start(&c->idle, tcp__idle, s->lim.tcp_idle_ms, s->lim.tcp_idle_ms);
+}
+
 /* Answer every whole message in the buffer, in order (pipelining), up to
  * a transfer: the queries after it wait until it is sent. */
 static void tcp__process(struct conn *c)
@@ -361,6 +436,7 @@ static void tcp__process(struct conn *c)
 		 * message never resets the timer. */
 		uv_timer_again(&c->idle);
 	}
+	tcp__time(c, off > 0);
 	if (c->xfr) {
 		/* No reading while it lasts: what comes meanwhile waits in the
 		 * socket, not in a buffer that could fill.  Its query is
@@ -451,6 +527,20 @@ static void tcp__reject(dnsd_server *s, uv_stream_t *server)
 	uv_close((uv_handle_t *)&s->reject, tcp__rejected);
 }
 
+/* Connections open from the client's address, counting its own: a scan,
+ * at most tcp_max long, only when one is accepted. */
+static unsigned tcp__from_source(const dnsd_server *s, const struct dnsd_client *cl)
+{
+	size_t alen = cl->family == 4 ? 4 : 16;
+	unsigned n = 0;
+
+	for (const struct conn *c = s->conns; c; c = c->next)
+		if (!c->closing && c->client.family == cl->family &&
+		    memcmp(c->client.addr, cl->addr, alen) == 0)
+			n++;
+	return n;
+}
+
 static void tcp__accept(uv_stream_t *server, int status)
 {
 	dnsd_server *s = server->data;
@@ -483,6 +573,10 @@ static void tcp__accept(uv_stream_t *server, int status)
 	}
 	ch_counter_add(&s->engine->stats.tcp_accepted, 1);
 	client_of((struct sockaddr *)&ss, true, &c->client);
+	if (tcp__from_source(s, &c->client) > s->lim.tcp_max_per_source) {
+		conn__close(c);
+		return;
+	}
 	uv_timer_start(&c->idle, tcp__idle, s->lim.tcp_idle_ms, s->lim.tcp_idle_ms);
 	if (uv_read_start((uv_stream_t *)&c->tcp, tcp__alloc, tcp__read) != 0)
 		conn__close(c);

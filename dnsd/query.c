@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "edns.h"
 #include "internal.h"
 
 /* DNS flag day 2020: the UDP payload we offer and accept. */
@@ -678,8 +679,8 @@ static size_t fit_signed(struct dnsd_tsig_ctx *t, const uint8_t *q, const struct
 	return n;
 }
 
-int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                uint8_t *out, size_t cap, size_t *outlen)
+static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                       uint8_t *out, size_t cap, size_t *outlen)
 {
 	uint8_t *wire;
 	struct fit_info fi = { 0 };
@@ -763,6 +764,18 @@ count:
 	if (*outlen)
 		dnsd__stats_query(&e->stats, c->tcp, plain ? p.qtype : scan.qtype, out, *outlen, !plain,
 		                  outcome);
+	return rc;
+}
+
+/* The answer, then the EDNS options that depend on who asks and how
+ * (edns.c), which the cache does not hold. */
+int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                uint8_t *out, size_t cap, size_t *outlen)
+{
+	int rc = answer_main(e, q, qlen, c, out, cap, outlen);
+
+	if (rc != -EINVAL)
+		dnsd__edns_finish(e, q, qlen, c, out, cap, outlen);
 	return rc;
 }
 

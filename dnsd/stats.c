@@ -86,7 +86,8 @@ static void render_by(struct ch_text *t, dnsd_engine *const *engines, size_t n, 
 	}
 }
 
-void dnsd_metrics_render(dnsd_engine *const *engines, size_t n, struct ch_text *t)
+void dnsd_metrics_render(dnsd_engine *const *engines, size_t n, const struct dnsd_rrl_stats *rrl,
+                         struct ch_text *t)
 {
 	uint64_t serial = 0;
 
@@ -119,6 +120,14 @@ void dnsd_metrics_render(dnsd_engine *const *engines, size_t n, struct ch_text *
 	for (size_t i = 0; i < n; i++) {
 		uint64_t s = ch_counter_get(&engines[i]->stats.serial);
 		serial = s > serial ? s : serial;
+	}
+	if (rrl) {
+		ch_metric_family(t, "dnsd_rrl_answers_total", "counter",
+		                 "UDP answers rate limiting held back: dropped, sent truncated "
+		                 "(slipped), or let go from an exempt source.");
+		ch_metric_sample(t, "dnsd_rrl_answers_total", "action=\"dropped\"", rrl->dropped);
+		ch_metric_sample(t, "dnsd_rrl_answers_total", "action=\"slipped\"", rrl->slipped);
+		ch_metric_sample(t, "dnsd_rrl_answers_total", "action=\"exempted\"", rrl->exempted);
 	}
 	ch_metric_family(t, "dnsd_policy_serial", "gauge",
 	                 "The newest policy store serial any thread has answered from.");

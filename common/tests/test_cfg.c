@@ -91,6 +91,45 @@ static void test_reads_settings(void **state)
 	settings_free(&s);
 }
 
+static const char *const rrl_fields[] = { "rate", "slip", NULL };
+
+/* A file with one setting of type CFG_RECORD, into rec. */
+static int read_record(const char *text, struct cfg_record *rec, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char path[512];
+	snprintf(path, sizeof(path), "%s/test_cfg_XXXXXX", tmp);
+	int fd = mkstemp(path);
+	const struct cfg_key keys[] = { { "rrl", CFG_RECORD, rec, NULL, 0, rrl_fields } };
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	int rc = cfg_read(path, keys, 1, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+static void test_reads_one_record(void **state)
+{
+	struct cfg_record rec = { 0 };
+	char err[256] = "";
+
+	assert_int_equal(read_record("rrl: {rate: 0, slip: 2}\n", &rec, err, sizeof(err)), 0);
+	assert_string_equal(rec.v[0], "0");
+	assert_string_equal(rec.v[1], "2");
+	assert_int_equal(rec.line, 1);
+	/* A second file replaces what it gives and keeps the rest. */
+	assert_int_equal(read_record("rrl:\n  rate: 5\n", &rec, err, sizeof(err)), 0);
+	assert_string_equal(rec.v[0], "5");
+	assert_string_equal(rec.v[1], "2");
+	assert_int_equal(read_record("rrl: [{rate: 1}]\n", &rec, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "rrl takes a mapping, such as {rate: ...}"));
+	assert_int_equal(read_record("rrl: {rate: 1, rate: 2}\n", &rec, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'rate' is given twice"));
+	cfg_records_free(&rec, 1);
+}
+
 static void test_refuses(void **state)
 {
 	static const struct { const char *text, *msg; } bad[] = {
@@ -177,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_reads_settings),
 		cmocka_unit_test(test_reads_records),
 		cmocka_unit_test(test_refuses),
+		cmocka_unit_test(test_reads_one_record),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_options),
 	};

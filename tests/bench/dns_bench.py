@@ -16,8 +16,9 @@ connection carries a pipelined stream (RFC 7766), which is how resolvers
 use TCP under load.  dnsd
 answers a querier that is no member, so every SRV answer is the
 clearinghouse alone; the other two serve exactly those records from a
-zone file.  NSD runs with rrl-ratelimit: 0, as its rate limit would
-otherwise cap it.  Everything lives in a temporary directory, removed at
+zone file.  NSD runs with rrl-ratelimit: 0 and dnsd with --rrl-rate 0, as
+their rate limits would otherwise cap them (Knot DNS limits only with
+mod-rrl, which is not loaded here).  Everything lives in a temporary directory, removed at
 the end; each run stops after SECONDS.
 """
 import os
@@ -205,7 +206,8 @@ def main():
         results = {}
         port = free_port()
         results["dnsd"] = run_server("dnsd", [dnsd, "--db", db, "--zone", f"{work}/apex.zone",
-                                              "--listen", f"{HOST}:{port}", "--threads", str(threads)],
+                                              "--listen", f"{HOST}:{port}", "--threads", str(threads),
+                                              "--rrl-rate", "0"],
                                      port, work, seconds)
         port = free_port()
         results["knot"] = run_server("knot", [knotd, "-c", knot_conf(work, port, threads)], port, work,

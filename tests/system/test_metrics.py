@@ -166,3 +166,35 @@ def test_xmppd_metrics_count_relays_and_their_bytes(xmppd_path, ctl, tmp_path):
     finally:
         assert d.stop() == 0
         member.close()
+
+
+def test_dnsd_metrics_count_rate_limited_answers(dnsd_path, loaded, sample_zone):
+    import socket
+    port = free_port()
+    d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
+             extra=["--metrics", f"{HOST}:{port}", "--threads", "1", "--rrl-rate", "5",
+                    "--rrl-slip", "2"])
+    try:
+        q = __import__("dns.message").message.make_query("fed.example", "NS").to_wire()
+        got = 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.9", 0))
+            s.settimeout(0.5)
+            for _ in range(100):
+                s.sendto(q, (HOST, d.port))
+            try:
+                while True:
+                    s.recv(4096)
+                    got += 1
+            except socket.timeout:
+                pass
+        _, text = scrape(port)
+        dropped = value(text, "dnsd_rrl_answers_total", action="dropped")
+        slipped = value(text, "dnsd_rrl_answers_total", action="slipped")
+        assert dropped > 0 and slipped > 0
+        # Every limited answer is either dropped or slipped, and what came
+        # back is what was not dropped.
+        assert 100 - dropped == got
+        assert abs(dropped - slipped) <= 1      # slip 2: every other one
+    finally:
+        assert d.stop() == 0
