@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "policyctl.h"
 #include "policyfile.h"
@@ -24,15 +25,25 @@ int cmd_init(struct ctl *c, int argc, char **argv)
 	pdb_t *db;
 	int rc;
 
+	char path[4096];
+	bool made;
+
 	if ((rc = ctl_nargs(argc, argv, 1, 0)) != CTL_OK || (rc = ctl_open(c, PDB_CREATE, &db)) != CTL_OK)
 		return rc;
+	if ((rc = ctl_audit_key_init(c, db, &made, path, sizeof(path))) != CTL_OK) {
+		pdb_close(db);
+		return rc;
+	}
 	rc = pdb_init(db, c->cmdline);
 	pdb_close(db);
+	if (rc && made)
+		unlink(path);   /* no key left behind for a store that is not this one */
 	if (rc) {
 		ctl_err("%s: %s", c->dir, pdb_strerror(rc));
 		return CTL_STORE;
 	}
 	printf("initialised an empty policy store in %s\n", c->dir);
+	printf("its audit log is keyed with %s%s\n", path, made ? " (made; mode 0640)" : "");
 	return CTL_OK;
 }
 
