@@ -71,6 +71,10 @@ void xmppd__conn_close(struct conn *c)
 		return;
 	c->closing = true;
 	xmppd__setup_remove(c);
+	if (c->lingering) {
+		c->lingering = false;
+		c->s->nlinger--;
+	}
 	/* uv_close() closes a socket's descriptor at once: the room is free now. */
 	c->s->nfds -= c->fds;
 	c->fds = 0;

@@ -119,6 +119,8 @@ struct conn {
 	bool tls_seen;                       /* a TLS record went through: no plain text now */
 	bool back_seen;                      /* the real server has sent bytes to the peer */
 	bool back_mid;                       /* and its last did not end an element */
+	/* the owner: answered, waiting for the peer's FIN (counted in s->nlinger) */
+	bool lingering;
 };
 
 struct xmppd_server {
@@ -142,6 +144,12 @@ struct xmppd_server {
 	uv_timer_t watch;
 	uint64_t watch_version;
 	int64_t watch_expiry;
+	/* Descriptors the process may still open for connections (0: no
+	 * limit known), and those held by answered connections that linger
+	 * for the peer's FIN, which conn-max does not count but the kernel
+	 * does. */
+	unsigned fd_cap;
+	unsigned nlinger;
 };
 
 /* ---- writing ---- */

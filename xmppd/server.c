@@ -8,10 +8,13 @@
  * file owns the connections: it accepts them, keeps their state and the
  * limits, and calls on the stream part (stream.c) and the relay part
  * (relay.c) for the work of each state. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cfg.h"
@@ -101,9 +104,12 @@ static bool answer(struct conn *c)
 		return false;
 	}
 	xmppd__setup_remove(c);
-	/* Answered and gone within LINGER_MS: not held against newcomers. */
+	/* Answered and gone within LINGER_MS: not held against newcomers,
+	 * but still against the open-file limit. */
 	c->s->nfds -= c->fds;
 	c->fds = 0;
+	c->lingering = true;
+	c->s->nlinger++;
 	if (!(req = malloc(sizeof(*req))) ||
 	    uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
 		free(req);
@@ -134,9 +140,15 @@ static void refuse_now(struct conn *c, enum xmppd_cond cond, const char *why)
  * server that speaks.  Relays are not cut: they carry allowed federation,
  * and cutting them would let anyone who connects break it.  Returns false
  * if the rest are relays. */
+static bool over_cap(const struct xmppd_server *s, unsigned need)
+{
+	return s->nfds + need > s->lim.conn_max ||
+	       (s->fd_cap && s->nfds + s->nlinger + s->nls + need > s->fd_cap);
+}
+
 static bool make_room(struct xmppd_server *s, unsigned need, const struct conn *self)
 {
-	while (s->nfds + need > s->lim.conn_max) {
+	while (over_cap(s, need)) {
 		struct conn *old = s->setup_head;
 		if (old && old == self)
 			old = old->snext;
@@ -184,6 +196,10 @@ static bool relay_allowed(struct conn *c)
 	/* The second descriptor counts from now: a relay being connected holds
 	 * it as much as one that is spliced. */
 	if (!make_room(c->s, 1, c)) {
+		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay refused: no descriptor left for its "
+		        "second connection (%s), every one held by relays or answers\n", c->peer,
+		        c->v.from, c->v.to, c->s->nfds + 1 > c->s->lim.conn_max ? "conn-max"
+		                                                               : "the open-file limit");
 		xmppd__stream_error(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
 		return false;
 	}
@@ -550,6 +566,11 @@ static void on_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	if (!room) {
+		/* Said before the descriptor goes: an accept that fails for want
+		 * of one is closed by libuv without a word, and without a log. */
+		fprintf(stderr, "xmppd: peer=%s refused: %s; every one held by relays or answers\n",
+		        c->peer, s->nfds + 1 > s->lim.conn_max ? "conn-max descriptors in use"
+		                                               : "out of descriptors (the open-file limit)");
 		refuse_now(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
 		return;
 	}
@@ -559,6 +580,35 @@ static void on_connection(uv_stream_t *ls, int status)
 }
 
 /* ---- the server's life ---- */
+
+/* Descriptors kept back from connections for the rest: lookups (a socket
+ * each, in libuv's threads), the store, logs, reloads. */
+#define FD_RESERVE 16
+
+/* conn-max counts descriptors, and must run out before the kernel's do:
+ * an accept that fails for want of one is closed by libuv without a word
+ * (its reserve-descriptor trick), where a connection over conn-max gets
+ * resource-constraint.  So connections get the open-file limit less what
+ * is open now and the reserve. */
+static void fd_cap_init(struct xmppd_server *s)
+{
+	struct rlimit r;
+	unsigned open = 0;
+	DIR *d;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur > UINT_MAX)
+		return;
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		for (struct dirent *e; (e = readdir(d)) != NULL;)
+			open += e->d_name[0] != '.';
+		closedir(d);
+	}
+	s->fd_cap = r.rlim_cur > open + FD_RESERVE + 1 ? (unsigned)r.rlim_cur - open - FD_RESERVE : 1;
+	if (s->fd_cap < s->lim.conn_max)
+		fprintf(stderr, "xmppd: conn-max %u is more than the open-file limit leaves (%llu, %u "
+		        "open, %u kept back): connections get %u descriptors, less one per listener\n",
+		        s->lim.conn_max, (unsigned long long)r.rlim_cur, open, FD_RESERVE, s->fd_cap);
+}
 
 int xmppd_server_init(uv_loop_t *loop, pdb_t *db, xmppd_tls *tls, enum xmppd_mode mode,
                       const struct xmppd_limits *lim, xmppd_server **out)
@@ -587,6 +637,7 @@ int xmppd_server_init(uv_loop_t *loop, pdb_t *db, xmppd_tls *tls, enum xmppd_mod
 		free(s);
 		return -EINVAL;
 	}
+	fd_cap_init(s);
 	uv_timer_init(loop, &s->watch);
 	s->watch.data = s;
 	s->cd.open++;   /* the watch timer, closed with the server */
