@@ -135,7 +135,7 @@ int cmd_audit_key(struct ctl *c, int argc, char **argv)
 		return CTL_STORE;
 	}
 	if (keyed) {
-		if ((rc = key_path(c, path, sizeof(path))) != 0)
+		if (key_path(c, path, sizeof(path)) != 0)
 			return CTL_USAGE;
 		printf("the audit log of %s is keyed already (key: %s)\n", c->dir, path);
 		return CTL_OK;

@@ -583,7 +583,7 @@ static void on_connection(uv_stream_t *ls, int status)
 
 /* Descriptors kept back from connections for the rest: lookups (a socket
  * each, in libuv's threads), the store, logs, reloads. */
-#define FD_RESERVE 16
+#define FD_RESERVE 16u
 
 /* conn-max counts descriptors, and must run out before the kernel's do:
  * an accept that fails for want of one is closed by libuv without a word
