@@ -218,7 +218,7 @@ void pdb_close(pdb_t *db)
 		return;
 	mdb_env_close(db->env);
 	pthread_rwlock_destroy(&db->maplock);
-	pdb_audit_key_set(db, NULL);   /* the key does not outlive the handle */
+	explicit_bzero(db->audit_key, sizeof(db->audit_key));   /* the key does not outlive the handle */
 	free(db);
 }
 
