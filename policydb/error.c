@@ -24,6 +24,8 @@ const char *pdb_strerror(int err)
 	                           "file modes), and readers cannot lock without it: keep the store "
 	                           "directory writable, or make only data.mdb read-only";
 	case PDB_ETOOOLD:   return "the journal does not reach back to that serial; rebuild from the store";
+	case PDB_EAUDITKEY: return "the audit log is keyed, and this writer has no audit key or another one";
+	case PDB_ETAMPERED: return "the audit log fails verification: entries were changed, dropped or moved";
 	case -ENOSPC:       return "no space left on the store's device; nothing was written";
 	}
 	if (pdb_err_is_errno(err))

@@ -19,8 +19,21 @@
 /* The longest audit text (command, change) kept. */
 #define PDB__AUDIT_TEXT_MAX (PDB_TEXT_MAX * 4)
 
-int pdb__audit_encode(const struct pdb_audit *e, uint8_t *buf, size_t cap, size_t *len);
-int pdb__audit_decode(const void *buf, size_t len, struct pdb_audit *e);
+/* The MAC of an entry's first n bytes (audit.c): 0 or an error. */
+typedef int pdb__audit_mac_fn(void *arg, const uint8_t *p, size_t n,
+                              uint8_t mac[PDB_AUDIT_HASH_LEN]);
+/* mac NULL: an entry without a MAC.  e->serial is not stored (it is the
+ * key), nor e->mac (mac makes it). */
+int pdb__audit_encode(const struct pdb_audit *e, pdb__audit_mac_fn *mac, void *mac_arg,
+                      uint8_t *buf, size_t cap, size_t *len);
+/* *mac_at (may be NULL): where the MAC field begins, the length it
+ * covers; 0 when the entry has none. */
+int pdb__audit_decode(const void *buf, size_t len, struct pdb_audit *e, size_t *mac_at);
+/* Append the chained (and, with a key, keyed) entry of the commit being
+ * written, and move the head (audit.c). */
+int pdb__audit_append(pdb_wtxn *w, uint64_t serial, const char *command);
+/* The meta key of the audit log's head. */
+#define PDB__AUDIT_HEAD_KEY "audit-head"
 
 /* A journal item as stored (journal.c): kind is a pdb_change_kind; names
  * empty where the kind has none; the strings and before point into the
@@ -62,6 +75,9 @@ struct pdb {
 	 * exclusively to change the map size, which LMDB allows only while no
 	 * transaction of the process is active. */
 	pthread_rwlock_t maplock;
+	/* The audit key (pdb_audit_key_set), when has_audit_key. */
+	bool has_audit_key;
+	uint8_t audit_key[PDB_AUDIT_KEY_LEN];
 };
 
 struct pdb_txn {

@@ -49,6 +49,11 @@ enum {
 	PDB_ELOCKFILE = -1013, /* the lock file lock.mdb cannot be written */
 	PDB_ETOOOLD   = -1014, /* the journal does not lead from that serial to
 	                          the current one: rebuild from the snapshot */
+	/* The audit log's (numbered apart from the others' codes, which other
+	 * parts of the store add to one by one). */
+	PDB_EAUDITKEY = -1020, /* the audit log is keyed and the writer has no
+	                          key, or another key than the log's */
+	PDB_ETAMPERED = -1021, /* the audit log fails verification */
 };
 
 /* Each library of the project keeps its own codes in a range of its own,
@@ -540,12 +545,29 @@ typedef int (*pdb_member_fn)(void *arg, const char *name,
 typedef int (*pdb_override_fn)(void *arg, const char *a, const char *b,
                                enum pdb_override ov);
 
+#define PDB_AUDIT_HASH_LEN 32   /* SHA-256, and HMAC-SHA256 */
+
 struct pdb_audit {
 	uint64_t serial;   /* the serial this commit produced */
 	int64_t time;      /* Unix time of the commit */
-	pdb_str user;      /* OS user who ran the command */
+	pdb_str user;      /* the name of the writer's real uid (older
+	                      entries: its effective user, and SUDO_USER) */
 	pdb_str command;   /* the command line */
 	pdb_str change;    /* what changed, in words */
+	/* Entries written since the log is chained (see "the audit log's
+	 * chain" below); older entries have none of these. */
+	bool has_uid, has_loginuid;
+	uint32_t uid;      /* the writer's real uid (getuid) */
+	uint32_t loginuid; /* its login uid (/proc/self/loginuid), when set */
+	pdb_str sudo_user; /* SUDO_USER as the writer's environment claimed it:
+	                      unchecked, anyone can set it; len 0 if unset */
+	const uint8_t *prev;  /* PDB_AUDIT_HASH_LEN bytes: the hash of the
+	                         entry before, or zeros for the first; NULL in
+	                         entries from before the chain */
+	const uint8_t *mac;   /* PDB_AUDIT_HASH_LEN bytes: the entry's MAC
+	                         under the audit key; NULL if written without */
+	pdb_str broken;       /* the writer found the log's head not naming the
+	                         last entry: what it found; len 0 normally */
 };
 typedef int (*pdb_audit_fn)(void *arg, const struct pdb_audit *e);
 
@@ -561,6 +583,75 @@ int pdb_walk_member_records_after(pdb_txn *txn, const char *after, pdb_record_fn
 int pdb_walk_overrides(pdb_txn *txn, pdb_override_fn fn, void *arg);
 /** Audit entries oldest first; with last_n > 0 only the newest last_n. */
 int pdb_walk_audit(pdb_txn *txn, size_t last_n, pdb_audit_fn fn, void *arg);
+
+/* ---- the audit log's chain ------------------------------------------------
+ * Every entry holds the SHA-256 of the entry before it (of its serial, 8
+ * bytes big-endian, and its stored bytes), so that no entry can be changed,
+ * dropped or moved without breaking the link of the one after it.  Links
+ * alone stop only someone who does not recompute them: with an audit key
+ * (PDB_AUDIT_KEY_LEN random bytes kept OUTSIDE the store, see
+ * pdb_audit_key_read), each entry also carries an HMAC-SHA256 of its serial
+ * and bytes, and the store keeps a head, the MAC of (key id, the first
+ * keyed serial, the last serial, the last entry's hash): without the key an
+ * entry cannot be rewritten, nor the tail cut, without the check failing.
+ *
+ * What cannot be detected: anything done by someone who holds the key (he
+ * can rewrite the whole log and its head); the whole store put back to an
+ * older copy of itself, head and all (a rollback: compare the serial with
+ * one known from elsewhere); entries written before the chain began, except
+ * the last of them, which the first chained entry links. */
+
+#define PDB_AUDIT_KEY_LEN 32
+
+/** Give the handle the audit key (PDB_AUDIT_KEY_LEN bytes, copied): from
+ * then on each commit's entry is keyed.  Once a log is keyed, a commit
+ * without the key, or with another, fails with PDB_EAUDITKEY: an
+ * unkeyed entry in a keyed log would be indistinguishable from a forgery.
+ * key NULL forgets it.  Returns 0, or -EINVAL for a NULL db. */
+int pdb_audit_key_set(pdb_t *db, const uint8_t *key);
+
+/** Read an audit key file: the key in hex (64 digits) and a newline.
+ * Refused when others (not owner, not group) may read it, since the key
+ * is what makes forging the log hard.  Returns 0 with the key in key,
+ * -ENOENT (no such file), -EACCES, -EPERM (readable by others), -EINVAL
+ * (not a key file), other negative errno. */
+int pdb_audit_key_read(const char *path, uint8_t key[PDB_AUDIT_KEY_LEN]);
+
+/** Make a new random audit key file at path (mode 0640: owner and group;
+ * never replaces a file) and return the key in key.  Returns 0, -EEXIST,
+ * -EIO (no randomness), other negative errno. */
+int pdb_audit_key_make(const char *path, uint8_t key[PDB_AUDIT_KEY_LEN]);
+
+/** Has the log a head, that is, is it keyed?  Returns 1, 0, or an error as
+ * pdb_get_member. */
+int pdb_audit_keyed(pdb_txn *txn);
+
+/** What pdb_audit_verify found, beside the problems it reported. */
+struct pdb_audit_check {
+	uint64_t entries;     /* entries walked */
+	uint64_t first, last; /* their serials (0 for an empty log) */
+	uint64_t chain_from;  /* the first entry with a link; 0 if none */
+	uint64_t keyed_from;  /* the first entry with a MAC; 0 if none */
+	bool keyed;           /* the log has a head */
+	bool macs_checked;    /* a key was given, the log's: MACs and head checked */
+};
+
+/** For each problem: the serial of the entry it is about (0 for the log as
+ * a whole) and a sentence, valid during the call. */
+typedef void (*pdb_audit_problem_fn)(void *arg, uint64_t serial, const char *what);
+
+/** Walk the whole log oldest first and check every link and, with key (or
+ * NULL), every MAC and the head: an entry rewritten, dropped, moved to
+ * another serial, or written without the key after keyed ones, and a tail
+ * cut off (the head names a later entry), are each reported through fn
+ * (may be NULL) naming the entry.  The log must also end at the store's
+ * serial.  *out (may be NULL) receives what was found.
+ * Returns 0 when everything checked holds; PDB_ETAMPERED after reporting
+ * problems; PDB_EAUDITKEY when key is not the key the log was keyed with
+ * (nothing else is reported then); PDB_ECORRUPT (an entry does not
+ * decode), PDB_ELMDB, -EINVAL. */
+int pdb_audit_verify(pdb_txn *txn, const uint8_t *key, pdb_audit_problem_fn fn, void *arg,
+                     struct pdb_audit_check *out);
 
 /* ---- removed members ------------------------------------------------------
  * The commit that removes a member (pdb_w_del_member, or pdb_w_clear for

@@ -23,7 +23,8 @@ enum {
 	F_ZONE = 40, F_CH, F_FALLBACK, F_INACTIVE, F_TTL, F_LEVEL_NAME,
 	F_IDENTITY, F_DENY_TEXT,
 	/* audit */
-	F_TIME = 60, F_USER, F_COMMAND, F_CHANGE,
+	F_TIME = 60, F_USER, F_COMMAND, F_CHANGE, F_UID, F_LOGINUID, F_SUDO_USER, F_PREV,
+	F_BROKEN, F_MAC,
 	/* the journal: an item, a commit's header */
 	F_CH_KIND = 70, F_CH_NAME, F_CH_OTHER, F_CH_BEFORE, F_CH_FLAGS, F_CH_COUNT,
 	/* the trailer */
@@ -323,7 +324,8 @@ int pdb_community_encode(const struct pdb_community *c, uint8_t *buf, size_t cap
 	return w_finish(&w, len);
 }
 
-int pdb__audit_encode(const struct pdb_audit *e, uint8_t *buf, size_t cap, size_t *len)
+int pdb__audit_encode(const struct pdb_audit *e, pdb__audit_mac_fn *mac, void *mac_arg,
+                      uint8_t *buf, size_t cap, size_t *len)
 {
 	struct wbuf w;
 
@@ -333,6 +335,27 @@ int pdb__audit_encode(const struct pdb_audit *e, uint8_t *buf, size_t cap, size_
 	w_text(&w, F_USER, e->user, PDB_TEXT_MAX);
 	w_text(&w, F_COMMAND, e->command, PDB__AUDIT_TEXT_MAX);
 	w_text(&w, F_CHANGE, e->change, PDB__AUDIT_TEXT_MAX);
+	if (e->has_uid) {
+		w_head(&w, F_UID, 4);
+		w_u32(&w, e->uid);
+	}
+	if (e->has_loginuid) {
+		w_head(&w, F_LOGINUID, 4);
+		w_u32(&w, e->loginuid);
+	}
+	w_text(&w, F_SUDO_USER, e->sudo_user, PDB_TEXT_MAX);
+	if (e->prev)
+		w_field(&w, F_PREV, e->prev, PDB_AUDIT_HASH_LEN);
+	w_text(&w, F_BROKEN, e->broken, PDB_TEXT_MAX);
+	/* The MAC comes last and covers every byte before it, so that no
+	 * field can be added, dropped or changed under it. */
+	if (mac && !w.err) {
+		uint8_t m[PDB_AUDIT_HASH_LEN];
+		int rc = mac(mac_arg, w.p, w.len, m);
+		if (rc != 0)
+			return rc;
+		w_field(&w, F_MAC, m, sizeof(m));
+	}
 	return w_finish(&w, len);
 }
 
@@ -709,18 +732,23 @@ int pdb_community_decode(const void *buf, size_t len, struct pdb_community *c)
 	return rc < 0 ? PDB_ECORRUPT : 0;
 }
 
-int pdb__audit_decode(const void *buf, size_t len, struct pdb_audit *e)
+int pdb__audit_decode(const void *buf, size_t len, struct pdb_audit *e, size_t *mac_at)
 {
 	struct rbuf r;
 	uint8_t tag;
 	const uint8_t *v;
-	size_t n;
+	size_t n, at;
 	int rc;
 
 	if (r_start(&r, buf, len, PDB__KIND_AUDIT) != 0)
 		return PDB_ECORRUPT;
 	memset(e, 0, sizeof(*e));
-	while ((rc = r_next(&r, &tag, &v, &n)) == 1) {
+	if (mac_at)
+		*mac_at = 0;
+	for (at = r.off; (rc = r_next(&r, &tag, &v, &n)) == 1; at = r.off) {
+		/* Nothing may follow the MAC: it would not be covered. */
+		if (e->mac)
+			return PDB_ECORRUPT;
 		switch (tag) {
 		case F_TIME:
 			if (n != 8)
@@ -730,6 +758,29 @@ int pdb__audit_decode(const void *buf, size_t len, struct pdb_audit *e)
 		case F_USER:    e->user = str_of(v, n); break;
 		case F_COMMAND: e->command = str_of(v, n); break;
 		case F_CHANGE:  e->change = str_of(v, n); break;
+		case F_SUDO_USER: e->sudo_user = str_of(v, n); break;
+		case F_BROKEN:  e->broken = str_of(v, n); break;
+		case F_UID:
+		case F_LOGINUID:
+			if (n != 4)
+				return PDB_ECORRUPT;
+			if (tag == F_UID)
+				e->uid = get_u32(v), e->has_uid = true;
+			else
+				e->loginuid = get_u32(v), e->has_loginuid = true;
+			break;
+		case F_PREV:
+		case F_MAC:
+			if (n != PDB_AUDIT_HASH_LEN)
+				return PDB_ECORRUPT;
+			if (tag == F_PREV) {
+				e->prev = v;
+			} else {
+				e->mac = v;
+				if (mac_at)
+					*mac_at = at;
+			}
+			break;
 		default:        return PDB_ECORRUPT;
 		}
 	}

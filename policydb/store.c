@@ -218,6 +218,7 @@ void pdb_close(pdb_t *db)
 		return;
 	mdb_env_close(db->env);
 	pthread_rwlock_destroy(&db->maplock);
+	explicit_bzero(db->audit_key, sizeof(db->audit_key));   /* the key does not outlive the handle */
 	free(db);
 }
 
@@ -682,7 +683,7 @@ static int audit_each(void *ctx, MDB_val *k, MDB_val *v)
 
 	if (k->mv_size != 8)
 		return PDB_ECORRUPT;
-	if ((rc = pdb__audit_decode(v->mv_data, v->mv_size, &e)) != 0)
+	if ((rc = pdb__audit_decode(v->mv_data, v->mv_size, &e, NULL)) != 0)
 		return rc;
 	e.serial = pdb__get_be64(k->mv_data);
 	return w->fn(w->arg, &e);
@@ -863,7 +864,7 @@ static const char *verify_audit(struct verify *v, const MDB_val *k, const MDB_va
 
 	if (k->mv_size != 8)
 		return "an audit key is a serial of 8 bytes";
-	if (pdb__audit_decode(d->mv_data, d->mv_size, &e) != 0)
+	if (pdb__audit_decode(d->mv_data, d->mv_size, &e, NULL) != 0)
 		return "the audit record does not decode";
 	return NULL;
 }

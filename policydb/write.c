@@ -1,7 +1,6 @@
 /* Writing: one transaction per change, retried from the start on a bigger
  * map when the map fills up, closed by a serial bump and an audit entry. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,42 +28,6 @@ static int put_serial(pdb_wtxn *w, uint64_t serial)
 	uint8_t b[8];
 	pdb__put_be64(b, serial);
 	return put(w, w->t.db->meta, pdb__key("serial"), pdb__val(b, 8), 0);
-}
-
-/* Who made the change: the OS user, and the one behind sudo if any. */
-static void audit_user(char *buf, size_t len)
-{
-	struct passwd *pw = getpwuid(geteuid());
-	const char *sudo = getenv("SUDO_USER");
-	char uid[32];
-
-	snprintf(uid, sizeof(uid), "uid %u", (unsigned)geteuid());
-	if (sudo && *sudo)
-		snprintf(buf, len, "%s (via sudo as %s)", sudo, pw ? pw->pw_name : uid);
-	else
-		snprintf(buf, len, "%s", pw ? pw->pw_name : uid);
-}
-
-static int append_audit(pdb_wtxn *w, uint64_t serial, const char *command)
-{
-	char user[128];
-	uint8_t key[8], rec[PDB__AUDIT_TEXT_MAX * 2 + PDB_TEXT_MAX + 64];
-	size_t len, clen = strlen(command);
-	struct pdb_audit e;
-	int rc;
-
-	audit_user(user, sizeof(user));
-	e = (struct pdb_audit){
-		.time = w->now,
-		.user = pdb_str_of(user),
-		.command = { command, (uint16_t)(clen > PDB__AUDIT_TEXT_MAX ? PDB__AUDIT_TEXT_MAX : clen) },
-		.change = { w->change, (uint16_t)w->change_len },
-	};
-	if ((rc = pdb__audit_encode(&e, rec, sizeof(rec), &len)) != 0)
-		return rc;
-	pdb__put_be64(key, serial);
-	/* APPEND: the log only grows, and a serial is never reused. */
-	return put(w, w->t.db->audit, pdb__val(key, 8), pdb__val(rec, len), MDB_APPEND);
 }
 
 /* Prune at most this often, whatever expires: removals then live at most
@@ -236,7 +199,7 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 		if (rc == 0)
 			rc = put_serial(w, serial);
 		if (rc == 0)
-			rc = append_audit(w, serial, command);
+			rc = pdb__audit_append(w, serial, command);
 		if (rc == 0) {
 			rc = pdb__commit_err(db, mdb_txn_commit(w->t.txn));
 		} else {

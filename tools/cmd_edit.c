@@ -4,6 +4,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "policyctl.h"
 #include "policyfile.h"
@@ -21,8 +23,9 @@ struct edit {
 	struct pf_scratch scratch;
 };
 
-/* The store's files to group (see pdb_set_group), said on stdout. */
-static int init_group(const struct ctl *c, const char *group, gid_t gid)
+/* The store's files to group (see pdb_set_group), and the audit key at
+ * key, which every writer must read; said on stdout. */
+static int init_group(const struct ctl *c, const char *group, gid_t gid, const char *key)
 {
 	int rc = pdb_set_group(c->dir, gid);
 
@@ -31,6 +34,12 @@ static int init_group(const struct ctl *c, const char *group, gid_t gid)
 		return CTL_STORE;
 	}
 	printf("%s: group %s, directory mode 2770, data.mdb and lock.mdb 0660\n", c->dir, group);
+	if (key[0] && (chown(key, (uid_t)-1, gid) != 0 || chmod(key, 0640) != 0)) {
+		ctl_err("%s: cannot give the audit key to group %s: %s", key, group, strerror(errno));
+		return CTL_STORE;
+	}
+	if (key[0])
+		printf("%s: group %s, mode 0640\n", key, group);
 	return CTL_OK;
 }
 
@@ -43,6 +52,8 @@ int cmd_init(struct ctl *c, int argc, char **argv)
 	const char *group = NULL;
 	char err[256];
 	gid_t gid = 0;
+	char path[4096];
+	bool made;
 	pdb_t *db;
 	int opt, rc;
 
@@ -60,18 +71,25 @@ int cmd_init(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = ctl_open(c, PDB_CREATE, &db)) != CTL_OK)
 		return rc;
+	if ((rc = ctl_audit_key_init(c, db, &made, path, sizeof(path))) != CTL_OK) {
+		pdb_close(db);
+		return rc;
+	}
 	rc = pdb_init(db, c->cmdline);
 	pdb_close(db);
+	if (rc && made)
+		unlink(path);   /* no key left behind for a store that is not this one */
 	/* A store made before: --group sets its modes all the same, which is
 	 * how an existing store is given to the group. */
 	if (rc == PDB_EEXIST && group)
-		return init_group(c, group, gid);
+		return init_group(c, group, gid, path);
 	if (rc) {
 		ctl_err("%s: %s", c->dir, pdb_strerror(rc));
 		return CTL_STORE;
 	}
 	printf("initialised an empty policy store in %s\n", c->dir);
-	return group ? init_group(c, group, gid) : CTL_OK;
+	printf("its audit log is keyed with %s%s\n", path, made ? " (made; mode 0640)" : "");
+	return group ? init_group(c, group, gid, path) : CTL_OK;
 }
 
 static int get_member(pdb_wtxn *w, struct edit *e, struct pdb_member *m)

@@ -116,8 +116,17 @@ static int history_one(void *arg, const struct pdb_audit *e)
 	char when[CH_INSTANT_LEN];
 
 	ch_instant_format((int64_t)e->time, when);
-	printf("%llu  %s  %.*s  %.*s\n", (unsigned long long)e->serial, when, e->user.len, e->user.p,
-	       e->command.len, e->command.p);
+	printf("%llu  %s  %.*s", (unsigned long long)e->serial, when, e->user.len, e->user.p);
+	/* The uids the kernel vouches for, then the claim it does not. */
+	if (e->has_uid)
+		printf(" (uid %u", (unsigned)e->uid);
+	if (e->has_uid && e->has_loginuid)
+		printf(", login uid %u", (unsigned)e->loginuid);
+	if (e->has_uid && e->sudo_user.len)
+		printf(", SUDO_USER %.*s", e->sudo_user.len, e->sudo_user.p);
+	if (e->has_uid)
+		putchar(')');
+	printf("  %.*s\n", e->command.len, e->command.p);
 	if (e->change.len)
 		printf("    %.*s\n", e->change.len, e->change.p);
 	return 0;
@@ -125,14 +134,23 @@ static int history_one(void *arg, const struct pdb_audit *e)
 
 int cmd_history(struct ctl *c, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "verify", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
 	unsigned long n = 0;
+	bool verify = false;
 	pdb_t *db;
 	pdb_txn *txn;
 	char *end;
 	int opt, rc;
 
 	optind = 0;
-	while ((opt = getopt(argc, argv, "+n:")) != -1) {
+	while ((opt = getopt_long(argc, argv, "+n:", opts, NULL)) != -1) {
+		if (opt == 'v') {
+			verify = true;
+			continue;
+		}
 		if (opt != 'n')
 			return CTL_USAGE;
 		n = strtoul(optarg, &end, 10);
@@ -141,8 +159,11 @@ int cmd_history(struct ctl *c, int argc, char **argv)
 			return CTL_USAGE;
 		}
 	}
-	if ((rc = ctl_nargs(argc, argv, optind, 0)) != CTL_OK ||
-	    (rc = snapshot(c, &db, &txn)) != CTL_OK)
+	if ((rc = ctl_nargs(argc, argv, optind, 0)) != CTL_OK)
+		return rc;
+	if (verify)
+		return ctl_history_verify(c);
+	if ((rc = snapshot(c, &db, &txn)) != CTL_OK)
 		return rc;
 	rc = pdb_walk_audit(txn, n, history_one, NULL);
 	done(db, txn);

@@ -20,8 +20,10 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_init, "init [--group GROUP]",
-	  "Create an empty policy store in the store directory (made if missing).\n"
-	  "Fails if a store is already there, unless --group is given.\n"
+	  "Create an empty policy store in the store directory (made if missing),\n"
+	  "and its audit key (see --audit-key) if there is none yet; the audit log\n"
+	  "is keyed from its first entry.  Fails if a store is already there,\n"
+	  "unless --group is given.\n"
 	  "  --group GROUP  give the store to GROUP, the group of policyctl's users\n"
 	  "                 and of the daemons (their group: setting): the directory\n"
 	  "                 mode 2770, data.mdb and lock.mdb 0660, all group GROUP;\n"
@@ -42,9 +44,19 @@ static const struct command commands[] = {
 	  "Print one member as its entry in the policy file." },
 	{ "list", cmd_list, "list",
 	  "One line per member: name, level, status, not-after, tags." },
-	{ "history", cmd_history, "history [-n N]",
-	  "The audit log: serial, time, user, command and what changed.\n"
-	  "  -n N        only the newest N entries" },
+	{ "history", cmd_history, "history [-n N] [--verify]",
+	  "The audit log: serial, time, user, command and what changed.  The user\n"
+	  "is the name of the writer's real uid, with its login uid when the system\n"
+	  "keeps one, and SUDO_USER as claimed (anyone can set that).\n"
+	  "  -n N        only the newest N entries\n"
+	  "  --verify    check the log instead of printing it: every entry's link\n"
+	  "              to the one before (SHA-256), and with the audit key every\n"
+	  "              entry's MAC and the log's head, so that an entry rewritten,\n"
+	  "              dropped or moved, or a tail cut off, is named on stderr.\n"
+	  "              Exit 0 intact, 1 not intact, 3 the key is missing for a\n"
+	  "              keyed log, or is another key.  Not detectable: changes by\n"
+	  "              someone holding the key, and the whole store put back to an\n"
+	  "              older copy of itself" },
 	{ "check", cmd_check, "check [--at TIME] A B",
 	  "Decide whether A and B may federate.  The first word printed is allow,\n"
 	  "deny or unknown, then the rule that fired and why; the second line\n"
@@ -79,6 +91,11 @@ static const struct command commands[] = {
 	  "check the copy with 'policyctl --db DIR verify' after placing it as\n"
 	  "DIR/data.mdb in an empty directory, then replace the store's data.mdb by\n"
 	  "it, remove the store's lock.mdb, and start the daemons (README: Restore)." },
+	{ "audit-key", cmd_audit_key, "audit-key",
+	  "Key the audit log of a store made without a key (init makes one): make\n"
+	  "the audit key file (see --audit-key; mode 0640), or use the one there,\n"
+	  "and commit an entry keyed with it.  From then on every command that\n"
+	  "writes needs the key, and 'history --verify' checks each entry's MAC." },
 	{ "keygen", cmd_keygen, "keygen [--type ed25519|p256] --out PREFIX",
 	  "Make a key pair for signing policy tables: PREFIX.key (private, mode\n"
 	  "0600, stays on the clearinghouse) and PREFIX.pub (what members install).\n"
@@ -119,9 +136,11 @@ static const struct command commands[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: policyctl [--db DIR] COMMAND [ARGS]\n"
+	        "usage: policyctl [--db DIR] [--audit-key FILE] COMMAND [ARGS]\n"
 	        "\n"
 	        "The store directory is --db DIR, or $" DB_ENV ".\n"
+	        "The audit key is --audit-key FILE, or $CLEARINGHOUSE_AUDIT_KEY, or else\n"
+	        "DIR.audit-key beside the store directory (outside it, on purpose).\n"
 	        "\n"
 	        "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -158,6 +177,11 @@ int ctl_open(const struct ctl *c, unsigned flags, pdb_t **db)
 		return CTL_USAGE;
 	}
 	rc = pdb_open(c->dir, flags, NULL, db);
+	if (rc == 0 && !(flags & (PDB_RDONLY | PDB_CREATE)) && !c->keyless &&
+	    ctl_audit_key_use(c, *db) != CTL_OK) {
+		pdb_close(*db);
+		return CTL_STORE;
+	}
 	if (rc == 0)
 		return CTL_OK;
 	if (rc == -ENOENT && (flags & PDB_CREATE))
@@ -265,6 +289,9 @@ int main(int argc, char **argv)
 	while (i < argc && argv[i][0] == '-') {
 		if ((!strcmp(argv[i], "--db") || !strcmp(argv[i], "-d")) && i + 1 < argc) {
 			c.dir = argv[i + 1];
+			i += 2;
+		} else if (!strcmp(argv[i], "--audit-key") && i + 1 < argc) {
+			c.audit_key = argv[i + 1];
 			i += 2;
 		} else if (!strncmp(argv[i], "--db=", 5)) {
 			c.dir = argv[i] + 5;

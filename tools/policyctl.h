@@ -18,6 +18,8 @@ enum {
 struct ctl {
 	const char *dir;      /* the store directory */
 	const char *cmdline;  /* argv joined, for the audit log */
+	const char *audit_key;   /* --audit-key FILE, or NULL */
+	bool keyless;         /* ctl_open for writing leaves the audit key alone */
 };
 
 /* Print "policyctl: ..." to stderr. */
@@ -45,6 +47,16 @@ void progress_init(struct progress *p, const char *label);
 void progress_update(struct progress *p, size_t done, size_t total);
 void progress_done(struct progress *p);
 
+/* The audit key (cmd_audit.c).  ctl_audit_key_use: give a store opened
+ * for writing its key, if the key file is there; CTL_STORE (said) for a
+ * key file that cannot be used, or none for a keyed log.
+ * ctl_audit_key_init: read the key, or make it when there is none (*made);
+ * path receives its file name. */
+int ctl_audit_key_use(const struct ctl *c, pdb_t *db);
+int ctl_audit_key_init(const struct ctl *c, pdb_t *db, bool *made, char *path, size_t len);
+/* history --verify: the exit code. */
+int ctl_history_verify(const struct ctl *c);
+
 /* Commands: argc/argv start at the command's own name. */
 int cmd_init(struct ctl *c, int argc, char **argv);
 int cmd_load(struct ctl *c, int argc, char **argv);
@@ -58,6 +70,7 @@ int cmd_resume(struct ctl *c, int argc, char **argv);
 int cmd_set(struct ctl *c, int argc, char **argv);
 int cmd_verify(struct ctl *c, int argc, char **argv);
 int cmd_backup(struct ctl *c, int argc, char **argv);
+int cmd_audit_key(struct ctl *c, int argc, char **argv);
 int cmd_keygen(struct ctl *c, int argc, char **argv);
 int cmd_export_table(struct ctl *c, int argc, char **argv);
 int cmd_verify_table(struct ctl *c, int argc, char **argv);

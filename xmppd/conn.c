@@ -74,6 +74,10 @@ void xmppd__conn_close(struct conn *c)
 	if (c->st == S_SPLICE)
 		ch_counter_add(&c->s->stats.relays_closed, 1);
 	xmppd__setup_remove(c);
+	if (c->lingering) {
+		c->lingering = false;
+		c->s->nlinger--;
+	}
 	/* uv_close() closes a socket's descriptor at once: the room is free now. */
 	c->s->nfds -= c->fds;
 	c->fds = 0;

@@ -114,6 +114,14 @@ struct conn {
 	bool gai_pending;
 	struct addrinfo *ai, *ai_next;
 	unsigned target;
+	/* the relay part: what the splice has carried, for a cut (server.c
+	 * decides to cut; xmppd__relay_cut() stops the splice) */
+	bool cut;                            /* stopped: the policy no longer allows */
+	bool tls_seen;                       /* a TLS record went through: no plain text now */
+	bool back_seen;                      /* the real server has sent bytes to the peer */
+	bool back_mid;                       /* and its last did not end an element */
+	/* the owner: answered, waiting for the peer's FIN (counted in s->nlinger) */
+	bool lingering;
 };
 
 struct xmppd_server {
@@ -133,6 +141,18 @@ struct xmppd_server {
 	struct ch_closedown cd;              /* listeners and connections not yet freed */
 	struct xmppd_stats stats;            /* for /metrics */
 	char rbuf[READ_SIZE];
+	/* Live relays against the store (server.c): a timer while there are
+	 * any, the store version they were last decided at, and the earliest
+	 * not-after among their members (0: none). */
+	uv_timer_t watch;
+	uint64_t watch_version;
+	int64_t watch_expiry;
+	/* Descriptors the process may still open for connections (0: no
+	 * limit known), and those held by answered connections that linger
+	 * for the peer's FIN, which conn-max does not count but the kernel
+	 * does. */
+	unsigned fd_cap;
+	unsigned nlinger;
 };
 
 /* ---- writing ---- */
@@ -191,6 +211,13 @@ void xmppd__relay_start(struct conn *c, xmppd__relay_cb *cb);
 void xmppd__relay_timeout(struct conn *c);
 /* The server closes: a lookup in progress is cancelled. */
 void xmppd__relay_cancel(struct conn *c);
+/* Stop a relay whose pair the policy no longer allows: both legs stop
+ * reading and the real server's leg closes; the peer's stays for the owner
+ * to answer on or close.  Returns true if a stream error can still be
+ * written to the peer in plain text (no TLS has gone through, the real
+ * server's last bytes ended an element, and the peer's leg is not shut);
+ * *header_seen: the real server has sent its stream header already. */
+bool xmppd__relay_cut(struct conn *c, bool *header_seen);
 /* Is sa (a target) one of the addresses this server listens on? */
 bool xmppd__is_ours(struct xmppd_server *s, const struct sockaddr *sa);
 

@@ -7,7 +7,7 @@
 #include <openssl/rand.h>
 
 #include "cfg.h"
-#include "xmppd.h"
+#include "internal.h"
 
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define NS_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
@@ -110,7 +110,7 @@ static void order_targets(const struct pdb_member *b, bool direct_tls, struct xm
 	v->ntargets = n;
 }
 
-static void deny_text(const struct pdb_community *c, const struct pdb_decision *d,
+void xmppd__deny_text(const struct pdb_community *c, const struct pdb_decision *d,
                       struct xmppd_verdict *v)
 {
 	if (c->deny_text == PDB_DENY_TEXT_RULE)
@@ -169,10 +169,10 @@ int xmppd_decide_in(pdb_txn *txn, const struct xmppd_header *h, const struct xmp
 	v->rule = pdb_rule_name(d.rule);
 	if (d.outcome == PDB_UNKNOWN) {
 		v->cond = XMPPD_COND_HOST_UNKNOWN;
-		deny_text(&c, &d, v);
+		xmppd__deny_text(&c, &d, v);
 	} else if (d.outcome == PDB_DENY) {
 		v->cond = XMPPD_COND_POLICY_VIOLATION;
-		deny_text(&c, &d, v);
+		xmppd__deny_text(&c, &d, v);
 	} else {
 		order_targets(&d.b, peer->direct_tls, v);
 		if (v->ntargets == 0) {

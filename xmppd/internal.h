@@ -28,6 +28,13 @@ void xmppd__peek_free(xmppd__peek *p);
 int xmppd__peek_feed(xmppd__peek *p, const void *buf, size_t len,
                      char name[PDB_NAME_MAX + 1]);
 
+/* ---- decide.c ---- */
+
+/** The text of a deny or unknown d in v->text: the rule that fired, or a
+ * plain refusal, as the community c wants peers told. */
+void xmppd__deny_text(const struct pdb_community *c, const struct pdb_decision *d,
+                      struct xmppd_verdict *v);
+
 /* ---- owners.c ---- */
 
 /** The member whose listed addresses include this peer address (family 4

@@ -338,10 +338,13 @@ static void on_splice_written(uv_write_t *req, int status)
 	free(req->data);   /* the buffer, handed over */
 	free(w);
 	c->handles--;
-	if (!c->closing) {
+	/* After a cut, what was on its way to the real server is cancelled
+	 * with its leg (no reason to end the peer's), and nothing is read
+	 * again. */
+	if (!c->closing && !(c->cut && to == &c->out)) {
 		if (status < 0)
 			xmppd__conn_close(c);
-		else
+		else if (!c->cut)
 			splice_drained(c, to);
 	}
 	xmppd__conn_free_if_done(c);
@@ -353,12 +356,43 @@ static void on_splice_shutdown(uv_shutdown_t *req, int status)
 	(void)status;
 	free(req);
 	c->handles--;
-	if (!c->closing && c->in_eof && c->out_eof) {
+	if (!c->closing && !c->cut && c->in_eof && c->out_eof) {
 		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay closed: both sides ended\n",
 		        c->peer, c->v.from[0] ? c->v.from : "-", c->v.to);
 		xmppd__conn_close(c);
 	}
 	xmppd__conn_free_if_done(c);
+}
+
+/* What a cut needs to know of the bytes that went through.  XML has no
+ * byte 0x16 (a control character it forbids), and every TLS handshake
+ * begins with a record of that type: once one went either way, the
+ * stream is TLS end to end.  Whitespace between elements (keepalives)
+ * leaves the real server's stream where its last element ended. */
+static void note_moved(struct conn *c, bool from_in, const char *p, size_t n)
+{
+	if (memchr(p, 0x16, n))
+		c->tls_seen = true;
+	if (from_in)
+		return;
+	c->back_seen = true;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n'))
+		n--;
+	if (n > 0)
+		c->back_mid = p[n - 1] != '>';
+}
+
+bool xmppd__relay_cut(struct conn *c, bool *header_seen)
+{
+	c->cut = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (c->out_open && !uv_is_closing((uv_handle_t *)&c->out)) {
+		uv_read_stop((uv_stream_t *)&c->out);
+		uv_close((uv_handle_t *)&c->out, xmppd__handle_closed);
+	}
+	*header_seen = c->back_seen;
+	/* out_eof: its FIN was passed on to the peer, who can read no more. */
+	return !c->tls_seen && !c->back_mid && !c->out_eof && !c->peek && !c->ssl && !c->direct_tls;
 }
 
 /* Each read has a buffer of its own: it is handed to the write that
@@ -378,9 +412,9 @@ static void on_splice_read(uv_stream_t *from, ssize_t nread, const uv_buf_t *buf
 	bool from_in = from == (uv_stream_t *)&c->tcp;
 	uv_tcp_t *to = from_in ? &c->out : &c->tcp;
 
-	if (nread <= 0 || c->closing) {
+	if (nread <= 0 || c->closing || c->cut) {
 		free(buf->base);
-		if (nread == 0 || c->closing)
+		if (nread == 0 || c->closing || c->cut)
 			return;
 		if (nread != UV_EOF) {
 			xmppd__conn_close(c);
@@ -404,6 +438,7 @@ static void on_splice_read(uv_stream_t *from, ssize_t nread, const uv_buf_t *buf
 		c->handles++;
 		return;
 	}
+	note_moved(c, from_in, buf->base, (size_t)nread);
 	c->relay_cb(c, XMPPD__RELAY_MOVED);
 	if (splice_write(c, to, buf->base, (size_t)nread) != 0) {
 		xmppd__conn_close(c);

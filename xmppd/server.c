@@ -8,10 +8,14 @@
  * file owns the connections: it accepts them, keeps their state and the
  * limits, and calls on the stream part (stream.c) and the relay part
  * (relay.c) for the work of each state. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "conn.h"
@@ -56,6 +60,9 @@ void xmppd_limits_default(struct xmppd_limits *l)
  *  S_SPLICE      RELAY_MOVED         S_SPLICE      relay-idle-ms again, unless in grace
  *  S_SPLICE      RELAY_HALF          S_SPLICE      grace: SPLICE_GRACE_MS at most
  *  S_SPLICE      TIMER               (closed)      "relay closed: idle / one side has gone"
+ *  S_CONNECTING, the policy now        S_CLOSING     "relay cut": policy-violation said
+ *  S_SPLICE      denies the pair       (closed)      if it can be, in plain text
+ *                (the watch timer)
  *  S_CLOSING     TIMER, peer's end   (closed)
  *
  * In any state a broken socket, no memory, both sides of a splice ended,
@@ -64,6 +71,7 @@ void xmppd_limits_default(struct xmppd_limits *l)
 
 static void on_timer(uv_timer_t *t);
 static void conn_step(struct conn *c, enum xmppd__step step);
+static void watch_start(struct xmppd_server *s);
 
 static void timer_start(struct conn *c, uint64_t ms)
 {
@@ -96,9 +104,12 @@ static bool answer(struct conn *c)
 		return false;
 	}
 	xmppd__setup_remove(c);
-	/* Answered and gone within LINGER_MS: not held against newcomers. */
+	/* Answered and gone within LINGER_MS: not held against newcomers,
+	 * but still against the open-file limit. */
 	c->s->nfds -= c->fds;
 	c->fds = 0;
+	c->lingering = true;
+	c->s->nlinger++;
 	if (!(req = malloc(sizeof(*req))) ||
 	    uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
 		free(req);
@@ -129,9 +140,15 @@ static void refuse_now(struct conn *c, enum xmppd_cond cond, const char *why)
  * server that speaks.  Relays are not cut: they carry allowed federation,
  * and cutting them would let anyone who connects break it.  Returns false
  * if the rest are relays. */
+static bool over_cap(const struct xmppd_server *s, unsigned need)
+{
+	return s->nfds + need > s->lim.conn_max ||
+	       (s->fd_cap && s->nfds + s->nlinger + s->nls + need > s->fd_cap);
+}
+
 static bool make_room(struct xmppd_server *s, unsigned need, const struct conn *self)
 {
-	while (s->nfds + need > s->lim.conn_max) {
+	while (over_cap(s, need)) {
 		struct conn *old = s->setup_head;
 		if (old && old == self)
 			old = old->snext;
@@ -180,6 +197,10 @@ static bool relay_allowed(struct conn *c)
 	/* The second descriptor counts from now: a relay being connected holds
 	 * it as much as one that is spliced. */
 	if (!make_room(c->s, 1, c)) {
+		fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay refused: no descriptor left for its "
+		        "second connection (%s), every one held by relays or answers\n", c->peer,
+		        c->v.from, c->v.to, c->s->nfds + 1 > c->s->lim.conn_max ? "conn-max"
+		                                                               : "the open-file limit");
 		xmppd__stream_error(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
 		return false;
 	}
@@ -214,6 +235,7 @@ static void conn_step(struct conn *c, enum xmppd__step step)
 		c->s->nfds++;
 		c->st = S_CONNECTING;
 		uv_read_stop((uv_stream_t *)&c->tcp);
+		watch_start(c->s);
 		xmppd__relay_start(c, conn_step);
 		break;
 	case XMPPD__RELAY_WAIT:
@@ -265,6 +287,142 @@ static void conn_step(struct conn *c, enum xmppd__step step)
 		}
 		break;
 	}
+}
+
+/* ---- live relays against the store ----
+ *
+ * A relay is decided once, at its stream header; a commit that denies the
+ * pair afterwards (a suspension, a revocation, an override, a level or tag
+ * change) must end it too, and so must a member's not-after passing.  The
+ * store's version is one read without a transaction: it is looked at every
+ * WATCH_MS while relays are live, and only when it moved (or the earliest
+ * not-after among the relays' members has come) is every live relay's
+ * pair decided again, in one snapshot. */
+
+#define WATCH_MS 250
+
+static void on_watch(uv_timer_t *t);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static bool relay_live(const struct conn *c)
+{
+	return !c->closing && (c->st == S_CONNECTING || c->st == S_SPLICE);
+}
+
+/* Version 0 is never the store's: the first tick decides every relay
+ * again, so a commit made between a relay's decision and the start of
+ * the watch is not missed. */
+static void watch_start(struct xmppd_server *s)
+{
+	if (uv_is_active((uv_handle_t *)&s->watch))
+		return;
+	s->watch_version = 0;
+	uv_timer_start(&s->watch, on_watch, WATCH_MS, WATCH_MS);
+}
+
+static void expiry_note(int64_t *expiry, int64_t now, int64_t not_after)
+{
+	if (not_after > now && (*expiry == 0 || not_after < *expiry))
+		*expiry = not_after;
+}
+
+/* End c for d, a deny or unknown: the peer hears policy-violation when
+ * that can still be written to it in plain text, else the stream just
+ * closes (a relay gone to TLS end to end cannot be written into). */
+static void relay_cut(struct conn *c, pdb_txn *txn, const struct pdb_decision *d)
+{
+	struct pdb_community com;
+	char why[256];
+	bool plain, header_seen = false;
+
+	if (pdb_get_community(txn, &com) != 0)
+		pdb_community_init(&com);
+	pdb_decision_explain(d, why, sizeof(why));
+	if (c->st == S_CONNECTING) {
+		xmppd__relay_cancel(c);
+		plain = !c->peek && !c->ssl && !c->direct_tls;
+	} else {
+		plain = xmppd__relay_cut(c, &header_seen);
+	}
+	fprintf(stderr, "xmppd: peer=%s from=%s to=%s relay cut: the policy now says %s: %s; %s\n",
+	        c->peer, c->v.from, c->v.to, pdb_outcome_name(d->outcome), why,
+	        plain ? "policy-violation said" : "closed without a word (no plain text to write into)");
+	if (!plain) {
+		xmppd__conn_close(c);
+		return;
+	}
+	c->v.relay = false;
+	c->v.cond = XMPPD_COND_POLICY_VIOLATION;
+	c->v.outcome = pdb_outcome_name(d->outcome);
+	c->v.rule = pdb_rule_name(d->rule);
+	xmppd__deny_text(&com, d, &c->v);
+	if (c->st == S_CONNECTING) {
+		xmppd__stream_answer_now(c);
+		xmppd__conn_close(c);
+		return;
+	}
+	/* The real server's header went to the peer already, or ours goes
+	 * first; the peer's end is then read for, as after any answer. */
+	c->header_sent = header_seen;
+	if (!answer(c))
+		return;
+	c->st = S_CLOSING;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+		xmppd__conn_close(c);
+}
+
+/* Decide c's pair again; cut it if the answer is no longer allow, or
+ * note when it will be. */
+static void relay_recheck(struct conn *c, pdb_txn *txn, int64_t now, int64_t *expiry)
+{
+	struct pdb_decision d;
+	struct pdb_member m;
+
+	/* A direct-TLS relay whose peer no member owns has no pair to decide. */
+	if (!c->v.from[0] || pdb_decide(txn, c->v.from, c->v.to, now, &d) != 0)
+		return;
+	if (d.outcome != PDB_ALLOW) {
+		relay_cut(c, txn, &d);
+		return;
+	}
+	if (d.b_known)
+		expiry_note(expiry, now, d.b.not_after);
+	if (pdb_get_member(txn, c->v.from, &m) == 0)
+		expiry_note(expiry, now, m.not_after);
+}
+
+static void on_watch(uv_timer_t *t)
+{
+	struct xmppd_server *s = t->data;
+	uint64_t version = pdb_version(s->db);
+	int64_t now = (int64_t)time(NULL);
+	unsigned live = 0;
+	pdb_txn *txn;
+
+	for (struct conn *c = s->all; c; c = c->next)
+		live += relay_live(c);
+	if (!live) {
+		uv_timer_stop(t);
+		return;
+	}
+	if (version && version == s->watch_version && (!s->watch_expiry || now < s->watch_expiry))
+		return;
+	/* A store that cannot be read now is tried again at the next tick. */
+	if (pdb_read_begin(s->db, &txn) != 0)
+		return;
+	s->watch_version = pdb_snapshot_version(txn);
+	s->watch_expiry = 0;
+	/* A cut only starts closes: nothing is freed during the walk. */
+	for (struct conn *c = s->all; c; c = c->next)
+		if (relay_live(c))
+			relay_recheck(c, txn, now, &s->watch_expiry);
+	pdb_read_end(txn);
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+	xmppd__server_release(h->data);
 }
 
 /* ---- reading, up to the decision and while closing ---- */
@@ -410,6 +568,11 @@ static void on_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	if (!room) {
+		/* Said before the descriptor goes: an accept that fails for want
+		 * of one is closed by libuv without a word, and without a log. */
+		fprintf(stderr, "xmppd: peer=%s refused: %s; every one held by relays or answers\n",
+		        c->peer, s->nfds + 1 > s->lim.conn_max ? "conn-max descriptors in use"
+		                                               : "out of descriptors (the open-file limit)");
 		refuse_now(c, XMPPD_COND_RESOURCE_CONSTRAINT, "too many connections");
 		return;
 	}
@@ -419,6 +582,35 @@ static void on_connection(uv_stream_t *ls, int status)
 }
 
 /* ---- the server's life ---- */
+
+/* Descriptors kept back from connections for the rest: lookups (a socket
+ * each, in libuv's threads), the store, logs, reloads. */
+#define FD_RESERVE 16u
+
+/* conn-max counts descriptors, and must run out before the kernel's do:
+ * an accept that fails for want of one is closed by libuv without a word
+ * (its reserve-descriptor trick), where a connection over conn-max gets
+ * resource-constraint.  So connections get the open-file limit less what
+ * is open now and the reserve. */
+static void fd_cap_init(struct xmppd_server *s)
+{
+	struct rlimit r;
+	unsigned open = 0;
+	DIR *d;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur > UINT_MAX)
+		return;
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		for (struct dirent *e; (e = readdir(d)) != NULL;)
+			open += e->d_name[0] != '.';
+		closedir(d);
+	}
+	s->fd_cap = r.rlim_cur > open + FD_RESERVE + 1 ? (unsigned)r.rlim_cur - open - FD_RESERVE : 1;
+	if (s->fd_cap < s->lim.conn_max)
+		fprintf(stderr, "xmppd: conn-max %u is more than the open-file limit leaves (%llu, %u "
+		        "open, %u kept back): connections get %u descriptors, less one per listener\n",
+		        s->lim.conn_max, (unsigned long long)r.rlim_cur, open, FD_RESERVE, s->fd_cap);
+}
 
 int xmppd_server_init(uv_loop_t *loop, pdb_t *db, xmppd_tls *tls, enum xmppd_mode mode,
                       const struct xmppd_limits *lim, xmppd_server **out)
@@ -449,6 +641,10 @@ int xmppd_server_init(uv_loop_t *loop, pdb_t *db, xmppd_tls *tls, enum xmppd_mod
 		return rc;
 	}
 	pdb_read_reset(s->txn);
+	fd_cap_init(s);
+	uv_timer_init(loop, &s->watch);
+	s->watch.data = s;
+	s->cd.open++;   /* the watch timer, closed with the server */
 	*out = s;
 	return 0;
 }
@@ -499,6 +695,7 @@ void xmppd_server_close(xmppd_server *s, void (*cb)(void *arg), void *arg)
 	/* Held while closing starts, so nothing frees s under us. */
 	if (!s || ch_closedown_start(&s->cd, cb, arg) != 0)
 		return;
+	uv_close((uv_handle_t *)&s->watch, on_watch_closed);
 	for (unsigned i = 0; i < s->nls; i++)
 		uv_close((uv_handle_t *)&s->ls[i]->tcp, on_listener_closed);
 	for (struct conn *c = s->all, *next; c; c = next) {

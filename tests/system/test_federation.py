@@ -92,6 +92,26 @@ def test_relay_delivers_between_allowed_members(lab):
     assert "Stream encrypted (TLSv1.3" in lab.members["alpha"].log()
 
 
+def wait_log(lab, text, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and text not in xmppd_log(lab):
+        time.sleep(0.2)
+    return text in xmppd_log(lab)
+
+
+def test_suspend_cuts_a_live_relay(lab):
+    # a relayed stream alpha -> eta is open, as the servers keep it
+    assert lab.delivered("alpha", "eta", "over-the-open-relay")
+    lab.ctl.ok("suspend", "eta.fed.example")
+    # cut within seconds, without waiting for traffic; TLS ran end to end
+    # between the servers, so nothing could be said into the stream
+    assert wait_log(lab, "from=alpha.fed.example to=eta.fed.example relay cut: the policy now "
+                    "says deny", 10), xmppd_log(lab)
+    assert "closed without a word" in xmppd_log(lab)
+    assert not lab.delivered("alpha", "eta", "after-the-cut", wait=8)
+    lab.ctl.ok("resume", "eta.fed.example")   # the later tests use eta
+
+
 def test_relay_refuses_a_denied_pair(lab):
     assert not lab.delivered("alpha", "beta", "this-must-not-arrive", wait=8)
     assert ("from=alpha.fed.example to=beta.fed.example outcome=deny rule=override-deny "

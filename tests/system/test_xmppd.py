@@ -623,7 +623,11 @@ def test_relay_out_of_descriptors_says_so(xmppd_path, ctl, tmp_path, member):
             time.sleep(0.1)
         assert b"<resource-constraint" in answer, answer
         text = logpath.read_text()
-        assert "relay failed: cannot open a socket: too many open files" in text.lower(), text
+        # conn-max, lowered to what the open-file limit leaves, refuses the
+        # relay before its socket can fail; the socket's own EMFILE is what
+        # is left when descriptors go elsewhere
+        assert ("relay failed: cannot open a socket: too many open files" in text.lower() or
+                "relay refused: no descriptor left for its second connection" in text), text
         assert "no target reachable" not in text
     finally:
         for x in held:
