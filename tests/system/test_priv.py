@@ -352,6 +352,9 @@ def test_policyctl_init_group_modes(policyctl_path, store):
     for f in ("data.mdb", "lock.mdb"):
         st = os.stat(store / f)
         assert st.st_gid == gid and stat.S_IMODE(st.st_mode) == 0o660, f
+    # Every writer must read the audit key, beside the store.
+    st = os.stat(f"{store}.audit-key")
+    assert st.st_gid == gid and stat.S_IMODE(st.st_mode) == 0o640
     # A member of the group writes; a user outside it cannot even read.
     r = run_to_exit(unprivileged() + [policyctl_path, "--db", store, "suspend",
                                       "beta.fed.example"])
