@@ -26,6 +26,7 @@ enum {
 	DNSD_EZONE = -2001,   /* a zone file could not be read or is not valid */
 	DNSD_EADDR = -2002,   /* not an address to listen on, as ADDR:PORT or [V6]:PORT */
 	DNSD_ECONFIG = -2004, /* the configuration file is not valid */
+	DNSD_EKEY = -2010,    /* a DNSSEC key could not be read, is not valid, or none is active */
 };
 
 /** A static sentence for any error dnsd, policydb or libuv returns;
