@@ -630,6 +630,135 @@ static void test_empty_or_missing_directory_is_an_error(void **state)
 	load_fails(&d, "No such file");
 }
 
+/* ---- the dnssec: settings ---- */
+
+static int read_config(struct kdir *d, const char *text, struct dnsd_config *c, char *err,
+                       size_t errlen)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/dnsd.yaml", d->path);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	memset(c, 0, sizeof(*c));
+	return dnsd_config_read(path, c, err, errlen);
+}
+
+static void test_dnssec_config_defaults_and_paths(void **state)
+{
+	struct kdir d;
+	struct dnsd_config c;
+	char err[512] = "", want[128];
+	(void)state;
+
+	kdir_new(&d);
+	assert_int_equal(read_config(&d, "dnssec: {keys: k, tlsa-cert: ch.pem}\n", &c, err,
+	                             sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/k", d.path);
+	assert_string_equal(c.dnssec.keys, want);
+	snprintf(want, sizeof(want), "%s/ch.pem", d.path);
+	assert_string_equal(c.dnssec.tlsa_cert, want);
+	assert_null(c.dnssec.tlsa_pin);
+	assert_int_equal(c.dnssec.validity, DNSD_DNSSEC_VALIDITY_DEFAULT);
+	assert_int_equal(c.dnssec.inception_offset, DNSD_DNSSEC_INCEPTION_DEFAULT);
+	assert_int_equal(c.dnssec.refresh, DNSD_DNSSEC_REFRESH_DEFAULT);
+	dnsd_config_free(&c);
+	assert_int_equal(read_config(&d, "dnssec:\n  keys: /k\n  validity: 86400\n"
+	                                 "  inception-offset: 0\n  refresh: 43200\n", &c, err,
+	                             sizeof(err)), 0);
+	assert_string_equal(c.dnssec.keys, "/k");
+	assert_int_equal(c.dnssec.validity, 86400);
+	assert_int_equal(c.dnssec.inception_offset, 0);
+	assert_int_equal(c.dnssec.refresh, 43200);
+	dnsd_config_free(&c);
+	/* Without dnssec:, DNSSEC is off. */
+	assert_int_equal(read_config(&d, "threads: 1\n", &c, err, sizeof(err)), 0);
+	assert_null(c.dnssec.keys);
+	dnsd_config_free(&c);
+	kdir_free(&d);
+}
+
+static void test_dnssec_config_refused(void **state)
+{
+	static const struct { const char *text, *msg; } bad[] = {
+		{ "dnssec: {validity: 100}\n", "1:9: dnssec needs keys:" },
+		{ "dnssec: {keys: k, refresh: 1209600}\n",
+		  "refresh (1209600) must be less than validity (1209600)" },
+		{ "dnssec: {keys: k, validity: 3600}\n", "refresh (432000) must be less than validity" },
+		{ "dnssec: {keys: k, validity: 0}\n", "validity takes seconds from 2 to 31536000, not '0'" },
+		{ "dnssec: {keys: k, inception-offset: -1}\n", "inception-offset takes seconds" },
+		{ "dnssec: {keys: k, refresh: 1.5}\n", "refresh takes seconds" },
+		{ "dnssec: {keys: k, colour: red}\n", "dnssec has no field 'colour'" },
+		{ "dnssec: k\n", "dnssec takes a mapping" },
+	};
+	struct kdir d;
+	struct dnsd_config c;
+	char err[512];
+	(void)state;
+
+	kdir_new(&d);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(read_config(&d, bad[i].text, &c, err, sizeof(err)), DNSD_ECONFIG);
+		if (!strstr(err, bad[i].msg))
+			fail_msg("%s: '%s' does not say '%s'", bad[i].text, err, bad[i].msg);
+		dnsd_config_free(&c);
+	}
+	kdir_free(&d);
+}
+
+/* The pin of tlsa-cert is what the openssl pipeline of RFC 6698's
+ * examples gives; tlsa-pin takes hex or base64. */
+static void test_tlsa_pins_from_config(void **state)
+{
+	struct kdir d;
+	struct dnsd_config c = { 0 };
+	uint8_t pins[DNSD_TLSA_PINS_MAX][32];
+	char err[512] = "", cert[128], hex[65] = "", cmd[512];
+	size_t n;
+	FILE *p;
+	(void)state;
+
+	kdir_new(&d);
+	snprintf(cert, sizeof(cert), "%s/ch.pem", d.path);
+	assert_int_equal(run("cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+	                     "ec_paramgen_curve:P-256 -nodes -keyout ch.key -out ch.pem -days 2 "
+	                     "-subj /CN=ch.fed.example 2>/dev/null", d.path), 0);
+	snprintf(cmd, sizeof(cmd), "openssl x509 -in '%s' -pubkey -noout | openssl pkey -pubin "
+	         "-outform DER | sha256sum", cert);
+	assert_non_null(p = popen(cmd, "r"));
+	assert_non_null(fgets(hex, sizeof(hex), p));
+	pclose(p);
+	c.dnssec.tlsa_cert = cert;
+	c.dnssec.tlsa_pin = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < 32; i++) {
+		char h[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+		assert_int_equal(pins[0][i], strtoul(h, NULL, 16));
+		assert_int_equal(pins[1][i], i);
+	}
+	c.dnssec.tlsa_pin = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1F";
+	c.dnssec.tlsa_cert = NULL;
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pins[0][31], 0x1f);
+	c.dnssec.tlsa_pin = "0001";
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), DNSD_ECONFIG);
+	assert_non_null(strstr(err, "tlsa-pin '0001' is not a SHA-256"));
+	c.dnssec.tlsa_pin = NULL;
+	c.dnssec.tlsa_cert = "/nonexistent/ch.pem";
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), DNSD_ECONFIG);
+	assert_non_null(strstr(err, "/nonexistent/ch.pem: No such file"));
+	c.dnssec.tlsa_cert = cert;
+	run("echo garbage > '%s'", cert);
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), DNSD_ECONFIG);
+	assert_non_null(strstr(err, "not a PEM certificate"));
+	kdir_free(&d);
+}
+
 static void test_null_arguments(void **state)
 {
 	dnsd_keyset *ks;
@@ -669,6 +798,9 @@ int main(void)
 		cmocka_unit_test(test_file_name_must_match_key),
 		cmocka_unit_test(test_bad_timing_field_is_an_error),
 		cmocka_unit_test(test_empty_or_missing_directory_is_an_error),
+		cmocka_unit_test(test_dnssec_config_defaults_and_paths),
+		cmocka_unit_test(test_dnssec_config_refused),
+		cmocka_unit_test(test_tlsa_pins_from_config),
 		cmocka_unit_test(test_null_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
