@@ -470,6 +470,59 @@ static void test_private_key_signs(void **state)
 	kdir_free(&d);
 }
 
+/* A signer for a member apex: the RRSIG names the apex, and the DNSKEY
+ * re-owned there verifies it; the keyset's own key is left as it was. */
+static void test_key_signer_for_member_apex(void **state)
+{
+	struct kdir d;
+	char stem[128];
+	(void)state;
+
+	kdir_new(&d);
+	ldns_keygen(&d, "ED25519", true, "fed.example", stem, sizeof(stem));
+	bind_keygen(&d, "-a ECDSAP256SHA256", "fed.example", stem, sizeof(stem));
+	dnsd_keyset *ks = load_ok(&d);
+	ldns_rdf *apex = dname("_xmpp-server._tcp.gamma.example.");
+	for (size_t i = 0; i < dnsd_keyset_count(ks); i++) {
+		const struct dnsd_key *k = dnsd_keyset_key(ks, i);
+		struct dnsd_zone_keys zk = { .published = { k }, .npublished = 1 };
+		ldns_rr_list *set = ldns_rr_list_new(), *keys = NULL, *good = ldns_rr_list_new();
+		ldns_key_list *kl = ldns_key_list_new();
+		ldns_key *signer = NULL;
+		ldns_rr *srv = NULL;
+		assert_int_equal(ldns_rr_new_frm_str(&srv, "_xmpp-server._tcp.gamma.example. 60 IN SRV "
+		                                     "0 0 5269 ch.fed.example.", 0, NULL, NULL),
+		                 LDNS_STATUS_OK);
+		ldns_rr_list_push_rr(set, srv);
+		assert_int_equal(dnsd_key_signer(k, apex, &signer), 0);
+		ldns_key_set_inception(signer, 1700000000);
+		ldns_key_set_expiration(signer, 2000000000);
+		ldns_key_list_push_key(kl, signer);
+		ldns_rr_list *sigs = ldns_sign_public(set, kl);
+		assert_non_null(sigs);
+		ldns_rr *sig = ldns_rr_list_rr(sigs, 0);
+		assert_int_equal(ldns_dname_compare(ldns_rr_rrsig_signame(sig), apex), 0);
+		assert_int_equal(ldns_rdf2native_int16(ldns_rr_rrsig_keytag(sig)), k->tag);
+		assert_int_equal(dnsd_keys_dnskey_rrset(&zk, apex, 60, &keys), 0);
+		assert_int_equal(ldns_verify_rrsig_keylist_time(set, sig, keys, 1800000000, good),
+		                 LDNS_STATUS_OK);
+		ldns_key_deep_free(signer);
+		/* the keyset's key still works, and is still the zone's */
+		assert_non_null(ldns_key_evp_key(k->priv));
+		assert_int_equal(ldns_dname_compare(ldns_key_pubkey_owner(k->priv),
+		                                    ldns_rr_owner(k->dnskey)), 0);
+		ldns_rr_list_free(good);
+		ldns_rr_list_deep_free(keys);
+		ldns_rr_list_deep_free(sigs);
+		ldns_key_list_set_key_count(kl, 0);
+		ldns_key_list_free(kl);
+		ldns_rr_list_deep_free(set);
+	}
+	ldns_rdf_deep_free(apex);
+	dnsd_keyset_free(ks);
+	kdir_free(&d);
+}
+
 /* ---- errors ---- */
 
 static void test_missing_private_is_an_error(void **state)
@@ -787,6 +840,7 @@ int main(void)
 		cmocka_unit_test(test_ds_matches_the_tools),
 		cmocka_unit_test(test_cds_cdnskey_for_active_ksk_only),
 		cmocka_unit_test(test_private_key_signs),
+		cmocka_unit_test(test_key_signer_for_member_apex),
 		cmocka_unit_test(test_missing_private_is_an_error),
 		cmocka_unit_test(test_private_without_key_is_an_error),
 		cmocka_unit_test(test_group_readable_private_is_refused),
