@@ -159,7 +159,8 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 
 /* If x->qname is a TLSA name of the community zone z (_<port>._tcp.<host>,
  * or _tcp.<host> above one) with records from a member's pins or the
- * clearinghouse's, answer it into x->r and set *done (tlsa.c).  Returns 0,
+ * clearinghouse's, answer it into x->r and set *done (tlsa.c; asked
+ * before dnsd__policy_answer).  Returns 0,
  * a policy store error or -ENOMEM. */
 int dnsd__tlsa_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
 /* For transfers: fn(arg, owner) for each TLSA name member (normalised)

@@ -123,9 +123,14 @@ int dnsd_engine_set_tlsa(dnsd_engine *e, const uint8_t pins[][32], size_t n)
  * (port 0 for _tcp.<host>); host normalised.  False for anything else. */
 static bool tlsa_name(const ldns_rdf *qname, unsigned *port, char host[PDB_NAME_MAX + 1])
 {
-	char *s = ldns_rdf2str(qname), *p = s;
+	const uint8_t *w = ldns_rdf_data(qname);
 	bool ok = false;
 
+	/* Every query comes here first: most names are not ours by their
+	 * first byte, with no copy made. */
+	if (ldns_rdf_size(qname) < 2 || w[0] < 2 || w[1] != '_')
+		return false;
+	char *s = ldns_rdf2str(qname), *p = s;
 	if (!s)
 		return false;
 	for (char *c = s; *c; c++)

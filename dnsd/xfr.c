@@ -6,7 +6,7 @@
  * and renders only a few messages ahead of what the connection has sent:
  * the zone of a large community is never whole in memory.  Every record
  * the policy synthesises comes from the code that answers queries
- * (dnsd__policy_answer), asked as a querier of the transfer's view, so a
+ * (dnsd__policy_answer, dnsd__tlsa_answer), asked as a querier of the transfer's view, so a
  * transferred zone and the answers to queries cannot differ.
  *
  * Zones: the community zone (its file's records, the SRV records of
@@ -258,6 +258,15 @@ static int reply_one(struct dnsd_xfr *x, ldns_pkt_rcode rcode, bool ede, bool tc
 
 /* ---- the records ---- */
 
+/* What the query code synthesises for q: the TLSA names, or the rest of
+ * the policy's. */
+static int synth_answer(struct dnsd_query *q, const struct dnsd_zone *z, bool *done)
+{
+	if (q->qtype == LDNS_RR_TYPE_TLSA)
+		return dnsd__tlsa_answer(q, z, done);
+	return dnsd__policy_answer(q, z, done);
+}
+
 /* A query of the transfer's view and snapshot, answered into a scratch
  * packet the caller frees. */
 static void query_init(struct dnsd_xfr *x, struct dnsd_query *q, const ldns_rdf *qname,
@@ -290,7 +299,7 @@ static int synth(struct dnsd_xfr *x, const ldns_rdf *qname, ldns_rr_type t,
 	query_init(x, &q, qname, t);
 	if (!(q.r = ldns_pkt_new()))
 		return -ENOMEM;
-	rc = dnsd__policy_answer(&q, z, &done);
+	rc = synth_answer(&q, z, &done);
 	const ldns_rr_list *an = ldns_pkt_answer(q.r);
 	for (size_t i = 0; rc == 0 && done && i < ldns_rr_list_rr_count(an); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(an, i);
@@ -770,7 +779,7 @@ static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, ldns_rr_type t,
 	}
 	if (!(q.r = ldns_pkt_new()))
 		return -ENOMEM;
-	rc = dnsd__policy_answer(&q, x->community, &done);
+	rc = synth_answer(&q, x->community, &done);
 	const ldns_rr_list *an = ldns_pkt_answer(q.r);
 	for (size_t i = 0; rc == 0 && done && i < ldns_rr_list_rr_count(an); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(an, i);
