@@ -176,6 +176,13 @@ static int open_key_file(struct loader *l, const char *path, bool private, FILE 
 		return fail(l, "%s: the private key may be read or written by others (mode %03o); "
 		            "allow only its owner (chmod 600)", path, (unsigned)(st.st_mode & 0777));
 	}
+	/* Root reads anyone's file: a key another user owns is that user's to
+	 * read and replace as well. */
+	if (private && st.st_uid != geteuid()) {
+		close(fd);
+		return fail(l, "%s: the private key belongs to uid %u, not to uid %u that dnsd runs "
+		            "as (chown it)", path, (unsigned)st.st_uid, (unsigned)geteuid());
+	}
 	if (!(*out = fdopen(fd, "r"))) {
 		close(fd);
 		return -ENOMEM;
