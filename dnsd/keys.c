@@ -16,6 +16,9 @@
 #include "date.h"
 #include "dnssec.h"
 
+/* The largest key file read. */
+#define KEY_FILE_MAX 65536
+
 struct dnsd_keyset {
 	struct dnsd_key *v;
 	size_t n;
@@ -170,6 +173,12 @@ static int open_key_file(struct loader *l, const char *path, bool private, FILE 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return fail(l, "%s: not a regular file", path);
+	}
+	/* Key files are a few hundred bytes: anything much larger is some
+	 * other file, not to be read line by line. */
+	if (st.st_size > KEY_FILE_MAX) {
+		close(fd);
+		return fail(l, "%s: larger than %d bytes: not a key file", path, KEY_FILE_MAX);
 	}
 	if (private && (st.st_mode & 077)) {
 		close(fd);
