@@ -58,8 +58,7 @@ static const char *scalar(struct reader *r)
 	return (const char *)r->ev.data.scalar.value;
 }
 
-/* A path from the file, relative to the file's own directory. */
-static char *path_of(const char *config, const char *p)
+char *cfg_path(const char *config, const char *p)
 {
 	const char *slash = strrchr(config, '/');
 	size_t dlen = slash ? (size_t)(slash - config) + 1 : 0;
@@ -94,7 +93,7 @@ static int one(struct reader *r, const struct cfg_key *k, const char *s, char **
 {
 	bool path = k->type == CFG_PATH || k->type == CFG_PATH_LIST;
 	(void)r;
-	return (*out = path ? path_of(r->path, s) : strdup(s)) ? 0 : -ENOMEM;
+	return (*out = path ? cfg_path(r->path, s) : strdup(s)) ? 0 : -ENOMEM;
 }
 
 static int list(struct reader *r, const struct cfg_key *k)

@@ -48,6 +48,12 @@ struct cfg_key {
 	                               at most CFG_FIELDS_MAX */
 };
 
+/** A path given in the file at config, taken relative to the file's
+ * directory unless it is absolute: a new string (free it), or NULL when
+ * out of memory.  For the paths inside records and mappings, which
+ * cfg_read() leaves as written. */
+char *cfg_path(const char *config, const char *p);
+
 /** Free the values of n records and zero them. */
 void cfg_records_free(struct cfg_record *r, size_t n);
 

@@ -26,6 +26,7 @@ enum {
 	DNSD_EZONE = -2001,   /* a zone file could not be read or is not valid */
 	DNSD_EADDR = -2002,   /* not an address to listen on, as ADDR:PORT or [V6]:PORT */
 	DNSD_ECONFIG = -2004, /* the configuration file is not valid */
+	DNSD_EKEY = -2010,    /* a DNSSEC key could not be read, is not valid, or none is active */
 };
 
 /** A static sentence for any error dnsd, policydb or libuv returns;
@@ -259,6 +260,24 @@ int dnsd_nsid_parse(const char *s, uint8_t *out, size_t *len, char *err, size_t 
  * copied; len 0: never).  Returns 0, or -EINVAL for len above
  * DNSD_NSID_MAX or NULL with len. */
 int dnsd_engine_set_nsid(dnsd_engine *e, const uint8_t *nsid, size_t len);
+/* DNSSEC (dnssec: in the file), for the key loader and the signer. */
+#define DNSD_DNSSEC_VALIDITY_DEFAULT 1209600u    /* 14 days */
+#define DNSD_DNSSEC_INCEPTION_DEFAULT 3600u      /* an hour back, for slow clocks */
+#define DNSD_DNSSEC_REFRESH_DEFAULT 432000u      /* 5 days */
+/* The longest validity taken: a year. */
+#define DNSD_DNSSEC_VALIDITY_MAX 31536000u
+/* The SPKI pins a clearinghouse host's TLSA may have. */
+#define DNSD_TLSA_PINS_MAX 4
+struct dnsd_dnssec_config {
+	char *keys;                 /* the key directory; NULL: DNSSEC off */
+	unsigned validity;          /* seconds a signature is valid */
+	unsigned inception_offset;  /* its inception this far before the signing */
+	unsigned refresh;           /* re-sign when less than this is left */
+	/* TLSA of the clearinghouse hosts: the certificate file (PEM) and/or
+	 * a pin (hex or base64 SHA-256 of the SPKI) as written; NULL: none. */
+	char *tlsa_cert;
+	char *tlsa_pin;
+};
 
 /* Settings, from the command line or a file; strings are owned. */
 struct dnsd_config {
@@ -291,6 +310,10 @@ struct dnsd_config {
 	char *user, *group;
 	uint8_t nsid[DNSD_NSID_MAX];  /* nsid: what NSID answers; nsid_len 0: none */
 	size_t nsid_len;
+	/* dnssec: {keys, validity, inception-offset, refresh, tlsa-cert,
+	 * tlsa-pin}; when the file gives it, what it leaves out takes the
+	 * defaults above.  Paths are relative to the file's directory. */
+	struct dnsd_dnssec_config dnssec;
 };
 
 /* Field indexes of the records above. */
@@ -307,6 +330,19 @@ enum { DNSD_NOTIFY_ADDRESS, DNSD_NOTIFY_KEY };
  * dnsd_config_free() either way. */
 int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen);
 void dnsd_config_free(struct dnsd_config *c);
+
+/** The SPKI pins (SHA-256, 32 bytes each) of c's tlsa-cert and
+ * tlsa-pin, for dnsd_engine_set_tlsa: *n of them (0 to 2).  Returns 0, or
+ * DNSD_ECONFIG with "FILE: why" in err (a certificate that cannot be read,
+ * a pin that is not 32 bytes in hex or base64); -EINVAL for NULL
+ * arguments.  pins must hold DNSD_TLSA_PINS_MAX. */
+int dnsd_config_tlsa_pins(const struct dnsd_config *c, uint8_t pins[][32], size_t *n, char *err,
+                          size_t errlen);
+/** Give the TLSA records 3 1 1 of the clearinghouse hosts (at
+ * _<port>._tcp.<host> for each port of each clearinghouse of the
+ * community) from n pins (copied; at most DNSD_TLSA_PINS_MAX; 0: none).
+ * Answers cached before are dropped.  Returns 0 or -EINVAL. */
+int dnsd_engine_set_tlsa(dnsd_engine *e, const uint8_t pins[][32], size_t n);
 
 /** Parse a removed-grace-s value, from the command line or a file:
  * seconds, 0 to PDB_REMOVED_KEEP.  Returns 0, or -EINVAL with a message

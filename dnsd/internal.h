@@ -89,6 +89,9 @@ struct dnsd_engine {
 	 * set: DNSD_JOURNAL_MAX_DEFAULT). */
 	bool journal_max_set;
 	unsigned journal_max;
+	/* TLSA 3 1 1 of the clearinghouse hosts (tlsa.c). */
+	uint8_t tlsa_pins[DNSD_TLSA_PINS_MAX][32];
+	size_t ntlsa_pins;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 	struct dnsd_stats stats;      /* this engine's counters, for /metrics */
 	/* NSID (edns.c): sent to queries that ask; nsid_len 0: none. */
@@ -160,6 +163,22 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */
 int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
+
+/* If x->qname is a TLSA name of the community zone z (_<port>._tcp.<host>,
+ * or _tcp.<host> above one) with records from a member's pins or the
+ * clearinghouse's, answer it into x->r and set *done (tlsa.c; asked
+ * before dnsd__policy_answer).  Returns 0,
+ * a policy store error or -ENOMEM. */
+int dnsd__tlsa_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
+/* For transfers: fn(arg, owner) for each TLSA name member (normalised)
+ * may have records at, as record m has it: its in-zone targets at or below
+ * its name that no member deeper down owns, each host:port once, if it
+ * has pins; with member NULL, the clearinghouse hosts' names (when pins
+ * are configured).  Whether records are there now is the query's to say
+ * (x: the transfer's snapshot, view and fixed member).  Returns 0, what fn
+ * returned, a store error or -ENOMEM. */
+int dnsd__tlsa_names(struct dnsd_query *x, const char *member, const struct pdb_member *m,
+                     int (*fn)(void *arg, const ldns_rdf *owner), void *arg);
 
 /* What a name is to the policy store (policy.c). */
 enum dnsd_name_kind {
