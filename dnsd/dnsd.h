@@ -111,6 +111,27 @@ struct dnsd_client {
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen);
 
+/* ---- DNSSEC: online signing ------------------------------------------------ */
+
+typedef struct dnsd_keyset dnsd_keyset;
+/* Signing defaults (the dnssec: settings): signatures valid 14 days, from
+ * an hour back (clocks of resolvers run late), renewed 5 days before
+ * they expire. */
+#define DNSD_DNSSEC_VALIDITY_DEFAULT 1209600u
+#define DNSD_DNSSEC_INCEPTION_OFFSET_DEFAULT 3600u
+#define DNSD_DNSSEC_REFRESH_DEFAULT 432000u
+
+/** Sign answers to queries with DO=1 with keys (borrowed: it must outlive
+ * the engine or the next call; NULL: answers go out unsigned, the
+ * default).  Every RRSIG runs from now - inception_offset to now +
+ * validity; a cached signed answer is rendered and signed again once now
+ * passes expiration - refresh, or when a key changes state.  From the
+ * next query on; answers cached before are not served again.  Returns 0;
+ * -EINVAL for a NULL e, or with keys, validity 0 or refresh not below
+ * validity. */
+int dnsd_engine_set_dnssec(dnsd_engine *e, const dnsd_keyset *keys, uint32_t validity,
+                           uint32_t inception_offset, uint32_t refresh);
+
 /* ---- zone transfers (AXFR, IXFR, the catalog zone) ------------------------ */
 
 struct dnsd_config;
