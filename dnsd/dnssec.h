@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <ldns/ldns.h>
 
@@ -131,5 +132,27 @@ int dnsd_keys_cds_rrsets(const struct dnsd_zone_keys *zk, const ldns_rdf *apex, 
  * of k's DNSKEY record.  Returns 0 and *out (the caller frees it with
  * ldns_rr_free); -ENOMEM; -EINVAL for NULL arguments. */
 int dnsd_keys_ds(const struct dnsd_key *k, const ldns_rdf *apex, ldns_rr **out);
+
+/* ---- keys against what dnsd serves (dnssec_apex.c) ---- */
+
+/** Load c's dnssec: keys (nothing when it has none: *out NULL) and check
+ * that at time now every apex of zones, and every name a key is made for,
+ * has an active key: a zone served unsigned by mistake is an error at
+ * start, not a surprise for validators.  The community zone's apex is read
+ * from db.  Returns 0 and *out (dnsd_keyset_free), or DNSD_EKEY with why
+ * in err; -ENOMEM, a store error; -EINVAL for NULL arguments. */
+int dnsd_dnssec_keys_open(const struct dnsd_config *c, const dnsd_zones *zones, pdb_t *db,
+                          int64_t now, dnsd_keyset **out, char *err, size_t errlen);
+
+/** Print to f the DS records (SHA-256) the parent of apex should hold at
+ * now, one per line in master file form: for apex (text, a trailing dot
+ * and case do not matter), or for every apex when it is NULL (each zone's,
+ * then _xmpp-server._tcp. and _xmpps-server._tcp. of each member outside
+ * the community zone).  The keys are its KSKs and CSKs that are active
+ * (or inside SyncPublish..SyncDelete).  Returns 0; DNSD_EKEY with why in
+ * err for a name that is no apex dnsd answers at, or an apex without such
+ * a key; a store error; -ENOMEM; -EINVAL for NULL arguments. */
+int dnsd_dnssec_print_ds(FILE *f, const dnsd_keyset *ks, const dnsd_zones *zones, pdb_t *db,
+                         const char *apex, int64_t now, char *err, size_t errlen);
 
 #endif

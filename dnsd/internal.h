@@ -162,6 +162,9 @@ struct dnsd_engine {
 	 * set: DNSD_JOURNAL_MAX_DEFAULT). */
 	bool journal_max_set;
 	unsigned journal_max;
+	/* TLSA 3 1 1 of the clearinghouse hosts (tlsa.c). */
+	uint8_t tlsa_pins[DNSD_TLSA_PINS_MAX][32];
+	size_t ntlsa_pins;
 	struct dnsd__dnssec dnssec;   /* see dnsd_engine_set_dnssec */
 	int64_t (*clock)(void *arg);  /* NULL: time(NULL) */
 	void *clock_arg;
@@ -230,6 +233,12 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */
 int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
+
+/* If x->qname is a TLSA name of the community zone z (_<port>._tcp.<host>,
+ * or _tcp.<host> above one) with records from a member's pins or the
+ * clearinghouse's, answer it into x->r and set *done (tlsa.c).  Returns 0,
+ * a policy store error or -ENOMEM. */
+int dnsd__tlsa_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
 
 /* What a name is to the policy store (policy.c). */
 enum dnsd_name_kind {

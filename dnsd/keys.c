@@ -298,7 +298,8 @@ static int read_private(struct loader *l, const char *path, FILE *f, const ldns_
 out:
 	ldns_rr_free(derived);
 	if (rc) {
-		ldns_key_deep_free(k);
+		if (k)
+			ldns_key_deep_free(k);
 		return rc;
 	}
 	*out = k;
@@ -307,7 +308,8 @@ out:
 
 static void key_clear(struct dnsd_key *k)
 {
-	ldns_key_deep_free(k->priv);
+	if (k->priv)   /* ldns_key_deep_free takes no NULL */
+		ldns_key_deep_free(k->priv);
 	ldns_rr_free(k->dnskey);
 	free((char *)k->file);
 	memset(k, 0, sizeof(*k));
