@@ -208,7 +208,7 @@ static int types_at(struct dnsd_query *x, const struct dnsd_zone *z, const ldns_
 static ldns_rr *make_nsec(const ldns_rdf *owner, const uint8_t *next, size_t next_len,
                           struct typeset *ts, uint32_t ttl)
 {
-	ldns_rr *rr = ldns_rr_new_frm_type(LDNS_RR_TYPE_NSEC);
+	ldns_rr *rr = ldns_rr_new();
 	ldns_rdf *nx = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, next_len, next);
 	ldns_rdf *bits = ldns_dnssec_create_nsec_bitmap(ts->t, ts->n, LDNS_RR_TYPE_NSEC);
 	ldns_rdf *own = ldns_rdf_clone(owner);
@@ -221,10 +221,11 @@ static ldns_rr *make_nsec(const ldns_rdf *owner, const uint8_t *next, size_t nex
 		return NULL;
 	}
 	ldns_rr_set_owner(rr, own);
+	ldns_rr_set_type(rr, LDNS_RR_TYPE_NSEC);
 	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
 	ldns_rr_set_ttl(rr, ttl);
-	ldns_rr_set_rdf(rr, nx, 0);
-	ldns_rr_set_rdf(rr, bits, 1);
+	ldns_rr_push_rdf(rr, nx);
+	ldns_rr_push_rdf(rr, bits);
 	return rr;
 }
 
