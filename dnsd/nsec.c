@@ -248,7 +248,7 @@ static int push(ldns_pkt *r, ldns_pkt_section s, ldns_rr *rr)
 
 /* The NSEC at an existing name: the next name is its first possible
  * child, or, at a delegation, the first name past the delegated subtree,
- * which the parent's NSEC must not reach into. */
+ * as in a chain of the parent zone, which holds no names below a cut. */
 static ldns_rr *nsec_at(const ldns_rdf *owner, struct typeset *ts, uint32_t ttl)
 {
 	ldns_rdf *l = lower(owner);
