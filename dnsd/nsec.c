@@ -161,6 +161,32 @@ static void apex_key_types(struct dnsd_query *x, const ldns_rdf *apex, struct ty
 	}
 }
 
+/* The TLSA records of the policy at name (tlsa.c), found as the answer
+ * to a TLSA query of name would find them, into a packet of its own.
+ * *exists: the name is one of them, or above one (_tcp.<host>). */
+static int tlsa_types(struct dnsd_query *x, const struct dnsd_zone *z, const ldns_rdf *name,
+                      struct typeset *ts, bool *exists)
+{
+	struct dnsd_query t = *x;
+	bool done = false;
+	int rc;
+
+	*exists = false;
+	t.qname = name;
+	t.qtype = LDNS_RR_TYPE_TLSA;
+	if (!(t.r = ldns_pkt_new()))
+		return -ENOMEM;
+	rc = dnsd__tlsa_answer(&t, z, &done);
+	if (rc == 0 && done) {
+		*exists = true;
+		if (ldns_pkt_ancount(t.r))
+			ts_add(ts, LDNS_RR_TYPE_TLSA);
+	}
+	x->until = t.until;
+	ldns_pkt_free(t.r);
+	return rc;
+}
+
 /* The types at name, in the zone of apex (z: its static zone; NULL for a
  * member's apex).  Returns 1 if name exists, 0 if not, or a store error. */
 static int types_at(struct dnsd_query *x, const struct dnsd_zone *z, const ldns_rdf *name,
@@ -168,9 +194,21 @@ static int types_at(struct dnsd_query *x, const struct dnsd_zone *z, const ldns_
 {
 	enum dnsd_policy_exists px;
 	ldns_dnssec_name *n;
+	bool tlsa = false;
 	int rc;
 
 	ts->n = 0;
+	if (z && (rc = tlsa_types(x, z, name, ts, &tlsa)) != 0)
+		return rc;
+	if (tlsa) {
+		/* What the zone file has there besides. */
+		if ((n = dnsd__zone_name(z, name)))
+			for (const ldns_dnssec_rrsets *s = n->rrsets; s; s = s->next)
+				ts_add(ts, s->type);
+		ts_add(ts, LDNS_RR_TYPE_RRSIG);
+		ts_add(ts, LDNS_RR_TYPE_NSEC);
+		return 1;
+	}
 	if ((rc = dnsd__policy_exists(x, z, name, &px)) != 0)
 		return rc;
 	switch (px) {

@@ -495,6 +495,43 @@ static void test_referral_carries_signed_nsec_of_the_cut_only(void **state)
 	ldns_pkt_free(p);
 }
 
+/* Regression: the TLSA names of the clearinghouse's pins (tlsa.c) had no
+ * NSEC: a query of another type there was NODATA without proof, which a
+ * validator takes as bogus.  Their NSEC has TLSA; _tcp above them is an
+ * empty non-terminal and the closest encloser of a port with no TLSA. */
+static void test_tlsa_names_are_in_the_denial(void **state)
+{
+	struct ctx *c = *state;
+	static const uint8_t pin[1][32] = { { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 } };
+	char bits[256];
+
+	set_keys(c);
+	assert_int_equal(dnsd_engine_set_tlsa(c->f.engine, pin, 1), 0);
+	c->apex_keys = apex_keys(c, "fed.example.");
+	static const struct { const char *q, *bits; } cases[] = {
+		{ "_5269._tcp.ch.fed.example.", "RRSIG NSEC TLSA" },
+		{ "_tcp.ch.fed.example.", "RRSIG NSEC" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ldns_pkt *p = ask(c, cases[i].q, LDNS_RR_TYPE_A);
+		ldns_rr_list *n = nsecs(p, LDNS_SECTION_AUTHORITY);
+		assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+		assert_int_equal(ldns_rr_list_rr_count(n), 1);
+		bitmap_text(ldns_rr_list_rr(n, 0), bits, sizeof(bits));
+		assert_string_equal(bits, cases[i].bits);
+		assert_int_equal(verify_section(c, ldns_pkt_authority(p), c->apex_keys, "fed.example."), 2);
+		ldns_rr_list_deep_free(n);
+		ldns_pkt_free(p);
+	}
+	ldns_pkt *p = ask(c, "_443._tcp.ch.fed.example.", LDNS_RR_TYPE_TLSA);
+	ldns_rr_list *n = nsecs(p, LDNS_SECTION_AUTHORITY);
+	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	assert_true(covered(n, "*._tcp.ch.fed.example."));
+	assert_false(covered(n, "_5269._tcp.ch.fed.example."));
+	ldns_rr_list_deep_free(n);
+	ldns_pkt_free(p);
+}
+
 /* A query of type NSEC gets the name's NSEC as an answer. */
 static void test_nsec_query_answers_the_nsec_of_the_name(void **state)
 {
@@ -712,6 +749,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_nsec_query_answers_the_nsec_of_the_name, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_tlsa_names_are_in_the_denial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signatures_verify_with_the_apex_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cached_answer_is_resigned_before_expiry, setup,
 		                                teardown),
