@@ -116,6 +116,15 @@ bool dnsd_key_active(const struct dnsd_key *k, int64_t now);
 int dnsd_keyset_at(const dnsd_keyset *ks, const ldns_rdf *apex, const ldns_rdf *community_apex,
                    int64_t now, struct dnsd_zone_keys *out);
 
+/** A signing key for ldns_sign_public with k's private key (shared, not
+ * copied), k's algorithm, flags and tag, and apex as its owner (the RRSIG
+ * signer name): one per apex and per thread, since the inception and
+ * expiration the caller sets (ldns_key_set_inception/_expiration) live in
+ * it.  Returns 0 and *out (free it with ldns_key_deep_free, which leaves
+ * k's key alone); -ENOMEM; -EINVAL for NULL arguments or a key without
+ * an OpenSSL private key. */
+int dnsd_key_signer(const struct dnsd_key *k, const ldns_rdf *apex, ldns_key **out);
+
 /** The DNSKEY RRset of apex: zk's published keys, owner apex, TTL ttl.
  * Returns 0 and *out, a new list the caller frees with
  * ldns_rr_list_deep_free; -ENOMEM; -EINVAL for NULL arguments. */

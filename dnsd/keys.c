@@ -599,6 +599,38 @@ int dnsd_keyset_at(const dnsd_keyset *ks, const ldns_rdf *apex, const ldns_rdf *
 	return 0;
 }
 
+/* ---- signing ---- */
+
+int dnsd_key_signer(const struct dnsd_key *k, const ldns_rdf *apex, ldns_key **out)
+{
+	ldns_key *s;
+	ldns_rdf *owner;
+	EVP_PKEY *pkey;
+
+	if (!k || !apex || !out || !(pkey = ldns_key_evp_key(k->priv)))
+		return -EINVAL;
+	if (!(s = ldns_key_new()))
+		return -ENOMEM;
+	if (!(owner = ldns_rdf_clone(apex))) {
+		ldns_key_free(s);
+		return -ENOMEM;
+	}
+	/* The private key is shared, counted: ldns_key_deep_free of either
+	 * drops one reference.  OpenSSL signs with one EVP_PKEY from many
+	 * threads at once; what ldns keeps beside it (owner, validity) is
+	 * each copy's own. */
+	EVP_PKEY_up_ref(pkey);
+	ldns_key_set_evp_key(s, pkey);
+	ldns_key_set_algorithm(s, ldns_key_algorithm(k->priv));
+	ldns_key_set_flags(s, ldns_key_flags(k->priv));
+	ldns_key_set_keytag(s, k->tag);
+	ldns_key_set_pubkey_owner(s, owner);
+	ldns_key_set_origttl(s, ldns_key_origttl(k->priv));
+	ldns_key_set_use(s, true);
+	*out = s;
+	return 0;
+}
+
 /* ---- records ---- */
 
 /* k's DNSKEY with owner apex, TTL ttl, and type type (DNSKEY, CDNSKEY). */

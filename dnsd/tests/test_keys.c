@@ -470,6 +470,59 @@ static void test_private_key_signs(void **state)
 	kdir_free(&d);
 }
 
+/* A signer for a member apex: the RRSIG names the apex, and the DNSKEY
+ * re-owned there verifies it; the keyset's own key is left as it was. */
+static void test_key_signer_for_member_apex(void **state)
+{
+	struct kdir d;
+	char stem[128];
+	(void)state;
+
+	kdir_new(&d);
+	ldns_keygen(&d, "ED25519", true, "fed.example", stem, sizeof(stem));
+	bind_keygen(&d, "-a ECDSAP256SHA256", "fed.example", stem, sizeof(stem));
+	dnsd_keyset *ks = load_ok(&d);
+	ldns_rdf *apex = dname("_xmpp-server._tcp.gamma.example.");
+	for (size_t i = 0; i < dnsd_keyset_count(ks); i++) {
+		const struct dnsd_key *k = dnsd_keyset_key(ks, i);
+		struct dnsd_zone_keys zk = { .published = { k }, .npublished = 1 };
+		ldns_rr_list *set = ldns_rr_list_new(), *keys = NULL, *good = ldns_rr_list_new();
+		ldns_key_list *kl = ldns_key_list_new();
+		ldns_key *signer = NULL;
+		ldns_rr *srv = NULL;
+		assert_int_equal(ldns_rr_new_frm_str(&srv, "_xmpp-server._tcp.gamma.example. 60 IN SRV "
+		                                     "0 0 5269 ch.fed.example.", 0, NULL, NULL),
+		                 LDNS_STATUS_OK);
+		ldns_rr_list_push_rr(set, srv);
+		assert_int_equal(dnsd_key_signer(k, apex, &signer), 0);
+		ldns_key_set_inception(signer, 1700000000);
+		ldns_key_set_expiration(signer, 2000000000);
+		ldns_key_list_push_key(kl, signer);
+		ldns_rr_list *sigs = ldns_sign_public(set, kl);
+		assert_non_null(sigs);
+		ldns_rr *sig = ldns_rr_list_rr(sigs, 0);
+		assert_int_equal(ldns_dname_compare(ldns_rr_rrsig_signame(sig), apex), 0);
+		assert_int_equal(ldns_rdf2native_int16(ldns_rr_rrsig_keytag(sig)), k->tag);
+		assert_int_equal(dnsd_keys_dnskey_rrset(&zk, apex, 60, &keys), 0);
+		assert_int_equal(ldns_verify_rrsig_keylist_time(set, sig, keys, 1800000000, good),
+		                 LDNS_STATUS_OK);
+		ldns_key_deep_free(signer);
+		/* the keyset's key still works, and is still the zone's */
+		assert_non_null(ldns_key_evp_key(k->priv));
+		assert_int_equal(ldns_dname_compare(ldns_key_pubkey_owner(k->priv),
+		                                    ldns_rr_owner(k->dnskey)), 0);
+		ldns_rr_list_free(good);
+		ldns_rr_list_deep_free(keys);
+		ldns_rr_list_deep_free(sigs);
+		ldns_key_list_set_key_count(kl, 0);
+		ldns_key_list_free(kl);
+		ldns_rr_list_deep_free(set);
+	}
+	ldns_rdf_deep_free(apex);
+	dnsd_keyset_free(ks);
+	kdir_free(&d);
+}
+
 /* ---- errors ---- */
 
 static void test_missing_private_is_an_error(void **state)
@@ -630,6 +683,135 @@ static void test_empty_or_missing_directory_is_an_error(void **state)
 	load_fails(&d, "No such file");
 }
 
+/* ---- the dnssec: settings ---- */
+
+static int read_config(struct kdir *d, const char *text, struct dnsd_config *c, char *err,
+                       size_t errlen)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/dnsd.yaml", d->path);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	memset(c, 0, sizeof(*c));
+	return dnsd_config_read(path, c, err, errlen);
+}
+
+static void test_dnssec_config_defaults_and_paths(void **state)
+{
+	struct kdir d;
+	struct dnsd_config c;
+	char err[512] = "", want[128];
+	(void)state;
+
+	kdir_new(&d);
+	assert_int_equal(read_config(&d, "dnssec: {keys: k, tlsa-cert: ch.pem}\n", &c, err,
+	                             sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/k", d.path);
+	assert_string_equal(c.dnssec.keys, want);
+	snprintf(want, sizeof(want), "%s/ch.pem", d.path);
+	assert_string_equal(c.dnssec.tlsa_cert, want);
+	assert_null(c.dnssec.tlsa_pin);
+	assert_int_equal(c.dnssec.validity, DNSD_DNSSEC_VALIDITY_DEFAULT);
+	assert_int_equal(c.dnssec.inception_offset, DNSD_DNSSEC_INCEPTION_DEFAULT);
+	assert_int_equal(c.dnssec.refresh, DNSD_DNSSEC_REFRESH_DEFAULT);
+	dnsd_config_free(&c);
+	assert_int_equal(read_config(&d, "dnssec:\n  keys: /k\n  validity: 86400\n"
+	                                 "  inception-offset: 0\n  refresh: 43200\n", &c, err,
+	                             sizeof(err)), 0);
+	assert_string_equal(c.dnssec.keys, "/k");
+	assert_int_equal(c.dnssec.validity, 86400);
+	assert_int_equal(c.dnssec.inception_offset, 0);
+	assert_int_equal(c.dnssec.refresh, 43200);
+	dnsd_config_free(&c);
+	/* Without dnssec:, DNSSEC is off. */
+	assert_int_equal(read_config(&d, "threads: 1\n", &c, err, sizeof(err)), 0);
+	assert_null(c.dnssec.keys);
+	dnsd_config_free(&c);
+	kdir_free(&d);
+}
+
+static void test_dnssec_config_refused(void **state)
+{
+	static const struct { const char *text, *msg; } bad[] = {
+		{ "dnssec: {validity: 100}\n", "1:9: dnssec needs keys:" },
+		{ "dnssec: {keys: k, refresh: 1209600}\n",
+		  "refresh (1209600) must be less than validity (1209600)" },
+		{ "dnssec: {keys: k, validity: 3600}\n", "refresh (432000) must be less than validity" },
+		{ "dnssec: {keys: k, validity: 0}\n", "validity takes seconds from 2 to 31536000, not '0'" },
+		{ "dnssec: {keys: k, inception-offset: -1}\n", "inception-offset takes seconds" },
+		{ "dnssec: {keys: k, refresh: 1.5}\n", "refresh takes seconds" },
+		{ "dnssec: {keys: k, colour: red}\n", "dnssec has no field 'colour'" },
+		{ "dnssec: k\n", "dnssec takes a mapping" },
+	};
+	struct kdir d;
+	struct dnsd_config c;
+	char err[512];
+	(void)state;
+
+	kdir_new(&d);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(read_config(&d, bad[i].text, &c, err, sizeof(err)), DNSD_ECONFIG);
+		if (!strstr(err, bad[i].msg))
+			fail_msg("%s: '%s' does not say '%s'", bad[i].text, err, bad[i].msg);
+		dnsd_config_free(&c);
+	}
+	kdir_free(&d);
+}
+
+/* The pin of tlsa-cert is what the openssl pipeline of RFC 6698's
+ * examples gives; tlsa-pin takes hex or base64. */
+static void test_tlsa_pins_from_config(void **state)
+{
+	struct kdir d;
+	struct dnsd_config c = { 0 };
+	uint8_t pins[DNSD_TLSA_PINS_MAX][32];
+	char err[512] = "", cert[128], hex[65] = "", cmd[512];
+	size_t n;
+	FILE *p;
+	(void)state;
+
+	kdir_new(&d);
+	snprintf(cert, sizeof(cert), "%s/ch.pem", d.path);
+	assert_int_equal(run("cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+	                     "ec_paramgen_curve:P-256 -nodes -keyout ch.key -out ch.pem -days 2 "
+	                     "-subj /CN=ch.fed.example 2>/dev/null", d.path), 0);
+	snprintf(cmd, sizeof(cmd), "openssl x509 -in '%s' -pubkey -noout | openssl pkey -pubin "
+	         "-outform DER | sha256sum", cert);
+	assert_non_null(p = popen(cmd, "r"));
+	assert_non_null(fgets(hex, sizeof(hex), p));
+	pclose(p);
+	c.dnssec.tlsa_cert = cert;
+	c.dnssec.tlsa_pin = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < 32; i++) {
+		char h[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+		assert_int_equal(pins[0][i], strtoul(h, NULL, 16));
+		assert_int_equal(pins[1][i], i);
+	}
+	c.dnssec.tlsa_pin = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1F";
+	c.dnssec.tlsa_cert = NULL;
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pins[0][31], 0x1f);
+	c.dnssec.tlsa_pin = "0001";
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), DNSD_ECONFIG);
+	assert_non_null(strstr(err, "tlsa-pin '0001' is not a SHA-256"));
+	c.dnssec.tlsa_pin = NULL;
+	c.dnssec.tlsa_cert = "/nonexistent/ch.pem";
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), DNSD_ECONFIG);
+	assert_non_null(strstr(err, "/nonexistent/ch.pem: No such file"));
+	c.dnssec.tlsa_cert = cert;
+	run("echo garbage > '%s'", cert);
+	assert_int_equal(dnsd_config_tlsa_pins(&c, pins, &n, err, sizeof(err)), DNSD_ECONFIG);
+	assert_non_null(strstr(err, "not a PEM certificate"));
+	kdir_free(&d);
+}
+
 static void test_null_arguments(void **state)
 {
 	dnsd_keyset *ks;
@@ -658,6 +840,7 @@ int main(void)
 		cmocka_unit_test(test_ds_matches_the_tools),
 		cmocka_unit_test(test_cds_cdnskey_for_active_ksk_only),
 		cmocka_unit_test(test_private_key_signs),
+		cmocka_unit_test(test_key_signer_for_member_apex),
 		cmocka_unit_test(test_missing_private_is_an_error),
 		cmocka_unit_test(test_private_without_key_is_an_error),
 		cmocka_unit_test(test_group_readable_private_is_refused),
@@ -669,6 +852,9 @@ int main(void)
 		cmocka_unit_test(test_file_name_must_match_key),
 		cmocka_unit_test(test_bad_timing_field_is_an_error),
 		cmocka_unit_test(test_empty_or_missing_directory_is_an_error),
+		cmocka_unit_test(test_dnssec_config_defaults_and_paths),
+		cmocka_unit_test(test_dnssec_config_refused),
+		cmocka_unit_test(test_tlsa_pins_from_config),
 		cmocka_unit_test(test_null_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
