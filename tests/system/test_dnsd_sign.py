@@ -3,10 +3,11 @@ directly with the zone's KSK as its trust anchor, for the sample community's
 SRV records, a member apex outside the zone, NXDOMAIN, NODATA and empty
 non-terminals; with DO=0 there are no signatures; a member's SRV answer with
 DO fits in 1232 bytes with Ed25519 and with ECDSA P-256."""
+import signal
 import subprocess
+import time
 
 import dns.flags
-import dns.rcode
 import dns.rdatatype
 import pytest
 
@@ -98,3 +99,41 @@ def test_signed_srv_fits_udp(signed):
     srv = [s for s in r.answer if s.rdtype == dns.rdatatype.SRV]
     sig = [s for s in r.answer if s.rdtype == dns.rdatatype.RRSIG]
     assert len(srv[0]) == 3 and sig and sig[0].covers == dns.rdatatype.SRV
+
+
+def dnskeys(d):
+    r = d.ask("fed.example", "DNSKEY", use_edns=0, want_dnssec=True, tcp=True)
+    return sorted(rd.to_text() for rrset in r.answer if rrset.rdtype == dns.rdatatype.DNSKEY
+                  for rd in rrset)
+
+
+def test_sighup_reads_the_keys_again(dnsd_path, loaded, sample_zone, tmp_path):
+    d = start(dnsd_path, loaded, sample_zone, tmp_path, "ED25519")
+    try:
+        before = dnskeys(d)
+        assert len(before) == 2
+        # A key that cannot be used (no .private) refuses the reload: the
+        # keys in use stay.
+        stem = ldns_keygen(tmp_path / "keys", "ED25519", False)
+        private = tmp_path / "keys" / f"{stem}.private"
+        private.rename(tmp_path / "aside.private")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in d.stderr(), d)
+        assert dnskeys(d) == before
+        # Whole again: the next reload publishes the third key.
+        (tmp_path / "aside.private").rename(private)
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(dnskeys(d)) == 3, d)
+        out = delv(d, "fed.example", "_xmpp-server._tcp.alpha.fed.example", "SRV")
+        assert "; fully validated" in out, out
+    finally:
+        assert d.stop() == 0, d.stderr()
+
+
+def wait_for(cond, d, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out: " + d.stderr())
