@@ -476,13 +476,13 @@ int dnsd__policy_exists(struct dnsd_query *x, const struct dnsd_zone *z, const l
 		return rc;
 	if (pn.kind == NAME_SRV) {
 		bool active = pdb_member_valid_at(&m, x->now);
-		bool srv = srv_exists(x, &pn, active);
+		bool has_srv = srv_exists(x, &pn, active);
 		if (!active && x->c->inactive == PDB_INACTIVE_NXDOMAIN)
 			*what = z ? DNSD_PX_NX : DNSD_PX_APEX;
 		else if (!z)
-			*what = srv ? DNSD_PX_APEX_SRV : DNSD_PX_APEX;
+			*what = has_srv ? DNSD_PX_APEX_SRV : DNSD_PX_APEX;
 		else
-			*what = srv ? DNSD_PX_SRV : DNSD_PX_ENT;
+			*what = has_srv ? DNSD_PX_SRV : DNSD_PX_ENT;
 		return 0;
 	}
 	*what = dnsd__zone_name(z, name) ? DNSD_PX_NONE : DNSD_PX_ENT;

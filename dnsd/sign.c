@@ -52,8 +52,12 @@ int dnsd__zone_keys(const struct dnsd_query *x, const ldns_rdf *apex, struct dns
 
 	if (!x->e->dnssec.keys)
 		return DNSD_EKEY;
+	/* An apex whose keys cannot sign goes out unsigned (the start-up
+	 * checks keep that from happening to a configured one). */
 	rc = dnsd_keyset_at(x->e->dnssec.keys, apex, community, x->now, zk);
-	return rc == 0 && zk->nzsk && zk->nksk ? 0 : rc ? rc : DNSD_EKEY;
+	if (rc != 0)
+		return rc;
+	return zk->nzsk && zk->nksk ? 0 : DNSD_EKEY;
 }
 
 static void set_owner(ldns_rr *rr, const ldns_rdf *owner)
