@@ -35,10 +35,11 @@ typedef struct dnsd_keyset dnsd_keyset;
  * Each pair must hold one DNSKEY of the zone, algorithm and tag its file
  * name says, flags 256 (ZSK) or 257 (KSK; with no ZSK beside it, a CSK),
  * algorithm 15 (Ed25519) or 13 (ECDSA P-256 SHA-256), and the private key
- * of that very public key.  A .private file must be a regular file that
- * neither its group nor others may read or write (mode 0600 or 0400): a
- * key others could read may be in other hands, and signing with it would
- * vouch for whatever they sign; such a file is refused, not warned about.
+ * of that very public key.  A .private file must be a regular file owned
+ * by the user dnsd runs as (effective uid) that neither its group nor
+ * others may read or write (mode 0600 or 0400): a key others could read
+ * may be in other hands, and signing with it would vouch for whatever they
+ * sign; such a file is refused, not warned about.
  * Timing fields (Publish, Activate, Inactive, Delete, SyncPublish,
  * SyncDelete) are read from the .private file's "Publish: 20261127120000"
  * lines, else from the .key file's "; Publish: 20261127120000 (...)"

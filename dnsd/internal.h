@@ -236,9 +236,19 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 
 /* If x->qname is a TLSA name of the community zone z (_<port>._tcp.<host>,
  * or _tcp.<host> above one) with records from a member's pins or the
- * clearinghouse's, answer it into x->r and set *done (tlsa.c).  Returns 0,
+ * clearinghouse's, answer it into x->r and set *done (tlsa.c; asked
+ * before dnsd__policy_answer).  Returns 0,
  * a policy store error or -ENOMEM. */
 int dnsd__tlsa_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
+/* For transfers: fn(arg, owner) for each TLSA name member (normalised)
+ * may have records at, as record m has it: its in-zone targets at or below
+ * its name that no member deeper down owns, each host:port once, if it
+ * has pins; with member NULL, the clearinghouse hosts' names (when pins
+ * are configured).  Whether records are there now is the query's to say
+ * (x: the transfer's snapshot, view and fixed member).  Returns 0, what fn
+ * returned, a store error or -ENOMEM. */
+int dnsd__tlsa_names(struct dnsd_query *x, const char *member, const struct pdb_member *m,
+                     int (*fn)(void *arg, const ldns_rdf *owner), void *arg);
 
 /* What a name is to the policy store (policy.c). */
 enum dnsd_name_kind {

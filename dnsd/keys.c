@@ -16,6 +16,9 @@
 #include "date.h"
 #include "dnssec.h"
 
+/* The largest key file read. */
+#define KEY_FILE_MAX 65536
+
 struct dnsd_keyset {
 	struct dnsd_key *v;
 	size_t n;
@@ -171,10 +174,23 @@ static int open_key_file(struct loader *l, const char *path, bool private, FILE 
 		close(fd);
 		return fail(l, "%s: not a regular file", path);
 	}
+	/* Key files are a few hundred bytes: anything much larger is some
+	 * other file, not to be read line by line. */
+	if (st.st_size > KEY_FILE_MAX) {
+		close(fd);
+		return fail(l, "%s: larger than %d bytes: not a key file", path, KEY_FILE_MAX);
+	}
 	if (private && (st.st_mode & 077)) {
 		close(fd);
 		return fail(l, "%s: the private key may be read or written by others (mode %03o); "
 		            "allow only its owner (chmod 600)", path, (unsigned)(st.st_mode & 0777));
+	}
+	/* Root reads anyone's file: a key another user owns is that user's to
+	 * read and replace as well. */
+	if (private && st.st_uid != geteuid()) {
+		close(fd);
+		return fail(l, "%s: the private key belongs to uid %u, not to uid %u that dnsd runs "
+		            "as (chown it)", path, (unsigned)st.st_uid, (unsigned)geteuid());
 	}
 	if (!(*out = fdopen(fd, "r"))) {
 		close(fd);

@@ -361,8 +361,6 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 		return 0;
 	if (z && z != x->community)
 		return 0;
-	if ((rc = dnsd__tlsa_answer(x, z, done)) != 0 || *done)
-		return rc;
 	dnsd__policy_classify(x->qname, &pn);
 	if (pn.kind == NAME_OTHER)
 		return z ? 0 : answer_below_apex(x, done);

@@ -135,7 +135,8 @@ static int answer_query(struct dnsd_query *x)
 	int rc;
 
 	ldns_pkt_set_aa(x->r, true);
-	if ((rc = dnsd__policy_answer(x, z, &done)) != 0 || done)
+	if ((rc = dnsd__tlsa_answer(x, z, &done)) != 0 || done ||
+	    (rc = dnsd__policy_answer(x, z, &done)) != 0 || done)
 		return rc;
 	if (!z) {
 		ldns_pkt_set_aa(x->r, false);

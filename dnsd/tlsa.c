@@ -123,9 +123,14 @@ int dnsd_engine_set_tlsa(dnsd_engine *e, const uint8_t pins[][32], size_t n)
  * (port 0 for _tcp.<host>); host normalised.  False for anything else. */
 static bool tlsa_name(const ldns_rdf *qname, unsigned *port, char host[PDB_NAME_MAX + 1])
 {
-	char *s = ldns_rdf2str(qname), *p = s;
+	const uint8_t *w = ldns_rdf_data(qname);
 	bool ok = false;
 
+	/* Every query comes here first: most names are not ours by their
+	 * first byte, with no copy made. */
+	if (ldns_rdf_size(qname) < 2 || w[0] < 2 || w[1] != '_')
+		return false;
+	char *s = ldns_rdf2str(qname), *p = s;
 	if (!s)
 		return false;
 	for (char *c = s; *c; c++)
@@ -201,8 +206,10 @@ static bool lists_target(const struct pdb_member *m, const char *host, unsigned 
 }
 
 /* The member whose name is host or its closest ancestor in the zone:
- * rc 0 with *m, PDB_ENOTFOUND, or a store error. */
-static int owner_member(struct dnsd_query *x, const char *host, struct pdb_member *m)
+ * rc 0 with *m and *owner (a suffix of host), PDB_ENOTFOUND, or a store
+ * error. */
+static int owner_member(struct dnsd_query *x, const char *host, struct pdb_member *m,
+                        const char **owner)
 {
 	const char *name = host;
 
@@ -215,6 +222,7 @@ static int owner_member(struct dnsd_query *x, const char *host, struct pdb_membe
 		} else {
 			rc = pdb_get_member(x->txn, name, m);
 		}
+		*owner = name;
 		if (rc != PDB_ENOTFOUND)
 			return rc;
 		name = strchr(name, '.') + 1;   /* in the zone: a dot follows */
@@ -227,7 +235,8 @@ static int owner_member(struct dnsd_query *x, const char *host, struct pdb_membe
 static int member_pins(struct dnsd_query *x, const char *host, unsigned port, struct pins *out)
 {
 	struct pdb_member m;
-	int rc = owner_member(x, host, &m);
+	const char *owner;
+	int rc = owner_member(x, host, &m, &owner);
 
 	if (rc == PDB_ENOTFOUND)
 		return 0;
@@ -269,6 +278,84 @@ static ldns_rr *tlsa_rr(const ldns_rdf *owner, uint32_t ttl, const uint8_t *pin)
 	for (int i = 0; i < 4; i++)
 		ldns_rr_push_rdf(rr, f[i]);
 	return rr;
+}
+
+/* ---- the names, for transfers ---- */
+
+static int name_call(const char *host, unsigned port, int (*fn)(void *, const ldns_rdf *),
+                     void *arg)
+{
+	char buf[PDB_NAME_MAX + 16];
+	ldns_rdf *owner;
+	int rc;
+
+	snprintf(buf, sizeof(buf), "_%u._tcp.%s.", port, host);
+	if (!(owner = ldns_dname_new_frm_str(buf)))
+		return -ENOMEM;
+	rc = fn(arg, owner);
+	ldns_rdf_deep_free(owner);
+	return rc;
+}
+
+/* Has an earlier target of m (before index i of list tls) host:port? */
+static bool seen_before(const struct pdb_member *m, int tls, unsigned i, pdb_str host,
+                        uint16_t port)
+{
+	for (int l = 0; l <= tls; l++) {
+		const struct pdb_target *t;
+		unsigned n = pdb_member_targets(m, l, &t);
+		for (unsigned j = 0; j < n && (l < tls || j < i); j++)
+			if (t[j].port == port && t[j].host.len == host.len &&
+			    memcmp(t[j].host.p, host.p, host.len) == 0)
+				return true;
+	}
+	return false;
+}
+
+int dnsd__tlsa_names(struct dnsd_query *x, const char *member, const struct pdb_member *m,
+                     int (*fn)(void *arg, const ldns_rdf *owner), void *arg)
+{
+	char host[PDB_NAME_MAX + 1];
+	int rc = 0;
+
+	if (!x->c)
+		return 0;
+	if (!member) {
+		for (unsigned i = 0; x->e->ntlsa_pins && rc == 0 && i < x->c->nch; i++) {
+			const struct pdb_clearinghouse *ch = &x->c->ch[i];
+			snprintf(host, sizeof(host), "%.*s", ch->host.len, ch->host.p);
+			if (!dnsd__policy_in_zone(host, x->c->zone))
+				continue;
+			if (ch->port)
+				rc = name_call(host, ch->port, fn, arg);
+			if (rc == 0 && ch->tls_port && ch->tls_port != ch->port)
+				rc = name_call(host, ch->tls_port, fn, arg);
+		}
+		return rc;
+	}
+	if (!m->npins || !dnsd__policy_in_zone(member, x->c->zone))
+		return 0;
+	for (int tls = 0; tls < 2 && rc == 0; tls++) {
+		const struct pdb_target *t;
+		unsigned n = pdb_member_targets(m, tls, &t);
+		for (unsigned i = 0; i < n && rc == 0; i++) {
+			struct pdb_member owner_m;
+			const char *owner;
+			snprintf(host, sizeof(host), "%.*s", t[i].host.len, t[i].host.p);
+			if (!dnsd__policy_in_zone(host, pdb_str_of(member)) ||
+			    seen_before(m, tls, i, t[i].host, t[i].port))
+				continue;
+			/* A member deeper down owns the name: it is its to give. */
+			rc = owner_member(x, host, &owner_m, &owner);
+			if (rc == 0 && strcmp(owner, member) != 0)
+				continue;
+			if (rc == PDB_ENOTFOUND)
+				rc = 0;
+			if (rc == 0)
+				rc = name_call(host, t[i].port, fn, arg);
+		}
+	}
+	return rc;
 }
 
 int dnsd__tlsa_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done)

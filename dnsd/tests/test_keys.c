@@ -570,6 +570,22 @@ static void test_group_readable_private_is_refused(void **state)
 	kdir_free(&d);
 }
 
+static void test_private_of_another_user_is_refused(void **state)
+{
+	struct kdir d;
+	char stem[128], path[256];
+	(void)state;
+
+	if (geteuid() != 0)
+		skip();   /* only root can give a file away */
+	kdir_new(&d);
+	ldns_keygen(&d, "ED25519", true, "fed.example", stem, sizeof(stem));
+	snprintf(path, sizeof(path), "%s/%s.private", d.path, stem);
+	assert_int_equal(chown(path, 65534, 65534), 0);
+	load_fails(&d, "belongs to uid 65534, not to uid 0 that dnsd runs as");
+	kdir_free(&d);
+}
+
 static void test_unreadable_private_is_an_error(void **state)
 {
 	struct kdir d;
@@ -844,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_missing_private_is_an_error),
 		cmocka_unit_test(test_private_without_key_is_an_error),
 		cmocka_unit_test(test_group_readable_private_is_refused),
+		cmocka_unit_test(test_private_of_another_user_is_refused),
 		cmocka_unit_test(test_unreadable_private_is_an_error),
 		cmocka_unit_test(test_bad_key_file_is_an_error),
 		cmocka_unit_test(test_bad_private_file_is_an_error),

@@ -1,7 +1,7 @@
 """DNSSEC keys and TLSA at dnsd's start and on the wire: TLSA 3 1 1 records
 for a member's in-zone SRV targets from its pins and for the clearinghouse
 host from its certificate (checked against the openssl pipeline), with and
-without DO, and the NODATA/NXDOMAIN rules around them; the DS records of
+without DO, the NODATA/NXDOMAIN rules around them, and in AXFR and IXFR; the DS records of
 `dnsd --print-ds` against dnssec-dsfromkey's; and the key problems that
 stop dnsd from starting rather than let it serve a zone unsigned."""
 import hashlib
@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from test_dnsd import Dnsd, assert_authoritative
+from test_xfr import axfr, current_serial, diff_of, ixfr_from
 
 ALPHA_HOST = "xmpp.alpha.fed.example"
 OTHER_PIN = "ab" * 32
@@ -307,3 +308,50 @@ def test_start_refuses_bad_tlsa_cert(dnsd_path, loaded, sample_zone, tmp_path, k
     (tmp_path / "ch.pem").write_text("not a certificate\n")
     conf = write_config(tmp_path, "dnssec: {keys: keys, tlsa-cert: ch.pem}\n")
     assert "ch.pem: not a PEM certificate" in start_fails(dnsd_path, loaded.db, sample_zone, conf)
+
+
+# ---- transfers: secondaries serve the same TLSA ------------------------------------
+
+@pytest.fixture
+def xfr_signed(dnsd_path, pinned, sample_zone, tmp_path, keys, pki):
+    conf = write_config(tmp_path, "transfer:\n  - {address: 127.0.0.1/32}\n"
+                                  f"dnssec: {{keys: keys, tlsa-cert: {pki / 'ch.pem'}}}\n")
+    d = Dnsd(dnsd_path, str(pinned.db), [str(sample_zone)], extra=["--config", str(conf)])
+    d.ctl = pinned
+    yield d
+    if d.proc.poll() is None:
+        assert d.stop() == 0, d.stderr()
+
+
+def test_axfr_holds_the_tlsa_queries_get(xfr_signed, pki):
+    z, _ = axfr(xfr_signed)
+    got = {n: rds for (n, t), (_, rds) in z.items() if t == dns.rdatatype.TLSA}
+    pin = (pki / "self.pin").read_text()
+    ch = spki_pin(pki / "ch.pem")
+    assert got == {
+        f"_5269._tcp.{ALPHA_HOST}.": {f"3 1 1 {pin}", f"3 1 1 {OTHER_PIN}"},
+        f"_5223._tcp.{ALPHA_HOST}.": {f"3 1 1 {pin}", f"3 1 1 {OTHER_PIN}"},
+        "_5269._tcp.ch.fed.example.": {f"3 1 1 {ch}"},
+        "_5270._tcp.ch.fed.example.": {f"3 1 1 {ch}"},
+    }
+    for name, rds in got.items():
+        assert {f"3 1 1 {h}" for *_, h in tlsa(xfr_signed.ask(name, "TLSA"))} == rds
+
+
+def test_ixfr_carries_a_pin_change(xfr_signed, sample_policy, tmp_path):
+    axfr(xfr_signed)   # a secondary that has this serial
+    s0 = current_serial(xfr_signed)
+
+    def edit(p):
+        p["members"]["alpha.fed.example"]["pins"] = [OTHER_PIN, "cd" * 32]
+        p["members"]["alpha.fed.example"]["tls-targets"] = []
+    edit_policy(xfr_signed.ctl, sample_policy, tmp_path, edit)
+    old, deleted, added = diff_of(ixfr_from(xfr_signed, s0))
+    assert old == s0
+    tlsa_del = {(n, rd) for n, t, _, rd in deleted if t == dns.rdatatype.TLSA}
+    tlsa_add = {(n, rd) for n, t, _, rd in added if t == dns.rdatatype.TLSA}
+    n5269, n5223 = f"_5269._tcp.{ALPHA_HOST}.", f"_5223._tcp.{ALPHA_HOST}."
+    assert tlsa_add == {(n5269, "3 1 1 " + "cd" * 32)}
+    assert (n5223, "3 1 1 " + OTHER_PIN) in tlsa_del
+    assert (n5269, "3 1 1 " + OTHER_PIN) not in tlsa_del
+    assert len(tlsa_del) == 3   # the self pin at both names, OTHER_PIN at 5223
