@@ -122,6 +122,21 @@ struct dnsd_rrl_stats;
 void dnsd_metrics_render(dnsd_engine *const *engines, size_t n, const struct dnsd_rrl_stats *rrl,
                          struct ch_text *t);
 
+/* ---- DNSSEC: online signing ------------------------------------------------ */
+
+typedef struct dnsd_keyset dnsd_keyset;
+
+/** Sign answers to queries with DO=1 with keys (borrowed: it must outlive
+ * the engine or the next call; NULL: answers go out unsigned, the
+ * default).  Every RRSIG runs from now - inception_offset to now +
+ * validity; a cached signed answer is rendered and signed again once now
+ * passes expiration - refresh, or when a key changes state.  From the
+ * next query on; answers cached before are not served again.  Returns 0;
+ * -EINVAL for a NULL e, or with keys, validity 0 or refresh not below
+ * validity. */
+int dnsd_engine_set_dnssec(dnsd_engine *e, const dnsd_keyset *keys, uint32_t validity,
+                           uint32_t inception_offset, uint32_t refresh);
+
 /* ---- zone transfers (AXFR, IXFR, the catalog zone) ------------------------ */
 
 struct dnsd_config;

@@ -55,6 +55,7 @@ struct daemon {
 	struct priv_ids ids;       /* who to run as after binding */
 	/* DNSSEC (dnssec: keys); NULL: off.  TLSA pins of the clearinghouse. */
 	dnsd_keyset *keyset;
+	dnsd_keyset *old_keyset;   /* replaced by a reload, freed with old_zones */
 	uint8_t tlsa_pins[DNSD_TLSA_PINS_MAX][32];
 	size_t ntlsa_pins;
 	bool print_ds;             /* --print-ds: print DS records and exit */
@@ -247,6 +248,16 @@ static void worker__closed(void *arg)
 	uv_close((uv_handle_t *)&w->wake, NULL);
 }
 
+/* The keys go with the zones: both are read again on SIGHUP.  The
+ * settings were checked when read (refresh below validity). */
+static void worker__set_dnssec(struct worker *w)
+{
+	const struct dnsd_dnssec_config *c = &w->d->o.dnssec;
+
+	(void)dnsd_engine_set_dnssec(w->engine, w->d->keyset, c->validity, c->inception_offset,
+	                             c->refresh);
+}
+
 static void worker__wake(uv_async_t *h)
 {
 	struct worker *w = h->data;
@@ -259,8 +270,9 @@ static void worker__wake(uv_async_t *h)
 		return;
 	}
 	unsigned gen = atomic_load(&d->zones_gen);
-	/* d->zones is written before zones_gen is bumped. */
+	/* d->zones and d->keyset are written before zones_gen is bumped. */
 	dnsd_engine_set_zones(w->engine, d->zones);
+	worker__set_dnssec(w);
 	atomic_store(&w->seen_gen, gen);
 }
 
@@ -290,6 +302,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
 	(void)dnsd_engine_set_nsid(w->engine, d->o.nsid, d->o.nsid_len);   /* checked when read */
 	dnsd_engine_set_tlsa(w->engine, (const uint8_t (*)[32])d->tlsa_pins, d->ntlsa_pins);
+	worker__set_dnssec(w);
 	uv_async_init(loop, &w->wake, worker__wake);
 	w->wake.data = w;
 	for (size_t j = 0; j < d->o.nlisten; j++) {
@@ -351,6 +364,8 @@ static void on_reap(uv_timer_t *t)
 			return;
 	dnsd_zones_free(d->old_zones);
 	d->old_zones = NULL;
+	dnsd_keyset_free(d->old_keyset);
+	d->old_keyset = NULL;
 	uv_timer_stop(t);
 }
 
@@ -372,12 +387,26 @@ static void on_hup(uv_signal_t *h, int sig)
 		sd_notify(0, "READY=1");
 		return;
 	}
+	/* The key directory is read again too: a key added, or a timing
+	 * changed by dnssec-settime, takes effect without a restart.  Keys
+	 * that cannot be used keep the old zones and keys alike. */
+	dnsd_keyset *ks = NULL;
+	if (d->o.dnssec.keys && dnsd_dnssec_keys_open(&d->o, z, d->db, (int64_t)time(NULL), &ks, err,
+	                                              sizeof(err)) != 0) {
+		fprintf(stderr, "dnsd: reload refused, keeping the zones and keys in use: %s\n", err);
+		dnsd_zones_free(z);
+		return;
+	}
 	if (dnsd_zones_follow(z, d->zones, stale, sizeof(stale)) > 0)
 		fprintf(stderr, "dnsd: warning: the records of %s changed but the serial in the "
 		        "zone file did not go up; serving the next serial anyway, which a restart "
 		        "forgets: bump the file's serial\n", stale);
 	d->old_zones = d->zones;
 	d->zones = z;
+	if (ks) {
+		d->old_keyset = d->keyset;
+		d->keyset = ks;
+	}
 	dnsd_notify_set_zones(d->notify, z);
 	atomic_fetch_add(&d->zones_gen, 1);
 	for (unsigned i = 0; i < d->nworkers; i++)
@@ -431,6 +460,7 @@ static void daemon_free(struct daemon *d)
 	dnsd_zones_free(d->zones);
 	dnsd_xfr_acl_free(d->xfr_acl);
 	dnsd_keyset_free(d->keyset);
+	dnsd_keyset_free(d->old_keyset);
 	free(d->print_ds_apex);
 	pdb_close(d->db);
 	dnsd_config_free(&d->o);
