@@ -633,9 +633,13 @@ int xmppd_server_init(uv_loop_t *loop, pdb_t *db, xmppd_tls *tls, enum xmppd_mod
 		s->lim = *lim;
 	else
 		xmppd_limits_default(&s->lim);
-	int rc = -EINVAL;
+	int rc;
 	if (!s->lim.header_max || !s->lim.first_byte_ms || !s->lim.setup_ms || !s->lim.conn_max ||
-	    !s->lim.connect_ms || !s->lim.relay_idle_ms || (rc = pdb_read_begin(db, &s->txn)) != 0) {
+	    !s->lim.connect_ms || !s->lim.relay_idle_ms)
+		rc = -EINVAL;
+	else
+		rc = pdb_read_begin(db, &s->txn);
+	if (rc != 0) {
 		xmppd__owners_free(s->owners);
 		free(s);
 		return rc;
