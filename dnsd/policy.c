@@ -292,8 +292,19 @@ static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
 		dnsd__add_soa(x, soa_zone, LDNS_SECTION_AUTHORITY, NULL);
 		return 0;
 	}
-	if (x->qtype == LDNS_RR_TYPE_SRV || x->qtype == LDNS_RR_TYPE_ANY)
-		return add_srv(x, pn, m, active);
+	if (x->qtype == LDNS_RR_TYPE_SRV || x->qtype == LDNS_RR_TYPE_ANY) {
+		int rc = add_srv(x, pn, m, active);
+		/* No clearinghouse port for this service and no fallback for
+		 * this querier: no SRV at all, which is NODATA, and NODATA
+		 * says so with the SOA (RFC 2308 2.2). */
+		if (rc == 0 && ldns_pkt_ancount(x->r) == 0) {
+			if (apex)
+				add_apex_soa(x, LDNS_SECTION_AUTHORITY);
+			else
+				dnsd__add_soa(x, soa_zone, LDNS_SECTION_AUTHORITY, NULL);
+		}
+		return rc;
+	}
 	if (apex && dnsd__answer_apex_keys(x, x->qname, ldns_rr_ttl(soa_zone->soa->rrs->rr)))
 		return 0;
 	if (apex && x->qtype == LDNS_RR_TYPE_SOA) {

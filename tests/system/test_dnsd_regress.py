@@ -406,3 +406,32 @@ def test_truncation_of_referral_glue_like_knot(dnsd_path, ctl, sample_zone, tmp_
                     assert ours.edns == 0
     finally:
         assert d.stop() == 0
+
+
+# ---- an SRV name with no record to give -------------------------------------------
+
+def test_srv_name_without_any_record_is_nodata_with_soa(dnsd_path, ctl, sample_zone, tmp_path):
+    # The clearinghouse offers no direct TLS port, and a querier outside
+    # every view gets no fallback: _xmpps-server of a member has no SRV at
+    # all.  That is NODATA, and NODATA carries the SOA (RFC 2308 2.2); it
+    # went out empty, which resolvers cannot cache and validators reject.
+    (tmp_path / "p.yaml").write_text(
+        "community:\n  zone: fed.example\n  clearinghouse:\n    - {host: ch.fed.example, port: 5269}\n"
+        "  fallback: allowed\nmembers:\n"
+        "  alpha.fed.example: {level: 1, targets: [xmpp.alpha.fed.example:5269],\n"
+        "                      tls-targets: [xmpp.alpha.fed.example:5223]}\n"
+        "  gamma.example: {level: 1, tls-targets: [xmpp.gamma.example:5223]}\n")
+    ctl.ok("load", tmp_path / "p.yaml")
+    d = Dnsd(dnsd_path, str(ctl.db), [str(sample_zone)])
+    try:
+        for name, apex in (("_xmpps-server._tcp.alpha.fed.example", "fed.example."),
+                           ("_xmpps-server._tcp.gamma.example", "_xmpps-server._tcp.gamma.example.")):
+            r = d.ask(name, "SRV")
+            assert r.rcode() == dns.rcode.NOERROR
+            assert not r.answer, r
+            assert len(r.authority) == 1 and r.authority[0].rdtype == dns.rdatatype.SOA, r
+            assert r.authority[0].name == dns.name.from_text(apex)
+        # The plain s2s name still has the clearinghouse.
+        assert d.ask("_xmpp-server._tcp.alpha.fed.example", "SRV").answer
+    finally:
+        assert d.stop() == 0
