@@ -93,13 +93,35 @@ struct pdb__journal {
 	uint8_t buf[PDB__CHANGE_MAX];
 };
 
+/* The time events of one commit (events.c). */
+struct pdb__events {
+	bool on;                  /* pdb__events_begin ran */
+	uint32_t grace;           /* removed-grace, in seconds */
+	uint64_t offset;          /* this commit's: the last one's + events since */
+};
+
 struct pdb_wtxn {
 	struct pdb_txn t;
 	int64_t now;              /* the commit's time: audit and removals */
 	size_t change_len;
 	char change[PDB__AUDIT_TEXT_MAX + 1];
 	struct pdb__journal j;
+	struct pdb__events ev;
 };
+
+/* Called by write.c (events.c).  Before the body, prev the serial of the
+ * last commit (0: none): counts the events passed since it, and builds
+ * the index of a store made before it. */
+int pdb__events_begin(pdb_wtxn *w, uint64_t prev);
+/* The time of a member record's event (its not-after while active), 0 for
+ * none or a record that does not decode. */
+int64_t pdb__member_event(const void *rec, size_t len);
+/* A member's event moves from before to after (0: none). */
+int pdb__events_member(pdb_wtxn *w, const char *name, int64_t before, int64_t after);
+/* A removal's time changes from before to after (INT64_MIN: none). */
+int pdb__events_removed(pdb_wtxn *w, const char *name, int64_t before, int64_t after);
+/* After the body: the epoch of serial, and the pruning. */
+int pdb__events_commit(pdb_wtxn *w, uint64_t serial);
 
 /* The journal lives in meta under this prefix, then the serial (u64) and
  * the item's number (u32), both big-endian: the oldest sort first, so
