@@ -62,6 +62,11 @@ struct dnsd_memo {
 struct dnsd_epoch {
 	uint64_t version;             /* pdb_snapshot_version it was built from */
 	uint64_t serial;              /* 0: nothing built yet */
+	/* The served policy serial (pdb_served_serial): it moves without a
+	 * commit when a time event passes, at next_event (0: none known). */
+	uint64_t served;
+	int64_t next_event;
+	uint32_t grace;               /* the store's removed-grace */
 	unsigned zones_gen;
 	bool have_c;
 	struct pdb_community c;       /* its strings point into cbuf */
@@ -79,7 +84,6 @@ struct dnsd_engine {
 	unsigned zones_gen;           /* bumped by dnsd_engine_set_zones */
 	pdb_t *db;
 	pdb_txn *txn;                 /* reset between queries */
-	unsigned removed_grace_s;     /* see dnsd_engine_set_removed_grace */
 	struct dnsd_epoch epoch;
 	struct dnsd_cache *cache;
 	const struct dnsd_tsig_keys *keys;  /* borrowed; NULL: none */
@@ -111,6 +115,8 @@ struct dnsd_query {
 	const ldns_rdf *qname;        /* as asked: its case is kept */
 	ldns_rr_type qtype;
 	uint64_t serial;
+	uint64_t served;              /* the policy part of SOA serials */
+	uint32_t grace;               /* the store's removed-grace */
 	const struct pdb_community *c;      /* NULL: no community loaded */
 	const struct dnsd_zone *community;  /* the zone of c, if served */
 	int64_t now;

@@ -3,22 +3,25 @@
  * refresh.
  *
  * One timer ticks every interval.  A tick looks at the store's version
- * (a cheap read, no transaction) and the zones' generation; only when one
- * of them moved does it open a snapshot and work out which served serials
- * changed.  A burst of commits within one interval is thus one NOTIFY per
+ * (a cheap read, no transaction), the zones' generation and the clock
+ * against the next time event (a not-after or grace end that moves the
+ * served serial with no commit); only when one of them moved does it open
+ * a snapshot and work out which served serials changed.  A burst of commits within one interval is thus one NOTIFY per
  * zone and target.  Each NOTIFY is sent again with doubling gaps until a
  * response with its ID and opcode comes back from the target, or given up
  * after a number of tries (RFC 1996 3.6, 4.8).
  *
- * The zones that change on a commit: the community zone (its serial holds
- * the policy serial), every member apex zone outside it (their SOA is the
- * community zone's), and the catalog zone when the list of member apexes
- * changed.  A zone file reload changes the zones whose served serial moved. */
+ * The zones that change on a commit or a time event: the community zone
+ * (its serial holds the served policy serial), every member apex zone
+ * outside it (their SOA is the community zone's), and the catalog zone
+ * (whose serial is the community zone's, and whose list of member apexes
+ * a removal or the end of a grace changes).  A zone file reload changes the zones whose served serial moved. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "closedown.h"
@@ -67,6 +70,7 @@ struct dnsd_notify {
 	const dnsd_zones *zones;
 	unsigned zones_gen, seen_gen;
 	uint64_t seen_version;
+	int64_t next_event;               /* Unix time the served serial moves, 0: none */
 	bool primed;                      /* the first look is a baseline */
 	struct dnsd_notify_opts opts;
 	char *catalog;                    /* owned; NULL: none */
@@ -305,6 +309,8 @@ struct walk {
 	bool notify;                      /* schedule each apex */
 	uint32_t serial;
 	uint64_t digest;
+	int64_t now;
+	uint32_t grace;
 };
 
 static int notify_member(void *arg, const char *name, const struct pdb_member *m)
@@ -325,6 +331,19 @@ static int notify_member(void *arg, const char *name, const struct pdb_member *m
 	return 0;
 }
 
+/* A removed member's zones stay in the catalog until its grace ends:
+ * that end changes the catalog with no commit. */
+static int notify_removed(void *arg, const char *name, int64_t when)
+{
+	struct walk *w = arg;
+
+	if (in_zone(name, w->c->zone) || w->now - when >= (int64_t)w->grace)
+		return 0;
+	/* Hashed apart from a member of that name: its removal is news too. */
+	w->digest = (w->digest * 1099511628211u ^ pdb_fnv1a64(name, strlen(name) + 1)) + 1;
+	return 0;
+}
+
 static struct seen *notify_seen(dnsd_notify *n, const char *apex)
 {
 	for (size_t i = 0; i < n->nseen; i++)
@@ -342,7 +361,9 @@ static int notify_look(dnsd_notify *n)
 	bool have_c;
 	int rc;
 
-	if ((rc = pdb_read_renew(n->txn)) != 0 || (rc = pdb_serial(n->txn, &pserial)) != 0)
+	int64_t now = (int64_t)time(NULL);
+	if ((rc = pdb_read_renew(n->txn)) != 0 ||
+	    (rc = pdb_served_serial(n->txn, now, &pserial, &n->next_event)) != 0)
 		return rc;
 	rc = pdb_get_community(n->txn, &c);
 	if (rc != 0 && rc != PDB_ENOTFOUND)
@@ -387,8 +408,18 @@ static int notify_look(dnsd_notify *n)
 
 	/* The member apex zones, served with the community zone's SOA. */
 	struct walk w = { .n = n, .c = &c, .notify = cz && community_moved && n->primed,
-	                  .serial = cserial, .digest = 14695981039346656037u };
+	                  .serial = cserial, .digest = 14695981039346656037u, .now = now };
+	if ((rc = pdb_removed_grace(n->txn, &w.grace)) != 0) {
+		free(next);
+		pdb_read_reset(n->txn);
+		return rc;
+	}
 	if (cz && (rc = pdb_walk_members(n->txn, notify_member, &w)) != 0) {
+		free(next);
+		pdb_read_reset(n->txn);
+		return rc;
+	}
+	if (cz && n->catalog && (rc = pdb_walk_removed(n->txn, notify_removed, &w)) != 0) {
 		free(next);
 		pdb_read_reset(n->txn);
 		return rc;
@@ -413,7 +444,8 @@ static void notify_tick(uv_timer_t *h)
 	uint64_t v = pdb_version(n->db);
 	int rc;
 
-	if (!n->primed || v != n->seen_version || n->zones_gen != n->seen_gen) {
+	if (!n->primed || v != n->seen_version || n->zones_gen != n->seen_gen ||
+	    (n->next_event && (int64_t)time(NULL) >= n->next_event)) {
 		if ((rc = notify_look(n)) != 0) {
 			/* Looked at again on the next tick. */
 			fprintf(stderr, "dnsd: notify: %s\n", dnsd_strerror(rc));

@@ -262,16 +262,16 @@ static int removed_lately(struct dnsd_query *x, const char *member, bool *yes)
 	int rc;
 
 	*yes = false;
-	if (x->e->removed_grace_s == 0)
+	if (x->grace == 0)
 		return 0;
 	rc = pdb_get_removed(x->txn, member, &when);
 	if (rc == PDB_ENOTFOUND)
 		return 0;
 	if (rc)
 		return rc;
-	*yes = x->now - when < (int64_t)x->e->removed_grace_s;
+	*yes = x->now - when < (int64_t)x->grace;
 	if (*yes)
-		hold_until(x, when + (int64_t)x->e->removed_grace_s);
+		hold_until(x, when + (int64_t)x->grace);
 	return 0;
 }
 

@@ -1,7 +1,9 @@
 /* The SOA serials dnsd serves.
  *
  * A zone's served serial is its file's serial plus, for the community
- * zone, the policy serial, both mod 2^32 (RFC 1982).  A sum rather than
+ * zone, the served policy serial (pdb_served_serial: the commit serial
+ * plus the time events, such as a not-after, passed so far), both mod
+ * 2^32 (RFC 1982).  A sum rather than
  * either alone: every policy commit moves it by one, and so does every
  * bump of the file's serial, as with any primary, so that caches and
  * secondaries learn of a change from either side and it never goes back
@@ -73,7 +75,7 @@ uint32_t dnsd__zone_serial(const struct dnsd_query *x, const struct dnsd_zone *z
 	uint32_t s = z->serial_base;
 
 	if (x->c && x->community == z)
-		s += (uint32_t)x->serial;
+		s += (uint32_t)x->served;
 	return s;
 }
 

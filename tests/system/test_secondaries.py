@@ -153,6 +153,7 @@ def dnsd_lab(dnsd_path, loaded, sample_zone, tmp_path):
     view_lab = Lab(tmp_path / "view", (HOST, port), view_key, ["fed.example"], catalog=CATALOG,
                    kinds=("knot",))
     write()
+    loaded.ok("removed-grace", "0")   # the store's, which dnsd's setting must match
     d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
              extra=["--config", str(conf), "--listen", f"{HOST}:{port}"])
     try:

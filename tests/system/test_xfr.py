@@ -61,6 +61,7 @@ def config(tmp_path, text=CONFIG):
 
 @pytest.fixture
 def server(dnsd_path, loaded, sample_zone, tmp_path):
+    loaded.ok("removed-grace", "0")   # the store says; dnsd checks
     d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
              extra=("--config", str(config(tmp_path)), "--removed-grace-s", "0"))
     d.ctl = loaded
@@ -591,6 +592,7 @@ def test_ixfr_over_udp_difference_that_fits(server):
 
 
 def test_ixfr_older_than_journal_max_whole_zone(dnsd_path, loaded, sample_zone, tmp_path):
+    loaded.ok("removed-grace", "0")   # the store says; dnsd checks
     d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
              extra=("--config", str(config(tmp_path, CONFIG + "journal-max: 1\n")),
                     "--removed-grace-s", "0"))
@@ -609,6 +611,7 @@ def test_ixfr_older_than_journal_max_whole_zone(dnsd_path, loaded, sample_zone, 
 def test_ixfr_after_zone_reload_whole_zone(dnsd_path, loaded, sample_zone, tmp_path):
     zone = tmp_path / "fed.example.zone"
     zone.write_text(sample_zone.read_text())
+    loaded.ok("removed-grace", "0")   # the store says; dnsd checks
     d = Dnsd(dnsd_path, str(loaded.db), [str(zone)],
              extra=("--config", str(config(tmp_path)), "--removed-grace-s", "0"))
     d.ctl = loaded
