@@ -276,3 +276,26 @@ def test_zone_file_reload_with_a_new_serial_notifies_that_zone(dnsd_path, loaded
         assert f"notify fed.example serial {before + 1} to" in d.stderr()
     finally:
         assert d.stop() == 0
+
+
+def test_not_after_passing_notifies_with_no_commit_nor_query(dnsd_path, loaded, sample_zone,
+                                                             tmp_path, secondaries):
+    # A not-after that passes moves the served serial with no commit: the
+    # secondaries must hear of it even if no one queries dnsd meanwhile.
+    sec = secondaries()
+    soon = int(time.time()) + 4
+    loaded.ok("set", "alpha.fed.example", "not-after",
+              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(soon)))
+    d = start(dnsd_path, loaded, sample_zone, tmp_path, [sec], catalog=False)
+    try:
+        first_look_done(d)
+        assert sec.notifies() == [], "NOTIFY with no change"
+        got = sec.wait_for(3, 15)
+        # An instant is valid through its second: it ends at soon + 1.
+        assert got and time.time() >= soon + 1 - 0.5
+        names = sorted(m.question[0].name.to_text() for _, m in got)
+        assert names == sorted([COMMUNITY, *APEXES]), names
+        serial = served_serial(d)
+        assert f"notify fed.example serial {serial} to {HOST}:{sec.port}: sent" in d.stderr()
+    finally:
+        assert d.stop() == 0

@@ -238,3 +238,27 @@ def test_catalog_adds_and_drops_an_out_of_zone_member(dnsd_lab, loaded, sample_p
     serial = soa_serial(port, "fed.example")
     for apex in GAMMA:
         assert lab.wait_serial(apex, serial, FOLLOW_S, kinds=("knot", "bind")) == {}, apex
+
+
+def test_keyed_view_secondary_converges_when_a_not_after_passes(dnsd_lab, loaded):
+    # alpha's fallback in delta's view ends at its not-after, with no
+    # commit: dnsd's serial moves then, it sends NOTIFY by itself, and the
+    # secondary takes the difference and serves what dnsd serves.
+    _, port, _, view_lab, _, view_key = dnsd_lab
+    soon = int(time.time()) + 8
+    loaded.ok("set", "alpha.fed.example", "not-after",
+              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(soon)))
+    serial = soa_serial(port, "fed.example")
+    assert view_lab.wait_serial("fed.example", serial, FOLLOW_S) == {}
+    before = dnsd_axfr(port, "fed.example", view_key)
+    # An instant is valid through its second: it ends at soon + 1.
+    while time.time() < soon + 1.3:
+        time.sleep(0.1)
+    moved = soa_serial(port, "fed.example")
+    assert moved == serial + 1
+    assert view_lab.wait_serial("fed.example", moved, FOLLOW_S) == {}
+    want = dnsd_axfr(port, "fed.example", view_key)
+    assert want != before
+    for s in view_lab:
+        assert_same_names(want, s.port, s.kind)
+        assert s.transfers("fed.example")[-1] == "IXFR", s.transfers("fed.example")

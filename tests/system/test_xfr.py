@@ -644,3 +644,46 @@ def test_ixfr_member_apex_zone_untouched_two_soas_touched_whole(server):
     records = ixfr_from(server, s1, zone=apex)
     assert not is_incremental(records)
     assert records[0][3].serial == current_serial(server)
+
+
+# ---- a not-after that passes with no commit ----------------------------------------
+
+def instant(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def wait_past(t):
+    """Sleep until the Unix time t has passed (bounded by the caller's t)."""
+    while time.time() < t + 0.3:
+        time.sleep(0.1)
+
+
+def test_not_after_passing_moves_serial_and_ixfr_carries_that_member(server):
+    # A member whose not-after passes loses its fallback in delta's view
+    # with no commit: the serial must move, and an IXFR from the serial
+    # before must carry exactly that member's SRV change, the old records
+    # as they were before the time (not rendered at the current time).
+    soon = int(time.time()) + 4
+    server.ctl.ok("set", "alpha.fed.example", "not-after", instant(soon))
+    old, _ = axfr(server, source=DELTA_XFR)
+    s0 = current_serial(server)
+    wait_past(soon + 1)   # an instant is valid through its second
+    s1 = current_serial(server)
+    assert s1 == s0 + 1, "the serial did not move when the not-after passed"
+    new, _ = axfr(server, source=DELTA_XFR)
+    assert as_set(old) != as_set(new)
+    records = ixfr_from(server, s0, source=DELTA_XFR)
+    assert is_incremental(records), server.stderr()
+    serial_old, deleted, added = diff_of(records)
+    assert serial_old == s0 and records[0][3].serial == s1
+    assert deleted
+    assert all(r[0].endswith("._tcp.alpha.fed.example.") and r[1] == dns.rdatatype.SRV
+               for r in deleted | added)
+    assert (as_set(old) - deleted) | added == as_set(new)
+    # A commit after the event moves the serial on by one more, never back.
+    server.ctl.ok("suspend", "beta.fed.example")
+    assert current_serial(server) == s1 + 1
+    records = ixfr_from(server, s0, source=DELTA_XFR)
+    assert is_incremental(records)
+    serial_old, deleted, added = diff_of(records)
+    assert (as_set(old) - deleted) | added == as_set(axfr(server, source=DELTA_XFR)[0])
