@@ -331,7 +331,9 @@ static int answer_below_apex(struct dnsd_query *x, bool *done)
 				rc = PDB_ENOTFOUND;
 			if (rc == 0) {
 				ldns_pkt_set_rcode(x->r, LDNS_RCODE_NXDOMAIN);
+				x->apex_member = pn.member;
 				dnsd__add_soa(x, x->community, LDNS_SECTION_AUTHORITY, up);
+				x->apex_member = NULL;
 				*done = true;
 			}
 			rc = rc == PDB_ENOTFOUND ? 0 : rc;
@@ -378,8 +380,11 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 		if ((rc = removed_lately(x, pn.member, &removed)) != 0)
 			return rc;
 		*done = removed;
-		if (removed)
+		if (removed) {
+			x->apex_member = pn.member;
 			answer_empty_apex(x);
+			x->apex_member = NULL;
+		}
 		return 0;
 	}
 	if (rc == PDB_ENOTFOUND)
@@ -387,8 +392,14 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 	if (rc)
 		return rc;
 	*done = true;
+	if (pn.kind == NAME_SRV && !z) {
+		x->apex_member = pn.member;
+		rc = answer_srv_name(x, &pn, &m, true);
+		x->apex_member = NULL;
+		return rc;
+	}
 	if (pn.kind == NAME_SRV)
-		return answer_srv_name(x, &pn, &m, !z);
+		return answer_srv_name(x, &pn, &m, false);
 	/* _tcp.<member> or <member>: static data wins if there is any. */
 	if (dnsd__zone_name(z, x->qname)) {
 		*done = false;

@@ -70,13 +70,36 @@ void dnsd__zone_stamp(struct dnsd_zone *z)
 	z->digest = zone_digest(z);
 }
 
+int dnsd__apex_stamp(const struct dnsd_query *x, const char *member, uint64_t *stamp)
+{
+	uint64_t view = 0;
+	int rc;
+
+	if ((rc = pdb_member_stamp(x->txn, member, x->now, stamp)) != 0)
+		return rc;
+	/* A keyed view's member decides what every apex gives in its view. */
+	if (x->view_fixed && x->view_member &&
+	    (rc = pdb_member_stamp(x->txn, x->view_member, x->now, &view)) != 0)
+		return rc;
+	if (view > *stamp)
+		*stamp = view;
+	return 0;
+}
+
 uint32_t dnsd__zone_serial(const struct dnsd_query *x, const struct dnsd_zone *z)
 {
 	uint32_t s = z->serial_base;
+	uint64_t stamp;
 
-	if (x->c && x->community == z)
-		s += (uint32_t)x->served;
-	return s;
+	if (!x->c || x->community != z)
+		return s;
+	/* Each apex zone moves only when its own answers can have: a commit
+	 * to another member does not send its secondaries a transfer.  A
+	 * store error falls back to the community zone's, which is never
+	 * behind it. */
+	if (x->apex_member && dnsd__apex_stamp(x, x->apex_member, &stamp) == 0)
+		return s + (uint32_t)stamp;
+	return s + (uint32_t)x->served;
 }
 
 static void follow_one(struct dnsd_zone *n, const struct dnsd_zone *p, bool *stale)

@@ -61,6 +61,7 @@ struct dnsd_xfr {
 	pdb_txn *txn;
 	uint64_t serial;
 	uint64_t served;              /* the policy part of SOA serials */
+	uint64_t apex_stamp;          /* XFR_APEX: the policy part of its own */
 	uint32_t grace;               /* the store's removed-grace */
 	bool have_c;
 	struct pdb_community c;       /* its strings point into cbuf */
@@ -606,7 +607,10 @@ static int find_zone(struct dnsd_xfr *x, bool *found)
 	/* A member's apex is a zone while queries get an SOA there: a
 	 * member, or one removed within the grace period. */
 	x->kind = XFR_APEX;
-	if ((rc = synth(x, x->qname, LDNS_RR_TYPE_SOA, NULL, &x->soa)) != 0)
+	struct dnsd_query q;
+	query_init(x, &q, x->qname, LDNS_RR_TYPE_SOA);
+	if ((rc = dnsd__apex_stamp(&q, pn.member, &x->apex_stamp)) != 0 ||
+	    (rc = synth(x, x->qname, LDNS_RR_TYPE_SOA, NULL, &x->soa)) != 0)
 		return rc;
 	*found = x->soa != NULL;
 	return 0;
@@ -890,6 +894,8 @@ static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
 	unsigned max = x->e->journal_max_set ? x->e->journal_max : DNSD_JOURNAL_MAX_DEFAULT;
 	struct ixfr d = { .x = x };
 	uint64_t old_serial;
+	/* An apex zone's serial is its own stamp's, not the served one. */
+	uint64_t top = x->kind == XFR_APEX ? x->apex_stamp : x->served;
 	ldns_rr_list *del = NULL, *add = NULL;
 	struct policy_name pn;
 	int rc;
@@ -898,7 +904,7 @@ static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
 	if (!x->have_c || !x->community || x->kind == XFR_CATALOG ||
 	    (x->kind == XFR_ZONE && x->zone != x->community))
 		return 0;
-	if (back > max || back > x->served || !zone_served_at(x->community, x->served - back))
+	if (back > max || back > top || !zone_served_at(x->community, top - back))
 		return 0;
 	if (x->kind == XFR_APEX) {
 		dnsd__policy_classify(x->qname, &pn);
@@ -907,7 +913,7 @@ static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
 	/* The client's version: a commit, and the time events after it that
 	 * it was served with; the difference is what commits changed since,
 	 * and what events changed since that time. */
-	rc = pdb_served_find(x->txn, x->served - back, x->now, &old_serial, &d.old_at);
+	rc = pdb_served_find(x->txn, top - back, x->now, &old_serial, &d.old_at);
 	if (rc == 0)
 		rc = pdb_changes_since(x->txn, old_serial, ixfr_change, &d);
 	if (rc == 0)

@@ -239,7 +239,23 @@ static int build(pdb_wtxn *w)
 	return pdb__lmdb_err(mdb_put(w->t.txn, w->t.db->meta, &k, &v, 0));
 }
 
-int pdb__events_begin(pdb_wtxn *w, uint64_t prev)
+struct passed {
+	pdb_wtxn *w;
+	uint64_t base, n;
+	char name[PDB_NAME_MAX + 1];
+};
+
+static int stamp_passed(void *arg, int64_t when, uint8_t kind, const char *name, size_t len)
+{
+	struct passed *p = arg;
+
+	(void)when, (void)kind;
+	/* The put moves the cursor's page under it: a copy of the name. */
+	memcpy(p->name, name, len);
+	return pdb__stamp_at(p->w, p->name, len, p->base + ++p->n);
+}
+
+int pdb__events_begin(pdb_wtxn *w, uint64_t prev, uint64_t serial)
 {
 	struct pdb__events *ev = &w->ev;
 	MDB_txn *txn = w->t.txn;
@@ -250,18 +266,25 @@ int pdb__events_begin(pdb_wtxn *w, uint64_t prev)
 
 	ev->on = true;
 	ev->offset = 0;
+	ev->served = serial;
 	if ((rc = grace_get(txn, meta, &ev->grace)) != 0)
 		return rc;
-	if (!index_built(txn, meta))
-		return build(w);
+	if (!index_built(txn, meta)) {
+		if ((rc = build(w)) != 0)
+			return rc;
+		return pdb__stamp_all(w);   /* stamps start here */
+	}
 	/* The events that passed since the last commit were served on top of
-	 * its serial: they stay counted, so the serial never goes back. */
+	 * its serial: they stay counted, so the serial never goes back; each
+	 * member's stamp is the served serial its event passed at. */
 	rc = prev ? epoch_get(txn, meta, prev, &offset, &at) : PDB_ENOTFOUND;
+	struct passed p = { .w = w, .base = prev + offset };
 	if (rc == 0)
-		rc = events_walk(txn, meta, at, w->now, NULL, NULL, &n, NULL);
+		rc = events_walk(txn, meta, at, w->now, stamp_passed, &p, &n, NULL);
 	if (rc != 0 && rc != PDB_ENOTFOUND)
 		return rc;
 	ev->offset = offset + n;
+	ev->served = serial + ev->offset;
 	return 0;
 }
 
@@ -373,6 +396,9 @@ int pdb_w_removed_grace(pdb_wtxn *w, uint32_t seconds)
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			return pdb__lmdb_err(rc);
 	}
+	/* Every removed member's apex may end at another time. */
+	if ((rc = pdb__stamp_all(w)) != 0)
+		return rc;
 	pdb__put_be32(b, seconds);
 	MDB_val k = pdb__key(GRACE_KEY), v = pdb__val(b, 4);
 	return pdb__lmdb_err(mdb_put(w->t.txn, w->t.db->meta, &k, &v, 0));
@@ -385,6 +411,18 @@ int pdb_removed_grace(pdb_txn *t, uint32_t *seconds)
 	if (!t || !seconds)
 		return -EINVAL;
 	return grace_get(t->txn, t->db->meta, seconds);
+}
+
+int pdb__epoch_current(pdb_txn *t, uint64_t *base, int64_t *at)
+{
+	uint64_t serial, offset;
+	int rc;
+
+	if ((rc = pdb_serial(t, &serial)) != 0 ||
+	    (rc = epoch_get(t->txn, t->db->meta, serial, &offset, at)) != 0)
+		return rc;
+	*base = serial + offset;
+	return 0;
 }
 
 int pdb_served_serial(pdb_txn *t, int64_t now, uint64_t *served, int64_t *next)

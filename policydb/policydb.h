@@ -742,6 +742,17 @@ int pdb_served_find(pdb_txn *txn, uint64_t served, int64_t now, uint64_t *serial
 typedef int (*pdb_event_fn)(void *arg, int64_t when, enum pdb_event_kind kind, const char *name);
 int pdb_walk_events(pdb_txn *txn, int64_t after, int64_t upto, pdb_event_fn fn, void *arg);
 
+/** The served serial at which the answers for member name (its SRV
+ * names, its apex zones) last changed, as far as the store can tell: by
+ * a commit that the journal says changed the member, an override of it or
+ * its removal; by its time event; or by a change that may touch every
+ * member (community settings, removed-grace, a commit the journal keeps
+ * no items of).  Never more than pdb_served_serial() at now; moves only
+ * forward; kept in the store, so the same after a restart.  A store made
+ * before stamps gives pdb_served_serial().  name "" gives the store-wide
+ * part alone.  Returns 0, -EINVAL, PDB_ECORRUPT, PDB_ELMDB. */
+int pdb_member_stamp(pdb_txn *txn, const char *name, int64_t now, uint64_t *stamp);
+
 /** removed-grace: how long after its removal a member's delegated names
  * are still answered (dnsd), in seconds; PDB_REMOVED_GRACE_DEFAULT if never
  * set.  Returns 0, -EINVAL, PDB_ECORRUPT, PDB_ELMDB. */

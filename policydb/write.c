@@ -156,7 +156,13 @@ static int prune_removed(pdb_wtxn *w)
 				oldest = when;
 			continue;
 		}
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		/* Its stamp goes with it: the name is no member's now. */
+		char gone[PDB_NAME_MAX];
+		size_t n = k.mv_size - PDB__REMOVED_PREFIX_LEN;
+		if (n > sizeof(gone))
+			n = 0;
+		memcpy(gone, (const char *)k.mv_data + PDB__REMOVED_PREFIX_LEN, n);
+		if ((rc = mdb_cursor_del(cur, 0)) != 0 || (rc = pdb__stamp_forget(w, gone, n)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -240,14 +246,14 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 			if (rc == 0)
 				rc = pdb__journal_begin(w, serial);
 			if (rc == 0)
-				rc = pdb__events_begin(w, 0);
+				rc = pdb__events_begin(w, 0, serial);
 		} else {
 			rc = pdb_serial(&w->t, &serial);
 			serial++;
 			if (rc == 0)
 				rc = pdb__journal_begin(w, serial);
 			if (rc == 0)
-				rc = pdb__events_begin(w, serial - 1);
+				rc = pdb__events_begin(w, serial - 1, serial);
 			if (rc == 0)
 				rc = fn(w, arg);
 			if (rc == 0)

@@ -239,6 +239,68 @@ static void test_epochs_pruned_with_the_journal(void **state)
 	pdb_read_end(t);
 }
 
+static uint64_t stamp_of(const char *name, int64_t now)
+{
+	uint64_t s;
+	pdb_txn *t;
+
+	assert_int_equal(pdb_read_begin(db, &t), 0);
+	assert_int_equal(pdb_member_stamp(t, name, now, &s), 0);
+	pdb_read_end(t);
+	return s;
+}
+
+static int put_override(pdb_wtxn *w, void *arg)
+{
+	(void)arg;
+	return pdb_w_put_override(w, "a.example", "b.example", PDB_OVERRIDE_DENY);
+}
+
+static int put_community(pdb_wtxn *w, void *arg)
+{
+	struct pdb_community c;
+
+	(void)arg;
+	pdb_community_init(&c);
+	c.zone = pdb_str_of("fed.example");
+	return pdb_w_put_community(w, &c);
+}
+
+/* A member's stamp moves with its own changes, an override of it, its
+ * event, and changes to every member; not with another member's. */
+static void test_member_stamp_moves_only_with_its_own_changes(void **state)
+{
+	int64_t now = (int64_t)time(NULL), next;
+	uint64_t a0, b0, served;
+
+	(void)state;
+	put("a.example", 0);
+	put("b.example", 0);
+	a0 = stamp_of("a.example", now);
+	b0 = stamp_of("b.example", now);
+	served_at(now, &served, &next);
+	assert_int_equal(b0, served);
+	assert_true(a0 < b0);
+	put("c.example", 0);
+	assert_int_equal(stamp_of("a.example", now), a0);
+	assert_int_equal(stamp_of("b.example", now), b0);
+	assert_int_equal(pdb_write(db, "test override", put_override, NULL, NULL), 0);
+	served_at(now, &served, &next);
+	assert_int_equal(stamp_of("a.example", now), served);
+	assert_int_equal(stamp_of("b.example", now), served);
+	assert_int_equal(stamp_of("c.example", now), served - 1);
+	/* A time event: the served serial it passed at. */
+	put("c.example", now + 100);
+	served_at(now + 100, &served, &next);
+	assert_int_equal(stamp_of("c.example", now + 100), served);
+	assert_true(stamp_of("a.example", now + 100) < served);
+	/* The community: every member. */
+	assert_int_equal(pdb_write(db, "test community", put_community, NULL, NULL), 0);
+	served_at(now, &served, &next);
+	assert_int_equal(stamp_of("a.example", now), served);
+	assert_int_equal(stamp_of("", now), served);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +309,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_removal_grace_end_is_an_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_after_event_never_goes_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epochs_pruned_with_the_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_member_stamp_moves_only_with_its_own_changes, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,7 +167,7 @@ def dnsd_lab(dnsd_path, loaded, sample_zone, tmp_path):
             # The member zones come from the catalog: Knot and BIND add them
             # after its transfer, NSD has them configured.
             for apex in GAMMA:
-                assert lab.wait_serial(apex, serial, FOLLOW_S) == {}, apex
+                assert lab.wait_serial(apex, soa_serial(port, apex), FOLLOW_S) == {}, apex
             yield d, port, lab, view_lab, key, view_key
     finally:
         assert d.stop() == 0
@@ -179,19 +179,26 @@ def test_secondaries_follow_dnsd_policy_changes_through_notify(dnsd_lab, loaded)
     for s in lab:
         assert s.transfers("fed.example"), s.kind
     seen = {s.kind: len(s.transfers("fed.example")) for s in lab}
+    # Each apex zone has its own serial: a change to beta leaves gamma's
+    # as it was, a change to gamma moves it to the community zone's.
     for change in (("suspend", "beta.fed.example"), ("resume", "beta.fed.example"),
-                   ("set", "beta.fed.example", "level", "1")):
+                   ("set", "beta.fed.example", "level", "1"), ("set", "gamma.example", "level", "2")):
         before = time.monotonic()
+        apex_before = soa_serial(port, GAMMA[0])
         loaded.ok(*change)
         serial = soa_serial(port, "fed.example")
         assert lab.wait_serial("fed.example", serial, FOLLOW_S) == {}, change
         for apex in GAMMA:
-            assert lab.wait_serial(apex, serial, FOLLOW_S, kinds=("knot", "bind", "nsd")) == {}
+            apex_serial = soa_serial(port, apex)
+            assert (apex_serial == serial) == (change[1] == "gamma.example"), (change, apex)
+            assert (apex_serial == apex_before) == (change[1] != "gamma.example"), (change, apex)
+            assert lab.wait_serial(apex, apex_serial, FOLLOW_S,
+                                   kinds=("knot", "bind", "nsd")) == {}
         assert time.monotonic() - before < FOLLOW_S + 5
     # The first transfer and one per change at least (IXFR, or the whole
     # zone where dnsd's journal cannot give the difference).
     for s in lab:
-        assert len(s.transfers("fed.example")) >= 4, (s.kind, s.transfers("fed.example"))
+        assert len(s.transfers("fed.example")) >= 5, (s.kind, s.transfers("fed.example"))
     # After the first transfer, dnsd's journal gives the differences: Knot
     # and BIND say they received IXFR, not the whole zone (NSD does not say).
     for s in lab:
@@ -235,8 +242,8 @@ def test_catalog_adds_and_drops_an_out_of_zone_member(dnsd_lab, loaded, sample_p
     for apex in GAMMA:
         assert lab.wait_serial(apex, None, FOLLOW_S, kinds=("knot", "bind")) == {}, apex
     loaded.ok("load", sample_policy)
-    serial = soa_serial(port, "fed.example")
     for apex in GAMMA:
+        serial = soa_serial(port, apex)
         assert lab.wait_serial(apex, serial, FOLLOW_S, kinds=("knot", "bind")) == {}, apex
 
 
