@@ -689,41 +689,8 @@ static void ixfr_free(struct ixfr *d)
 	free(d->v);
 }
 
-static int ixfr_name_add(struct ixfr *d, const char *member, bool current, bool existed,
-                         const void *before, size_t before_len);
-
-/* Each change: WALK_STOP when only the whole zone will do. */
-static int ixfr_change(void *arg, const struct pdb_change *c)
-{
-	struct ixfr *d = arg;
-	const char *view = d->x->view;
-
-	switch (c->kind) {
-	case PDB_CHANGE_COMMUNITY:
-		return WALK_STOP;
-	case PDB_CHANGE_OVERRIDE:
-		/* The default view decides nothing; a keyed view decides
-		 * between its member and each other one. */
-		if (view && (strcmp(c->name, view) == 0 || strcmp(c->other, view) == 0))
-			return WALK_STOP;
-		return 0;
-	case PDB_CHANGE_MEMBER:
-		break;
-	default:
-		return WALK_STOP;
-	}
-	return ixfr_name_add(d, c->name, false, c->existed, c->before, c->before_len);
-}
-
-/* Each time event since the client's version: its member's answers
- * changed with no commit, from its record as the snapshot has it unless
- * a commit changed that too (then the journal gave it first). */
-static int ixfr_event(void *arg, int64_t when, enum pdb_event_kind kind, const char *name)
-{
-	(void)when, (void)kind;
-	return ixfr_name_add(arg, name, true, false, NULL, 0);
-}
-
+/* A member whose answers changed since the client's version, with its
+ * record as the client has it: WALK_STOP when only the whole zone will do. */
 static int ixfr_name_add(struct ixfr *d, const char *member, bool current, bool existed,
                          const void *before, size_t before_len)
 {
@@ -757,6 +724,38 @@ static int ixfr_name_add(struct ixfr *d, const char *member, bool current, bool 
 		return -ENOMEM;
 	d->v[d->n++] = (struct ixfr_name){ name, current, existed, before, before_len };
 	return 0;
+}
+
+/* Each change: WALK_STOP when only the whole zone will do. */
+static int ixfr_change(void *arg, const struct pdb_change *c)
+{
+	struct ixfr *d = arg;
+	const char *view = d->x->view;
+
+	switch (c->kind) {
+	case PDB_CHANGE_COMMUNITY:
+		return WALK_STOP;
+	case PDB_CHANGE_OVERRIDE:
+		/* The default view decides nothing; a keyed view decides
+		 * between its member and each other one. */
+		if (view && (strcmp(c->name, view) == 0 || strcmp(c->other, view) == 0))
+			return WALK_STOP;
+		return 0;
+	case PDB_CHANGE_MEMBER:
+		break;
+	default:
+		return WALK_STOP;
+	}
+	return ixfr_name_add(d, c->name, false, c->existed, c->before, c->before_len);
+}
+
+/* Each time event since the client's version: its member's answers
+ * changed with no commit, from its record as the snapshot has it unless
+ * a commit changed that too (then the journal gave it first). */
+static int ixfr_event(void *arg, int64_t when, enum pdb_event_kind kind, const char *name)
+{
+	(void)when, (void)kind;
+	return ixfr_name_add(arg, name, true, false, NULL, 0);
 }
 
 /* The records of type t at owner, into list: as the snapshot has them,
