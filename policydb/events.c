@@ -333,10 +333,9 @@ static int prune(pdb_wtxn *w, uint64_t cutoff, int64_t keep_from)
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : pdb__lmdb_err(rc);
 }
 
-int pdb__events_commit(pdb_wtxn *w, uint64_t serial)
+int pdb__events_commit(pdb_wtxn *w, uint64_t serial, uint32_t max)
 {
 	uint8_t kb[EPOCH_KEY_LEN], b[16];
-	uint32_t max;
 	int rc;
 
 	if (!w->ev.on)
@@ -345,8 +344,7 @@ int pdb__events_commit(pdb_wtxn *w, uint64_t serial)
 	pdb__put_be64(b, w->ev.offset);
 	pdb__put_be64(b + 8, (uint64_t)w->now);
 	MDB_val k = pdb__val(kb, sizeof(kb)), v = pdb__val(b, sizeof(b));
-	if ((rc = pdb__lmdb_err(mdb_put(w->t.txn, w->t.db->meta, &k, &v, 0))) != 0 ||
-	    (rc = pdb_journal_max(&w->t, &max)) != 0)
+	if ((rc = pdb__lmdb_err(mdb_put(w->t.txn, w->t.db->meta, &k, &v, 0))) != 0)
 		return rc;
 	/* Epochs as far back as the journal reaches: no IXFR goes further. */
 	return prune(w, max < serial ? serial - max - 1 : 0, w->now);
@@ -520,4 +518,53 @@ int pdb_walk_events(pdb_txn *t, int64_t after, int64_t upto, pdb_event_fn fn, vo
 	if (!t || !fn)
 		return -EINVAL;
 	return events_walk(t->txn, t->db->meta, after, upto, walk_one, &s, &n, NULL);
+}
+
+/* ---- stamps: the served serial of each member's last change ---- */
+
+struct since {
+	const char *name;
+	uint64_t n, last;         /* last: place of name's last event, 0: none */
+};
+
+static int since_one(void *arg, int64_t when, enum pdb_event_kind kind, const char *name)
+{
+	struct since *s = arg;
+
+	(void)when, (void)kind;
+	s->n++;
+	if (strcmp(name, s->name) == 0)
+		s->last = s->n;
+	return 0;
+}
+
+int pdb_member_stamp(pdb_txn *t, const char *name, int64_t now, uint64_t *stamp)
+{
+	uint64_t all, own = 0, base;
+	int64_t next, at;
+	size_t len;
+	int rc;
+
+	if (!t || !name || !stamp)
+		return -EINVAL;
+	rc = pdb__stamp_get(t, "", 0, &all);
+	if (rc == PDB_ENOTFOUND)   /* a store made before stamps */
+		return pdb_served_serial(t, now, stamp, &next);
+	if (rc != 0)
+		return rc;
+	len = strlen(name);
+	if (len && (rc = pdb__stamp_get(t, name, len, &own)) != 0 && rc != PDB_ENOTFOUND)
+		return rc;
+	*stamp = all > own ? all : own;
+	/* Events since the commit: the next commit stamps them with the
+	 * served serial each passed at, which is the commit's plus its place
+	 * among them. */
+	if ((rc = pdb__epoch_current(t, &base, &at)) != 0)
+		return rc == PDB_ENOTFOUND ? 0 : rc;
+	struct since s = { .name = name };
+	if ((rc = pdb_walk_events(t, at, now, since_one, &s)) != 0)
+		return rc;
+	if (s.last && base + s.last > *stamp)
+		*stamp = base + s.last;
+	return 0;
 }

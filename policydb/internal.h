@@ -121,8 +121,9 @@ int64_t pdb__member_event(const void *rec, size_t len);
 int pdb__events_member(pdb_wtxn *w, const char *name, int64_t before, int64_t after);
 /* A removal's time changes from before to after (INT64_MIN: none). */
 int pdb__events_removed(pdb_wtxn *w, const char *name, int64_t before, int64_t after);
-/* After the body: the epoch of serial, and the pruning. */
-int pdb__events_commit(pdb_wtxn *w, uint64_t serial);
+/* After the body: the epoch of serial, and the pruning of what the
+ * journal's max serials no longer reach. */
+int pdb__events_commit(pdb_wtxn *w, uint64_t serial, uint32_t max);
 /* The served serial the snapshot's commit made, and its time:
  * PDB_ENOTFOUND for a commit made before the index. */
 int pdb__epoch_current(pdb_txn *t, uint64_t *base, int64_t *at);
@@ -133,6 +134,8 @@ int pdb__stamp(pdb_wtxn *w, const char *name, size_t len);
 int pdb__stamp_at(pdb_wtxn *w, const char *name, size_t len, uint64_t served);
 int pdb__stamp_all(pdb_wtxn *w);
 int pdb__stamp_forget(pdb_wtxn *w, const char *name, size_t len);
+/* name's stamp (len 0: the store-wide one): 0, PDB_ENOTFOUND, PDB_ECORRUPT. */
+int pdb__stamp_get(pdb_txn *t, const char *name, size_t len, uint64_t *stamp);
 
 /* The journal lives in meta under this prefix, then the serial (u64) and
  * the item's number (u32), both big-endian: the oldest sort first, so

@@ -11,8 +11,8 @@
  * A member's change is what the journal records for it (an override
  * stamps both its names); a member's time event is stamped by the next
  * commit with the served serial it passed at, and readers add the events
- * since the commit themselves.  The stamp of a removal lives until the
- * removal is pruned. */
+ * since the commit themselves (events.c, pdb_member_stamp).  The stamp of
+ * a removal lives until the removal is pruned. */
 #include <errno.h>
 #include <string.h>
 
@@ -84,53 +84,13 @@ int pdb__stamp_forget(pdb_wtxn *w, const char *name, size_t len)
 	return rc == PDB_ENOTFOUND ? 0 : rc;
 }
 
-struct since {
-	const char *name;
-	uint64_t n, last;         /* last: place of name's last event, 0: none */
-};
-
-static int since_one(void *arg, int64_t when, enum pdb_event_kind kind, const char *name)
-{
-	struct since *s = arg;
-
-	(void)when, (void)kind;
-	s->n++;
-	if (strcmp(name, s->name) == 0)
-		s->last = s->n;
-	return 0;
-}
-
-int pdb_member_stamp(pdb_txn *t, const char *name, int64_t now, uint64_t *stamp)
+int pdb__stamp_get(pdb_txn *t, const char *name, size_t len, uint64_t *stamp)
 {
 	char kb[STAMP_PREFIX_LEN + PDB_NAME_MAX];
-	uint64_t all, own = 0, base;
-	int64_t next, at;
-	size_t len;
-	int rc;
 
-	if (!t || !name || !stamp)
-		return -EINVAL;
-	rc = get_u64(t->txn, t->db->meta, pdb__key(STAMP_ALL_KEY), &all);
-	if (rc == PDB_ENOTFOUND)   /* a store made before stamps */
-		return pdb_served_serial(t, now, stamp, &next);
-	if (rc != 0)
-		return rc;
-	len = strlen(name);
-	if (len && len <= PDB_NAME_MAX) {
-		rc = get_u64(t->txn, t->db->meta, pdb__val(kb, stamp_key(kb, name, len)), &own);
-		if (rc != 0 && rc != PDB_ENOTFOUND)
-			return rc;
-	}
-	*stamp = all > own ? all : own;
-	/* Events since the commit: the next commit stamps them with the
-	 * served serial each passed at, which is the commit's plus its place
-	 * among them. */
-	if ((rc = pdb__epoch_current(t, &base, &at)) != 0)
-		return rc == PDB_ENOTFOUND ? 0 : rc;
-	struct since s = { .name = name };
-	if ((rc = pdb_walk_events(t, at, now, since_one, &s)) != 0)
-		return rc;
-	if (s.last && base + s.last > *stamp)
-		*stamp = base + s.last;
-	return 0;
+	if (len == 0)
+		return get_u64(t->txn, t->db->meta, pdb__key(STAMP_ALL_KEY), stamp);
+	if (len > PDB_NAME_MAX)
+		return PDB_ENOTFOUND;
+	return get_u64(t->txn, t->db->meta, pdb__val(kb, stamp_key(kb, name, len)), stamp);
 }

@@ -261,8 +261,11 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 		}
 		if (rc == 0)
 			rc = pdb__journal_commit(w);
+		uint32_t max = 0;
 		if (rc == 0)
-			rc = pdb__events_commit(w, serial);
+			rc = pdb_journal_max(&w->t, &max);
+		if (rc == 0)
+			rc = pdb__events_commit(w, serial, max);
 		if (rc == 0)
 			rc = put_serial(w, serial);
 		if (rc == 0)
