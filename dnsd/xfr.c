@@ -679,7 +679,6 @@ struct ixfr {
 	struct ixfr_name *v;
 	size_t n, cap;
 	const char *apex_member;      /* XFR_APEX: the member whose zone it is */
-	bool apex_touched;
 };
 
 static void ixfr_free(struct ixfr *d)
@@ -698,11 +697,9 @@ static int ixfr_name_add(struct ixfr *d, const char *member, bool current, bool 
 
 	if (view && strcmp(member, view) == 0)
 		return WALK_STOP;
-	if (d->apex_member) {
-		d->apex_touched = d->apex_touched || strcmp(member, d->apex_member) == 0;
-		return 0;
-	}
-	if (!dnsd__policy_in_zone(member, d->x->c.zone))
+	/* An apex zone holds its own member's records only. */
+	if (d->apex_member ? strcmp(member, d->apex_member) != 0
+	                   : !dnsd__policy_in_zone(member, d->x->c.zone))
 		return 0;
 	/* The first change after the client's version holds the record as
 	 * the client has it. */
@@ -758,11 +755,12 @@ static int ixfr_event(void *arg, int64_t when, enum pdb_event_kind kind, const c
 	return ixfr_name_add(arg, name, true, false, NULL, 0);
 }
 
-/* The records of type t at owner, into list: as the snapshot has them,
- * or with old at time at for member's record as it was (old->existed
- * false: absent; old->current: as the snapshot has it). */
-static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, const struct ixfr_name *old,
-                      int64_t at, ldns_rr_list *list)
+/* The SRV records at owner (in zone z, NULL: a member's apex outside
+ * every zone), into list: as the snapshot has them, or with old at time
+ * at for member's record as it was (old->existed false: absent;
+ * old->current: as the snapshot has it). */
+static int synth_into(struct dnsd_xfr *x, const struct dnsd_zone *z, const ldns_rdf *owner,
+                      const struct ixfr_name *old, int64_t at, ldns_rr_list *list)
 {
 	struct dnsd_query q;
 	struct pdb_member m;
@@ -783,7 +781,7 @@ static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, const struct ix
 	}
 	if (!(q.r = ldns_pkt_new()))
 		return -ENOMEM;
-	rc = dnsd__policy_answer(&q, x->community, &done);
+	rc = dnsd__policy_answer(&q, z, &done);
 	const ldns_rr_list *an = ldns_pkt_answer(q.r);
 	for (size_t i = 0; rc == 0 && done && i < ldns_rr_list_rr_count(an); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(an, i);
@@ -840,8 +838,8 @@ static int ixfr_zone_diff(struct dnsd_xfr *x, const struct ixfr *d, ldns_rr_list
 				rc = -ENOMEM;
 			else if (fn && fn->rrsets)
 				rc = WALK_STOP;
-			else if ((rc = synth_into(x, owner, &d->v[i], d->old_at, was)) == 0 &&
-			         (rc = synth_into(x, owner, NULL, 0, is)) == 0 &&
+			else if ((rc = synth_into(x, x->community, owner, &d->v[i], d->old_at, was)) == 0 &&
+			         (rc = synth_into(x, x->community, owner, NULL, 0, is)) == 0 &&
 			         (rc = rr_minus(was, is, del)) == 0)
 				rc = rr_minus(is, was, add);
 			ldns_rr_list_deep_free(was);
@@ -849,6 +847,30 @@ static int ixfr_zone_diff(struct dnsd_xfr *x, const struct ixfr *d, ldns_rr_list
 			ldns_rdf_deep_free(owner);
 		}
 	}
+	return rc;
+}
+
+/* The deleted and added records of a member's apex zone: its SRV records,
+ * as the client's version gave them and as they are; its SOA and NS are
+ * the community zone's in both. */
+static int ixfr_apex_diff(struct dnsd_xfr *x, const struct ixfr *d, ldns_rr_list *del,
+                          ldns_rr_list *add)
+{
+	ldns_rr_list *was, *is;
+	int rc;
+
+	if (d->n == 0)
+		return 0;
+	was = ldns_rr_list_new();
+	is = ldns_rr_list_new();
+	if (!was || !is)
+		rc = -ENOMEM;
+	else if ((rc = synth_into(x, NULL, x->qname, &d->v[0], d->old_at, was)) == 0 &&
+	         (rc = synth_into(x, NULL, x->qname, NULL, 0, is)) == 0 &&
+	         (rc = rr_minus(was, is, del)) == 0)
+		rc = rr_minus(is, was, add);
+	ldns_rr_list_deep_free(was);
+	ldns_rr_list_deep_free(is);
 	return rc;
 }
 
@@ -917,7 +939,7 @@ static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
 		rc = pdb_changes_since(x->txn, old_serial, ixfr_change, &d);
 	if (rc == 0)
 		rc = pdb_walk_events(x->txn, d.old_at, x->now, ixfr_event, &d);
-	if (rc == PDB_ETOOOLD || rc == WALK_STOP || d.apex_touched) {
+	if (rc == PDB_ETOOOLD || rc == WALK_STOP) {
 		ixfr_free(&d);
 		return 0;
 	}
@@ -925,6 +947,8 @@ static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
 		rc = -ENOMEM;
 	if (rc == 0 && x->kind == XFR_ZONE)
 		rc = ixfr_zone_diff(x, &d, del, add);
+	else if (rc == 0)
+		rc = ixfr_apex_diff(x, &d, del, add);
 	size_t members = 0, nrr = del && add ? ldns_rr_list_rr_count(del) + ldns_rr_list_rr_count(add) : 0;
 	if (rc == 0 && (rc = pdb_member_count(x->txn, &members)) == 0 && nrr > 2 * members)
 		rc = WALK_STOP;   /* larger than the zone: send the zone */

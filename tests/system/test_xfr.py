@@ -631,10 +631,10 @@ def test_ixfr_after_zone_reload_whole_zone(dnsd_path, loaded, sample_zone, tmp_p
         assert d.stop() == 0, d.stderr()
 
 
-def test_ixfr_member_apex_zone_untouched_same_serial_touched_whole(server):
+def test_ixfr_member_apex_zone_untouched_same_serial_touched_difference(server):
     # An apex zone has its own serial: a commit on another member leaves
     # it as it was (its secondaries are current); one on its member moves
-    # it, and an IXFR from before gets the (small) zone whole.
+    # it, and an IXFR from before gets the difference.
     apex = "_xmpp-server._tcp.gamma.example"
     axfr(server, apex)
     a0 = current_serial(server, apex)
@@ -648,8 +648,22 @@ def test_ixfr_member_apex_zone_untouched_same_serial_touched_whole(server):
     a1 = current_serial(server, apex)
     assert a1 == current_serial(server) and a1 != a0
     records = ixfr_from(server, a0, zone=apex)
-    assert not is_incremental(records)
+    # The default view gives a suspended member the clearinghouse, as
+    # before: the two SOAs and nothing else.
+    assert diff_of(records) == (a0, set(), set())
     assert records[0][3].serial == a1
+    # delta's view gets gamma's own hosts once gamma meets delta's
+    # min-peer-level: exactly those records are added.
+    old, _ = axfr(server, apex, source=DELTA_XFR)
+    v0 = old[(apex + ".", dns.rdatatype.SOA)][1].pop().split()[2]
+    server.ctl.ok("resume", "gamma.example")
+    server.ctl.ok("set", "gamma.example", "level", "3")
+    new, _ = axfr(server, apex, source=DELTA_XFR)
+    records = ixfr_from(server, int(v0), zone=apex, source=DELTA_XFR)
+    serial_old, deleted, added = diff_of(records)
+    assert serial_old == int(v0) and added and not deleted
+    assert all(r[0] == apex + "." and r[1] == dns.rdatatype.SRV for r in added)
+    assert (as_set(old) - deleted) | added == as_set(new)
 
 
 # ---- a not-after that passes with no commit ----------------------------------------
