@@ -79,12 +79,6 @@ void dnsd_engine_free(dnsd_engine *e);
  * default: a week, time for the member to remove its delegations. */
 #define DNSD_REMOVED_GRACE_DEFAULT 604800u
 
-/** Answer for a member removed from the policy, at the names it delegates
- * to us (outside the community zone), as for an empty zone, for seconds
- * after its removal; 0 answers REFUSED there at once.  At most
- * PDB_REMOVED_KEEP, as the store keeps removals no longer; -EINVAL past
- * it.  The engine starts with DNSD_REMOVED_GRACE_DEFAULT. */
-int dnsd_engine_set_removed_grace(dnsd_engine *e, unsigned seconds);
 /** Serve other zones from the next query on; the caller frees the old
  * ones after this returns (no query is in flight between two calls into
  * the engine). */
@@ -303,8 +297,9 @@ struct dnsd_config {
 	size_t nlisten;
 	unsigned threads;           /* 0: one per CPU */
 	struct dnsd_limits lim;
-	unsigned removed_grace_s;   /* see dnsd_engine_set_removed_grace; the
-	                               caller sets the default before reading */
+	unsigned removed_grace_s;   /* removed-grace-s, which must equal the
+	                               store's removed-grace; the caller sets
+	                               UINT_MAX (not given) before reading */
 	/* Zone transfers, as the file gives them; each part checks its own
 	 * (the fields are in the order of the field indexes below).
 	 *   keys:     [{name, algorithm, secret}]   TSIG keys

@@ -38,8 +38,13 @@ bool dnsd__name_read(const uint8_t *m, size_t len, size_t *off, uint8_t *out, si
 /* The file's SOA serial and the digest of the records, for a zone just
  * read (serial.c). */
 void dnsd__zone_stamp(struct dnsd_zone *z);
-/* The SOA serial answers give for zone z (serial.c). */
+/* The SOA serial answers give for zone z (serial.c); at a member's apex
+ * (x->apex_member), that apex zone's own. */
 uint32_t dnsd__zone_serial(const struct dnsd_query *x, const struct dnsd_zone *z);
+/* The policy part of the SOA serial of member's apex zones, as x's view
+ * sees them: the newest stamp of the member and of the view's member
+ * (pdb_member_stamp).  Returns 0 or a store error. */
+int dnsd__apex_stamp(const struct dnsd_query *x, const char *member, uint64_t *stamp);
 
 /* The zone whose apex is the longest suffix of name, or NULL. */
 const struct dnsd_zone *dnsd__zone_find(const dnsd_zones *zs, const ldns_rdf *name);
@@ -63,6 +68,11 @@ struct dnsd_memo {
 struct dnsd_epoch {
 	uint64_t version;             /* pdb_snapshot_version it was built from */
 	uint64_t serial;              /* 0: nothing built yet */
+	/* The served policy serial (pdb_served_serial): it moves without a
+	 * commit when a time event passes, at next_event (0: none known). */
+	uint64_t served;
+	int64_t next_event;
+	uint32_t grace;               /* the store's removed-grace */
 	unsigned zones_gen;
 	bool have_c;
 	struct pdb_community c;       /* its strings point into cbuf */
@@ -155,7 +165,6 @@ struct dnsd_engine {
 	unsigned zones_gen;           /* bumped by dnsd_engine_set_zones */
 	pdb_t *db;
 	pdb_txn *txn;                 /* reset between queries */
-	unsigned removed_grace_s;     /* see dnsd_engine_set_removed_grace */
 	struct dnsd_epoch epoch;
 	struct dnsd_cache *cache;
 	const struct dnsd_tsig_keys *keys;  /* borrowed; NULL: none */
@@ -197,6 +206,11 @@ struct dnsd_query {
 	const ldns_rdf *qname;        /* as asked: its case is kept */
 	ldns_rr_type qtype;
 	uint64_t serial;
+	uint64_t served;              /* the policy part of SOA serials */
+	uint32_t grace;               /* the store's removed-grace */
+	/* Answering at or below this member's own apex zone, outside the
+	 * community zone (NULL: not): its SOA serial is its own. */
+	const char *apex_member;
 	const struct pdb_community *c;      /* NULL: no community loaded */
 	const struct dnsd_zone *community;  /* the zone of c, if served */
 	int64_t now;

@@ -2,6 +2,7 @@
  * SIGTERM and SIGINT stop it cleanly, SIGHUP re-reads the zone files. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -62,6 +63,9 @@ struct daemon {
 	char *print_ds_apex;       /* of this apex only; NULL: every apex */
 };
 
+/* removed-grace-s given neither on the command line nor in the file. */
+#define GRACE_UNSET UINT_MAX
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -88,9 +92,10 @@ static void usage(FILE *out)
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
 	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n"
-	        "  --removed-grace-s S  go on answering a removed member's delegated names\n"
-	        "                    as an empty zone for S seconds (604800, 7 days; at\n"
-	        "                    most 7776000; 0: not at all)\n"
+	        "  --removed-grace-s S  check that the store's removed-grace (how long a\n"
+	        "                    removed member's delegated names are still answered,\n"
+	        "                    set with 'policyctl removed-grace') is S seconds, and\n"
+	        "                    refuse to start (exit 2) if it is not\n"
 	        "  --metrics ADDR:PORT  serve Prometheus/OpenMetrics text at\n"
 	        "                    http://ADDR:PORT/metrics (a bare PORT: on 127.0.0.1)\n"
 	        "  --user USER       started as root: bind, then run as USER with no\n"
@@ -109,9 +114,11 @@ static void usage(FILE *out)
 	        "                    APEX, for the parent zone, from the dnssec: keys of\n"
 	        "                    the configuration, and exit\n"
 	        "\n"
-	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
-	        "community zone.  A reload whose records changed while the file's serial\n"
-	        "did not go up still moves the served serial on, with a warning.\n");
+	        "The SOA serial is the zone file's serial, plus for the community zone the\n"
+	        "policy serial and the not-afters and grace ends passed since its commit,\n"
+	        "so that it moves when an answer changes with time alone.  A reload whose\n"
+	        "records changed while the file's serial did not go up still moves the\n"
+	        "served serial on, with a warning.\n");
 }
 
 static const struct option longopts[] = {
@@ -292,7 +299,6 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 
 	w->d = d;
 	if ((rc = dnsd_engine_new(d->zones, d->db, &w->engine)) != 0 ||
-	    (rc = dnsd_engine_set_removed_grace(w->engine, d->o.removed_grace_s)) != 0 ||
 	    (rc = dnsd_server_init(loop, w->engine, &d->o.lim, &w->server)) != 0) {
 		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
 		return rc;
@@ -627,6 +633,35 @@ static int dnssec_start(struct daemon *d)
 /* Open the store, load the zones, set up every worker and its sockets:
  * everything that can fail on a bad configuration, before a thread runs.
  * Returns 0 or the exit code. */
+/* The grace is the store's (policyctl removed-grace), since the store
+ * knows when each one ends and moves the serial then.  A grace given to
+ * dnsd too must be the same, or what dnsd answers would not be what its
+ * serial says. */
+static int grace_agrees(struct daemon *d)
+{
+	pdb_txn *t;
+	uint32_t have = 0;
+	int rc;
+
+	if (d->o.removed_grace_s == GRACE_UNSET)
+		return 0;
+	if ((rc = pdb_read_begin(d->db, &t)) == 0) {
+		rc = pdb_removed_grace(t, &have);
+		pdb_read_end(t);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "dnsd: %s: %s\n", d->o.db, pdb_strerror(rc));
+		return 3;
+	}
+	if (have != d->o.removed_grace_s) {
+		fprintf(stderr, "dnsd: removed-grace-s %u differs from the store's removed-grace %u: "
+		        "set it in the store with 'policyctl removed-grace %u', or leave it out\n",
+		        d->o.removed_grace_s, (unsigned)have, d->o.removed_grace_s);
+		return 2;
+	}
+	return 0;
+}
+
 static int daemon_start(struct daemon *d, uv_loop_t *loop)
 {
 	char err[512];
@@ -640,6 +675,8 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 		fprintf(stderr, "dnsd: %s: %s\n", d->o.db, pdb_strerror(rc));
 		return 3;
 	}
+	if ((rc = grace_agrees(d)) != 0)
+		return rc;
 	if (dnsd_zones_load((const char *const *)d->o.zones, d->o.nzones, &d->zones, err,
 	                    sizeof(err)) != 0) {
 		fprintf(stderr, "dnsd: %s\n", err);
@@ -673,7 +710,7 @@ int main(int argc, char **argv)
 	uv_loop_t *loop = uv_default_loop();
 	int rc;
 
-	d.o.removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
+	d.o.removed_grace_s = GRACE_UNSET;
 	d.o.journal_max = DNSD_JOURNAL_MAX_DEFAULT;
 	if ((rc = parse(argc, argv, &d.o, &d)) != 0 || (rc = check(&d.o)) != 0 ||
 	    (rc = ids_lookup(&d)) != 0 || (rc = daemon_start(&d, loop)) != 0 || d.print_ds ||

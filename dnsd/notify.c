@@ -3,22 +3,27 @@
  * refresh.
  *
  * One timer ticks every interval.  A tick looks at the store's version
- * (a cheap read, no transaction) and the zones' generation; only when one
- * of them moved does it open a snapshot and work out which served serials
- * changed.  A burst of commits within one interval is thus one NOTIFY per
+ * (a cheap read, no transaction), the zones' generation and the clock
+ * against the next time event (a not-after or grace end that moves the
+ * served serial with no commit); only when one of them moved does it open
+ * a snapshot and work out which served serials changed.  A burst of commits within one interval is thus one NOTIFY per
  * zone and target.  Each NOTIFY is sent again with doubling gaps until a
  * response with its ID and opcode comes back from the target, or given up
  * after a number of tries (RFC 1996 3.6, 4.8).
  *
- * The zones that change on a commit: the community zone (its serial holds
- * the policy serial), every member apex zone outside it (their SOA is the
- * community zone's), and the catalog zone when the list of member apexes
- * changed.  A zone file reload changes the zones whose served serial moved. */
+ * The zones that change on a commit or a time event: the community zone
+ * (its serial holds the served policy serial), the apex zones outside it
+ * of each member whose own serial moved (its stamp, pdb_member_stamp: a
+ * change of the member, or of all of them; every apex when a member whose
+ * view a transfer rule names moved, or the zone file's serial), and the
+ * catalog zone (whose serial is the community zone's, and whose list of
+ * member apexes a removal or the end of a grace changes).  A zone file reload changes the zones whose served serial moved. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "closedown.h"
@@ -67,6 +72,7 @@ struct dnsd_notify {
 	const dnsd_zones *zones;
 	unsigned zones_gen, seen_gen;
 	uint64_t seen_version;
+	int64_t next_event;               /* Unix time the served serial moves, 0: none */
 	bool primed;                      /* the first look is a baseline */
 	struct dnsd_notify_opts opts;
 	char *catalog;                    /* owned; NULL: none */
@@ -81,6 +87,10 @@ struct dnsd_notify {
 	size_t nseen;
 	bool have_community;
 	uint32_t community_serial;
+	uint32_t community_base;          /* its file's part, as last seen */
+	uint64_t served;                  /* the served policy serial, as last seen */
+	char (*views)[PDB_NAME_MAX + 1];  /* members whose views transfer rules name */
+	size_t nviews;
 	uint64_t members_digest;          /* of the member apex list */
 
 	struct job *jobs;
@@ -303,8 +313,13 @@ struct walk {
 	dnsd_notify *n;
 	const struct pdb_community *c;
 	bool notify;                      /* schedule each apex */
-	uint32_t serial;
+	uint32_t base;                    /* the community zone file's part */
+	uint64_t since;                   /* served at the last look */
+	bool all;                         /* every apex moved */
+	int err;                          /* the first store error */
 	uint64_t digest;
+	int64_t now;
+	uint32_t grace;
 };
 
 static int notify_member(void *arg, const char *name, const struct pdb_member *m)
@@ -318,10 +333,52 @@ static int notify_member(void *arg, const char *name, const struct pdb_member *m
 	w->digest = w->digest * 1099511628211u ^ pdb_fnv1a64(name, strlen(name) + 1);
 	if (!w->notify)
 		return 0;
+	uint64_t stamp;
+	int rc = pdb_member_stamp(w->n->txn, name, w->now, &stamp);
+	if (rc != 0) {
+		w->err = w->err ? w->err : rc;
+		stamp = w->since + 1;   /* unknown: tell */
+	}
+	if (!w->all && stamp <= w->since)
+		return 0;
+	uint32_t serial = w->base + (uint32_t)stamp;
 	snprintf(apex, sizeof(apex), "_xmpp-server._tcp.%s", name);
-	notify_zone_changed(w->n, apex, &w->serial);
+	notify_zone_changed(w->n, apex, &serial);
 	snprintf(apex, sizeof(apex), "_xmpps-server._tcp.%s", name);
-	notify_zone_changed(w->n, apex, &w->serial);
+	notify_zone_changed(w->n, apex, &serial);
+	return 0;
+}
+
+/* Did a change since the last look touch what every apex gives: a change
+ * to all members, or to one whose view a secondary transfers? */
+static int notify_all_moved(dnsd_notify *n, int64_t now, bool *all)
+{
+	uint64_t stamp;
+	int rc;
+
+	*all = false;
+	/* No member's own stamp: the store-wide one. */
+	if ((rc = pdb_member_stamp(n->txn, "", now, &stamp)) != 0)
+		return rc;
+	*all = stamp > n->served;
+	for (size_t i = 0; i < n->nviews && !*all; i++) {
+		if ((rc = pdb_member_stamp(n->txn, n->views[i], now, &stamp)) != 0)
+			return rc;
+		*all = stamp > n->served;
+	}
+	return 0;
+}
+
+/* A removed member's zones stay in the catalog until its grace ends:
+ * that end changes the catalog with no commit. */
+static int notify_removed(void *arg, const char *name, int64_t when)
+{
+	struct walk *w = arg;
+
+	if (in_zone(name, w->c->zone) || w->now - when >= (int64_t)w->grace)
+		return 0;
+	/* Hashed apart from a member of that name: its removal is news too. */
+	w->digest = (w->digest * 1099511628211u ^ pdb_fnv1a64(name, strlen(name) + 1)) + 1;
 	return 0;
 }
 
@@ -342,7 +399,9 @@ static int notify_look(dnsd_notify *n)
 	bool have_c;
 	int rc;
 
-	if ((rc = pdb_read_renew(n->txn)) != 0 || (rc = pdb_serial(n->txn, &pserial)) != 0)
+	int64_t now = (int64_t)time(NULL);
+	if ((rc = pdb_read_renew(n->txn)) != 0 ||
+	    (rc = pdb_served_serial(n->txn, now, &pserial, &n->next_event)) != 0)
 		return rc;
 	rc = pdb_get_community(n->txn, &c);
 	if (rc != 0 && rc != PDB_ENOTFOUND)
@@ -385,10 +444,23 @@ static int notify_look(dnsd_notify *n)
 	if (cz && community_moved && n->primed)
 		notify_zone_changed(n, czone, &cserial);
 
-	/* The member apex zones, served with the community zone's SOA. */
+	/* The member apex zones, each with a serial of its own. */
 	struct walk w = { .n = n, .c = &c, .notify = cz && community_moved && n->primed,
-	                  .serial = cserial, .digest = 14695981039346656037u };
-	if (cz && (rc = pdb_walk_members(n->txn, notify_member, &w)) != 0) {
+	                  .base = cz ? cz->serial_base : 0, .since = n->served,
+	                  .digest = 14695981039346656037u, .now = now };
+	if ((rc = pdb_removed_grace(n->txn, &w.grace)) != 0 ||
+	    (w.notify && (rc = notify_all_moved(n, now, &w.all)) != 0)) {
+		free(next);
+		pdb_read_reset(n->txn);
+		return rc;
+	}
+	w.all = w.all || (cz && n->have_community && cz->serial_base != n->community_base);
+	if (cz && ((rc = pdb_walk_members(n->txn, notify_member, &w)) != 0 || (rc = w.err) != 0)) {
+		free(next);
+		pdb_read_reset(n->txn);
+		return rc;
+	}
+	if (cz && n->catalog && (rc = pdb_walk_removed(n->txn, notify_removed, &w)) != 0) {
 		free(next);
 		pdb_read_reset(n->txn);
 		return rc;
@@ -402,6 +474,8 @@ static int notify_look(dnsd_notify *n)
 	n->nseen = n->zones->n;
 	n->have_community = cz != NULL;
 	n->community_serial = cserial;
+	n->community_base = cz ? cz->serial_base : 0;
+	n->served = pserial;
 	n->members_digest = w.digest;
 	n->primed = true;
 	return 0;
@@ -413,7 +487,8 @@ static void notify_tick(uv_timer_t *h)
 	uint64_t v = pdb_version(n->db);
 	int rc;
 
-	if (!n->primed || v != n->seen_version || n->zones_gen != n->seen_gen) {
+	if (!n->primed || v != n->seen_version || n->zones_gen != n->seen_gen ||
+	    (n->next_event && (int64_t)time(NULL) >= n->next_event)) {
 		if ((rc = notify_look(n)) != 0) {
 			/* Looked at again on the next tick. */
 			fprintf(stderr, "dnsd: notify: %s\n", dnsd_strerror(rc));
@@ -498,6 +573,7 @@ static void notify_free(dnsd_notify *n)
 
 	pdb_read_end(n->txn);
 	free(n->catalog);
+	free(n->views);
 	free(n->t);
 	free(n->seen);
 	free(n->jobs);
@@ -575,6 +651,19 @@ int dnsd_notify_init(uv_loop_t *loop, pdb_t *db, const dnsd_zones *zones,
 		return rc;
 	}
 	pdb_read_reset(n->txn);
+	if (c->ntransfer && !(n->views = calloc(c->ntransfer, sizeof(*n->views)))) {
+		pdb_read_end(n->txn);
+		free(n->t);
+		free(n->catalog);
+		free(n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->ntransfer; i++) {
+		const char *view = c->transfer[i].v[DNSD_TRANSFER_VIEW], *why;
+		/* A bad name was refused at start (dnsd_xfr_acl_new). */
+		if (view && pdb_name_normalise(view, n->views[n->nviews], &why) == 0)
+			n->nviews++;
+	}
 	for (size_t i = 0; i < c->nnotify; i++) {
 		struct target *t = &n->t[n->nt];
 		const char *addr = c->notify[i].v[DNSD_NOTIFY_ADDRESS];

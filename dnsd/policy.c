@@ -259,16 +259,16 @@ static int removed_lately(struct dnsd_query *x, const char *member, bool *yes)
 	int rc;
 
 	*yes = false;
-	if (x->e->removed_grace_s == 0)
+	if (x->grace == 0)
 		return 0;
 	rc = pdb_get_removed(x->txn, member, &when);
 	if (rc == PDB_ENOTFOUND)
 		return 0;
 	if (rc)
 		return rc;
-	*yes = x->now - when < (int64_t)x->e->removed_grace_s;
+	*yes = x->now - when < (int64_t)x->grace;
 	if (*yes)
-		dnsd__hold_until(x, when + (int64_t)x->e->removed_grace_s);
+		dnsd__hold_until(x, when + (int64_t)x->grace);
 	return 0;
 }
 
@@ -343,7 +343,9 @@ static int answer_below_apex(struct dnsd_query *x, bool *done)
 				rc = PDB_ENOTFOUND;
 			if (rc == 0) {
 				ldns_pkt_set_rcode(x->r, LDNS_RCODE_NXDOMAIN);
+				x->apex_member = pn.member;
 				dnsd__add_soa(x, x->community, LDNS_SECTION_AUTHORITY, up);
+				x->apex_member = NULL;
 				*done = true;
 			}
 			rc = rc == PDB_ENOTFOUND ? 0 : rc;
@@ -391,8 +393,11 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 			return rc;
 		*done = removed;
 		x->outcome = removed ? DNSD_OUTCOME_REMOVED : DNSD_OUTCOME_UNKNOWN;
-		if (removed)
+		if (removed) {
+			x->apex_member = pn.member;
 			answer_empty_apex(x);
+			x->apex_member = NULL;
+		}
 		return 0;
 	}
 	if (rc == PDB_ENOTFOUND) {
@@ -403,8 +408,14 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 	if (rc)
 		return rc;
 	*done = true;
+	if (pn.kind == NAME_SRV && !z) {
+		x->apex_member = pn.member;
+		rc = answer_srv_name(x, &pn, &m, true);
+		x->apex_member = NULL;
+		return rc;
+	}
 	if (pn.kind == NAME_SRV)
-		return answer_srv_name(x, &pn, &m, !z);
+		return answer_srv_name(x, &pn, &m, false);
 	/* _tcp.<member> or <member>: static data wins if there is any. */
 	if (dnsd__zone_name(z, x->qname)) {
 		*done = false;

@@ -25,7 +25,6 @@ int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 		return -ENOMEM;
 	e->zones = zones;
 	e->db = db;
-	e->removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
 	if (!(e->cache = dnsd__cache_new(CACHE_SLOTS))) {
 		free(e);
 		return -ENOMEM;
@@ -48,14 +47,6 @@ void dnsd_engine_free(dnsd_engine *e)
 	dnsd__cache_free(e->cache);
 	pdb_addr_map_free(&e->epoch.views);
 	free(e);
-}
-
-int dnsd_engine_set_removed_grace(dnsd_engine *e, unsigned seconds)
-{
-	if (!e || seconds > PDB_REMOVED_KEEP)
-		return -EINVAL;
-	e->removed_grace_s = seconds;
-	return 0;
 }
 
 void dnsd_engine_set_keys(dnsd_engine *e, const dnsd_tsig_keys *keys)
@@ -103,6 +94,8 @@ static int epoch_refresh(dnsd_engine *e, uint64_t serial)
 	} else if (rc != PDB_ENOTFOUND) {
 		return rc;
 	}
+	if ((rc = pdb_removed_grace(e->txn, &ep->grace)) != 0)
+		return rc;
 	ep->serial = serial;
 	ep->zones_gen = e->zones_gen;
 	return 0;
@@ -117,6 +110,10 @@ static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
 	if ((rc = pdb_read_renew(e->txn)) != 0 || (rc = pdb_serial(e->txn, serial)) != 0 ||
 	    (rc = epoch_refresh(e, *serial)) != 0)
 		return rc;
+	/* Cheap: only the events since the commit are read. */
+	if ((rc = pdb_served_serial(e->txn, (int64_t)time(NULL), &e->epoch.served,
+	                            &e->epoch.next_event)) != 0)
+		return rc;
 	e->epoch.version = pdb_snapshot_version(e->txn);
 	return 0;
 }
@@ -126,7 +123,8 @@ static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
 static bool epoch_current(const dnsd_engine *e)
 {
 	return e->epoch.serial && e->epoch.zones_gen == e->zones_gen &&
-	       pdb_version(e->db) == e->epoch.version;
+	       pdb_version(e->db) == e->epoch.version &&
+	       (!e->epoch.next_event || (int64_t)time(NULL) < e->epoch.next_event);
 }
 
 static int answer_query(struct dnsd_query *x)
@@ -522,7 +520,7 @@ static void make_key(const dnsd_engine *e, const struct plain_query *p, int32_t 
                      struct dnsd_cache_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->serial = e->epoch.serial;
+	k->serial = e->epoch.served;
 	k->zones_gen = e->zones_gen;
 	k->view = view;
 	k->qtype = p->qtype;
@@ -606,7 +604,8 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
                        size_t *wlen, bool *cacheable, int64_t *until, struct fit_info *fi,
                        enum dnsd_outcome *outcome)
 {
-	struct dnsd_query x = { .e = e, .txn = e->txn, .client = c, .serial = serial };
+	struct dnsd_query x = { .e = e, .txn = e->txn, .client = c, .serial = serial,
+	                        .served = e->epoch.served, .grace = e->epoch.grace };
 	struct msg_scan s;
 	uint8_t *w = NULL;
 	int rc = snap_rc;

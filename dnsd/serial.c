@@ -1,7 +1,9 @@
 /* The SOA serials dnsd serves.
  *
  * A zone's served serial is its file's serial plus, for the community
- * zone, the policy serial, both mod 2^32 (RFC 1982).  A sum rather than
+ * zone, the served policy serial (pdb_served_serial: the commit serial
+ * plus the time events, such as a not-after, passed so far), both mod
+ * 2^32 (RFC 1982).  A sum rather than
  * either alone: every policy commit moves it by one, and so does every
  * bump of the file's serial, as with any primary, so that caches and
  * secondaries learn of a change from either side and it never goes back
@@ -68,13 +70,36 @@ void dnsd__zone_stamp(struct dnsd_zone *z)
 	z->digest = zone_digest(z);
 }
 
+int dnsd__apex_stamp(const struct dnsd_query *x, const char *member, uint64_t *stamp)
+{
+	uint64_t view = 0;
+	int rc;
+
+	if ((rc = pdb_member_stamp(x->txn, member, x->now, stamp)) != 0)
+		return rc;
+	/* A keyed view's member decides what every apex gives in its view. */
+	if (x->view_fixed && x->view_member &&
+	    (rc = pdb_member_stamp(x->txn, x->view_member, x->now, &view)) != 0)
+		return rc;
+	if (view > *stamp)
+		*stamp = view;
+	return 0;
+}
+
 uint32_t dnsd__zone_serial(const struct dnsd_query *x, const struct dnsd_zone *z)
 {
 	uint32_t s = z->serial_base;
+	uint64_t stamp;
 
-	if (x->c && x->community == z)
-		s += (uint32_t)x->serial;
-	return s;
+	if (!x->c || x->community != z)
+		return s;
+	/* Each apex zone moves only when its own answers can have: a commit
+	 * to another member does not send its secondaries a transfer.  A
+	 * store error falls back to the community zone's, which is never
+	 * behind it. */
+	if (x->apex_member && dnsd__apex_stamp(x, x->apex_member, &stamp) == 0)
+		return s + (uint32_t)stamp;
+	return s + (uint32_t)x->served;
 }
 
 static void follow_one(struct dnsd_zone *n, const struct dnsd_zone *p, bool *stale)

@@ -61,6 +61,9 @@ struct dnsd_xfr {
 	/* The snapshot and what it implies. */
 	pdb_txn *txn;
 	uint64_t serial;
+	uint64_t served;              /* the policy part of SOA serials */
+	uint64_t apex_stamp;          /* XFR_APEX: the policy part of its own */
+	uint32_t grace;               /* the store's removed-grace */
 	bool have_c;
 	struct pdb_community c;       /* its strings point into cbuf */
 	uint8_t cbuf[PDB_RECORD_MAX];
@@ -281,6 +284,8 @@ static void query_init(struct dnsd_xfr *x, struct dnsd_query *q, const ldns_rdf 
 	q->qname = qname;
 	q->qtype = t;
 	q->serial = x->serial;
+	q->served = x->served;
+	q->grace = x->grace;
 	q->c = x->have_c ? &x->c : NULL;
 	q->community = x->community;
 	q->now = x->now;
@@ -424,7 +429,7 @@ static int catalog_member(struct dnsd_xfr *x, const char *member)
 static ldns_rr *catalog_soa(struct dnsd_xfr *x)
 {
 	struct dnsd_query q;
-	uint32_t serial = (uint32_t)x->serial;
+	uint32_t serial = (uint32_t)x->served;
 
 	/* It moves with the community zone's: with every commit and every
 	 * reload that changed the zone file. */
@@ -520,7 +525,7 @@ static int removed_each(void *arg, const char *name, int64_t when)
 	struct dnsd_xfr *x = arg;
 
 	if (dnsd__policy_in_zone(name, x->c.zone) ||
-	    x->now - when >= (int64_t)x->e->removed_grace_s)
+	    x->now - when >= (int64_t)x->grace)
 		return 0;
 	return catalog_member(x, name);
 }
@@ -583,7 +588,11 @@ static int snapshot(struct dnsd_xfr *x)
 	size_t len;
 	int rc;
 
-	if ((rc = pdb_read_begin(x->e->db, &x->txn)) != 0 || (rc = pdb_serial(x->txn, &x->serial)) != 0)
+	int64_t next;
+
+	if ((rc = pdb_read_begin(x->e->db, &x->txn)) != 0 || (rc = pdb_serial(x->txn, &x->serial)) != 0 ||
+	    (rc = pdb_served_serial(x->txn, x->now, &x->served, &next)) != 0 ||
+	    (rc = pdb_removed_grace(x->txn, &x->grace)) != 0)
 		return rc;
 	rc = pdb_get_community(x->txn, &tmp);
 	if (rc == PDB_ENOTFOUND)
@@ -632,7 +641,10 @@ static int find_zone(struct dnsd_xfr *x, bool *found)
 	/* A member's apex is a zone while queries get an SOA there: a
 	 * member, or one removed within the grace period. */
 	x->kind = XFR_APEX;
-	if ((rc = synth(x, x->qname, LDNS_RR_TYPE_SOA, NULL, &x->soa)) != 0)
+	struct dnsd_query q;
+	query_init(x, &q, x->qname, LDNS_RR_TYPE_SOA);
+	if ((rc = dnsd__apex_stamp(&q, pn.member, &x->apex_stamp)) != 0 ||
+	    (rc = synth(x, x->qname, LDNS_RR_TYPE_SOA, NULL, &x->soa)) != 0)
 		return rc;
 	*found = x->soa != NULL;
 	return 0;
@@ -681,12 +693,15 @@ static int answer_catalog(struct dnsd_xfr *x, ldns_rr_type qtype)
 
 /* ---- IXFR from the journal (RFC 1995) ----
  * The difference between the client's version and ours, condensed into
- * one (RFC 1995 4): for each member name the journal says changed, its
- * SRV records as the older version of its record gives them against
- * those the snapshot gives, both from the code that answers queries. */
+ * one (RFC 1995 4): for each member name the journal says changed, and
+ * each whose not-after passed since, its SRV records as the client's
+ * version gives them (the older record, at the time that version was
+ * served) against those the snapshot gives now, both from the code that
+ * answers queries. */
 
 struct ixfr_name {
 	const char *name;             /* malloc'd */
+	bool current;                 /* no commit changed it: the snapshot's record */
 	bool existed;
 	const void *before;           /* into the snapshot */
 	size_t before_len;
@@ -694,10 +709,10 @@ struct ixfr_name {
 
 struct ixfr {
 	struct dnsd_xfr *x;
+	int64_t old_at;               /* when the client's version was served */
 	struct ixfr_name *v;
 	size_t n, cap;
 	const char *apex_member;      /* XFR_APEX: the member whose zone it is */
-	bool apex_touched;
 };
 
 static void ixfr_free(struct ixfr *d)
@@ -705,6 +720,41 @@ static void ixfr_free(struct ixfr *d)
 	for (size_t i = 0; i < d->n; i++)
 		free((char *)d->v[i].name);
 	free(d->v);
+}
+
+/* A member whose answers changed since the client's version, with its
+ * record as the client has it: WALK_STOP when only the whole zone will do. */
+static int ixfr_name_add(struct ixfr *d, const char *member, bool current, bool existed,
+                         const void *before, size_t before_len)
+{
+	const char *view = d->x->view;
+
+	if (view && strcmp(member, view) == 0)
+		return WALK_STOP;
+	/* An apex zone holds its own member's records only. */
+	if (d->apex_member ? strcmp(member, d->apex_member) != 0
+	                   : !dnsd__policy_in_zone(member, d->x->c.zone))
+		return 0;
+	/* The first change after the client's version holds the record as
+	 * the client has it. */
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->v[i].name, member) == 0)
+			return 0;
+	if (d->n == IXFR_NAMES_MAX)
+		return WALK_STOP;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 16;
+		struct ixfr_name *v = realloc(d->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	char *name = strdup(member);
+	if (!name)
+		return -ENOMEM;
+	d->v[d->n++] = (struct ixfr_name){ name, current, existed, before, before_len };
+	return 0;
 }
 
 /* Each change: WALK_STOP when only the whole zone will do. */
@@ -727,40 +777,25 @@ static int ixfr_change(void *arg, const struct pdb_change *c)
 	default:
 		return WALK_STOP;
 	}
-	if (view && strcmp(c->name, view) == 0)
-		return WALK_STOP;
-	if (d->apex_member) {
-		d->apex_touched = d->apex_touched || strcmp(c->name, d->apex_member) == 0;
-		return 0;
-	}
-	if (!dnsd__policy_in_zone(c->name, d->x->c.zone))
-		return 0;
-	/* The first change after the client's version holds the record as
-	 * the client has it. */
-	for (size_t i = 0; i < d->n; i++)
-		if (strcmp(d->v[i].name, c->name) == 0)
-			return 0;
-	if (d->n == IXFR_NAMES_MAX)
-		return WALK_STOP;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 16;
-		struct ixfr_name *v = realloc(d->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		d->v = v;
-		d->cap = cap;
-	}
-	char *name = strdup(c->name);
-	if (!name)
-		return -ENOMEM;
-	d->v[d->n++] = (struct ixfr_name){ name, c->existed, c->before, c->before_len };
-	return 0;
+	return ixfr_name_add(d, c->name, false, c->existed, c->before, c->before_len);
 }
 
-/* The records of type t at owner, into list: as the snapshot has them,
- * or with old for member's record as it was (old->existed false: absent). */
-static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, ldns_rr_type t,
-                      const struct ixfr_name *old, ldns_rr_list *list)
+/* Each time event since the client's version: its member's answers
+ * changed with no commit, from its record as the snapshot has it unless
+ * a commit changed that too (then the journal gave it first). */
+static int ixfr_event(void *arg, int64_t when, enum pdb_event_kind kind, const char *name)
+{
+	(void)when, (void)kind;
+	return ixfr_name_add(arg, name, true, false, NULL, 0);
+}
+
+/* The records of type t at owner (in zone z, NULL: a member's apex
+ * outside every zone), into list: as the snapshot has them, or with old
+ * at time at for member's record as it was (old->existed false: absent;
+ * old->current: as the snapshot has it). */
+static int synth_into(struct dnsd_xfr *x, const struct dnsd_zone *z, const ldns_rdf *owner,
+                      ldns_rr_type t, const struct ixfr_name *old, int64_t at,
+                      ldns_rr_list *list)
 {
 	struct dnsd_query q;
 	struct pdb_member m;
@@ -768,7 +803,9 @@ static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, ldns_rr_type t,
 	int rc;
 
 	query_init(x, &q, owner, t);
-	if (old) {
+	if (old)
+		q.now = at;
+	if (old && !old->current) {
 		q.member_fixed = true;
 		q.member_name = old->name;
 		if (old->existed) {
@@ -779,7 +816,7 @@ static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, ldns_rr_type t,
 	}
 	if (!(q.r = ldns_pkt_new()))
 		return -ENOMEM;
-	rc = synth_answer(&q, x->community, &done);
+	rc = synth_answer(&q, z, &done);
 	const ldns_rr_list *an = ldns_pkt_answer(q.r);
 	for (size_t i = 0; rc == 0 && done && i < ldns_rr_list_rr_count(an); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(an, i);
@@ -837,8 +874,8 @@ static int member_above(struct dnsd_xfr *x, const char *name, bool *yes)
 static int rr_minus(const ldns_rr_list *a, const ldns_rr_list *b, ldns_rr_list *out);
 
 /* The TLSA records of one changed member's names, before and now. */
-static int ixfr_tlsa_diff(struct dnsd_xfr *x, const struct ixfr_name *old, ldns_rr_list *del,
-                          ldns_rr_list *add)
+static int ixfr_tlsa_diff(struct dnsd_xfr *x, const struct ixfr_name *old, int64_t old_at,
+                          ldns_rr_list *del, ldns_rr_list *add)
 {
 	struct tlsa_names names = { .n = 0 };
 	struct pdb_member was, is;
@@ -867,8 +904,10 @@ static int ixfr_tlsa_diff(struct dnsd_xfr *x, const struct ixfr_name *old, ldns_
 		ldns_rr_list *a = ldns_rr_list_new(), *b = ldns_rr_list_new();
 		if (!a || !b)
 			rc = -ENOMEM;
-		else if ((rc = synth_into(x, names.v[i], LDNS_RR_TYPE_TLSA, old, a)) == 0 &&
-		         (rc = synth_into(x, names.v[i], LDNS_RR_TYPE_TLSA, NULL, b)) == 0 &&
+		else if ((rc = synth_into(x, x->community, names.v[i], LDNS_RR_TYPE_TLSA, old, old_at,
+		                          a)) == 0 &&
+		         (rc = synth_into(x, x->community, names.v[i], LDNS_RR_TYPE_TLSA, NULL, 0,
+		                          b)) == 0 &&
 		         (rc = rr_minus(a, b, del)) == 0)
 			rc = rr_minus(b, a, add);
 		ldns_rr_list_deep_free(a);
@@ -920,8 +959,10 @@ static int ixfr_zone_diff(struct dnsd_xfr *x, const struct ixfr *d, ldns_rr_list
 				rc = -ENOMEM;
 			else if (fn && fn->rrsets)
 				rc = WALK_STOP;
-			else if ((rc = synth_into(x, owner, LDNS_RR_TYPE_SRV, &d->v[i], was)) == 0 &&
-			         (rc = synth_into(x, owner, LDNS_RR_TYPE_SRV, NULL, is)) == 0 &&
+			else if ((rc = synth_into(x, x->community, owner, LDNS_RR_TYPE_SRV, &d->v[i],
+			                          d->old_at, was)) == 0 &&
+			         (rc = synth_into(x, x->community, owner, LDNS_RR_TYPE_SRV, NULL, 0,
+			                          is)) == 0 &&
 			         (rc = rr_minus(was, is, del)) == 0)
 				rc = rr_minus(is, was, add);
 			ldns_rr_list_deep_free(was);
@@ -929,8 +970,33 @@ static int ixfr_zone_diff(struct dnsd_xfr *x, const struct ixfr *d, ldns_rr_list
 			ldns_rdf_deep_free(owner);
 		}
 		if (rc == 0)
-			rc = ixfr_tlsa_diff(x, &d->v[i], del, add);
+			rc = ixfr_tlsa_diff(x, &d->v[i], d->old_at, del, add);
 	}
+	return rc;
+}
+
+/* The deleted and added records of a member's apex zone: its SRV records,
+ * as the client's version gave them and as they are; its SOA and NS are
+ * the community zone's in both. */
+static int ixfr_apex_diff(struct dnsd_xfr *x, const struct ixfr *d, ldns_rr_list *del,
+                          ldns_rr_list *add)
+{
+	ldns_rr_list *was, *is;
+	int rc;
+
+	if (d->n == 0)
+		return 0;
+	was = ldns_rr_list_new();
+	is = ldns_rr_list_new();
+	if (!was || !is)
+		rc = -ENOMEM;
+	else if ((rc = synth_into(x, NULL, x->qname, LDNS_RR_TYPE_SRV, &d->v[0], d->old_at,
+	                          was)) == 0 &&
+	         (rc = synth_into(x, NULL, x->qname, LDNS_RR_TYPE_SRV, NULL, 0, is)) == 0 &&
+	         (rc = rr_minus(was, is, del)) == 0)
+		rc = rr_minus(is, was, add);
+	ldns_rr_list_deep_free(was);
+	ldns_rr_list_deep_free(is);
 	return rc;
 }
 
@@ -974,6 +1040,9 @@ static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
 	uint32_t back = ours - theirs;
 	unsigned max = x->e->journal_max_set ? x->e->journal_max : DNSD_JOURNAL_MAX_DEFAULT;
 	struct ixfr d = { .x = x };
+	uint64_t old_serial;
+	/* An apex zone's serial is its own stamp's, not the served one. */
+	uint64_t top = x->kind == XFR_APEX ? x->apex_stamp : x->served;
 	ldns_rr_list *del = NULL, *add = NULL;
 	struct policy_name pn;
 	int rc;
@@ -982,14 +1051,21 @@ static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
 	if (!x->have_c || !x->community || x->kind == XFR_CATALOG ||
 	    (x->kind == XFR_ZONE && x->zone != x->community))
 		return 0;
-	if (back > max || back > x->serial || !zone_served_at(x->community, x->serial - back))
+	if (back > max || back > top || !zone_served_at(x->community, top - back))
 		return 0;
 	if (x->kind == XFR_APEX) {
 		dnsd__policy_classify(x->qname, &pn);
 		d.apex_member = pn.member;
 	}
-	rc = pdb_changes_since(x->txn, x->serial - back, ixfr_change, &d);
-	if (rc == PDB_ETOOOLD || rc == WALK_STOP || d.apex_touched) {
+	/* The client's version: a commit, and the time events after it that
+	 * it was served with; the difference is what commits changed since,
+	 * and what events changed since that time. */
+	rc = pdb_served_find(x->txn, top - back, x->now, &old_serial, &d.old_at);
+	if (rc == 0)
+		rc = pdb_changes_since(x->txn, old_serial, ixfr_change, &d);
+	if (rc == 0)
+		rc = pdb_walk_events(x->txn, d.old_at, x->now, ixfr_event, &d);
+	if (rc == PDB_ETOOOLD || rc == WALK_STOP) {
 		ixfr_free(&d);
 		return 0;
 	}
@@ -997,6 +1073,8 @@ static int ixfr_from(struct dnsd_xfr *x, uint32_t theirs, bool *whole)
 		rc = -ENOMEM;
 	if (rc == 0 && x->kind == XFR_ZONE)
 		rc = ixfr_zone_diff(x, &d, del, add);
+	else if (rc == 0)
+		rc = ixfr_apex_diff(x, &d, del, add);
 	size_t members = 0, nrr = del && add ? ldns_rr_list_rr_count(del) + ldns_rr_list_rr_count(add) : 0;
 	if (rc == 0 && (rc = pdb_member_count(x->txn, &members)) == 0 && nrr > 2 * members)
 		rc = WALK_STOP;   /* larger than the zone: send the zone */
@@ -1069,7 +1147,7 @@ static int start(struct dnsd_xfr *x, const ldns_pkt *p, const uint8_t *q, size_t
 	if (!found)
 		return reply_one(x, LDNS_RCODE_NOTAUTH, false, false);
 	if (x->community)
-		zone_mark(x->community, x->serial);
+		zone_mark(x->community, x->served);
 	if (qtype == LDNS_RR_TYPE_IXFR) {
 		uint32_t theirs = ldns_rdf2native_int32(ldns_rr_rdf(have, 2));
 		uint32_t ours = ldns_rdf2native_int32(ldns_rr_rdf(x->soa, 2));

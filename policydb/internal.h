@@ -109,13 +109,49 @@ struct pdb__journal {
 	uint8_t buf[PDB__CHANGE_MAX];
 };
 
+/* The time events of one commit (events.c). */
+struct pdb__events {
+	bool on;                  /* pdb__events_begin ran */
+	uint32_t grace;           /* removed-grace, in seconds */
+	uint64_t offset;          /* this commit's: the last one's + events since */
+	uint64_t served;          /* the served serial it makes: serial + offset */
+};
+
 struct pdb_wtxn {
 	struct pdb_txn t;
 	int64_t now;              /* the commit's time: audit and removals */
 	size_t change_len;
 	char change[PDB__AUDIT_TEXT_MAX + 1];
 	struct pdb__journal j;
+	struct pdb__events ev;
 };
+
+/* Called by write.c (events.c).  Before the body, prev the serial of the
+ * last commit (0: none): counts the events passed since it, and builds
+ * the index of a store made before it. */
+int pdb__events_begin(pdb_wtxn *w, uint64_t prev, uint64_t serial);
+/* The time of a member record's event (its not-after while active), 0 for
+ * none or a record that does not decode. */
+int64_t pdb__member_event(const void *rec, size_t len);
+/* A member's event moves from before to after (0: none). */
+int pdb__events_member(pdb_wtxn *w, const char *name, int64_t before, int64_t after);
+/* A removal's time changes from before to after (INT64_MIN: none). */
+int pdb__events_removed(pdb_wtxn *w, const char *name, int64_t before, int64_t after);
+/* After the body: the epoch of serial, and the pruning of what the
+ * journal's max serials no longer reach. */
+int pdb__events_commit(pdb_wtxn *w, uint64_t serial, uint32_t max);
+/* The served serial the snapshot's commit made, and its time:
+ * PDB_ENOTFOUND for a commit made before the index. */
+int pdb__epoch_current(pdb_txn *t, uint64_t *base, int64_t *at);
+
+/* Stamps (stamps.c): name's answers change in this commit, or at served
+ * serial served (a time event); every member's may; name leaves for good. */
+int pdb__stamp(pdb_wtxn *w, const char *name, size_t len);
+int pdb__stamp_at(pdb_wtxn *w, const char *name, size_t len, uint64_t served);
+int pdb__stamp_all(pdb_wtxn *w);
+int pdb__stamp_forget(pdb_wtxn *w, const char *name, size_t len);
+/* name's stamp (len 0: the store-wide one): 0, PDB_ENOTFOUND, PDB_ECORRUPT. */
+int pdb__stamp_get(pdb_txn *t, const char *name, size_t len, uint64_t *stamp);
 
 /* The journal lives in meta under this prefix, then the serial (u64) and
  * the item's number (u32), both big-endian: the oldest sort first, so

@@ -178,6 +178,13 @@ static int record(pdb_wtxn *w, uint8_t kind, pdb_str name, pdb_str other, const 
 	klen = 2 + (size_t)name.len + other.len;
 	if ((rc = seen_add(&j->seen, key, klen)) != 0)
 		return rc < 0 ? rc : 0;
+	/* What the journal says changed is what moves a member's stamp. */
+	if (kind == PDB_CHANGE_COMMUNITY)
+		rc = pdb__stamp_all(w);
+	else if ((rc = pdb__stamp(w, name.p, name.len)) == 0 && other.len)
+		rc = pdb__stamp(w, other.p, other.len);
+	if (rc != 0)
+		return rc;
 	if (before) {
 		c.existed = true;
 		c.before = before->mv_data;
@@ -371,6 +378,9 @@ int pdb__journal_commit(pdb_wtxn *w)
 	int rc;
 
 	if ((rc = max_get(w->t.txn, w->t.db->meta, &max)) != 0)
+		return rc;
+	/* Not known item by item: every member's stamp moves. */
+	if ((max == 0 || j->off || j->everything) && (rc = pdb__stamp_all(w)) != 0)
 		return rc;
 	if (max == 0)
 		return prune(w, j->serial);

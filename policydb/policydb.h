@@ -817,6 +817,74 @@ int pdb_journal_max(pdb_txn *txn, uint32_t *max);
  * PDB_EMAPFULL, PDB_ELMDB. */
 int pdb_w_journal_max(pdb_wtxn *w, uint32_t max);
 
+/* ---- served serials: answers that change with time -------------------------
+ * Some answers change with no commit: a member's not-after passes, a
+ * removed member's grace ends.  The writer keeps an index of these time
+ * events, in each commit's own transaction, so that the serial served to
+ * secondaries moves when one passes:
+ *
+ *     served = serial + offset + E
+ *
+ * where serial is the commit's (pdb_serial()), offset the commit's own
+ * (the last commit's offset plus the events that passed between the two
+ * commits) and E the number of events with a time in (commit's time, now].
+ * A commit thus moves the served serial by one plus the events since the
+ * last one, so it never goes back and moves at every commit; the commit
+ * serial itself stays one a commit, for the journal and the audit log.
+ * An event of a member changed before it passed is dropped with it; one
+ * that passed stays as history while the journal reaches back to it.
+ * Stores made before the index get it at their next commit; until then
+ * served is the serial. */
+
+enum pdb_event_kind {
+	PDB_EVENT_NOT_AFTER = 1,     /* an active member's not-after */
+	PDB_EVENT_GRACE_END = 2,     /* the end of a removed member's grace */
+};
+
+/** The grace of a removed member, by default: a week. */
+#define PDB_REMOVED_GRACE_DEFAULT 604800u
+
+/** The served serial of txn's snapshot at Unix time now, and the time of
+ * the next event after now in *next (0: none is known), before which the
+ * served serial cannot move without a commit.  Reads only the events
+ * since the commit.  Returns 0, -EINVAL, PDB_ECORRUPT, PDB_ELMDB. */
+int pdb_served_serial(pdb_txn *txn, int64_t now, uint64_t *served, int64_t *next);
+
+/** What served serial served (one pdb_served_serial() gave, at most the
+ * current one at now) showed: the commit *serial, at Unix time *at (its
+ * state just after the events counted up to it passed).  Returns 0;
+ * PDB_ETOOOLD when the epochs kept (as many as journal-max) do not reach
+ * back to it, or it was never served; -EINVAL, PDB_ECORRUPT, PDB_ELMDB. */
+int pdb_served_find(pdb_txn *txn, uint64_t served, int64_t now, uint64_t *serial, int64_t *at);
+
+/** Events with a time in (after, upto], oldest first (within one second by
+ * kind, then name); name is a NUL-terminated copy valid during the call.
+ * fn returns non-zero to stop, which is returned.  Returns 0, -EINVAL,
+ * PDB_ECORRUPT, PDB_ELMDB. */
+typedef int (*pdb_event_fn)(void *arg, int64_t when, enum pdb_event_kind kind, const char *name);
+int pdb_walk_events(pdb_txn *txn, int64_t after, int64_t upto, pdb_event_fn fn, void *arg);
+
+/** The served serial at which the answers for member name (its SRV
+ * names, its apex zones) last changed, as far as the store can tell: by
+ * a commit that the journal says changed the member, an override of it or
+ * its removal; by its time event; or by a change that may touch every
+ * member (community settings, removed-grace, a commit the journal keeps
+ * no items of).  Never more than pdb_served_serial() at now; moves only
+ * forward; kept in the store, so the same after a restart.  A store made
+ * before stamps gives pdb_served_serial().  name "" gives the store-wide
+ * part alone.  Returns 0, -EINVAL, PDB_ECORRUPT, PDB_ELMDB. */
+int pdb_member_stamp(pdb_txn *txn, const char *name, int64_t now, uint64_t *stamp);
+
+/** removed-grace: how long after its removal a member's delegated names
+ * are still answered (dnsd), in seconds; PDB_REMOVED_GRACE_DEFAULT if never
+ * set.  Returns 0, -EINVAL, PDB_ECORRUPT, PDB_ELMDB. */
+int pdb_removed_grace(pdb_txn *txn, uint32_t *seconds);
+
+/** Set removed-grace from this commit on (0 to PDB_REMOVED_KEEP), moving
+ * the end of every grace still to come.  Returns 0, -EINVAL,
+ * PDB_EMAPFULL, PDB_ELMDB. */
+int pdb_w_removed_grace(pdb_wtxn *w, uint32_t seconds);
+
 /* ---- addresses ---------------------------------------------------------- */
 
 /** Parse "192.0.2.1", "2001:db8::1", and with allow_prefix "192.0.2.0/24"

@@ -34,6 +34,19 @@ static int put_serial(pdb_wtxn *w, uint64_t serial)
  * this much longer than PDB_REMOVED_KEEP. */
 #define PRUNE_EVERY 3600
 
+/* The end of name's grace moves with its removal, from the one kept under
+ * key k (if any) to when (INT64_MIN: none). */
+static int removed_event(pdb_wtxn *w, const char *name, MDB_val *k, int64_t when)
+{
+	MDB_val v;
+	int rc = mdb_get(w->t.txn, w->t.db->meta, k, &v);
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return pdb__lmdb_err(rc);
+	int64_t was = rc == 0 && v.mv_size == 8 ? (int64_t)pdb__get_be64(v.mv_data) : INT64_MIN;
+	return was == when ? 0 : pdb__events_removed(w, name, was, when);
+}
+
 int pdb__w_put_removed(pdb_wtxn *w, const char *name, int64_t when)
 {
 	char buf[PDB__REMOVED_PREFIX_LEN + PDB_NAME_MAX + 1];
@@ -43,6 +56,8 @@ int pdb__w_put_removed(pdb_wtxn *w, const char *name, int64_t when)
 
 	if (!w || !name || pdb__removed_key(name, buf, &k) != 0)
 		return -EINVAL;
+	if ((rc = removed_event(w, name, &k, when)) != 0)
+		return rc;
 	pdb__put_be64(b, (uint64_t)when);
 	if ((rc = put(w, w->t.db->meta, k, pdb__val(b, 8), 0)) != 0)
 		return rc;
@@ -65,6 +80,8 @@ static int forget_removed(pdb_wtxn *w, const char *name)
 
 	if (pdb__removed_key(name, buf, &k) != 0)
 		return -EINVAL;
+	if ((rc = removed_event(w, name, &k, INT64_MIN)) != 0)
+		return rc;
 	rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->meta, &k, NULL));
 	return rc == PDB_ENOTFOUND ? 0 : rc;
 }
@@ -102,7 +119,13 @@ static int prune_removed(pdb_wtxn *w)
 				oldest = when;
 			continue;
 		}
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		/* Its stamp goes with it: the name is no member's now. */
+		char gone[PDB_NAME_MAX];
+		size_t n = k.mv_size - PDB__REMOVED_PREFIX_LEN;
+		if (n > sizeof(gone))
+			n = 0;
+		memcpy(gone, (const char *)k.mv_data + PDB__REMOVED_PREFIX_LEN, n);
+		if ((rc = mdb_cursor_del(cur, 0)) != 0 || (rc = pdb__stamp_forget(w, gone, n)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -158,6 +181,7 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 
 		w->t.db = db;
 		w->now = (int64_t)time(NULL);
+		w->ev.on = false;
 		w->change_len = 0;
 		w->change[0] = '\0';
 		pthread_rwlock_rdlock(&db->maplock);
@@ -184,11 +208,15 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 				rc = pdb_w_change(w, "initialised the store (format %d)", PDB_FORMAT_VERSION);
 			if (rc == 0)
 				rc = pdb__journal_begin(w, serial);
+			if (rc == 0)
+				rc = pdb__events_begin(w, 0, serial);
 		} else {
 			rc = pdb_serial(&w->t, &serial);
 			serial++;
 			if (rc == 0)
 				rc = pdb__journal_begin(w, serial);
+			if (rc == 0)
+				rc = pdb__events_begin(w, serial - 1, serial);
 			if (rc == 0)
 				rc = fn(w, arg);
 			if (rc == 0)
@@ -196,6 +224,11 @@ static int write_run(pdb_t *db, const char *command, pdb_write_fn fn, void *arg,
 		}
 		if (rc == 0)
 			rc = pdb__journal_commit(w);
+		uint32_t max = 0;
+		if (rc == 0)
+			rc = pdb_journal_max(&w->t, &max);
+		if (rc == 0)
+			rc = pdb__events_commit(w, serial, max);
 		if (rc == 0)
 			rc = put_serial(w, serial);
 		if (rc == 0)
@@ -283,7 +316,16 @@ int pdb_w_put_member_raw(pdb_wtxn *w, const char *name, const void *rec, size_t 
 		return PDB_EBADNAME;
 	if (pdb_member_decode(rec, len, &m) != 0)
 		return -EINVAL;
-	MDB_val k = pdb__key(name), v = pdb__val(rec, len);
+	MDB_val k = pdb__key(name), v = pdb__val(rec, len), old;
+	int64_t was = 0;
+	if (!append) {
+		if ((rc = mdb_get(w->t.txn, w->t.db->member, &k, &old)) == 0)
+			was = pdb__member_event(old.mv_data, old.mv_size);
+		else if (rc != MDB_NOTFOUND)
+			return pdb__lmdb_err(rc);
+	}
+	if ((rc = pdb__events_member(w, name, was, pdb_member_valid_until(&m))) != 0)
+		return rc;
 	/* The record before is read before it is replaced; under APPEND
 	 * there is none, and the item waits until the put has shown that. */
 	if (!append && (rc = pdb__journal_member(w, name, &v, false)) != 0)
@@ -308,6 +350,11 @@ int pdb_w_del_member(pdb_wtxn *w, const char *name)
 	if (!w || !name)
 		return -EINVAL;
 	k = pdb__key(name);
+	if ((rc = mdb_get(w->t.txn, w->t.db->member, &k, &ck)) != 0 && rc != MDB_NOTFOUND)
+		return pdb__lmdb_err(rc);
+	if (rc == 0 && (rc = pdb__events_member(w, name, pdb__member_event(ck.mv_data, ck.mv_size),
+	                                        0)) != 0)
+		return rc;
 	if ((rc = pdb__journal_member(w, name, NULL, false)) != 0 ||
 	    (rc = pdb__lmdb_err(mdb_del(w->t.txn, w->t.db->member, &k, NULL))) != 0 ||
 	    (rc = pdb__w_put_removed(w, name, w->now)) != 0)
@@ -382,9 +429,9 @@ int pdb_w_put_community(pdb_wtxn *w, const struct pdb_community *c)
 static int clear_keep_removal(void *arg, const char *name, const void *rec, size_t len)
 {
 	pdb_wtxn *w = arg;
+	int rc = pdb__events_member(w, name, pdb__member_event(rec, len), 0);
 
-	(void)rec, (void)len;
-	return pdb__w_put_removed(w, name, w->now);
+	return rc ? rc : pdb__w_put_removed(w, name, w->now);
 }
 
 int pdb_w_clear(pdb_wtxn *w)

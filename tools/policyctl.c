@@ -74,6 +74,12 @@ static const struct command commands[] = {
 	  "  set alpha.fed.example tags '[industry:finance, auth:pki]'\n"
 	  "  set alpha.fed.example not-after 2027-12-31\n"
 	  "  set alpha.fed.example min-peer-level 2" },
+	{ "removed-grace", cmd_removed_grace, "removed-grace [SECONDS]",
+	  "Print, or set, how long dnsd goes on answering a removed member's\n"
+	  "delegated names (its _xmpp-server._tcp and _xmpps-server._tcp zones)\n"
+	  "after its removal: 0 to 7776000 seconds (90 days), default 604800 (a\n"
+	  "week).  A store setting, so that the end of each grace is known to the\n"
+	  "store and moves the SOA serial when it comes; dnsd follows it." },
 	{ "verify", cmd_verify, "verify",
 	  "Walk the whole store: the free list, every database and every record,\n"
 	  "each decoded and checked as dnsd and xmppd read it.  LMDB keeps no\n"

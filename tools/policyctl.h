@@ -76,5 +76,6 @@ int cmd_export_table(struct ctl *c, int argc, char **argv);
 int cmd_verify_table(struct ctl *c, int argc, char **argv);
 int cmd_render_table(struct ctl *c, int argc, char **argv);
 int cmd_tsig_keygen(struct ctl *c, int argc, char **argv);
+int cmd_removed_grace(struct ctl *c, int argc, char **argv);
 
 #endif

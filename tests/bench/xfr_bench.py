@@ -6,6 +6,15 @@ one run.  Prints, for each, the best wall time of RUNS transfers by kdig
 resident memory (VmHWM) before the first and after the last transfer.
 
     xfr_bench.py POLICYCTL DNSD [MEMBERS ...]   (default: 10000 100000)
+    xfr_bench.py --ixfr POLICYCTL DNSD [MEMBERS ...]
+
+--ixfr instead measures one commit's IXFR (one member suspended, which
+under "inactive: nxdomain" takes its two SRV records out of the default
+view): its size and the best time of RUNS, from dnsd, and from Knot DNS
+as a primary given the same change as a zone file reload whose IXFR Knot
+makes from the difference (zonefile-load: difference); then dnsd's query
+throughput (dnsperf, DNSPERF_S seconds) alone and while a secondary
+transfers the whole zone in a loop.
 
 Everything lives in a temporary directory, removed at the end.
 """
@@ -15,12 +24,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dns_bench import HOST, ZONE, apex_text, free_port, stop, wait_up, write_inputs  # noqa: E402
+from dns_bench import (HOST, ZONE, apex_text, check_answer, dnsperf, free_port, stop,  # noqa: E402
+                       wait_up, write_inputs)
 
 RUNS = 3
+DNSPERF_S = 10
+CHANGED = "m00042"
 
 
 def full_zone(work, members):
@@ -34,10 +47,12 @@ def full_zone(work, members):
     return path
 
 
-def knot_conf(work, port, zonefile):
+def knot_conf(work, port, zonefile, ixfr=False):
     path = os.path.join(work, "knot-xfr.conf")
     with open(path, "w") as f:
-        f.write(f"""server:
+        f.write(f"""control:
+    listen: {work}/knot.sock
+server:
     listen: {HOST}@{port}
     rundir: {work}
     udp-workers: 1
@@ -57,7 +72,8 @@ zone:
   - domain: {ZONE}
     file: {zonefile}
     zonefile-sync: -1
-    journal-content: none
+    zonefile-load: {"difference" if ixfr else "whole"}
+    journal-content: {"changes" if ixfr else "none"}
     acl: local
 """)
     return path
@@ -94,7 +110,153 @@ def measure(name, cmd, port, work):
         stop(proc, log)
 
 
+def kdig_ixfr(port, serial, source=HOST):
+    """One IXFR from serial: (seconds, bytes, records)."""
+    t0 = time.monotonic()
+    r = subprocess.run(["kdig", "-p", str(port), f"@{HOST}", "-b", source, "-t",
+                        f"IXFR={serial}", ZONE], capture_output=True, text=True, timeout=600)
+    took = time.monotonic() - t0
+    m = re.search(r"Received (\d+) B \((\d+) messages, (\d+) records\)", r.stdout)
+    if r.returncode != 0 or not m:
+        sys.exit("kdig failed:\n" + r.stdout[-2000:] + r.stderr)
+    return took, int(m.group(1)), int(m.group(3))
+
+
+def soa(port):
+    r = subprocess.run(["dig", f"@{HOST}", "-p", str(port), "+short", ZONE, "SOA"],
+                       capture_output=True, text=True, timeout=30)
+    return int(r.stdout.split()[2])
+
+
+def wait_serial_moves(port, old):
+    deadline = time.monotonic() + 120
+    while soa(port) == old:
+        if time.monotonic() > deadline:
+            sys.exit("the serial did not move")
+        time.sleep(0.2)
+    return soa(port)
+
+
+def ixfr_dnsd(policyctl, dnsd, work, db, conf):
+    port = free_port()
+    log = open(os.path.join(work, "dnsd-ixfr.log"), "w")
+    proc = subprocess.Popen([dnsd, "--config", conf, "--db", db, "--zone", f"{work}/apex.zone",
+                             "--listen", f"{HOST}:{port}", "--threads", "1"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_up(port, proc, "dnsd")
+        old = soa(port)
+        kdig_ixfr(port, old)   # a secondary at the current serial
+        subprocess.run([policyctl, "--db", db, "suspend", f"{CHANGED}.{ZONE}"], check=True,
+                       stdout=subprocess.DEVNULL)
+        wait_serial_moves(port, old)
+        best = min(kdig_ixfr(port, old) for _ in range(RUNS))
+        subprocess.run([policyctl, "--db", db, "resume", f"{CHANGED}.{ZONE}"], check=True,
+                       stdout=subprocess.DEVNULL)
+        return best
+    finally:
+        stop(proc, log)
+
+
+def ixfr_knot(work, members):
+    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+    if not os.access(knotd, os.X_OK):
+        return None
+    zonefile = full_zone(work, members)
+    port = free_port()
+    conf = knot_conf(work, port, zonefile, ixfr=True)
+    log = open(os.path.join(work, "knot-ixfr.log"), "w")
+    proc = subprocess.Popen([knotd, "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_up(port, proc, "knot")
+        old = soa(port)
+        with open(zonefile) as f:
+            text = f.read()
+        # The same change: the member's two SRV records go, the serial moves.
+        text = "".join(line for line in text.splitlines(True)
+                       if f"._tcp.{CHANGED} " not in line)
+        text = text.replace(f" {old} ", f" {old + 1} ", 1)
+        with open(zonefile, "w") as f:
+            f.write(text)
+        subprocess.run(["knotc", "-c", conf, "zone-reload", ZONE], check=True,
+                       capture_output=True, timeout=600)
+        wait_serial_moves(port, old)
+        return min(kdig_ixfr(port, old) for _ in range(RUNS))
+    finally:
+        stop(proc, log)
+
+
+def axfr_loop(port, stop_at):
+    """A secondary that transfers the whole zone again and again."""
+    n = 0
+    while time.monotonic() < stop_at:
+        subprocess.run(["kdig", "-p", str(port), f"@{HOST}", "-t", "AXFR", ZONE],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=max(5, stop_at - time.monotonic() + 60))
+        n += 1
+    return n
+
+
+def qps_dnsd(dnsd, work, db, conf, with_transfers):
+    port = free_port()
+    log = open(os.path.join(work, "dnsd-qps.log"), "w")
+    proc = subprocess.Popen([dnsd, "--config", conf, "--db", db, "--zone", f"{work}/apex.zone",
+                             "--listen", f"{HOST}:{port}", "--threads", "1"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_up(port, proc, "dnsd")
+        check_answer(port, "dnsd")
+        loop = None
+        if with_transfers:
+            out = []
+            stop_at = time.monotonic() + DNSPERF_S + 2
+            loop = threading.Thread(target=lambda: out.append(axfr_loop(port, stop_at)))
+            loop.start()
+            time.sleep(1)   # the first transfer under way
+        qps, lost = dnsperf(port, os.path.join(work, "queries"), DNSPERF_S)
+        if loop:
+            loop.join()
+            return qps, lost, out[0]
+        return qps, lost, 0
+    finally:
+        stop(proc, log)
+
+
+def main_ixfr(policyctl, dnsd, sizes):
+    for members in sizes:
+        work = tempfile.mkdtemp(prefix="xfr-bench-")
+        try:
+            policy = write_inputs(work, members)
+            with open(policy) as f:
+                text = f.read()
+            with open(policy, "w") as f:
+                f.write(text.replace("  fallback: allowed\n",
+                                     "  fallback: allowed\n  inactive: nxdomain\n", 1))
+            db = os.path.join(work, "store")
+            subprocess.run([policyctl, "--db", db, "init"], check=True, stdout=subprocess.DEVNULL)
+            t0 = time.monotonic()
+            subprocess.run([policyctl, "--db", db, "load", policy], check=True,
+                           stdout=subprocess.DEVNULL)
+            print(f"{members} members: loaded in {time.monotonic() - t0:.1f} s")
+            conf = os.path.join(work, "dnsd.yaml")
+            with open(conf, "w") as f:
+                f.write(f"transfer:\n  - {{address: {HOST}/32}}\n")
+            for name, r in (("dnsd", ixfr_dnsd(policyctl, dnsd, work, db, conf)),
+                            ("knot", ixfr_knot(work, members))):
+                if r:
+                    print(f"  IXFR of one commit, {name:5s} {r[0]:7.3f} s  {r[2]:3d} records  "
+                          f"{r[1]:6d} B (best of {RUNS})")
+            for transfers in (False, True):
+                qps, lost, n = qps_dnsd(dnsd, work, db, conf, transfers)
+                what = f"while {n} AXFRs ran" if transfers else "alone"
+                print(f"  dnsd queries {what}: {qps:9.0f} q/s, {lost} lost ({DNSPERF_S} s)")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
+    if sys.argv[1] == "--ixfr":
+        return main_ixfr(sys.argv[2], sys.argv[3], [int(a) for a in sys.argv[4:]] or [10000])
     policyctl, dnsd = sys.argv[1], sys.argv[2]
     sizes = [int(a) for a in sys.argv[3:]] or [10000, 100000]
     knotd = shutil.which("knotd") or "/usr/sbin/knotd"

@@ -72,6 +72,9 @@ def start(dnsd_path, loaded, sample_zone):
     started = []
 
     def run(*extra, zone=sample_zone):
+        # The grace is the store's; dnsd's option only checks it.
+        if "--removed-grace-s" in extra:
+            loaded.ok("removed-grace", extra[extra.index("--removed-grace-s") + 1])
         d = Dnsd(dnsd_path, str(loaded.db), [str(zone)], extra=("--threads", "1", *extra))
         d.ctl = loaded
         started.append(d)
@@ -132,6 +135,7 @@ def test_removed_grace_zero_refuses_at_once(start, sample_policy, tmp_path):
 def test_removed_grace_in_the_config_file(dnsd_path, loaded, sample_zone, sample_policy,
                                           tmp_path):
     port = free_port()
+    loaded.ok("removed-grace", "0")
     conf = tmp_path / "dnsd.yaml"
     conf.write_text(f"db: {loaded.db}\nzones: [{sample_zone}]\nlisten: [\"{HOST}:{port}\"]\n"
                     "threads: 1\nremoved-grace-s: 0\n")
@@ -289,3 +293,13 @@ def test_sighup_with_serial_gone_back_never_serves_an_older_serial(start, sample
     reload_until(d, "ch.fed.example", "A", "192.0.2.57")
     assert zone_serial(d) == (s0 + 1) % 2**32
     assert "bump the file's serial" in d.stderr()
+
+
+def test_removed_grace_option_disagreeing_with_store_refused(dnsd_path, loaded, sample_zone):
+    # The store's removed-grace decides when a grace ends, and so when the
+    # serial moves: a dnsd told otherwise would answer out of step with it.
+    r = subprocess.run([dnsd_path, "--db", str(loaded.db), "--zone", str(sample_zone),
+                        "--listen", f"{HOST}:{free_port()}", "--removed-grace-s", "8"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2, r.stderr
+    assert "removed-grace-s 8 differs from the store's removed-grace 604800" in r.stderr, r.stderr

@@ -112,7 +112,7 @@ def test_commit_makes_one_notify_per_changed_zone(dnsd_path, loaded, sample_zone
     try:
         first_look_done(d)
         assert sec.notifies() == [], "NOTIFY with no change"
-        loaded.ok("suspend", "beta.fed.example")
+        loaded.ok("suspend", "gamma.example")   # the community zone and gamma's apexes
         serial = served_serial(d)
         got = sec.wait_for(3, 10)
         time.sleep(1.5)   # nothing more may come: each was acknowledged
@@ -135,7 +135,7 @@ def test_every_target_is_notified(dnsd_path, loaded, sample_zone, tmp_path, seco
     d = start(dnsd_path, loaded, sample_zone, tmp_path, [a, b], catalog=False)
     try:
         first_look_done(d)
-        loaded.ok("set", "beta.fed.example", "level", "1")
+        loaded.ok("set", "gamma.example", "level", "2")
         for s in (a, b):
             s.wait_for(3, 10)
             assert sorted(s.zones()) == sorted([COMMUNITY, *APEXES])
@@ -274,5 +274,64 @@ def test_zone_file_reload_with_a_new_serial_notifies_that_zone(dnsd_path, loaded
         assert sorted(sec.zones()) == sorted([COMMUNITY, *APEXES])
         assert served_serial(d) == before + 1
         assert f"notify fed.example serial {before + 1} to" in d.stderr()
+    finally:
+        assert d.stop() == 0
+
+
+def test_not_after_passing_notifies_with_no_commit_nor_query(dnsd_path, loaded, sample_zone,
+                                                             tmp_path, secondaries):
+    # A not-after that passes moves the served serial with no commit: the
+    # secondaries must hear of it even if no one queries dnsd meanwhile.
+    sec = secondaries()
+    soon = int(time.time()) + 4
+    loaded.ok("set", "alpha.fed.example", "not-after",
+              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(soon)))
+    d = start(dnsd_path, loaded, sample_zone, tmp_path, [sec], catalog=False)
+    try:
+        first_look_done(d)
+        assert sec.notifies() == [], "NOTIFY with no change"
+        got = sec.wait_for(1, 15)
+        # An instant is valid through its second: it ends at soon + 1.
+        assert got and time.time() >= soon + 1 - 0.5
+        time.sleep(1.5)   # nothing more: gamma's apexes did not change
+        names = sorted(m.question[0].name.to_text() for _, m in sec.notifies())
+        assert names == [COMMUNITY], names
+        serial = served_serial(d)
+        assert f"notify fed.example serial {serial} to {HOST}:{sec.port}: sent" in d.stderr()
+    finally:
+        assert d.stop() == 0
+
+
+def test_commit_on_one_member_notifies_only_its_own_apex_zones(dnsd_path, loaded, sample_zone,
+                                                              sample_policy, tmp_path,
+                                                              secondaries):
+    # Each apex zone outside the community zone has its own serial, which
+    # moves only with its member (or with every member): a commit on one
+    # member must not send every apex zone's secondaries a NOTIFY.
+    def with_omega(p):
+        p["members"]["omega.example"] = {"level": 1, "targets": ["xmpp.omega.example:5269"]}
+    loaded.ok("load", write_policy(sample_policy, tmp_path / "p.yaml", with_omega))
+    omega = ["_xmpp-server._tcp.omega.example.", "_xmpps-server._tcp.omega.example."]
+    sec = secondaries()
+    d = start(dnsd_path, loaded, sample_zone, tmp_path, [sec], catalog=False)
+    try:
+        first_look_done(d)
+        gamma_before = served_serial(d, sorted(APEXES)[0])
+        loaded.ok("set", "beta.fed.example", "level", "1")   # inside the community zone
+        sec.wait_for(1, 10)
+        time.sleep(1.5)
+        assert sec.zones() == [COMMUNITY]
+        assert served_serial(d, sorted(APEXES)[0]) == gamma_before
+        loaded.ok("set", "gamma.example", "level", "2")
+        sec.wait_for(4, 10)
+        time.sleep(1.5)
+        assert sorted(sec.zones()) == sorted([COMMUNITY, COMMUNITY, *APEXES])
+        assert served_serial(d, sorted(APEXES)[0]) == served_serial(d)
+        assert served_serial(d, omega[0]) < served_serial(d)
+        # A change to every member (the community settings) moves them all.
+        loaded.ok("removed-grace", "100")
+        sec.wait_for(9, 10)
+        time.sleep(1.5)
+        assert sorted(sec.zones()[4:]) == sorted([COMMUNITY, *APEXES, *omega])
     finally:
         assert d.stop() == 0

@@ -153,6 +153,7 @@ def dnsd_lab(dnsd_path, loaded, sample_zone, tmp_path):
     view_lab = Lab(tmp_path / "view", (HOST, port), view_key, ["fed.example"], catalog=CATALOG,
                    kinds=("knot",))
     write()
+    loaded.ok("removed-grace", "0")   # the store's, which dnsd's setting must match
     d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
              extra=["--config", str(conf), "--listen", f"{HOST}:{port}"])
     try:
@@ -166,7 +167,7 @@ def dnsd_lab(dnsd_path, loaded, sample_zone, tmp_path):
             # The member zones come from the catalog: Knot and BIND add them
             # after its transfer, NSD has them configured.
             for apex in GAMMA:
-                assert lab.wait_serial(apex, serial, FOLLOW_S) == {}, apex
+                assert lab.wait_serial(apex, soa_serial(port, apex), FOLLOW_S) == {}, apex
             yield d, port, lab, view_lab, key, view_key
     finally:
         assert d.stop() == 0
@@ -178,19 +179,26 @@ def test_secondaries_follow_dnsd_policy_changes_through_notify(dnsd_lab, loaded)
     for s in lab:
         assert s.transfers("fed.example"), s.kind
     seen = {s.kind: len(s.transfers("fed.example")) for s in lab}
+    # Each apex zone has its own serial: a change to beta leaves gamma's
+    # as it was, a change to gamma moves it to the community zone's.
     for change in (("suspend", "beta.fed.example"), ("resume", "beta.fed.example"),
-                   ("set", "beta.fed.example", "level", "1")):
+                   ("set", "beta.fed.example", "level", "1"), ("set", "gamma.example", "level", "2")):
         before = time.monotonic()
+        apex_before = soa_serial(port, GAMMA[0])
         loaded.ok(*change)
         serial = soa_serial(port, "fed.example")
         assert lab.wait_serial("fed.example", serial, FOLLOW_S) == {}, change
         for apex in GAMMA:
-            assert lab.wait_serial(apex, serial, FOLLOW_S, kinds=("knot", "bind", "nsd")) == {}
+            apex_serial = soa_serial(port, apex)
+            assert (apex_serial == serial) == (change[1] == "gamma.example"), (change, apex)
+            assert (apex_serial == apex_before) == (change[1] != "gamma.example"), (change, apex)
+            assert lab.wait_serial(apex, apex_serial, FOLLOW_S,
+                                   kinds=("knot", "bind", "nsd")) == {}
         assert time.monotonic() - before < FOLLOW_S + 5
     # The first transfer and one per change at least (IXFR, or the whole
     # zone where dnsd's journal cannot give the difference).
     for s in lab:
-        assert len(s.transfers("fed.example")) >= 4, (s.kind, s.transfers("fed.example"))
+        assert len(s.transfers("fed.example")) >= 5, (s.kind, s.transfers("fed.example"))
     # After the first transfer, dnsd's journal gives the differences: Knot
     # and BIND say they received IXFR, not the whole zone (NSD does not say).
     for s in lab:
@@ -234,6 +242,30 @@ def test_catalog_adds_and_drops_an_out_of_zone_member(dnsd_lab, loaded, sample_p
     for apex in GAMMA:
         assert lab.wait_serial(apex, None, FOLLOW_S, kinds=("knot", "bind")) == {}, apex
     loaded.ok("load", sample_policy)
-    serial = soa_serial(port, "fed.example")
     for apex in GAMMA:
+        serial = soa_serial(port, apex)
         assert lab.wait_serial(apex, serial, FOLLOW_S, kinds=("knot", "bind")) == {}, apex
+
+
+def test_keyed_view_secondary_converges_when_a_not_after_passes(dnsd_lab, loaded):
+    # alpha's fallback in delta's view ends at its not-after, with no
+    # commit: dnsd's serial moves then, it sends NOTIFY by itself, and the
+    # secondary takes the difference and serves what dnsd serves.
+    _, port, _, view_lab, _, view_key = dnsd_lab
+    soon = int(time.time()) + 8
+    loaded.ok("set", "alpha.fed.example", "not-after",
+              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(soon)))
+    serial = soa_serial(port, "fed.example")
+    assert view_lab.wait_serial("fed.example", serial, FOLLOW_S) == {}
+    before = dnsd_axfr(port, "fed.example", view_key)
+    # An instant is valid through its second: it ends at soon + 1.
+    while time.time() < soon + 1.3:
+        time.sleep(0.1)
+    moved = soa_serial(port, "fed.example")
+    assert moved == serial + 1
+    assert view_lab.wait_serial("fed.example", moved, FOLLOW_S) == {}
+    want = dnsd_axfr(port, "fed.example", view_key)
+    assert want != before
+    for s in view_lab:
+        assert_same_names(want, s.port, s.kind)
+        assert s.transfers("fed.example")[-1] == "IXFR", s.transfers("fed.example")

@@ -61,6 +61,7 @@ def config(tmp_path, text=CONFIG):
 
 @pytest.fixture
 def server(dnsd_path, loaded, sample_zone, tmp_path):
+    loaded.ok("removed-grace", "0")   # the store says; dnsd checks
     d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
              extra=("--config", str(config(tmp_path)), "--removed-grace-s", "0"))
     d.ctl = loaded
@@ -591,6 +592,7 @@ def test_ixfr_over_udp_difference_that_fits(server):
 
 
 def test_ixfr_older_than_journal_max_whole_zone(dnsd_path, loaded, sample_zone, tmp_path):
+    loaded.ok("removed-grace", "0")   # the store says; dnsd checks
     d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)],
              extra=("--config", str(config(tmp_path, CONFIG + "journal-max: 1\n")),
                     "--removed-grace-s", "0"))
@@ -609,6 +611,7 @@ def test_ixfr_older_than_journal_max_whole_zone(dnsd_path, loaded, sample_zone, 
 def test_ixfr_after_zone_reload_whole_zone(dnsd_path, loaded, sample_zone, tmp_path):
     zone = tmp_path / "fed.example.zone"
     zone.write_text(sample_zone.read_text())
+    loaded.ok("removed-grace", "0")   # the store says; dnsd checks
     d = Dnsd(dnsd_path, str(loaded.db), [str(zone)],
              extra=("--config", str(config(tmp_path)), "--removed-grace-s", "0"))
     d.ctl = loaded
@@ -628,16 +631,79 @@ def test_ixfr_after_zone_reload_whole_zone(dnsd_path, loaded, sample_zone, tmp_p
         assert d.stop() == 0, d.stderr()
 
 
-def test_ixfr_member_apex_zone_untouched_two_soas_touched_whole(server):
+def test_ixfr_member_apex_zone_untouched_same_serial_touched_difference(server):
+    # An apex zone has its own serial: a commit on another member leaves
+    # it as it was (its secondaries are current); one on its member moves
+    # it, and an IXFR from before gets the difference.
     apex = "_xmpp-server._tcp.gamma.example"
     axfr(server, apex)
-    s0 = current_serial(server)
+    a0 = current_serial(server, apex)
     server.ctl.ok("suspend", "alpha.fed.example")
-    records = ixfr_from(server, s0, zone=apex)
-    assert diff_of(records) == (s0, set(), set())
-    assert records[0][3].serial == current_serial(server)
-    s1 = current_serial(server)
+    assert current_serial(server, apex) == a0
+    assert current_serial(server) != a0
+    r = dns.query.tcp(ixfr_query(apex, a0), HOST, port=server.port, source=ALLOWED,
+                      timeout=TIMEOUT)
+    assert [(rr.rdtype, rr[0].serial) for rr in r.answer] == [(dns.rdatatype.SOA, a0)]
     server.ctl.ok("suspend", "gamma.example")
-    records = ixfr_from(server, s1, zone=apex)
-    assert not is_incremental(records)
-    assert records[0][3].serial == current_serial(server)
+    a1 = current_serial(server, apex)
+    assert a1 == current_serial(server) and a1 != a0
+    records = ixfr_from(server, a0, zone=apex)
+    # The default view gives a suspended member the clearinghouse, as
+    # before: the two SOAs and nothing else.
+    assert diff_of(records) == (a0, set(), set())
+    assert records[0][3].serial == a1
+    # delta's view gets gamma's own hosts once gamma meets delta's
+    # min-peer-level: exactly those records are added.
+    old, _ = axfr(server, apex, source=DELTA_XFR)
+    v0 = old[(apex + ".", dns.rdatatype.SOA)][1].pop().split()[2]
+    server.ctl.ok("resume", "gamma.example")
+    server.ctl.ok("set", "gamma.example", "level", "3")
+    new, _ = axfr(server, apex, source=DELTA_XFR)
+    records = ixfr_from(server, int(v0), zone=apex, source=DELTA_XFR)
+    serial_old, deleted, added = diff_of(records)
+    assert serial_old == int(v0) and added and not deleted
+    assert all(r[0] == apex + "." and r[1] == dns.rdatatype.SRV for r in added)
+    assert (as_set(old) - deleted) | added == as_set(new)
+
+
+# ---- a not-after that passes with no commit ----------------------------------------
+
+def instant(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def wait_past(t):
+    """Sleep until the Unix time t has passed (bounded by the caller's t)."""
+    while time.time() < t + 0.3:
+        time.sleep(0.1)
+
+
+def test_not_after_passing_moves_serial_and_ixfr_carries_that_member(server):
+    # A member whose not-after passes loses its fallback in delta's view
+    # with no commit: the serial must move, and an IXFR from the serial
+    # before must carry exactly that member's SRV change, the old records
+    # as they were before the time (not rendered at the current time).
+    soon = int(time.time()) + 4
+    server.ctl.ok("set", "alpha.fed.example", "not-after", instant(soon))
+    old, _ = axfr(server, source=DELTA_XFR)
+    s0 = current_serial(server)
+    wait_past(soon + 1)   # an instant is valid through its second
+    s1 = current_serial(server)
+    assert s1 == s0 + 1, "the serial did not move when the not-after passed"
+    new, _ = axfr(server, source=DELTA_XFR)
+    assert as_set(old) != as_set(new)
+    records = ixfr_from(server, s0, source=DELTA_XFR)
+    assert is_incremental(records), server.stderr()
+    serial_old, deleted, added = diff_of(records)
+    assert serial_old == s0 and records[0][3].serial == s1
+    assert deleted
+    assert all(r[0].endswith("._tcp.alpha.fed.example.") and r[1] == dns.rdatatype.SRV
+               for r in deleted | added)
+    assert (as_set(old) - deleted) | added == as_set(new)
+    # A commit after the event moves the serial on by one more, never back.
+    server.ctl.ok("suspend", "beta.fed.example")
+    assert current_serial(server) == s1 + 1
+    records = ixfr_from(server, s0, source=DELTA_XFR)
+    assert is_incremental(records)
+    serial_old, deleted, added = diff_of(records)
+    assert (as_set(old) - deleted) | added == as_set(axfr(server, source=DELTA_XFR)[0])
