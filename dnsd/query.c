@@ -46,6 +46,7 @@ void dnsd_engine_free(dnsd_engine *e)
 	pdb_read_end(e->txn);
 	dnsd__cache_free(e->cache);
 	pdb_addr_map_free(&e->epoch.views);
+	dnsd__changed_free(&e->epoch.changed);
 	free(e);
 }
 
@@ -74,39 +75,6 @@ void dnsd_engine_set_zones(dnsd_engine *e, const dnsd_zones *zones)
 
 /* ---- the pipeline ---- */
 
-/* Rebuild what the serial implies when it moved, into the engine's own
- * memory: the community is copied out of the snapshot. */
-static int epoch_refresh(dnsd_engine *e, uint64_t serial)
-{
-	struct dnsd_epoch *ep = &e->epoch;
-	struct pdb_community tmp;
-	size_t len;
-	int rc;
-
-	if (ep->serial == serial && ep->zones_gen == e->zones_gen)
-		return 0;
-	ep->serial = 0;
-	ep->have_c = false;
-	ep->community = NULL;
-	ep->views_built = false;
-	memset(ep->memo, 0, sizeof(ep->memo));
-	rc = pdb_get_community(e->txn, &tmp);
-	if (rc == 0) {
-		if ((rc = pdb_community_encode(&tmp, ep->cbuf, sizeof(ep->cbuf), &len)) != 0 ||
-		    (rc = pdb_community_decode(ep->cbuf, len, &ep->c)) != 0)
-			return rc;
-		char zone[PDB_NAME_MAX + 1];
-		snprintf(zone, sizeof(zone), "%.*s", ep->c.zone.len, ep->c.zone.p);
-		ep->community = dnsd__zone_by_name(e->zones, zone);
-		ep->have_c = true;
-	} else if (rc != PDB_ENOTFOUND) {
-		return rc;
-	}
-	ep->serial = serial;
-	ep->zones_gen = e->zones_gen;
-	return 0;
-}
-
 /* Take a fresh snapshot of the policy: every query sees the newest
  * commit, so a change is in the very next answer. */
 static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
@@ -114,7 +82,7 @@ static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
 	int rc;
 
 	if ((rc = pdb_read_renew(e->txn)) != 0 || (rc = pdb_serial(e->txn, serial)) != 0 ||
-	    (rc = epoch_refresh(e, *serial)) != 0)
+	    (rc = dnsd__epoch_refresh(e, *serial)) != 0)
 		return rc;
 	e->epoch.version = pdb_snapshot_version(e->txn);
 	return 0;
@@ -515,7 +483,6 @@ static void make_key(const dnsd_engine *e, const struct plain_query *p, int32_t 
                      struct dnsd_cache_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->serial = e->epoch.serial;
 	k->zones_gen = e->zones_gen;
 	k->view = view;
 	k->qtype = p->qtype;
@@ -558,12 +525,14 @@ static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_quer
                        const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen,
                        struct dnsd_cache_key *k)
 {
+	const struct dnsd_cache_deps *deps;
 	const uint8_t *hit;
 	int64_t until;
 	size_t len;
 
 	make_key(e, p, view, k);
-	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until)))
+	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until, &deps)) ||
+	    !dnsd__epoch_holds(&e->epoch, deps))
 		return false;
 	/* The clock is read only for the few answers that end at a time. */
 	if (until && (int64_t)time(NULL) >= until)
@@ -592,9 +561,11 @@ struct fit_info {
  * its TSIG is added by the caller, as for every signed query. */
 static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                        uint64_t serial, int snap_rc, uint16_t tsig_error, uint8_t *wire,
-                       size_t *wlen, bool *cacheable, int64_t *until, struct fit_info *fi)
+                       size_t *wlen, bool *cacheable, int64_t *until, struct dnsd_cache_deps *deps,
+                       struct fit_info *fi)
 {
-	struct dnsd_query x = { .e = e, .txn = e->txn, .client = c, .serial = serial };
+	struct dnsd_query x = { .e = e, .txn = e->txn, .client = c, .serial = serial,
+	                        .deps = { .serial = serial } };
 	struct msg_scan s;
 	uint8_t *w = NULL;
 	int rc = snap_rc;
@@ -648,6 +619,7 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		*wlen = n;
 		*cacheable = rc == 0;
 		*until = x.until;
+		*deps = x.deps;
 	}
 	free(w);
 	ldns_pkt_free(x.r);
@@ -681,6 +653,7 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	struct msg_scan scan;
 	struct plain_query p;
 	struct dnsd_cache_key k;
+	struct dnsd_cache_deps deps;
 	struct dnsd_tsig_ctx tsig;    /* filled by dnsd_tsig_verify, read only then */
 	uint16_t tsig_error = 0;
 	uint64_t serial = 0;
@@ -737,10 +710,11 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 		pdb_read_reset(e->txn);
 		return 0;
 	}
-	rc = answer_full(e, q, qlen, c, serial, snap, tsig_error, wire, &wlen, &cacheable, &until, &fi);
+	rc = answer_full(e, q, qlen, c, serial, snap, tsig_error, wire, &wlen, &cacheable, &until,
+	                 &deps, &fi);
 	pdb_read_reset(e->txn);
 	if (plain && cacheable)
-		dnsd__cache_put(e->cache, &k, wire, wlen, until);
+		dnsd__cache_put(e->cache, &k, wire, wlen, until, &deps);
 	if (plain)
 		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
 	else if (scan.ntsig)
