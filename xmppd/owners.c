@@ -11,6 +11,7 @@
 
 struct xmppd__owners {
 	uint64_t version;
+	bool ready;                   /* map followed to version */
 	struct pdb_addr_map map;
 };
 
@@ -38,6 +39,7 @@ static int follow(xmppd__owners *o, pdb_t *db)
 		return rc;
 	rc = pdb_addr_map_follow(&o->map, txn, PDB_LIST_ADDRESSES, NULL);
 	o->version = pdb_snapshot_version(txn);
+	o->ready = rc == 0;
 	pdb_read_end(txn);
 	return rc;
 }
@@ -50,7 +52,7 @@ int xmppd__owner_of(xmppd__owners *o, pdb_t *db, int family, const uint8_t *addr
 
 	if (!o || !db || !addr || !name)
 		return -EINVAL;
-	if ((!o->map.built || o->version != pdb_version(db)) && (rc = follow(o, db)) != 0)
+	if ((!o->ready || o->version != pdb_version(db)) && (rc = follow(o, db)) != 0)
 		return rc;
 	if (!(owner = pdb_addr_map_member(&o->map, pdb_addr_map_find(&o->map, family, addr))))
 		return PDB_ENOTFOUND;
