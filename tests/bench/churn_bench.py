@@ -5,10 +5,10 @@ policyctl commits one change at RATES per second, against the same run
 without commits; and Knot DNS serving the same SRV records as a static zone
 while dnspython sends it RFC 2136 updates at the same rates.
 
-    churn_bench.py POLICYCTL DNSD [MEMBERS] [SECONDS] [RATES] [THREADS]
+    churn_bench.py POLICYCTL DNSD [MEMBERS] [SECONDS] [RATES] [THREADS] [SERVERS]
 
 RATES is a comma list (default 0,1,10,100; 0 is the run without
-commits).  dnsd runs once with "fallback: always" and once with
+commits); SERVERS a comma list of dnsd and knot (default both).  dnsd runs once with "fallback: always" and once with
 "fallback: allowed".  The load is two dnsperf processes (-T 1 -c 1 -q 100),
 one from 127.0.0.1 (no view) and one from 127.0.1.1 (a member's view),
 over a working set of 50,000 names of the MEMBERS; a probe from 127.0.1.2
@@ -206,6 +206,7 @@ def main():
     seconds = int(sys.argv[4]) if len(sys.argv) > 4 else 20
     rates = [int(x) for x in (sys.argv[5] if len(sys.argv) > 5 else "0,1,10,100").split(",")]
     threads = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+    servers = (sys.argv[7] if len(sys.argv) > 7 else "dnsd,knot").split(",")
     knotd = shutil.which("knotd") or "/usr/sbin/knotd"
     work = tempfile.mkdtemp(prefix="churn-bench-")
     try:
@@ -223,7 +224,7 @@ def main():
         print(f"{members} members ({WITH_QUERIERS} with queriers), {seconds} s a run, "
               f"{threads} server thread(s); load: 2 x dnsperf -T 1 -c 1 -q 100 over "
               f"{WORKING_SET} names; probe: 200 q/s, one at a time", flush=True)
-        for fallback in ("always", "allowed"):
+        for fallback in ("always", "allowed") if "dnsd" in servers else ():
             policy = os.path.join(work, "policy.yaml")
             write_policy(policy, members, fallback)
             subprocess.run([policyctl, "--db", db, "load", policy], check=True,
@@ -244,6 +245,8 @@ def main():
             finally:
                 stop(proc, log)
 
+        if "knot" not in servers:
+            return
         write_static(work, members)
         port = free_port()
         log = open(os.path.join(work, "knot.log"), "w")
