@@ -17,6 +17,8 @@ struct edit {
 	enum pdb_status status;         /* suspend, resume */
 	char msg[1024];                 /* why refused, or why nothing to do */
 	struct pf_scratch scratch;
+	uint8_t before[PDB_RECORD_MAX]; /* set: the record, to tell a no-op */
+	uint8_t after[PDB_RECORD_MAX];
 };
 
 int cmd_init(struct ctl *c, int argc, char **argv)
@@ -80,10 +82,20 @@ static int write_key(pdb_wtxn *w, void *arg)
 	struct pdb_member m;
 	int rc;
 
+	size_t blen = 0, alen = 0;
+
 	if ((rc = get_member(w, e, &m)) != 0)
 		return rc;
+	bool have_before = pdb_member_encode(&m, e->before, sizeof(e->before), &blen) == 0;
 	if (pf_set_member_key(&m, e->key, e->value, &e->scratch, e->msg, sizeof(e->msg)) != 0)
 		return EDIT_REFUSED;
+	/* The value it already has: no commit, so that readers, caches and
+	 * secondaries are not moved by a change of nothing. */
+	if (have_before && pdb_member_encode(&m, e->after, sizeof(e->after), &alen) == 0 &&
+	    alen == blen && memcmp(e->before, e->after, blen) == 0) {
+		snprintf(e->msg, sizeof(e->msg), "%s: %s is already %s", e->name, e->key, e->value);
+		return EDIT_NOOP;
+	}
 	rc = pdb_w_put_member(w, e->name, &m);
 	if (rc == PDB_ELIMIT || rc == PDB_EBADNAME || rc == PDB_EBADTAG || rc == -EINVAL) {
 		snprintf(e->msg, sizeof(e->msg), "%s: %s", e->key, pdb_strerror(rc));

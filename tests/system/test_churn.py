@@ -150,3 +150,41 @@ def test_load_with_one_change_writes_only_that_member(ctl, tmp_path):
     assert os.path.getsize(data) < size * 1.25, (size, os.path.getsize(data))
     hist = ctl.ok("history", "-n", "1")
     assert "~n00777.fed.example" in hist
+
+
+def test_batch_is_one_commit_and_a_refused_line_writes_nothing(ctl, tmp_path):
+    policy = tmp_path / "p.yaml"
+    write_policy(policy, random.Random(2), {name(i): [] for i in range(MEMBERS)})
+    ctl.ok("load", policy)
+    before = ctl.ok("history", "-n", "1")
+    # A good edit, then one that is refused: neither is written.
+    r = ctl("batch", "-", stdin=f"suspend {name(1)}\n\n# a comment\nset {name(2)} level nine\n")
+    assert r.returncode == 2
+    assert "stdin:4:" in r.stderr and "nothing written" in r.stderr
+    assert ctl.ok("history", "-n", "1") == before
+    assert "status: active" in ctl.ok("show", name(1)) or "suspended" not in ctl.ok("show", name(1))
+    # Three edits, one serial, one audit entry naming them all.
+    edits = tmp_path / "edits"
+    edits.write_text(f"suspend {name(1)}\nset {name(2)} level 3\n"
+                     f"override {name(1)} {name(2)} deny\nsuspend {name(1)}\n")
+    out = ctl.ok("batch", edits)
+    assert "3 of 4 edits changed something" in out
+    hist = ctl.ok("history", "-n", "1")
+    assert "suspended" in hist and "level = 3" in hist and "deny" in hist
+    assert ctl("check", name(1), name(2)).returncode == 1
+    # Nothing to change: no commit.
+    assert "nothing changed" in ctl.ok("batch", edits)
+    assert ctl.ok("history", "-n", "1") == hist
+    r = ctl("batch", "-", stdin="override a.fed.example a.fed.example deny\n")
+    assert r.returncode == 2 and "two different members" in r.stderr
+
+
+def test_set_to_the_value_it_has_makes_no_commit(ctl, tmp_path):
+    policy = tmp_path / "p.yaml"
+    write_policy(policy, random.Random(3), {name(i): [] for i in range(MEMBERS)})
+    ctl.ok("load", policy)
+    ctl.ok("set", name(5), "level", "2")
+    before = ctl.ok("history", "-n", "1")
+    out = ctl.ok("set", name(5), "level", "2")
+    assert "nothing changed" in out and "serial" not in out
+    assert ctl.ok("history", "-n", "1") == before
