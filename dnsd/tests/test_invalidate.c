@@ -175,27 +175,35 @@ static int own_srvs(struct fixture *f, const char *member, const struct dnsd_cli
 	return own;
 }
 
-/* Is the answer to member's SRV name, for querier c, in the cache and
+/* Is the answer to name and type, for querier c, in the cache and
  * holding?  The key made as the engine makes it. */
-static bool cached(struct fixture *f, const char *member, const struct dnsd_client *c)
+static bool cached_as(struct fixture *f, const char *name, uint16_t type,
+                      const struct dnsd_client *c)
 {
 	dnsd_engine *e = f->engine;
 	const struct dnsd_cache_deps *deps;
 	struct dnsd_cache_key k;
-	char name[300];
 	uint8_t q[512];
 	int64_t until;
 	size_t len;
 
-	snprintf(name, sizeof(name), "_xmpp-server._tcp.%s", member);
-	size_t qlen = make_query(q, name, LDNS_RR_TYPE_SRV);
+	size_t qlen = make_query(q, name, type);
 	memset(&k, 0, sizeof(k));
 	k.zones_gen = e->zones_gen;
 	k.view = e->epoch.views_built ? dnsd__view_of(e, c) : -1;
-	k.qtype = LDNS_RR_TYPE_SRV;
+	k.qtype = type;
 	k.qname_len = (uint8_t)(qlen - LDNS_HEADER_SIZE - 4);
 	memcpy(k.qname, q + LDNS_HEADER_SIZE, k.qname_len);
 	return dnsd__cache_get(e->cache, &k, &len, &until, &deps) && dnsd__epoch_holds(&e->epoch, deps);
+}
+
+/* The same for member's SRV name. */
+static bool cached(struct fixture *f, const char *member, const struct dnsd_client *c)
+{
+	char name[300];
+
+	snprintf(name, sizeof(name), "_xmpp-server._tcp.%s", member);
+	return cached_as(f, name, LDNS_RR_TYPE_SRV, c);
 }
 
 /* A query that brings the engine to the newest commit. */
@@ -222,6 +230,29 @@ static void test_commit_keeps_cached_answers_of_members_it_did_not_touch(void **
 	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
 	/* d's own answer is rendered anew. */
 	assert_false(cached(f, "d.fed.example", &b_res));
+}
+
+/* The zone's own records do not move with a commit; an answer that
+ * carries the community zone's SOA (whose serial is the policy serial)
+ * does, with every commit. */
+static void test_static_answer_survives_commit_soa_answer_does_not(void **state)
+{
+	struct fixture *f = *state;
+	const struct edit level_of_d[] = { MEMBER("d.fed.example", 2, NONE, NULL), END };
+	static uint8_t out[DNSD_MSG_MAX];
+	uint8_t q[512];
+	size_t n;
+
+	n = make_query(q, "ch.fed.example", LDNS_RR_TYPE_A);
+	assert_int_equal(dnsd_answer(f->engine, q, n, &nobody, out, DNSD_MSG_MAX, &n), 0);
+	n = make_query(q, "nowhere.fed.example", LDNS_RR_TYPE_A);
+	assert_int_equal(dnsd_answer(f->engine, q, n, &nobody, out, DNSD_MSG_MAX, &n), 0);
+	assert_true(cached_as(f, "ch.fed.example", LDNS_RR_TYPE_A, &nobody));
+	assert_true(cached_as(f, "nowhere.fed.example", LDNS_RR_TYPE_A, &nobody));
+	commit(f, level_of_d);
+	catch_up(f);
+	assert_true(cached_as(f, "ch.fed.example", LDNS_RR_TYPE_A, &nobody));
+	assert_false(cached_as(f, "nowhere.fed.example", LDNS_RR_TYPE_A, &nobody));
 }
 
 /* The querier's policy (its record) and the member's level flip the
@@ -343,6 +374,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commit_keeps_cached_answers_of_members_it_did_not_touch,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_static_answer_survives_commit_soa_answer_does_not,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_change_flips_fallback_in_querier_view_at_once,
 		                                setup, teardown),
