@@ -36,6 +36,9 @@ void dnsd__add_soa(struct dnsd_query *x, const struct dnsd_zone *z, ldns_pkt_sec
 	ldns_rr *rr = ldns_rr_clone(z->soa->rrs->rr);
 	uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
 
+	/* Its serial is the policy serial: every commit changes it. */
+	if (z == x->community)
+		dnsd__query_depends_all(x);
 	if (owner)
 		rr_set_owner(rr, owner);
 	if (s == LDNS_SECTION_AUTHORITY && min < ldns_rr_ttl(rr))

@@ -1,7 +1,8 @@
 /* The answer cache: whole responses in a table of small slots (a hash and
  * a pointer), four-way, so the common query costs a hash, a compare and a
- * copy instead of building with ldns.  Entries of an older serial simply
- * stop matching: a commit can never be answered from before it. */
+ * copy instead of building with ldns.  Each entry keeps what it depends
+ * on, which the caller checks against the epoch: a commit empties nothing,
+ * and an answer it changed is never served again. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ struct entry {
 	size_t len;                   /* of the response */
 	int64_t until;                /* see dnsd__cache_put */
 	uint8_t outcome;              /* for the metrics of a cached answer */
+	struct dnsd_cache_deps deps;
 	struct dnsd_cache_key key;    /* only its used bytes are stored */
 };
 
@@ -90,18 +92,25 @@ static struct slot *set_of(struct dnsd_cache *c, uint64_t h)
 	return &c->slots[(size_t)(h >> 17) & c->mask & ~(size_t)(WAYS - 1)];
 }
 
+static bool same_key(const struct slot *s, uint64_t h, const struct dnsd_cache_key *k)
+{
+	return s->hash == h && s->e->key.qname_len == k->qname_len &&
+	       memcmp(&s->e->key, k, key_bytes(k)) == 0;
+}
+
 const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len,
-                               int64_t *until, uint8_t *outcome)
+                               int64_t *until, const struct dnsd_cache_deps **deps,
+                               uint8_t *outcome)
 {
 	uint64_t h = hash_of(k);
 	struct slot *set = set_of(c, h);
 
 	for (int i = 0; i < WAYS; i++) {
 		struct entry *e = set[i].e;
-		if (set[i].hash == h && e->key.qname_len == k->qname_len &&
-		    memcmp(&e->key, k, key_bytes(k)) == 0) {
+		if (same_key(&set[i], h, k)) {
 			*len = e->len;
 			*until = e->until;
+			*deps = &e->deps;
 			*outcome = e->outcome;
 			return wire_of(e);
 		}
@@ -110,16 +119,20 @@ const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key
 }
 
 void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
-                     size_t len, int64_t until, uint8_t outcome)
+                     size_t len, int64_t until, const struct dnsd_cache_deps *deps,
+                     uint8_t outcome)
 {
 	uint64_t h = hash_of(k);
 	struct slot *set = set_of(c, h), *s = NULL;
 	struct entry *e;
 
-	/* An empty way, or one whose entry is of an older serial, or the
-	 * next victim in turn. */
+	/* The way of the same key (an answer that no longer held), or an
+	 * empty one, or the next victim in turn. */
 	for (int i = 0; i < WAYS && !s; i++)
-		if (!set[i].e || set[i].e->key.serial != k->serial)
+		if (set[i].e && same_key(&set[i], h, k))
+			s = &set[i];
+	for (int i = 0; i < WAYS && !s; i++)
+		if (!set[i].e)
 			s = &set[i];
 	if (!s)
 		s = &set[c->victim++ % WAYS];
@@ -127,6 +140,7 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 		return;
 	e->len = len;
 	e->until = until;
+	e->deps = *deps;
 	e->outcome = outcome;
 	memcpy(&e->key, k, key_bytes(k));
 	memcpy(wire_of(e), wire, len);

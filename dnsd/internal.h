@@ -62,9 +62,33 @@ struct dnsd_memo {
 	int32_t view;                 /* index into views.v, or -1: no view */
 };
 
-/* What one policy serial (and one set of zones) implies.  Rebuilt when
- * either moves; everything in it is the engine's own memory, never the
- * store's, which may change once a snapshot ends. */
+/* ---- what a cached answer depends on (epoch.c) ---- */
+
+/* The members (by dnsd__name_key) an answer read: the one its name speaks
+ * for and, in a view, the querier.  An answer that read more, or that
+ * shows the policy serial (the community zone's SOA), depends on "all". */
+#define DNSD_DEPS_NAMES 2
+struct dnsd_cache_deps {
+	uint64_t serial;              /* the policy serial it was rendered at */
+	uint64_t served;              /* and the served serial (pdb_served_serial) */
+	uint64_t names[DNSD_DEPS_NAMES];
+	uint8_t n;
+	bool all;                     /* any commit or time event changes it */
+};
+
+/* The last serial that changed each member, by dnsd__name_key. */
+struct dnsd__changed {
+	uint64_t *key, *serial;       /* CHANGED_SLOTS each, or NULL */
+	size_t n;
+};
+
+uint64_t dnsd__name_key(const char *name);
+void dnsd__changed_free(struct dnsd__changed *t);
+
+/* What one policy serial (and one set of zones) implies.  Brought from
+ * serial to serial by what the journal says each commit changed, rebuilt
+ * when the zones move; everything in it is the engine's own memory, never
+ * the store's, which may change once a snapshot ends. */
 struct dnsd_epoch {
 	uint64_t version;             /* pdb_snapshot_version it was built from */
 	uint64_t serial;              /* 0: nothing built yet */
@@ -78,9 +102,13 @@ struct dnsd_epoch {
 	struct pdb_community c;       /* its strings point into cbuf */
 	uint8_t cbuf[PDB_RECORD_MAX];
 	const struct dnsd_zone *community;  /* the zone of c, if served */
-	bool views_built;
+	bool views_built;             /* views followed to serial */
 	struct pdb_addr_map views;    /* queriers: who a resolver speaks for */
 	struct dnsd_memo memo[DNSD_MEMO_SIZE];
+	/* An answer rendered before all_serial no longer holds, nor one that
+	 * read a member changed after it was rendered. */
+	uint64_t all_serial;
+	struct dnsd__changed changed;
 };
 
 /* ---- DNSSEC: online signing (sign.c), denial of existence (nsec.c), the
@@ -157,6 +185,14 @@ size_t dnsd__nsec_after(const uint8_t *name, size_t len, uint8_t *out);
  * insecure referral) to its authority section, or answer a query of type
  * NSEC.  Returns 0, -ENOMEM, or a policy store error. */
 int dnsd__nsec_deny(struct dnsd_query *x);
+/* Bring the epoch to serial (e->txn's): the changes since its own, from
+ * the journal; everything counts as changed when the journal does not
+ * reach back, or the zones moved.  Returns 0 or a store error. */
+int dnsd__epoch_refresh(dnsd_engine *e, uint64_t serial);
+/* The views moved (follow said so): every answer in a view is stale. */
+void dnsd__epoch_views_moved(struct dnsd_epoch *ep);
+/* Does an answer of deps d still hold in the (current) epoch? */
+bool dnsd__epoch_holds(const struct dnsd_epoch *ep, const struct dnsd_cache_deps *d);
 
 struct dnsd_cache;
 
@@ -219,7 +255,13 @@ struct dnsd_query {
 	 * member's grace): the cache keeps it no longer.  0: no such end. */
 	int64_t until;
 	enum dnsd_outcome outcome;    /* for the metrics: what the policy made of it */
+	struct dnsd_cache_deps deps;  /* what the answer read (epoch.c) */
 };
+
+/* The answer being built read member (a normalised name), or something
+ * every commit may change. */
+void dnsd__query_depends(struct dnsd_query *x, const char *member);
+void dnsd__query_depends_all(struct dnsd_query *x);
 
 /* The views of the epoch, built on first use. */
 int dnsd__views_build(dnsd_engine *e);
@@ -227,11 +269,10 @@ int dnsd__views_build(dnsd_engine *e);
 int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c);
 
 /* ---- the answer cache (cache.c) ----
- * Whole rendered responses, keyed by everything an answer depends on:
- * the policy serial, the zones' generation, the querier's view, the
- * lower-cased qname, qtype, and the EDNS and DO flags of the query. */
+ * Whole rendered responses, keyed by the zones' generation, the querier's
+ * view, the lower-cased qname, qtype, and the EDNS and DO flags of the
+ * query; whether one still holds after a commit its deps say. */
 struct dnsd_cache_key {
-	uint64_t serial;
 	unsigned zones_gen;
 	int32_t view;                 /* -1: no view, or views do not matter */
 	uint16_t qtype;
@@ -242,15 +283,19 @@ struct dnsd_cache_key {
 
 struct dnsd_cache *dnsd__cache_new(size_t slots);
 void dnsd__cache_free(struct dnsd_cache *c);
-/* The response stored under k, or NULL; *len receives its length and
- * *until the time it holds until (0: no end; the caller checks it), and
- * *outcome the policy outcome it was stored with (enum dnsd_outcome). */
+/* The response stored under k, or NULL; *len receives its length, *until
+ * the time it holds until (0: no end) and *deps what it depends on (the
+ * caller checks both), and *outcome the policy outcome it was stored with
+ * (enum dnsd_outcome), for the metrics. */
 const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len,
-                               int64_t *until, uint8_t *outcome);
-/* Store a copy of a response that holds until until (0: no end); on
- * failure the cache just misses later. */
+                               int64_t *until, const struct dnsd_cache_deps **deps,
+                               uint8_t *outcome);
+/* Store a copy of a response that holds until until (0: no end) and
+ * while deps hold, in place of one of the same key; on failure the cache
+ * just misses later. */
 void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
-                     size_t len, int64_t until, uint8_t outcome);
+                     size_t len, int64_t until, const struct dnsd_cache_deps *deps,
+                     uint8_t outcome);
 
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */

@@ -52,23 +52,29 @@ bool dnsd__policy_in_zone(const char *name, pdb_str zone)
 
 /* ---- views: which member a querier's source address speaks for ---- */
 
-/* Built once per serial, on the first query that needs them: a walk over
- * every member, so its cost is per commit, not per query. */
+/* Built on the first query that needs them (a walk over every member),
+ * then brought to each new serial on first use by the members the journal
+ * says changed.  When a lookup may answer otherwise, every answer given
+ * in a view is stale, and so are the remembered views of addresses. */
 int dnsd__views_build(dnsd_engine *e)
 {
 	struct dnsd_epoch *ep = &e->epoch;
+	bool moved;
 	int rc;
 
 	if (ep->views_built)
 		return 0;
-	if ((rc = pdb_addr_map_build(&ep->views, e->txn, PDB_LIST_QUERIERS)) != 0)
+	if ((rc = pdb_addr_map_follow(&ep->views, e->txn, PDB_LIST_QUERIERS, &moved)) != 0)
 		return rc;
+	if (moved)
+		dnsd__epoch_views_moved(ep);
 	ep->views_built = true;
 	return 0;
 }
 
 /* The view of an address: the longest matching prefix, remembered per
- * address so a busy resolver costs one lookup, not a scan.  -1: none. */
+ * address so a busy resolver costs one probe, not a walk of the trie.
+ * -1: none. */
 int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 {
 	struct dnsd_epoch *ep = &e->epoch;
@@ -124,6 +130,8 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 		if (!(q = pdb_addr_map_member(&x->e->epoch.views, view)))
 			return 0;
 	}
+	/* The decision reads the querier, and the override of the pair. */
+	dnsd__query_depends(x, q);
 	struct pdb_member qm;
 	bool have_qm = false;
 	if (x->member_fixed && strcmp(member, x->member_name) == 0) {
@@ -333,6 +341,8 @@ static int answer_below_apex(struct dnsd_query *x, bool *done)
 	bool removed = false;
 	int rc = 0;
 
+	/* It reads members named by any of the parents. */
+	dnsd__query_depends_all(x);
 	/* Labels are at most 127 levels deep; stop at the first apex. */
 	while (up && ldns_dname_label_count(up) > 3) {
 		dnsd__policy_classify(up, &pn);
@@ -380,6 +390,7 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 	 * above them are. */
 	if (!z && (pn.kind != NAME_SRV || inside))
 		return 0;
+	dnsd__query_depends(x, pn.member);
 	if (x->member_fixed && strcmp(pn.member, x->member_name) == 0) {
 		rc = x->member_given ? 0 : PDB_ENOTFOUND;
 		if (x->member_given)
@@ -474,6 +485,9 @@ int dnsd__policy_exists(struct dnsd_query *x, const struct dnsd_zone *z, const l
 	dnsd__policy_classify(name, &pn);
 	if (pn.kind == NAME_OTHER)
 		return 0;
+	/* The denial built from this (nsec.c) holds only while the member
+	 * does not change. */
+	dnsd__query_depends(x, pn.member);
 	bool inside = dnsd__policy_in_zone(pn.member, x->c->zone);
 	if (!z && (pn.kind != NAME_SRV || inside))
 		return 0;

@@ -46,6 +46,7 @@ void dnsd_engine_free(dnsd_engine *e)
 	pdb_read_end(e->txn);
 	dnsd__cache_free(e->cache);
 	pdb_addr_map_free(&e->epoch.views);
+	dnsd__changed_free(&e->epoch.changed);
 	free(e);
 }
 
@@ -66,41 +67,6 @@ void dnsd_engine_set_zones(dnsd_engine *e, const dnsd_zones *zones)
 
 /* ---- the pipeline ---- */
 
-/* Rebuild what the serial implies when it moved, into the engine's own
- * memory: the community is copied out of the snapshot. */
-static int epoch_refresh(dnsd_engine *e, uint64_t serial)
-{
-	struct dnsd_epoch *ep = &e->epoch;
-	struct pdb_community tmp;
-	size_t len;
-	int rc;
-
-	if (ep->serial == serial && ep->zones_gen == e->zones_gen)
-		return 0;
-	ep->serial = 0;
-	ep->have_c = false;
-	ep->community = NULL;
-	ep->views_built = false;
-	memset(ep->memo, 0, sizeof(ep->memo));
-	rc = pdb_get_community(e->txn, &tmp);
-	if (rc == 0) {
-		if ((rc = pdb_community_encode(&tmp, ep->cbuf, sizeof(ep->cbuf), &len)) != 0 ||
-		    (rc = pdb_community_decode(ep->cbuf, len, &ep->c)) != 0)
-			return rc;
-		char zone[PDB_NAME_MAX + 1];
-		snprintf(zone, sizeof(zone), "%.*s", ep->c.zone.len, ep->c.zone.p);
-		ep->community = dnsd__zone_by_name(e->zones, zone);
-		ep->have_c = true;
-	} else if (rc != PDB_ENOTFOUND) {
-		return rc;
-	}
-	if ((rc = pdb_removed_grace(e->txn, &ep->grace)) != 0)
-		return rc;
-	ep->serial = serial;
-	ep->zones_gen = e->zones_gen;
-	return 0;
-}
-
 /* Take a fresh snapshot of the policy: every query sees the newest
  * commit, so a change is in the very next answer. */
 static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
@@ -108,7 +74,7 @@ static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
 	int rc;
 
 	if ((rc = pdb_read_renew(e->txn)) != 0 || (rc = pdb_serial(e->txn, serial)) != 0 ||
-	    (rc = epoch_refresh(e, *serial)) != 0)
+	    (rc = dnsd__epoch_refresh(e, *serial)) != 0)
 		return rc;
 	/* Cheap: only the events since the commit are read. */
 	if ((rc = pdb_served_serial(e->txn, (int64_t)time(NULL), &e->epoch.served,
@@ -520,7 +486,6 @@ static void make_key(const dnsd_engine *e, const struct plain_query *p, int32_t 
                      struct dnsd_cache_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->serial = e->epoch.served;
 	k->zones_gen = e->zones_gen;
 	k->view = view;
 	k->qtype = p->qtype;
@@ -563,13 +528,15 @@ static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_quer
                        const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen,
                        struct dnsd_cache_key *k, enum dnsd_outcome *outcome)
 {
+	const struct dnsd_cache_deps *deps;
 	const uint8_t *hit;
 	int64_t until;
 	size_t len;
 	uint8_t tag;
 
 	make_key(e, p, view, k);
-	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until, &tag)))
+	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until, &deps, &tag)) ||
+	    !dnsd__epoch_holds(&e->epoch, deps))
 		return false;
 	/* The clock is read only for answers that end at a time (a member's
 	 * not-after, every signed answer): a vDSO call, not a system call. */
@@ -601,11 +568,12 @@ struct fit_info {
  * its TSIG is added by the caller, as for every signed query. */
 static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                        uint64_t serial, int snap_rc, uint16_t tsig_error, uint8_t *wire,
-                       size_t *wlen, bool *cacheable, int64_t *until, struct fit_info *fi,
-                       enum dnsd_outcome *outcome)
+                       size_t *wlen, bool *cacheable, int64_t *until, struct dnsd_cache_deps *deps,
+                       struct fit_info *fi, enum dnsd_outcome *outcome)
 {
 	struct dnsd_query x = { .e = e, .txn = e->txn, .client = c, .serial = serial,
-	                        .served = e->epoch.served, .grace = e->epoch.grace };
+	                        .served = e->epoch.served, .grace = e->epoch.grace,
+	                        .deps = { .serial = serial, .served = e->epoch.served } };
 	struct msg_scan s;
 	uint8_t *w = NULL;
 	int rc = snap_rc;
@@ -662,6 +630,7 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		*cacheable = rc == 0;
 		*until = x.until;
 		*outcome = x.outcome;
+		*deps = x.deps;
 	}
 	free(w);
 	ldns_pkt_free(x.r);
@@ -695,6 +664,7 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	struct msg_scan scan;
 	struct plain_query p;
 	struct dnsd_cache_key k;
+	struct dnsd_cache_deps deps;
 	struct dnsd_tsig_ctx tsig;    /* filled by dnsd_tsig_verify, read only then */
 	enum dnsd_outcome outcome = DNSD_OUTCOME_NONE;
 	uint16_t tsig_error = 0;
@@ -752,13 +722,13 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		pdb_read_reset(e->txn);
 		goto count;
 	}
-	rc = answer_full(e, q, qlen, c, serial, snap, tsig_error, wire, &wlen, &cacheable, &until, &fi,
-	                 &outcome);
+	rc = answer_full(e, q, qlen, c, serial, snap, tsig_error, wire, &wlen, &cacheable, &until,
+	                 &deps, &fi, &outcome);
 	pdb_read_reset(e->txn);
 	ch_counter_add(&e->stats.cache_misses, 1);
 	ch_gauge_set(&e->stats.serial, serial);
 	if (plain && cacheable)
-		dnsd__cache_put(e->cache, &k, wire, wlen, until, (uint8_t)outcome);
+		dnsd__cache_put(e->cache, &k, wire, wlen, until, &deps, (uint8_t)outcome);
 	if (plain)
 		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
 	else if (scan.ntsig)

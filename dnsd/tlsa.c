@@ -369,6 +369,9 @@ int dnsd__tlsa_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *don
 	if (!x->c || !z || z != x->community || !tlsa_name(x->qname, &port, host) ||
 	    !dnsd__policy_in_zone(host, x->c->zone))
 		return 0;
+	/* Which member's pins hold here is read from members above the host,
+	 * any of which a commit may add or change. */
+	dnsd__query_depends_all(x);
 	clearinghouse_pins(x, host, port, &pins);
 	if ((rc = member_pins(x, host, port, &pins)) != 0)
 		return rc;

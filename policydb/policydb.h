@@ -899,34 +899,60 @@ bool pdb_addr_in(const struct pdb_addr *p, int family, const uint8_t *addr);
 
 /* ---- which member an address speaks for ------------------------------------
  * An index of every member's queriers (its resolvers: dnsd's views) or
- * addresses (its hosts: xmppd's direct-TLS relay), built from one snapshot.
+ * addresses (its hosts: xmppd's direct-TLS relay): a binary trie per
+ * family, so that a lookup costs the length of the address, and a change
+ * of one member costs that member's prefixes.  Built once from a snapshot,
+ * then followed from commit to commit through the journal.
  * A zeroed struct is an empty map; the caller owns it and its memory. */
 
 enum pdb_addr_list { PDB_LIST_QUERIERS, PDB_LIST_ADDRESSES };
 
-struct pdb_addr_entry {
-	struct pdb_addr prefix;
-	char member[PDB_NAME_MAX + 1];
-};
+struct pdb__anode;
 
 /* Its fields are the library's: read a map with the functions below. */
 struct pdb_addr_map {
-	struct pdb_addr_entry *v;
-	size_t n, cap;
+	struct pdb__anode *root[2];   /* IPv4, IPv6 */
+	struct pdb__anode **byid;     /* the nodes by the index find returns */
+	uint32_t *free_ids;
+	size_t nids, nfree, cap;
+	size_t n;                     /* (prefix, member) pairs held */
+	uint64_t serial;              /* of the snapshot it shows */
+	bool built;
 };
 
 /** Fill m (emptied first) from every member in txn: a walk over all of
- * them, so call it once per change, not per lookup.  Returns 0, -ENOMEM,
+ * them, so call it once, then pdb_addr_map_follow.  Returns 0, -ENOMEM,
  * or a walk error (PDB_ECORRUPT, PDB_ELMDB); m is then empty. */
 int pdb_addr_map_build(struct pdb_addr_map *m, pdb_txn *txn, enum pdb_addr_list which);
 
-/** The entry whose prefix holds addr, the longest if several do: its
- * index, or -1.  A scan of m. */
+/** Bring m, built from an older snapshot, to txn's: the members the
+ * journal says changed since m's serial have their old prefixes taken out
+ * and their current ones put in.  Rebuilds from txn when the journal does
+ * not reach back that far (PDB_ETOOOLD), when m was never built, or when
+ * an earlier follow failed half way.  *changed (may be NULL) is set true
+ * when any lookup may now answer otherwise (also after a rebuild).
+ * Returns 0, -EINVAL (NULL m or txn, bad which), -ENOMEM, PDB_ECORRUPT,
+ * PDB_ELMDB; after an error m is marked to be rebuilt next time. */
+int pdb_addr_map_follow(struct pdb_addr_map *m, pdb_txn *txn, enum pdb_addr_list which,
+                        bool *changed);
+
+/** Say that member (a normalised name, copied) lists prefix p.  Returns
+ * 0, 1 if it already did (nothing changes), -EINVAL for a NULL argument, a
+ * family other than 4 or 6 or a prefix longer than the family's, -ENOMEM. */
+int pdb_addr_map_add(struct pdb_addr_map *m, const struct pdb_addr *p, const char *member);
+
+/** Say that member no longer lists p.  Returns 0, PDB_ENOTFOUND if it did
+ * not, -EINVAL as pdb_addr_map_add. */
+int pdb_addr_map_remove(struct pdb_addr_map *m, const struct pdb_addr *p, const char *member);
+
+/** The entry whose prefix holds addr (family 4 or 6, 4 or 16 bytes), the
+ * longest if several do: its index, or -1.  Among members listing that
+ * same prefix, the first in byte order speaks for it.  An index stays the
+ * same entry until m is changed (add, remove, follow, build, free). */
 long pdb_addr_map_find(const struct pdb_addr_map *m, int family, const uint8_t *addr);
 
 /** The member of entry i (an index pdb_addr_map_find returned), owned by
- * m and valid until m is built again or freed; NULL if there is no such
- * entry. */
+ * m and valid until m changes; NULL if there is no such entry. */
 const char *pdb_addr_map_member(const struct pdb_addr_map *m, long i);
 
 /** Free m's memory and leave it empty. */

@@ -80,6 +80,18 @@ static const struct command commands[] = {
 	  "after its removal: 0 to 7776000 seconds (90 days), default 604800 (a\n"
 	  "week).  A store setting, so that the end of each grace is known to the\n"
 	  "store and moves the SOA serial when it comes; dnsd follows it." },
+	{ "batch", cmd_batch, "batch [FILE|-]",
+	  "Apply many edits, one a line, from FILE or standard input (-, the\n"
+	  "default), in one commit: one serial, one audit entry, all or nothing.\n"
+	  "A line is one of\n"
+	  "  set NAME KEY VALUE         as 'set' (VALUE is the rest of the line)\n"
+	  "  suspend NAME               as 'suspend'\n"
+	  "  resume NAME                as 'resume'\n"
+	  "  override NAME NAME allow|deny|none   set or remove a pair's override\n"
+	  "Blank lines and lines starting with # are skipped.  An edit that\n"
+	  "changes nothing (suspend of a suspended member) is skipped; one that\n"
+	  "is refused (no such member, a bad value) writes nothing and names\n"
+	  "its line.  Prints the serial and how many edits changed something." },
 	{ "verify", cmd_verify, "verify",
 	  "Walk the whole store: the free list, every database and every record,\n"
 	  "each decoded and checked as dnsd and xmppd read it.  LMDB keeps no\n"

@@ -68,6 +68,7 @@ int cmd_check(struct ctl *c, int argc, char **argv);
 int cmd_suspend(struct ctl *c, int argc, char **argv);
 int cmd_resume(struct ctl *c, int argc, char **argv);
 int cmd_set(struct ctl *c, int argc, char **argv);
+int cmd_batch(struct ctl *c, int argc, char **argv);
 int cmd_verify(struct ctl *c, int argc, char **argv);
 int cmd_backup(struct ctl *c, int argc, char **argv);
 int cmd_audit_key(struct ctl *c, int argc, char **argv);

@@ -1,8 +1,8 @@
 /* Which member owns a peer address: for direct-TLS relay, where xmppd
  * routes on the ClientHello and never sees a stream header with 'from'.
- * The map (policydb's, the one dnsd keeps for its views) is rebuilt when
- * the store's version changes; a lookup is a scan, fine for the hundreds
- * of addresses a federation lists. */
+ * The map (policydb's, the one dnsd keeps for its views) is built once and
+ * then follows the journal when the store's version changes, so a commit
+ * costs what it changed; a lookup costs the length of the address. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 
 struct xmppd__owners {
 	uint64_t version;
-	bool built;
+	bool ready;                   /* map followed to version */
 	struct pdb_addr_map map;
 };
 
@@ -30,16 +30,16 @@ void xmppd__owners_free(xmppd__owners *o)
 	free(o);
 }
 
-static int rebuild(xmppd__owners *o, pdb_t *db)
+static int follow(xmppd__owners *o, pdb_t *db)
 {
 	pdb_txn *txn;
 	int rc;
 
 	if ((rc = pdb_read_begin(db, &txn)) != 0)
 		return rc;
-	rc = pdb_addr_map_build(&o->map, txn, PDB_LIST_ADDRESSES);
+	rc = pdb_addr_map_follow(&o->map, txn, PDB_LIST_ADDRESSES, NULL);
 	o->version = pdb_snapshot_version(txn);
-	o->built = rc == 0;
+	o->ready = rc == 0;
 	pdb_read_end(txn);
 	return rc;
 }
@@ -52,7 +52,7 @@ int xmppd__owner_of(xmppd__owners *o, pdb_t *db, int family, const uint8_t *addr
 
 	if (!o || !db || !addr || !name)
 		return -EINVAL;
-	if ((!o->built || o->version != pdb_version(db)) && (rc = rebuild(o, db)) != 0)
+	if ((!o->ready || o->version != pdb_version(db)) && (rc = follow(o, db)) != 0)
 		return rc;
 	if (!(owner = pdb_addr_map_member(&o->map, pdb_addr_map_find(&o->map, family, addr))))
 		return PDB_ENOTFOUND;
