@@ -81,6 +81,7 @@ static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
 	                            &e->epoch.next_event)) != 0)
 		return rc;
 	e->epoch.version = pdb_snapshot_version(e->txn);
+	ch_gauge_set(&e->stats.serial, *serial);
 	return 0;
 }
 
@@ -726,7 +727,6 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	                 &deps, &fi, &outcome);
 	pdb_read_reset(e->txn);
 	ch_counter_add(&e->stats.cache_misses, 1);
-	ch_gauge_set(&e->stats.serial, serial);
 	if (plain && cacheable)
 		dnsd__cache_put(e->cache, &k, wire, wlen, until, &deps, (uint8_t)outcome);
 	if (plain)
