@@ -33,6 +33,11 @@
 #define TCP_PER_SOURCE_DEFAULT 16
 /* A client that does not read its answers is cut off past this backlog. */
 #define TCP_WRITE_BACKLOG (256 * 1024)
+/* A transfer sends at most this many messages (of about 16 KB) in one
+ * turn of the loop: on loopback, or to a fast secondary, every write
+ * completes at once, and without a bound the whole zone would go out
+ * before the loop serves anyone else. */
+#define XFR_TURN 8
 /* A transfer renders its next messages only when the socket's queue has
  * fallen below this: back-pressure from a slow secondary. */
 #define XFR_QUEUE_LOW (64 * 1024)
@@ -47,6 +52,7 @@ struct listener {
 struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t idle;
+	uv_idle_t turn;           /* a transfer goes on in the next turn of the loop */
 	dnsd_server *s;
 	struct dnsd_client client;
 	uint8_t buf[2 + DNSD_MSG_MAX];
@@ -199,9 +205,10 @@ static void conn__close(struct conn *c)
 	 * not when the last write is cancelled. */
 	dnsd_xfr_free(c->xfr);
 	c->xfr = NULL;
-	c->closing = 2;
+	c->closing = 3;
 	uv_close((uv_handle_t *)&c->tcp, conn__closed);
 	uv_close((uv_handle_t *)&c->idle, conn__closed);
+	uv_close((uv_handle_t *)&c->turn, conn__closed);
 }
 
 void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg)
@@ -290,7 +297,8 @@ struct write_req {
 static void tcp__pump(struct conn *c);
 
 /* Write callbacks run before the connection's close callback, cancelled
- * ones too, so c is still there. */
+ * ones too, so c is still there.  Only writes that were queued have one:
+ * a transfer goes on from them. */
 static void tcp__written(uv_write_t *req, int status)
 {
 	struct write_req *w = (struct write_req *)req;
@@ -313,6 +321,17 @@ static void tcp__written(uv_write_t *req, int status)
 static void tcp__idle(uv_timer_t *t)
 {
 	conn__close(t->data);
+}
+
+/* An idle handle runs once a turn, before the poll: a transfer goes on
+ * there, and the poll that follows serves the others. */
+static void tcp__turn(uv_idle_t *h)
+{
+	struct conn *c = h->data;
+
+	uv_idle_stop(h);
+	if (c->xfr && !c->closing)
+		tcp__pump(c);
 }
 
 static void tcp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -453,6 +472,7 @@ static void tcp__process(struct conn *c)
 static void tcp__pump(struct conn *c)
 {
 	dnsd_server *s = c->s;
+	unsigned turn = 0;
 	size_t n;
 	int more = 1;
 
@@ -462,6 +482,14 @@ static void tcp__pump(struct conn *c)
 		s->frame[1] = (uint8_t)n;
 		if (more < 0 || (n && tcp__write(c, s->frame, 2 + n) != 0)) {
 			conn__close(c);
+			return;
+		}
+		/* The rest in the next turn of the loop, after its poll has
+		 * served the others.  Not from a write callback nor a 0 ms
+		 * timer: libuv runs those again within the same turn while
+		 * they keep coming. */
+		if (more > 0 && ++turn == XFR_TURN) {
+			uv_idle_start(&c->turn, tcp__turn);
 			return;
 		}
 	}
@@ -557,7 +585,8 @@ static void tcp__accept(uv_stream_t *server, int status)
 	c->s = s;
 	uv_tcp_init(s->loop, &c->tcp);
 	uv_timer_init(s->loop, &c->idle);
-	c->tcp.data = c->idle.data = c;
+	uv_idle_init(s->loop, &c->turn);
+	c->tcp.data = c->idle.data = c->turn.data = c;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;

@@ -707,3 +707,39 @@ def test_not_after_passing_moves_serial_and_ixfr_carries_that_member(server):
     assert is_incremental(records)
     serial_old, deleted, added = diff_of(records)
     assert (as_set(old) - deleted) | added == as_set(axfr(server, source=DELTA_XFR)[0])
+
+
+def test_fast_secondary_does_not_hold_the_loop_for_its_whole_axfr(big):
+    # A secondary that reads as fast as loopback goes: every write of the
+    # transfer completed at once, the sending loop never yielded, and a
+    # one-thread dnsd answered nothing else until the whole zone was out
+    # (0 queries a second during transfers, measured at 1M members).
+    import threading
+    arrivals = []
+    started = threading.Event()
+    c = start_axfr(big.port)
+
+    def drain():
+        # Raw reads only, each stamped: the last stamp is when dnsd wrote
+        # the end of the transfer, give or take a scheduling delay.
+        c.settimeout(1.0)
+        try:
+            while True:
+                b = c.recv(1 << 20)
+                if not b:
+                    break
+                arrivals.append(time.monotonic())
+                started.set()
+        except OSError:
+            pass   # the end: a second with nothing more
+
+    t = threading.Thread(target=drain)
+    t.start()
+    assert started.wait(TIMEOUT)
+    r = big.ask("_xmpp-server._tcp.m00042.fed.example", "SRV")
+    answered = time.monotonic()
+    t.join(timeout=60)
+    c.close()
+    assert r.rcode() == dns.rcode.NOERROR and r.answer
+    # Answered while the transfer was still being sent, not after it.
+    assert answered < arrivals[-1], (answered - arrivals[0], arrivals[-1] - arrivals[0])
