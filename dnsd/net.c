@@ -69,7 +69,12 @@ struct dnsd_server {
 	struct dnsd_limits lim;
 	struct listener *listeners;
 	struct conn *conns;
-	unsigned nconns;
+	unsigned nconns;          /* connections not yet freed */
+	/* Of those, the ones not closing: what tcp-max counts.  A burst of
+	 * connections closed at accept (over the per-source cap) is freed
+	 * only at the end of the loop's turn, and must not take the places
+	 * of the ones accepted after it in the same turn. */
+	unsigned nlive;
 	struct ch_closedown cd;   /* handles, counted down on close */
 	dnsd_rrl *rrl;            /* NULL: UDP answers are not limited */
 	/* A connection with no memory for it is accepted into this handle and
@@ -192,7 +197,6 @@ static void conn__closed(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
-	ch_gauge_set(&s->engine->stats.tcp_open, s->nconns);
 	free(c);
 	server__release(s);
 }
@@ -205,6 +209,8 @@ static void conn__close(struct conn *c)
 	 * not when the last write is cancelled. */
 	dnsd_xfr_free(c->xfr);
 	c->xfr = NULL;
+	c->s->nlive--;
+	ch_gauge_set(&c->s->engine->stats.tcp_open, c->s->nlive);
 	c->closing = 3;
 	uv_close((uv_handle_t *)&c->tcp, conn__closed);
 	uv_close((uv_handle_t *)&c->idle, conn__closed);
@@ -592,9 +598,10 @@ static void tcp__accept(uv_stream_t *server, int status)
 		s->conns->prev = c;
 	s->conns = c;
 	s->nconns++;
+	s->nlive++;
 	s->cd.open++;
-	ch_gauge_set(&s->engine->stats.tcp_open, s->nconns);
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || s->nconns > s->lim.tcp_max ||
+	ch_gauge_set(&s->engine->stats.tcp_open, s->nlive);
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || s->nlive > s->lim.tcp_max ||
 	    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) != 0) {
 		ch_counter_add(&s->engine->stats.tcp_refused, 1);
 		conn__close(c);
