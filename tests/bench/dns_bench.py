@@ -5,7 +5,7 @@ query mix (SRV of members, 10% of them unknown), one after the other in one
 run.  Prints queries per second for each and dnsd's ratio to the better of
 the other two.
 
-    dns_bench.py [--tcp] [--pin] POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
+    dns_bench.py [--tcp] [--pin] [--echo UDP_ECHO] POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
 
 Every server gets THREADS workers (default 1) and dnsperf gets one thread,
 so on a two-core machine a server and its load each have a core; with
@@ -13,7 +13,9 @@ so on a two-core machine a server and its load each have a core; with
 neither borrows the other's.  --tcp sends every query over TCP: dnsperf
 keeps 4 connections with up to 200 queries outstanding in all, so each
 connection carries a pipelined stream (RFC 7766), which is how resolvers
-use TCP under load.  dnsd
+use TCP under load.  --echo runs tests/bench/udp_echo (built beside the
+other benchmarks) as well: the most one thread can answer over UDP when
+answering costs nothing, the ceiling the others are measured against.  dnsd
 answers a querier that is no member, so every SRV answer is the
 clearinghouse alone; the other two serve exactly those records from a
 zone file.  NSD runs with rrl-ratelimit: 0 and dnsd with --rrl-rate 0, as
@@ -116,12 +118,17 @@ def dnsperf(port, queries, seconds):
     return float(m.group(1)), int(lost.group(1)) if lost else 0
 
 
-def run_server(name, cmd, port, work, seconds):
+def run_server(name, cmd, port, work, seconds, echo=False):
     log = open(os.path.join(work, f"{name}.log"), "w")
     proc = subprocess.Popen(pinned(0, cmd), stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_up(port, proc, name)
-        check_answer(port, name)
+        if echo:
+            time.sleep(0.5)   # it answers anything, once bound
+            if proc.poll() is not None:
+                sys.exit(f"{name} exited with {proc.returncode}")
+        else:
+            wait_up(port, proc, name)
+            check_answer(port, name)
         return dnsperf(port, os.path.join(work, "queries"), seconds)
     finally:
         stop(proc, log)
@@ -190,6 +197,11 @@ def main():
     global TCP, PIN
     args = sys.argv[1:]
     TCP, PIN = "--tcp" in args, "--pin" in args
+    echo = None
+    if "--echo" in args:
+        i = args.index("--echo")
+        echo = args[i + 1]
+        del args[i:i + 2]
     args = [a for a in args if a not in ("--tcp", "--pin")]
     policyctl, dnsd = args[0], args[1]
     members = int(args[2]) if len(args) > 2 else 10000
@@ -215,6 +227,10 @@ def main():
         port = free_port()
         results["nsd"] = run_server("nsd", [nsd, "-d", "-c", nsd_conf(work, port, threads)], port, work,
                                     seconds)
+        if echo and not TCP:
+            port = free_port()
+            results["echo"] = run_server("echo", [echo, f"{HOST}:{port}"], port, work, seconds,
+                                         echo=True)
         print(f"{members} members, {seconds} s each, {threads} server thread(s), dnsperf -T 1 -q 200"
               f"{' over TCP on 4 connections' if TCP else ''}{', pinned' if PIN else ''}, "
               "10% unknown names")
@@ -222,6 +238,8 @@ def main():
             print(f"  {name:5s} {qps:12.0f} qps   ({lost} lost)")
         best = max(results["knot"][0], results["nsd"][0])
         print(f"  dnsd / best of Knot DNS and NSD: {results['dnsd'][0] / best:.2f}x")
+        if "echo" in results:
+            print(f"  dnsd / echo ceiling: {results['dnsd'][0] / results['echo'][0]:.2f}x")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
