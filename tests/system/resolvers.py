@@ -478,8 +478,9 @@ class KnotSigner:
     imported with keymgr.  Note that mod-onlinesign denies with "black
     lies": a name that does not exist is NODATA (NOERROR), not NXDOMAIN."""
 
-    def __init__(self, workdir, files, keydirs, host=HOST, port=None):
+    def __init__(self, workdir, files, keydirs, host=HOST, port=None, also=None):
         self.dir = workdir / "knot-signer"
+        self.also = also            # another address to listen on, at port 53
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files, self.keydirs = dict(files), dict(keydirs)
         self.host = host
@@ -489,8 +490,9 @@ class KnotSigner:
 
     def config(self):
         zones = "".join(f"  - domain: {z}\n    file: {f}\n" for z, f in self.files.items())
+        listen = f"{self.host}@{self.port}" + (f", {self.also}@53" if self.also else "")
         return f"""server:
-    listen: {self.host}@{self.port}
+    listen: [{listen}]
     rundir: {self.dir}
     background-workers: 1
     udp-workers: 1
@@ -538,6 +540,7 @@ zone:
             except (dns.exception.Timeout, OSError):
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise RuntimeError(f"knotd did not start:\n{self.logfile.read_text()[-3000:]}")
             time.sleep(0.1)
 
