@@ -58,8 +58,7 @@ static const char *scalar(struct reader *r)
 	return (const char *)r->ev.data.scalar.value;
 }
 
-/* A path from the file, relative to the file's own directory. */
-static char *path_of(const char *config, const char *p)
+char *cfg_path(const char *config, const char *p)
 {
 	const char *slash = strrchr(config, '/');
 	size_t dlen = slash ? (size_t)(slash - config) + 1 : 0;
@@ -94,7 +93,7 @@ static int one(struct reader *r, const struct cfg_key *k, const char *s, char **
 {
 	bool path = k->type == CFG_PATH || k->type == CFG_PATH_LIST;
 	(void)r;
-	return (*out = path ? path_of(r->path, s) : strdup(s)) ? 0 : -ENOMEM;
+	return (*out = path ? cfg_path(r->path, s) : strdup(s)) ? 0 : -ENOMEM;
 }
 
 static int list(struct reader *r, const struct cfg_key *k)
@@ -136,7 +135,8 @@ static int record(struct reader *r, const struct cfg_key *k, struct cfg_record *
 	int rc;
 
 	if (r->ev.type != YAML_MAPPING_START_EVENT)
-		return fail(r, "%s takes a list of mappings, such as {%s: ...}", k->name, k->fields[0]);
+		return fail(r, "%s takes %s, such as {%s: ...}", k->name,
+		            k->type == CFG_MAPPING ? "a mapping" : "a list of mappings", k->fields[0]);
 	rec->line = r->ev.start_mark.line + 1;
 	rec->column = r->ev.start_mark.column + 1;
 	while ((rc = next(r)) == 0 && r->ev.type != YAML_MAPPING_END_EVENT) {
@@ -185,6 +185,8 @@ static int setting(struct reader *r, const struct cfg_key *k)
 		return list(r, k);
 	case CFG_RECORDS:
 		return records(r, k);
+	case CFG_MAPPING:
+		return record(r, k, k->out);
 	case CFG_NUMBER:
 		if (r->ev.type != YAML_SCALAR_EVENT)
 			return fail(r, "%s takes a number", k->name);

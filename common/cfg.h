@@ -19,6 +19,8 @@ enum cfg_type {
 	CFG_NUMBER,     /* unsigned: 1..max */
 	CFG_RECORDS,    /* struct cfg_record[CFG_LIST_MAX] with a size_t count:
 	                   a list of mappings of single values, appended */
+	CFG_MAPPING,    /* struct cfg_record *: one mapping of single values,
+	                   such as dnssec: {keys: DIR, validity: 1209600} */
 };
 
 /* The fields a record of a CFG_RECORDS setting may have. */
@@ -41,9 +43,15 @@ struct cfg_key {
 	                       struct cfg_record[CFG_LIST_MAX] */
 	size_t *count;      /* lists and records only */
 	unsigned long max;  /* numbers only */
-	const char *const *fields;  /* records only: the field names, NULL-ended,
-	                               at most CFG_FIELDS_MAX */
+	const char *const *fields;  /* records and mappings only: the field
+	                               names, NULL-ended, at most CFG_FIELDS_MAX */
 };
+
+/** A path given in the file at config, taken relative to the file's
+ * directory unless it is absolute: a new string (free it), or NULL when
+ * out of memory.  For the paths inside records and mappings, which
+ * cfg_read() leaves as written. */
+char *cfg_path(const char *config, const char *p);
 
 /** Free the values of n records and zero them. */
 void cfg_records_free(struct cfg_record *r, size_t n);

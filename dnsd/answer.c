@@ -84,7 +84,7 @@ void dnsd__add_addresses(struct dnsd_query *x, const ldns_rdf *host)
 /* ---- static answers ---- */
 
 /* The closest delegation between the apex and name, if any: a referral. */
-static ldns_dnssec_name *find_cut(const struct dnsd_zone *z, const ldns_rdf *name)
+ldns_dnssec_name *dnsd__zone_cut(const struct dnsd_zone *z, const ldns_rdf *name)
 {
 	ldns_rdf *d = ldns_rdf_clone(name);
 	ldns_dnssec_name *cut = NULL;
@@ -134,13 +134,19 @@ static void add_target_addresses(struct dnsd_query *x, const ldns_dnssec_rrsets 
 
 void dnsd__answer_static(struct dnsd_query *x, const struct dnsd_zone *z)
 {
-	ldns_dnssec_name *cut = find_cut(z, x->qname), *n;
+	ldns_dnssec_name *cut = dnsd__zone_cut(z, x->qname), *n;
 	ldns_dnssec_rrsets *set;
 
-	if (cut) {
+	/* DS belongs to the parent side of a cut (RFC 4035 3.1.4.1): the
+	 * delegation point answers it itself, NODATA when there is none. */
+	if (cut && !(x->qtype == LDNS_RR_TYPE_DS &&
+	             ldns_dname_compare(ldns_dnssec_name_name(cut), x->qname) == 0)) {
 		answer_referral(x, cut);
 		return;
 	}
+	if (ldns_dname_compare(x->qname, z->apex) == 0 &&
+	    dnsd__answer_apex_keys(x, z->apex, ldns_rr_ttl(z->soa->rrs->rr)))
+		return;
 	if (!(n = dnsd__zone_name(z, x->qname))) {
 		answer_nxdomain(x, z);
 		return;

@@ -26,6 +26,7 @@ enum {
 	DNSD_EZONE = -2001,   /* a zone file could not be read or is not valid */
 	DNSD_EADDR = -2002,   /* not an address to listen on, as ADDR:PORT or [V6]:PORT */
 	DNSD_ECONFIG = -2004, /* the configuration file is not valid */
+	DNSD_EKEY = -2010,    /* a DNSSEC key could not be read, is not valid, or none is active */
 };
 
 /** A static sentence for any error dnsd, policydb or libuv returns;
@@ -110,6 +111,21 @@ struct dnsd_client {
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen);
 
+/* ---- DNSSEC: online signing ------------------------------------------------ */
+
+typedef struct dnsd_keyset dnsd_keyset;
+
+/** Sign answers to queries with DO=1 with keys (borrowed: it must outlive
+ * the engine or the next call; NULL: answers go out unsigned, the
+ * default).  Every RRSIG runs from now - inception_offset to now +
+ * validity; a cached signed answer is rendered and signed again once now
+ * passes expiration - refresh, or when a key changes state.  From the
+ * next query on; answers cached before are not served again.  Returns 0;
+ * -EINVAL for a NULL e, or with keys, validity 0 or refresh not below
+ * validity. */
+int dnsd_engine_set_dnssec(dnsd_engine *e, const dnsd_keyset *keys, uint32_t validity,
+                           uint32_t inception_offset, uint32_t refresh);
+
 /* ---- zone transfers (AXFR, IXFR, the catalog zone) ------------------------ */
 
 struct dnsd_config;
@@ -180,6 +196,25 @@ void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg);
 /* cfg_read() fills the lists, up to CFG_LIST_MAX entries each. */
 #define DNSD_CONFIG_LIST_MAX CFG_LIST_MAX
 
+/* DNSSEC (dnssec: in the file), for the key loader and the signer. */
+#define DNSD_DNSSEC_VALIDITY_DEFAULT 1209600u    /* 14 days */
+#define DNSD_DNSSEC_INCEPTION_DEFAULT 3600u      /* an hour back, for slow clocks */
+#define DNSD_DNSSEC_REFRESH_DEFAULT 432000u      /* 5 days */
+/* The longest validity taken: a year. */
+#define DNSD_DNSSEC_VALIDITY_MAX 31536000u
+/* The SPKI pins a clearinghouse host's TLSA may have. */
+#define DNSD_TLSA_PINS_MAX 4
+struct dnsd_dnssec_config {
+	char *keys;                 /* the key directory; NULL: DNSSEC off */
+	unsigned validity;          /* seconds a signature is valid */
+	unsigned inception_offset;  /* its inception this far before the signing */
+	unsigned refresh;           /* re-sign when less than this is left */
+	/* TLSA of the clearinghouse hosts: the certificate file (PEM) and/or
+	 * a pin (hex or base64 SHA-256 of the SPKI) as written; NULL: none. */
+	char *tlsa_cert;
+	char *tlsa_pin;
+};
+
 /* Settings, from the command line or a file; strings are owned. */
 struct dnsd_config {
 	char *db;
@@ -204,7 +239,10 @@ struct dnsd_config {
 	size_t nnotify;
 	char *catalog;              /* the catalog zone's name; NULL: none */
 	unsigned journal_max;       /* serials kept for IXFR; the caller sets
-	                               the default before reading */
+	                               the default before reading */	/* dnssec: {keys, validity, inception-offset, refresh, tlsa-cert,
+	 * tlsa-pin}; when the file gives it, what it leaves out takes the
+	 * defaults above.  Paths are relative to the file's directory. */
+	struct dnsd_dnssec_config dnssec;
 };
 
 /* Field indexes of the records above. */
@@ -221,6 +259,19 @@ enum { DNSD_NOTIFY_ADDRESS, DNSD_NOTIFY_KEY };
  * dnsd_config_free() either way. */
 int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen);
 void dnsd_config_free(struct dnsd_config *c);
+
+/** The SPKI pins (SHA-256, 32 bytes each) of c's tlsa-cert and
+ * tlsa-pin, for dnsd_engine_set_tlsa: *n of them (0 to 2).  Returns 0, or
+ * DNSD_ECONFIG with "FILE: why" in err (a certificate that cannot be read,
+ * a pin that is not 32 bytes in hex or base64); -EINVAL for NULL
+ * arguments.  pins must hold DNSD_TLSA_PINS_MAX. */
+int dnsd_config_tlsa_pins(const struct dnsd_config *c, uint8_t pins[][32], size_t *n, char *err,
+                          size_t errlen);
+/** Give the TLSA records 3 1 1 of the clearinghouse hosts (at
+ * _<port>._tcp.<host> for each port of each clearinghouse of the
+ * community) from n pins (copied; at most DNSD_TLSA_PINS_MAX; 0: none).
+ * Answers cached before are dropped.  Returns 0 or -EINVAL. */
+int dnsd_engine_set_tlsa(dnsd_engine *e, const uint8_t pins[][32], size_t n);
 
 /** Parse a removed-grace-s value, from the command line or a file:
  * seconds, 0 to PDB_REMOVED_KEEP.  Returns 0, or -EINVAL with a message

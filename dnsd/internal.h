@@ -72,6 +72,80 @@ struct dnsd_epoch {
 	struct dnsd_memo memo[DNSD_MEMO_SIZE];
 };
 
+/* ---- DNSSEC: online signing (sign.c), denial of existence (nsec.c) ----
+ * With keys set, an answer to a query with DO=1 is signed when it is
+ * rendered, before it goes into the answer cache: RRSIGs beside each
+ * RRset the zone is authoritative for, and minimally covering NSEC
+ * records (RFC 4470) for NXDOMAIN, NODATA and insecure referrals. */
+#include "dnssec.h"
+
+/* The engine's signing settings (dnsd_engine_set_dnssec). */
+struct dnsd__dnssec {
+	const dnsd_keyset *keys;      /* borrowed; NULL: nothing is signed */
+	uint32_t validity;            /* RRSIG expiration - now */
+	uint32_t inception_offset;    /* now - RRSIG inception */
+	uint32_t refresh;             /* re-sign this long before expiration */
+};
+
+/* The engine's clock, Unix seconds: time(NULL) unless a test set one. */
+int64_t dnsd__now(const dnsd_engine *e);
+/* Read the time from now(arg) instead (tests); NULL: time(NULL) again. */
+void dnsd__engine_set_clock(dnsd_engine *e, int64_t (*now)(void *arg), void *arg);
+
+/* The answer being built holds until t at most (policy.c). */
+void dnsd__hold_until(struct dnsd_query *x, int64_t t);
+
+/* Does the response to x go out signed: keys set and DO=1 asked? */
+bool dnsd__signing(const struct dnsd_query *x);
+/* The keys of the zone with this apex at x->now: 0, or DNSD_EKEY when the
+ * apex is not signed (no key applies or none is active). */
+int dnsd__zone_keys(const struct dnsd_query *x, const ldns_rdf *apex, struct dnsd_zone_keys *zk);
+/* At a signed apex, answer a DNSKEY, CDS or CDNSKEY query with the
+ * keyset's records (TTL ttl) and return true; false for any other query
+ * or when the RRset asked for does not exist there. */
+bool dnsd__answer_apex_keys(struct dnsd_query *x, const ldns_rdf *apex, uint32_t ttl);
+/* Add the denial of existence the response needs, then an RRSIG (one per
+ * active key) after every RRset the server is authoritative for.  Call
+ * only when dnsd__signing(x).  Sets x->until to the earliest time a
+ * signature must be renewed.  Returns 0 or -ENOMEM. */
+int dnsd__sign_response(struct dnsd_query *x);
+
+/* The apex of the out-of-zone member zone (_xmpp-server._tcp.<member>,
+ * _xmpps-server._tcp.<member>) at or above name, as a new rdf the caller
+ * frees; NULL if name is in no such zone (policy.c). */
+ldns_rdf *dnsd__policy_apex_of(const struct dnsd_query *x, const ldns_rdf *name);
+/* What the policy makes of a name in zone z (NULL: outside every zone). */
+enum dnsd_policy_exists {
+	DNSD_PX_NONE,      /* not the policy's: the zone's data decides */
+	DNSD_PX_NX,        /* does not exist */
+	DNSD_PX_ENT,       /* exists, with no records (_tcp.<member>, <member>) */
+	DNSD_PX_SRV,       /* SRV records */
+	DNSD_PX_APEX,      /* a member's apex: SOA, NS */
+	DNSD_PX_APEX_SRV,  /* a member's apex: SOA, NS, SRV */
+};
+/* Returns 0 with *what, or a policy store error. */
+int dnsd__policy_exists(struct dnsd_query *x, const struct dnsd_zone *z, const ldns_rdf *name,
+                        enum dnsd_policy_exists *what);
+
+/* The highest delegation (NS, not at the apex) at or above name in z, or
+ * NULL (answer.c). */
+ldns_dnssec_name *dnsd__zone_cut(const struct dnsd_zone *z, const ldns_rdf *name);
+
+/* RFC 4470's epsilon functions, on uncompressed lower-case wire names
+ * below a zone's apex.  before: a name just before name in canonical
+ * order (RFC 4034 6.1), with nothing that may exist between the two but
+ * names of no host's syntax; *is_parent is set when that name is name's
+ * parent itself (name's first label is \000).  after: a name just after
+ * name and everything below it.  Both write at most 255 bytes to out and
+ * return the length, or 0 if name is not a valid name of two labels or
+ * more. */
+size_t dnsd__nsec_before(const uint8_t *name, size_t len, uint8_t *out, bool *is_parent);
+size_t dnsd__nsec_after(const uint8_t *name, size_t len, uint8_t *out);
+/* Add the NSEC records the response x->r needs (NXDOMAIN, NODATA, an
+ * insecure referral) to its authority section, or answer a query of type
+ * NSEC.  Returns 0, -ENOMEM, or a policy store error. */
+int dnsd__nsec_deny(struct dnsd_query *x);
+
 struct dnsd_cache;
 
 struct dnsd_engine {
@@ -88,6 +162,12 @@ struct dnsd_engine {
 	 * set: DNSD_JOURNAL_MAX_DEFAULT). */
 	bool journal_max_set;
 	unsigned journal_max;
+	/* TLSA 3 1 1 of the clearinghouse hosts (tlsa.c). */
+	uint8_t tlsa_pins[DNSD_TLSA_PINS_MAX][32];
+	size_t ntlsa_pins;
+	struct dnsd__dnssec dnssec;   /* see dnsd_engine_set_dnssec */
+	int64_t (*clock)(void *arg);  /* NULL: time(NULL) */
+	void *clock_arg;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 };
 
@@ -153,6 +233,22 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */
 int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
+
+/* If x->qname is a TLSA name of the community zone z (_<port>._tcp.<host>,
+ * or _tcp.<host> above one) with records from a member's pins or the
+ * clearinghouse's, answer it into x->r and set *done (tlsa.c; asked
+ * before dnsd__policy_answer).  Returns 0,
+ * a policy store error or -ENOMEM. */
+int dnsd__tlsa_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *done);
+/* For transfers: fn(arg, owner) for each TLSA name member (normalised)
+ * may have records at, as record m has it: its in-zone targets at or below
+ * its name that no member deeper down owns, each host:port once, if it
+ * has pins; with member NULL, the clearinghouse hosts' names (when pins
+ * are configured).  Whether records are there now is the query's to say
+ * (x: the transfer's snapshot, view and fixed member).  Returns 0, what fn
+ * returned, a store error or -ENOMEM. */
+int dnsd__tlsa_names(struct dnsd_query *x, const char *member, const struct pdb_member *m,
+                     int (*fn)(void *arg, const ldns_rdf *owner), void *arg);
 
 /* What a name is to the policy store (policy.c). */
 enum dnsd_name_kind {

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cfg.h"
 #include "dnsd.h"
+#include "dnssec.h"
 #include "internal.h"
 
 /* One loop per thread, each with its own engine (snapshot, cache) and its
@@ -45,6 +47,13 @@ struct daemon {
 	uv_timer_t reap;
 	uv_timer_t sweep;          /* reader slots of dead processes */
 	dnsd_notify *notify;       /* NULL: none configured */
+	/* DNSSEC (dnssec: keys); NULL: off.  TLSA pins of the clearinghouse. */
+	dnsd_keyset *keyset;
+	dnsd_keyset *old_keyset;   /* replaced by a reload, freed with old_zones */
+	uint8_t tlsa_pins[DNSD_TLSA_PINS_MAX][32];
+	size_t ntlsa_pins;
+	bool print_ds;             /* --print-ds: print DS records and exit */
+	char *print_ds_apex;       /* of this apex only; NULL: every apex */
 };
 
 static void usage(FILE *out)
@@ -53,7 +62,7 @@ static void usage(FILE *out)
 	        "usage: dnsd [--config FILE] --db DIR --zone FILE [--zone FILE ...]\n"
 	        "            --listen ADDR:PORT [--listen ...]\n"
 	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
-	        "            [--removed-grace-s S]\n"
+	        "            [--removed-grace-s S] [--print-ds[=APEX]]\n"
 	        "\n"
 	        "Serves the zones in FILE (RFC 1035 master format) and the records of the\n"
 	        "policy store in DIR (also $CLEARINGHOUSE_DB), over UDP and TCP on every\n"
@@ -61,7 +70,7 @@ static void usage(FILE *out)
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
 	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys, transfer,\n"
-	        "                    catalog, notify); the command line wins.  keys: TSIG\n"
+	        "                    catalog, notify, dnssec); the command line wins.  keys: TSIG\n"
 	        "                    keys, a list of {name, algorithm, secret}; see\n"
 	        "                    'policyctl tsig-keygen' and the README's Transfers\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
@@ -70,6 +79,9 @@ static void usage(FILE *out)
 	        "  --removed-grace-s S  go on answering a removed member's delegated names\n"
 	        "                    as an empty zone for S seconds (604800, 7 days; at\n"
 	        "                    most 7776000; 0: not at all)\n"
+	        "  --print-ds[=APEX] print the DS records (SHA-256) of every apex, or of\n"
+	        "                    APEX, for the parent zone, from the dnssec: keys of\n"
+	        "                    the configuration, and exit\n"
 	        "\n"
 	        "The SOA serial is the zone file's serial, plus the policy serial for the\n"
 	        "community zone.  A reload whose records changed while the file's serial\n"
@@ -85,6 +97,7 @@ static const struct option longopts[] = {
 	{ "tcp-max", required_argument, NULL, 'm' },
 	{ "tcp-idle-ms", required_argument, NULL, 'i' },
 	{ "removed-grace-s", required_argument, NULL, 'g' },
+	{ "print-ds", optional_argument, NULL, 'S' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -98,7 +111,7 @@ static int read_file(const char *path, void *conf, char *err, size_t errlen)
 	return dnsd_config_read(path, conf, err, errlen);
 }
 
-static int parse(int argc, char **argv, struct dnsd_config *o)
+static int parse(int argc, char **argv, struct dnsd_config *o, struct daemon *d)
 {
 	static const char lists[] = "--zone and --listen";
 	bool zones_cleared = false, listen_cleared = false;
@@ -134,6 +147,10 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 				rc = 2;
 			}
 			break;
+		case 'S':
+			d->print_ds = true;
+			rc = optarg ? cfg_opt_string(&d->print_ds_apex, optarg) : 0;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -141,7 +158,11 @@ static int parse(int argc, char **argv, struct dnsd_config *o)
 	}
 	if (rc)
 		return rc;
-	if (optind != argc || !o->db || !o->nzones || !o->nlisten) {
+	if (d->print_ds && !o->dnssec.keys) {
+		fprintf(stderr, "dnsd: --print-ds needs dnssec: {keys: DIR} in the --config file\n");
+		return 2;
+	}
+	if (optind != argc || !o->db || !o->nzones || (!o->nlisten && !d->print_ds)) {
 		fprintf(stderr, "dnsd: %s\n", optind != argc ? "unexpected arguments"
 		                              : !o->db ? "no --db DIR" : !o->nzones ? "no --zone FILE"
 		                              : "no --listen ADDR:PORT");
@@ -159,6 +180,16 @@ static void worker__closed(void *arg)
 	uv_close((uv_handle_t *)&w->wake, NULL);
 }
 
+/* The keys go with the zones: both are read again on SIGHUP.  The
+ * settings were checked when read (refresh below validity). */
+static void worker__set_dnssec(struct worker *w)
+{
+	const struct dnsd_dnssec_config *c = &w->d->o.dnssec;
+
+	(void)dnsd_engine_set_dnssec(w->engine, w->d->keyset, c->validity, c->inception_offset,
+	                             c->refresh);
+}
+
 static void worker__wake(uv_async_t *h)
 {
 	struct worker *w = h->data;
@@ -171,8 +202,9 @@ static void worker__wake(uv_async_t *h)
 		return;
 	}
 	unsigned gen = atomic_load(&d->zones_gen);
-	/* d->zones is written before zones_gen is bumped. */
+	/* d->zones and d->keyset are written before zones_gen is bumped. */
 	dnsd_engine_set_zones(w->engine, d->zones);
+	worker__set_dnssec(w);
 	atomic_store(&w->seen_gen, gen);
 }
 
@@ -200,6 +232,8 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 	dnsd_engine_set_keys(w->engine, d->keys);
 	dnsd_engine_set_journal_max(w->engine, d->o.journal_max);
 	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
+	dnsd_engine_set_tlsa(w->engine, (const uint8_t (*)[32])d->tlsa_pins, d->ntlsa_pins);
+	worker__set_dnssec(w);
 	uv_async_init(loop, &w->wake, worker__wake);
 	w->wake.data = w;
 	for (size_t j = 0; j < d->o.nlisten; j++) {
@@ -253,6 +287,8 @@ static void on_reap(uv_timer_t *t)
 			return;
 	dnsd_zones_free(d->old_zones);
 	d->old_zones = NULL;
+	dnsd_keyset_free(d->old_keyset);
+	d->old_keyset = NULL;
 	uv_timer_stop(t);
 }
 
@@ -272,12 +308,26 @@ static void on_hup(uv_signal_t *h, int sig)
 		fprintf(stderr, "dnsd: reload refused, keeping the zones in use: %s\n", err);
 		return;
 	}
+	/* The key directory is read again too: a key added, or a timing
+	 * changed by dnssec-settime, takes effect without a restart.  Keys
+	 * that cannot be used keep the old zones and keys alike. */
+	dnsd_keyset *ks = NULL;
+	if (d->o.dnssec.keys && dnsd_dnssec_keys_open(&d->o, z, d->db, (int64_t)time(NULL), &ks, err,
+	                                              sizeof(err)) != 0) {
+		fprintf(stderr, "dnsd: reload refused, keeping the zones and keys in use: %s\n", err);
+		dnsd_zones_free(z);
+		return;
+	}
 	if (dnsd_zones_follow(z, d->zones, stale, sizeof(stale)) > 0)
 		fprintf(stderr, "dnsd: warning: the records of %s changed but the serial in the "
 		        "zone file did not go up; serving the next serial anyway, which a restart "
 		        "forgets: bump the file's serial\n", stale);
 	d->old_zones = d->zones;
 	d->zones = z;
+	if (ks) {
+		d->old_keyset = d->keyset;
+		d->keyset = ks;
+	}
 	dnsd_notify_set_zones(d->notify, z);
 	atomic_fetch_add(&d->zones_gen, 1);
 	for (unsigned i = 0; i < d->nworkers; i++)
@@ -326,6 +376,9 @@ static void daemon_free(struct daemon *d)
 	dnsd_zones_free(d->old_zones);
 	dnsd_zones_free(d->zones);
 	dnsd_xfr_acl_free(d->xfr_acl);
+	dnsd_keyset_free(d->keyset);
+	dnsd_keyset_free(d->old_keyset);
+	free(d->print_ds_apex);
 	pdb_close(d->db);
 	dnsd_config_free(&d->o);
 }
@@ -359,6 +412,41 @@ static int notify_start(struct daemon *d, uv_loop_t *loop)
 	return 0;
 }
 
+/* DNSSEC keys and TLSA pins, checked before anything is served: with
+ * dnssec: configured, a key that cannot be used stops the start rather
+ * than let a zone go out unsigned.  With --print-ds, prints the DS
+ * records.  Returns 0 or the exit code. */
+static int dnssec_start(struct daemon *d)
+{
+	char err[512];
+	int rc;
+
+	if ((rc = dnsd_config_tlsa_pins(&d->o, d->tlsa_pins, &d->ntlsa_pins, err,
+	                                sizeof(err))) != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return 2;
+	}
+	if ((rc = dnsd_dnssec_keys_open(&d->o, d->zones, d->db, (int64_t)time(NULL), &d->keyset,
+	                                err, sizeof(err))) != 0) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return rc == DNSD_EKEY ? 2 : 3;
+	}
+	for (size_t i = 0; !d->print_ds && i < dnsd_keyset_count(d->keyset); i++) {
+		const struct dnsd_key *k = dnsd_keyset_key(d->keyset, i);
+		fprintf(stderr, "dnsd: DNSSEC %s %u algorithm %u: %s\n", k->ksk ? "KSK" : "ZSK", k->tag,
+		        k->alg, k->file);
+	}
+	if (!d->print_ds)
+		return 0;
+	rc = dnsd_dnssec_print_ds(stdout, d->keyset, d->zones, d->db, d->print_ds_apex,
+	                          (int64_t)time(NULL), err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "dnsd: %s\n", err);
+		return rc == DNSD_EKEY ? 2 : 3;
+	}
+	return fflush(stdout) == 0 ? 0 : 3;
+}
+
 /* Open the store, load the zones, set up every worker and its sockets:
  * everything that can fail on a bad configuration, before a thread runs.
  * Returns 0 or the exit code. */
@@ -387,6 +475,8 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 	}
 	for (size_t i = 0; i < d->o.nkeys; i++)
 		fprintf(stderr, "dnsd: TSIG key %s\n", d->o.keys[i].v[DNSD_KEY_NAME]);
+	if ((rc = dnssec_start(d)) != 0 || d->print_ds)
+		return rc;
 	d->nworkers = d->o.threads ? d->o.threads : default_threads();
 	if (!(d->w = calloc(d->nworkers, sizeof(*d->w))))
 		return 3;
@@ -408,8 +498,8 @@ int main(int argc, char **argv)
 
 	d.o.removed_grace_s = DNSD_REMOVED_GRACE_DEFAULT;
 	d.o.journal_max = DNSD_JOURNAL_MAX_DEFAULT;
-	if ((rc = parse(argc, argv, &d.o)) != 0 || (rc = check(&d.o)) != 0 ||
-	    (rc = daemon_start(&d, loop)) != 0) {
+	if ((rc = parse(argc, argv, &d.o, &d)) != 0 || (rc = check(&d.o)) != 0 ||
+	    (rc = daemon_start(&d, loop)) != 0 || d.print_ds) {
 		workers_abandon(&d, loop);
 		daemon_free(&d);
 		uv_loop_close(loop);

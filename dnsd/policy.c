@@ -85,7 +85,7 @@ int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 }
 
 /* The answer being built changes by itself at time t, with no commit. */
-static void hold_until(struct dnsd_query *x, int64_t t)
+void dnsd__hold_until(struct dnsd_query *x, int64_t t)
 {
 	if (!x->until || t < x->until)
 		x->until = t;
@@ -97,7 +97,7 @@ static void hold_while_valid(struct dnsd_query *x, const struct pdb_member *m)
 	int64_t end = pdb_member_valid_until(m);
 
 	if (end && x->now < end)
-		hold_until(x, end);
+		dnsd__hold_until(x, end);
 }
 
 /* May this querier have the member's own hosts? */
@@ -240,6 +240,8 @@ static void add_apex_ns(struct dnsd_query *x)
  * resolver that finds no SOA and NS there calls the delegation lame. */
 static void answer_empty_apex(struct dnsd_query *x)
 {
+	if (dnsd__answer_apex_keys(x, x->qname, ldns_rr_ttl(x->community->soa->rrs->rr)))
+		return;
 	switch (x->qtype) {
 	case LDNS_RR_TYPE_SOA:
 	case LDNS_RR_TYPE_ANY:   /* RFC 8482: one RRset that exists */
@@ -271,7 +273,7 @@ static int removed_lately(struct dnsd_query *x, const char *member, bool *yes)
 		return rc;
 	*yes = x->now - when < (int64_t)x->e->removed_grace_s;
 	if (*yes)
-		hold_until(x, when + (int64_t)x->e->removed_grace_s);
+		dnsd__hold_until(x, when + (int64_t)x->e->removed_grace_s);
 	return 0;
 }
 
@@ -295,6 +297,8 @@ static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
 	}
 	if (x->qtype == LDNS_RR_TYPE_SRV || x->qtype == LDNS_RR_TYPE_ANY)
 		return add_srv(x, pn, m, active);
+	if (apex && dnsd__answer_apex_keys(x, x->qname, ldns_rr_ttl(soa_zone->soa->rrs->rr)))
+		return 0;
 	if (apex && x->qtype == LDNS_RR_TYPE_SOA) {
 		add_apex_soa(x, LDNS_SECTION_ANSWER);
 		return 0;
@@ -395,5 +399,90 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 		return 0;
 	}
 	dnsd__add_soa(x, z, LDNS_SECTION_AUTHORITY, NULL);
+	return 0;
+}
+
+/* ---- what exists, for the denial of existence (nsec.c) ---- */
+
+ldns_rdf *dnsd__policy_apex_of(const struct dnsd_query *x, const ldns_rdf *name)
+{
+	struct policy_name pn;
+	ldns_rdf *d;
+
+	if (!x->c || !x->community || dnsd__zone_find(x->e->zones, name))
+		return NULL;
+	d = ldns_rdf_clone(name);
+	/* An apex has three labels at least: _xmpp-server, _tcp, the member. */
+	while (d && ldns_dname_label_count(d) >= 3) {
+		dnsd__policy_classify(d, &pn);
+		if (pn.kind == NAME_SRV && !dnsd__policy_in_zone(pn.member, x->c->zone))
+			return d;
+		ldns_rdf *up = ldns_dname_left_chop(d);
+		ldns_rdf_deep_free(d);
+		d = up;
+	}
+	ldns_rdf_deep_free(d);
+	return NULL;
+}
+
+/* Does an SRV answer at a member's name hold any record?  The
+ * clearinghouse's own targets are there whenever one has the port; the
+ * member's own hosts only for an active member.  Which querier gets them
+ * does not change whether the RRset exists. */
+static bool srv_exists(const struct dnsd_query *x, const struct policy_name *pn, bool active)
+{
+	for (unsigned i = 0; i < x->c->nch; i++)
+		if (pn->tls ? x->c->ch[i].tls_port : x->c->ch[i].port)
+			return true;
+	return active && x->c->fallback != PDB_FALLBACK_NEVER;
+}
+
+/* The same decisions as dnsd__policy_answer, without answering. */
+int dnsd__policy_exists(struct dnsd_query *x, const struct dnsd_zone *z, const ldns_rdf *name,
+                        enum dnsd_policy_exists *what)
+{
+	struct policy_name pn;
+	struct pdb_member m;
+	int rc;
+
+	*what = DNSD_PX_NONE;
+	if (!x->c || !x->community || (z && z != x->community))
+		return 0;
+	dnsd__policy_classify(name, &pn);
+	if (pn.kind == NAME_OTHER)
+		return 0;
+	bool inside = dnsd__policy_in_zone(pn.member, x->c->zone);
+	if (!z && (pn.kind != NAME_SRV || inside))
+		return 0;
+	if (x->member_fixed && strcmp(pn.member, x->member_name) == 0) {
+		rc = x->member_given ? 0 : PDB_ENOTFOUND;
+		if (x->member_given)
+			m = *x->member_given;
+	} else {
+		rc = pdb_get_member(x->txn, pn.member, &m);
+	}
+	if (rc == PDB_ENOTFOUND && !z) {
+		bool removed;
+		if ((rc = removed_lately(x, pn.member, &removed)) != 0)
+			return rc;
+		*what = removed ? DNSD_PX_APEX : DNSD_PX_NONE;
+		return 0;
+	}
+	if (rc == PDB_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (pn.kind == NAME_SRV) {
+		bool active = pdb_member_valid_at(&m, x->now);
+		bool has_srv = srv_exists(x, &pn, active);
+		if (!active && x->c->inactive == PDB_INACTIVE_NXDOMAIN)
+			*what = z ? DNSD_PX_NX : DNSD_PX_APEX;
+		else if (!z)
+			*what = has_srv ? DNSD_PX_APEX_SRV : DNSD_PX_APEX;
+		else
+			*what = has_srv ? DNSD_PX_SRV : DNSD_PX_ENT;
+		return 0;
+	}
+	*what = dnsd__zone_name(z, name) ? DNSD_PX_NONE : DNSD_PX_ENT;
 	return 0;
 }

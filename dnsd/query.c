@@ -135,7 +135,8 @@ static int answer_query(struct dnsd_query *x)
 	int rc;
 
 	ldns_pkt_set_aa(x->r, true);
-	if ((rc = dnsd__policy_answer(x, z, &done)) != 0 || done)
+	if ((rc = dnsd__tlsa_answer(x, z, &done)) != 0 || done ||
+	    (rc = dnsd__policy_answer(x, z, &done)) != 0 || done)
 		return rc;
 	if (!z) {
 		ldns_pkt_set_aa(x->r, false);
@@ -365,6 +366,7 @@ static bool name_below(const uint8_t *name, size_t nlen, const uint8_t *apex, si
 struct fit_rr {
 	size_t at, end;          /* its bytes */
 	uint16_t type;
+	uint16_t set_type;       /* type, or for an RRSIG the type it covers */
 	uint8_t owner[255];      /* uncompressed, lower case */
 	size_t owner_len;
 };
@@ -378,6 +380,8 @@ static bool fit_rr_read(const uint8_t *m, size_t len, size_t *off, struct fit_rr
 	size_t rdlen = ldns_read_uint16(m + *off + 8);
 	if (len - *off - 10 < rdlen)
 		return false;
+	rr->set_type = rr->type == LDNS_RR_TYPE_RRSIG && rdlen >= 2 ?
+	               ldns_read_uint16(m + *off + 10) : rr->type;
 	*off += 10 + rdlen;
 	rr->end = *off;
 	return true;
@@ -453,7 +457,8 @@ static size_t fit_keep(const uint8_t *wire, size_t len, const struct fit_plan *p
 	*n = 0;
 	for (unsigned i = 0; i < pl->nadd; i++) {
 		(void)fit_rr_read(wire, len, &off, &rr);   /* read once by fit_scan */
-		if (i > 0 && (rr.type != prev.type || rr.owner_len != prev.owner_len ||
+		/* An RRSIG follows its RRset (sign.c) and goes with it. */
+		if (i > 0 && (rr.set_type != prev.set_type || rr.owner_len != prev.owner_len ||
 		              memcmp(rr.owner, prev.owner, rr.owner_len) != 0) &&
 		    rr.at + tail_len <= limit) {
 			keep = rr.at;
@@ -477,7 +482,8 @@ static size_t fit_keep(const uint8_t *wire, size_t len, const struct fit_plan *p
  * Names are compressed only backwards, so cutting the additional section
  * short leaves every pointer good; each (owner, type) is in it once, in a
  * row, so a cut between two records of different owner or type splits no
- * RRset. */
+ * RRset; an RRSIG counts as of the type it covers, so it goes with its
+ * RRset, never without it. */
 static size_t fit(const uint8_t *wire, size_t len, size_t limit, uint8_t *out, size_t cap)
 {
 	struct fit_plan pl;
@@ -566,7 +572,7 @@ static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_quer
 	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until)))
 		return false;
 	/* The clock is read only for the few answers that end at a time. */
-	if (until && (int64_t)time(NULL) >= until)
+	if (until && dnsd__now(e) >= until)
 		return false;
 	*outlen = serve_cached(q, p, hit, len, c, out, cap);
 	return true;
@@ -608,7 +614,7 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	ldns_rr *question = ldns_rr_list_rr(ldns_pkt_question(x.q), 0);
 	x.qname = ldns_rr_owner(question);
 	x.qtype = ldns_rr_get_type(question);
-	x.now = (int64_t)time(NULL);
+	x.now = dnsd__now(e);
 	fi->edns = ldns_pkt_edns(x.q);
 	fi->payload = ldns_pkt_edns_udp_size(x.q);
 	x.c = e->epoch.have_c ? &e->epoch.c : NULL;
@@ -631,6 +637,8 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		ldns_pkt_set_rcode(x.r, LDNS_RCODE_REFUSED);
 	} else if (rc == 0) {
 		rc = answer_query(&x);
+		if (rc == 0 && dnsd__signing(&x))
+			rc = dnsd__sign_response(&x);
 	}
 	if (rc != 0) {
 		/* The store failed: say so rather than guess. */
@@ -714,7 +722,7 @@ int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd
 	/* A signed query is never plain: its TSIG is an additional record
 	 * other than OPT. */
 	if (!plain && scan.ntsig) {
-		now = (int64_t)time(NULL);
+		now = dnsd__now(e);
 		if (dnsd_tsig_verify(e->keys, q, qlen, now, &tsig) != 0) {
 			*outlen = short_reply(q, &scan, LDNS_RCODE_FORMERR, out);
 			return 0;

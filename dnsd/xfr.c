@@ -6,11 +6,12 @@
  * and renders only a few messages ahead of what the connection has sent:
  * the zone of a large community is never whole in memory.  Every record
  * the policy synthesises comes from the code that answers queries
- * (dnsd__policy_answer), asked as a querier of the transfer's view, so a
+ * (dnsd__policy_answer, dnsd__tlsa_answer), asked as a querier of the transfer's view, so a
  * transferred zone and the answers to queries cannot differ.
  *
- * Zones: the community zone (its file's records and the SRV records of
- * every member inside it), every other zone file, each member outside the
+ * Zones: the community zone (its file's records, the SRV records of
+ * every member inside it, and the TLSA records of their targets and of
+ * the clearinghouse hosts), every other zone file, each member outside the
  * community zone as two zones of its own (_xmpp-server._tcp.<member> and
  * _xmpps-server._tcp.<member>: SOA, NS, SRV, as queries give them), and
  * the catalog zone (RFC 9432, version 2) that lists the community zone and
@@ -76,6 +77,7 @@ struct dnsd_xfr {
 	bool walked;                  /* last holds the last member done */
 	char last[PDB_NAME_MAX + 1];
 	unsigned walk_budget;         /* messages the current walk may still fill */
+	bool ch_tlsa_done;            /* the clearinghouse hosts' TLSA are out */
 
 	/* The message being filled, and those rendered, each behind its
 	 * two-byte length as TCP frames it. */
@@ -256,6 +258,15 @@ static int reply_one(struct dnsd_xfr *x, ldns_pkt_rcode rcode, bool ede, bool tc
 
 /* ---- the records ---- */
 
+/* What the query code synthesises for q: the TLSA names, or the rest of
+ * the policy's. */
+static int synth_answer(struct dnsd_query *q, const struct dnsd_zone *z, bool *done)
+{
+	if (q->qtype == LDNS_RR_TYPE_TLSA)
+		return dnsd__tlsa_answer(q, z, done);
+	return dnsd__policy_answer(q, z, done);
+}
+
 /* A query of the transfer's view and snapshot, answered into a scratch
  * packet the caller frees. */
 static void query_init(struct dnsd_xfr *x, struct dnsd_query *q, const ldns_rdf *qname,
@@ -288,7 +299,7 @@ static int synth(struct dnsd_xfr *x, const ldns_rdf *qname, ldns_rr_type t,
 	query_init(x, &q, qname, t);
 	if (!(q.r = ldns_pkt_new()))
 		return -ENOMEM;
-	rc = dnsd__policy_answer(&q, z, &done);
+	rc = synth_answer(&q, z, &done);
 	const ldns_rr_list *an = ldns_pkt_answer(q.r);
 	for (size_t i = 0; rc == 0 && done && i < ldns_rr_list_rr_count(an); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(an, i);
@@ -426,6 +437,23 @@ static ldns_rr *catalog_soa(struct dnsd_xfr *x)
 	return rr_text(buf);
 }
 
+/* The TLSA records at owner, as a query of the community zone gets them. */
+static int tlsa_each(void *arg, const ldns_rdf *owner)
+{
+	struct dnsd_xfr *x = arg;
+	return synth(x, owner, LDNS_RR_TYPE_TLSA, x->community, NULL);
+}
+
+/* The TLSA records of member (m as the snapshot has it), or with member
+ * NULL of the clearinghouse hosts. */
+static int member_tlsa(struct dnsd_xfr *x, const char *member, const struct pdb_member *m)
+{
+	struct dnsd_query q;
+
+	query_init(x, &q, NULL, LDNS_RR_TYPE_TLSA);
+	return dnsd__tlsa_names(&q, member, m, tlsa_each, x);
+}
+
 /* ---- the members, walked in slices ----
  * Each slice renders a few messages, then stops the walk; the next one
  * resumes after the last name done. */
@@ -435,8 +463,6 @@ static int member_each(void *arg, const char *name, const void *rec, size_t len)
 	struct dnsd_xfr *x = arg;
 	int rc = 0;
 
-	(void)rec;
-	(void)len;
 	if (x->walk_budget == 0)
 		return WALK_STOP;
 	bool inside = dnsd__policy_in_zone(name, x->c.zone);
@@ -444,11 +470,14 @@ static int member_each(void *arg, const char *name, const void *rec, size_t len)
 		if (!inside)
 			rc = catalog_member(x, name);
 	} else if (inside) {
+		struct pdb_member m;
 		for (int tls = 0; tls < 2 && rc == 0; tls++) {
 			ldns_rdf *owner = srv_name(name, tls);
 			rc = owner ? synth(x, owner, LDNS_RR_TYPE_SRV, x->community, NULL) : -ENOMEM;
 			ldns_rdf_deep_free(owner);
 		}
+		if (rc == 0 && (rc = pdb_member_decode(rec, len, &m)) == 0)
+			rc = member_tlsa(x, name, &m);
 	}
 	snprintf(x->last, sizeof(x->last), "%s", name);
 	x->walked = true;
@@ -464,6 +493,11 @@ static int step_members(struct dnsd_xfr *x)
 		    (rc = synth(x, x->qname, LDNS_RR_TYPE_SRV, NULL, NULL)) == 0)
 			x->phase = PH_SOA_LAST;
 		return rc;
+	}
+	if (x->kind == XFR_ZONE && !x->ch_tlsa_done) {
+		x->ch_tlsa_done = true;
+		if ((rc = member_tlsa(x, NULL, NULL)) != 0)
+			return rc;
 	}
 	if (!x->walked && x->kind == XFR_CATALOG && x->community) {
 		char zone[PDB_NAME_MAX + 1];
@@ -725,15 +759,15 @@ static int ixfr_change(void *arg, const struct pdb_change *c)
 
 /* The records of type t at owner, into list: as the snapshot has them,
  * or with old for member's record as it was (old->existed false: absent). */
-static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, const struct ixfr_name *old,
-                      ldns_rr_list *list)
+static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, ldns_rr_type t,
+                      const struct ixfr_name *old, ldns_rr_list *list)
 {
 	struct dnsd_query q;
 	struct pdb_member m;
 	bool done = false;
 	int rc;
 
-	query_init(x, &q, owner, LDNS_RR_TYPE_SRV);
+	query_init(x, &q, owner, t);
 	if (old) {
 		q.member_fixed = true;
 		q.member_name = old->name;
@@ -745,11 +779,11 @@ static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, const struct ix
 	}
 	if (!(q.r = ldns_pkt_new()))
 		return -ENOMEM;
-	rc = dnsd__policy_answer(&q, x->community, &done);
+	rc = synth_answer(&q, x->community, &done);
 	const ldns_rr_list *an = ldns_pkt_answer(q.r);
 	for (size_t i = 0; rc == 0 && done && i < ldns_rr_list_rr_count(an); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(an, i);
-		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SRV)
+		if (ldns_rr_get_type(rr) != t)
 			continue;
 		ldns_rr *c = ldns_rr_clone(rr);
 		if (!c || !ldns_rr_list_push_rr(list, c)) {
@@ -758,6 +792,90 @@ static int synth_into(struct dnsd_xfr *x, const ldns_rdf *owner, const struct ix
 		}
 	}
 	ldns_pkt_free(q.r);
+	return rc;
+}
+
+/* TLSA names of one member, old and new, each once. */
+struct tlsa_names {
+	ldns_rdf *v[4 * PDB_MAX_TARGETS];
+	size_t n;
+};
+
+static int tlsa_name_add(void *arg, const ldns_rdf *owner)
+{
+	struct tlsa_names *t = arg;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (ldns_dname_compare(t->v[i], owner) == 0)
+			return 0;
+	if (t->n == sizeof(t->v) / sizeof(t->v[0]))
+		return WALK_STOP;
+	return (t->v[t->n++] = ldns_rdf_clone(owner)) ? 0 : -ENOMEM;
+}
+
+/* Is there a member above name in the community zone?  The TLSA names
+ * below a member that comes or goes change hands with it. */
+static int member_above(struct dnsd_xfr *x, const char *name, bool *yes)
+{
+	struct pdb_member m;
+	const char *p = strchr(name, '.');
+
+	*yes = false;
+	for (; p && dnsd__policy_in_zone(p + 1, x->c.zone) && strlen(p + 1) > x->c.zone.len;
+	     p = strchr(p + 1, '.')) {
+		int rc = pdb_get_member(x->txn, p + 1, &m);
+		if (rc == 0) {
+			*yes = true;
+			return 0;
+		}
+		if (rc != PDB_ENOTFOUND)
+			return rc;
+	}
+	return 0;
+}
+
+static int rr_minus(const ldns_rr_list *a, const ldns_rr_list *b, ldns_rr_list *out);
+
+/* The TLSA records of one changed member's names, before and now. */
+static int ixfr_tlsa_diff(struct dnsd_xfr *x, const struct ixfr_name *old, ldns_rr_list *del,
+                          ldns_rr_list *add)
+{
+	struct tlsa_names names = { .n = 0 };
+	struct pdb_member was, is;
+	struct dnsd_query q;
+	bool exists, above = false;
+	int rc = 0;
+
+	query_init(x, &q, NULL, LDNS_RR_TYPE_TLSA);
+	q.member_fixed = true;
+	q.member_name = old->name;
+	if (old->existed && (rc = pdb_member_decode(old->before, old->before_len, &was)) == 0) {
+		q.member_given = &was;
+		rc = dnsd__tlsa_names(&q, old->name, &was, tlsa_name_add, &names);
+	}
+	if (rc == 0 && (rc = pdb_get_member(x->txn, old->name, &is)) == 0) {
+		query_init(x, &q, NULL, LDNS_RR_TYPE_TLSA);
+		rc = dnsd__tlsa_names(&q, old->name, &is, tlsa_name_add, &names);
+	}
+	exists = rc == 0;
+	if (rc == PDB_ENOTFOUND)
+		rc = 0;
+	if (rc == 0 && exists != old->existed && (rc = member_above(x, old->name, &above)) == 0 &&
+	    above)
+		rc = WALK_STOP;
+	for (size_t i = 0; rc == 0 && i < names.n; i++) {
+		ldns_rr_list *a = ldns_rr_list_new(), *b = ldns_rr_list_new();
+		if (!a || !b)
+			rc = -ENOMEM;
+		else if ((rc = synth_into(x, names.v[i], LDNS_RR_TYPE_TLSA, old, a)) == 0 &&
+		         (rc = synth_into(x, names.v[i], LDNS_RR_TYPE_TLSA, NULL, b)) == 0 &&
+		         (rc = rr_minus(a, b, del)) == 0)
+			rc = rr_minus(b, a, add);
+		ldns_rr_list_deep_free(a);
+		ldns_rr_list_deep_free(b);
+	}
+	for (size_t i = 0; i < names.n; i++)
+		ldns_rdf_deep_free(names.v[i]);
 	return rc;
 }
 
@@ -802,14 +920,16 @@ static int ixfr_zone_diff(struct dnsd_xfr *x, const struct ixfr *d, ldns_rr_list
 				rc = -ENOMEM;
 			else if (fn && fn->rrsets)
 				rc = WALK_STOP;
-			else if ((rc = synth_into(x, owner, &d->v[i], was)) == 0 &&
-			         (rc = synth_into(x, owner, NULL, is)) == 0 &&
+			else if ((rc = synth_into(x, owner, LDNS_RR_TYPE_SRV, &d->v[i], was)) == 0 &&
+			         (rc = synth_into(x, owner, LDNS_RR_TYPE_SRV, NULL, is)) == 0 &&
 			         (rc = rr_minus(was, is, del)) == 0)
 				rc = rr_minus(is, was, add);
 			ldns_rr_list_deep_free(was);
 			ldns_rr_list_deep_free(is);
 			ldns_rdf_deep_free(owner);
 		}
+		if (rc == 0)
+			rc = ixfr_tlsa_diff(x, &d->v[i], del, add);
 	}
 	return rc;
 }

@@ -74,6 +74,58 @@ static void test_reads_records(void **state)
 	settings_free(&s);
 }
 
+/* One mapping (CFG_MAPPING), and cfg_path for the paths inside it. */
+static int read_mapping(const char *text, struct cfg_record *rec, char *err, size_t errlen)
+{
+	static const char *const fields[] = { "keys", "validity", NULL };
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char path[512];
+	snprintf(path, sizeof(path), "%s/test_cfg_XXXXXX", tmp);
+	int fd = mkstemp(path);
+	const struct cfg_key keys[] = { { "dnssec", CFG_MAPPING, rec, NULL, 0, fields } };
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	int rc = cfg_read(path, keys, 1, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+static void test_reads_mapping(void **state)
+{
+	struct cfg_record rec = { 0 };
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(read_mapping("dnssec: {keys: k, validity: 60}\n", &rec, err, sizeof(err)),
+	                 0);
+	assert_string_equal(rec.v[0], "k");
+	assert_string_equal(rec.v[1], "60");
+	assert_int_equal(rec.line, 1);
+	cfg_records_free(&rec, 1);
+	assert_int_equal(read_mapping("dnssec:\n  keys: k\n", &rec, err, sizeof(err)), 0);
+	assert_string_equal(rec.v[0], "k");
+	assert_null(rec.v[1]);
+	cfg_records_free(&rec, 1);
+	assert_int_equal(read_mapping("dnssec: [a]\n", &rec, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "1:9: dnssec takes a mapping, such as {keys: ...}"));
+	cfg_records_free(&rec, 1);
+	assert_int_equal(read_mapping("dnssec: {colour: b}\n", &rec, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "dnssec has no field 'colour'"));
+	cfg_records_free(&rec, 1);
+
+	char *p = cfg_path("/etc/ch/dnsd.yaml", "keys");
+	assert_string_equal(p, "/etc/ch/keys");
+	free(p);
+	p = cfg_path("/etc/ch/dnsd.yaml", "/var/keys");
+	assert_string_equal(p, "/var/keys");
+	free(p);
+	p = cfg_path("dnsd.yaml", "keys");
+	assert_string_equal(p, "keys");
+	free(p);
+}
+
 static void test_reads_settings(void **state)
 {
 	struct settings s = { 0 };
@@ -176,6 +228,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reads_settings),
 		cmocka_unit_test(test_reads_records),
+		cmocka_unit_test(test_reads_mapping),
 		cmocka_unit_test(test_refuses),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_options),
