@@ -223,7 +223,8 @@ static int read_public(struct loader *l, const char *path, const struct key_name
 	int line = 0, rc = 0;
 
 	rewind(f);
-	while (!feof(f)) {
+	/* Each turn reads a line at least; the file is at most KEY_FILE_MAX. */
+	for (unsigned turns = 0; !feof(f) && turns < KEY_FILE_MAX; turns++) {
 		ldns_rr *one = NULL;
 		ldns_status s = ldns_rr_new_frm_fp_l(&one, f, &ttl, &origin, &prev, &line);
 		if (s == LDNS_STATUS_SYNTAX_EMPTY || s == LDNS_STATUS_SYNTAX_TTL ||

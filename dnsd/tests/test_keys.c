@@ -19,6 +19,7 @@ struct kdir {
 	char path[64];
 };
 
+__attribute__((format(printf, 1, 2)))
 static int run(const char *fmt, ...)
 {
 	char cmd[1024];

@@ -126,7 +126,7 @@ def test_clearinghouse_tlsa_matches_certificate(signed, pki, port, want_dnssec):
 
 
 def test_tlsa_over_tcp_and_case_kept(signed, pki):
-    r = signed.ask(f"_5269._TCP.Xmpp.Alpha.fed.example", "TLSA", tcp=True)
+    r = signed.ask("_5269._TCP.Xmpp.Alpha.fed.example", "TLSA", tcp=True)
     assert_authoritative(r)
     assert len(tlsa(r)) == 2
     assert r.answer[0].name.to_text() == "_5269._TCP.Xmpp.Alpha.fed.example."
