@@ -32,6 +32,7 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 
 from test_dnsd import HOST, free_port
@@ -89,6 +90,15 @@ def ds_of(keyfile, digest=2):
     out = subprocess.run([DSFROMKEY, f"-{digest}", keyfile], check=True, capture_output=True,
                          text=True, timeout=60).stdout.split()
     return " ".join(out[3:7]).upper()
+
+
+def ds_for(keyfile, owner, digest="SHA256"):
+    """The DS of the key in a .key file as a key of another apex, owner
+    (dnsd signs the member apexes with the community zone's keys)."""
+    with open(keyfile) as f:
+        text = next(line for line in f if line.strip() and not line.startswith(";"))
+    rdata = dns.rdata.from_text("IN", "DNSKEY", text.split("DNSKEY", 1)[1])
+    return dns.dnssec.make_ds(owner + ".", rdata, digest).to_text().upper()
 
 
 def served_ds(host, port, zone, digest="SHA256"):
@@ -248,8 +258,13 @@ class Kresd(Resolver):
 
     def write_config(self):
         d = self.dir
-        anchors = "".join(f"trust_anchors.add('{z}. DS {ds}')\n"
-                          for z, dss in self.anchors.items() for ds in dss)
+        # One file per zone: kresd 5.6 keeps only the last of several
+        # trust_anchors.add() for one name, which breaks a double-DS rollover.
+        anchors = ""
+        for i, (z, dss) in enumerate(self.anchors.items()):
+            path = d / f"anchors-{i}.zone"
+            path.write_text("".join(f"{z}. IN DS {ds}\n" for ds in dss))
+            anchors += f"trust_anchors.add_file('{path}', true)\n"
         # FORWARD validates (STUB would not); the target answers
         # authoritatively, which kresd takes as a forwarder's answer.
         fwd = "".join(f"policy.add(policy.suffix(policy.FORWARD({{'{h}@{p}'}}), "
