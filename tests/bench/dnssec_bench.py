@@ -58,7 +58,7 @@ def knot_cmd(work, port, keydir):
     tcp-workers: 1
     background-workers: 1
 database:
-    storage: {work}/knot-db
+    storage: {work}
 policy:
   - id: manual
     manual: on
