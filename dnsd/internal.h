@@ -72,7 +72,8 @@ struct dnsd_epoch {
 	struct dnsd_memo memo[DNSD_MEMO_SIZE];
 };
 
-/* ---- DNSSEC: online signing (sign.c), denial of existence (nsec.c) ----
+/* ---- DNSSEC: online signing (sign.c), denial of existence (nsec.c), the
+ * keys of an apex (zonekeys.c, below both and the answer builders) ----
  * With keys set, an answer to a query with DO=1 is signed when it is
  * rendered, before it goes into the answer cache: RRSIGs beside each
  * RRset the zone is authoritative for, and minimally covering NSEC
@@ -92,7 +93,7 @@ int64_t dnsd__now(const dnsd_engine *e);
 /* Read the time from now(arg) instead (tests); NULL: time(NULL) again. */
 void dnsd__engine_set_clock(dnsd_engine *e, int64_t (*now)(void *arg), void *arg);
 
-/* The answer being built holds until t at most (policy.c). */
+/* The answer being built holds until t at most (zonekeys.c). */
 void dnsd__hold_until(struct dnsd_query *x, int64_t t);
 
 /* Does the response to x go out signed: keys set and DO=1 asked? */

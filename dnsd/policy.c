@@ -84,13 +84,6 @@ int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 	return best;
 }
 
-/* The answer being built changes by itself at time t, with no commit. */
-void dnsd__hold_until(struct dnsd_query *x, int64_t t)
-{
-	if (!x->until || t < x->until)
-		x->until = t;
-}
-
 /* A member that is valid now stops being so at its not-after. */
 static void hold_while_valid(struct dnsd_query *x, const struct pdb_member *m)
 {

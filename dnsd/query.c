@@ -571,7 +571,8 @@ static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_quer
 	make_key(e, p, view, k);
 	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until)))
 		return false;
-	/* The clock is read only for the few answers that end at a time. */
+	/* The clock is read only for answers that end at a time (a member's
+	 * not-after, every signed answer): a vDSO call, not a system call. */
 	if (until && dnsd__now(e) >= until)
 		return false;
 	*outlen = serve_cached(q, p, hit, len, c, out, cap);

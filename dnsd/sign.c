@@ -10,7 +10,6 @@
  * set on them as ldns_sign_public would. */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -27,75 +26,6 @@ int dnsd_engine_set_dnssec(dnsd_engine *e, const dnsd_keyset *keys, uint32_t val
 	 * other way round: they are all of another generation now. */
 	e->zones_gen++;
 	return 0;
-}
-
-int64_t dnsd__now(const dnsd_engine *e)
-{
-	return e->clock ? e->clock(e->clock_arg) : (int64_t)time(NULL);
-}
-
-void dnsd__engine_set_clock(dnsd_engine *e, int64_t (*now)(void *arg), void *arg)
-{
-	e->clock = now;
-	e->clock_arg = arg;
-}
-
-bool dnsd__signing(const struct dnsd_query *x)
-{
-	return x->e->dnssec.keys && ldns_pkt_edns(x->q) && ldns_pkt_edns_do(x->q);
-}
-
-int dnsd__zone_keys(const struct dnsd_query *x, const ldns_rdf *apex, struct dnsd_zone_keys *zk)
-{
-	const ldns_rdf *community = x->community ? x->community->apex : NULL;
-	int rc;
-
-	if (!x->e->dnssec.keys)
-		return DNSD_EKEY;
-	/* An apex whose keys cannot sign goes out unsigned (the start-up
-	 * checks keep that from happening to a configured one). */
-	rc = dnsd_keyset_at(x->e->dnssec.keys, apex, community, x->now, zk);
-	if (rc != 0)
-		return rc;
-	return zk->nzsk && zk->nksk ? 0 : DNSD_EKEY;
-}
-
-static void set_owner(ldns_rr *rr, const ldns_rdf *owner)
-{
-	ldns_rdf *old = ldns_rr_owner(rr);
-	ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
-	ldns_rdf_deep_free(old);
-}
-
-bool dnsd__answer_apex_keys(struct dnsd_query *x, const ldns_rdf *apex, uint32_t ttl)
-{
-	struct dnsd_zone_keys zk;
-	ldns_rr_list *cds = NULL, *cdnskey = NULL, *l = NULL;
-
-	if (x->qtype != LDNS_RR_TYPE_DNSKEY && x->qtype != LDNS_RR_TYPE_CDS &&
-	    x->qtype != LDNS_RR_TYPE_CDNSKEY)
-		return false;
-	if (dnsd__zone_keys(x, apex, &zk) != 0)
-		return false;
-	if (zk.next_change)
-		dnsd__hold_until(x, zk.next_change);
-	if (x->qtype == LDNS_RR_TYPE_DNSKEY) {
-		if (dnsd_keys_dnskey_rrset(&zk, apex, ttl, &l) != 0)
-			return false;
-	} else {
-		if (dnsd_keys_cds_rrsets(&zk, apex, ttl, &cds, &cdnskey) != 0)
-			return false;
-		l = x->qtype == LDNS_RR_TYPE_CDS ? cds : cdnskey;
-		ldns_rr_list_deep_free(x->qtype == LDNS_RR_TYPE_CDS ? cdnskey : cds);
-	}
-	size_t n = ldns_rr_list_rr_count(l);
-	for (size_t i = 0; i < n; i++) {
-		ldns_rr *rr = ldns_rr_list_rr(l, i);
-		set_owner(rr, x->qname);   /* as asked, like every answer */
-		ldns_pkt_push_rr(x->r, LDNS_SECTION_ANSWER, rr);
-	}
-	ldns_rr_list_free(l);   /* the records now belong to the packet */
-	return n > 0;
 }
 
 /* ---- signing RRsets ---- */

@@ -640,6 +640,53 @@ static void test_cached_answer_is_resigned_before_expiry(void **state)
 	ldns_pkt_free(p);
 }
 
+/* The RRSIGs of an answer's SRV RRset. */
+static size_t srv_sigs(const ldns_pkt *p)
+{
+	ldns_rdf *owner = dname("_xmpp-server._tcp.a.fed.example.");
+	ldns_rr_list *sigs = rrset_of(ldns_pkt_answer(p), owner, LDNS_RR_TYPE_SRV, true);
+	size_t n = ldns_rr_list_rr_count(sigs);
+
+	ldns_rr_list_deep_free(sigs);
+	ldns_rdf_deep_free(owner);
+	return n;
+}
+
+/* A key event (here a second ZSK's Activate, T0 + 1000) ends a cached
+ * signed answer as its signatures' refresh time does: from then on it is
+ * signed by both ZSKs, though the signatures it had were far from due. */
+static void test_cached_answer_ends_at_the_next_key_event(void **state)
+{
+	struct ctx *c = *state;
+	static uint8_t out[DNSD_MSG_MAX];
+	size_t n;
+	char cmd[512];
+	struct q o = { .do_bit = true };
+	const char *name = "_xmpp-server._tcp.a.fed.example.";
+
+	/* Published an hour before T0, active 1000 s after it (UTC). */
+	snprintf(cmd, sizeof(cmd), "dnssec-keygen -q -K '%s' -a ED25519 -P 20261118100640 "
+	         "-A 20261118112320 fed.example >/dev/null && chmod 600 '%s'/*.private", c->keydir,
+	         c->keydir);
+	assert_int_equal(system(cmd), 0);
+	set_keys(c);
+	ldns_pkt *p = ask_wire(c, name, LDNS_RR_TYPE_SRV, o, out, &n);
+	assert_int_equal(srv_sigs(p), 1);
+	ldns_pkt_free(p);
+	c->now = T0 + 999;
+	p = ask_wire(c, name, LDNS_RR_TYPE_SRV, o, out, &n);
+	assert_int_equal(srv_sigs(p), 1);
+	assert_int_equal(first_inception(p), T0 - INCEPTION);   /* from the cache */
+	ldns_pkt_free(p);
+	c->now = T0 + 1000;
+	c->apex_keys = apex_keys(c, "fed.example.");
+	assert_int_equal(ldns_rr_list_rr_count(c->apex_keys), 3);
+	p = ask_wire(c, name, LDNS_RR_TYPE_SRV, o, out, &n);
+	assert_int_equal(srv_sigs(p), 2);
+	assert_int_equal(verify_section(c, ldns_pkt_answer(p), c->apex_keys, "fed.example."), 1);
+	ldns_pkt_free(p);
+}
+
 /* With DO=0, with or without EDNS, answers are byte for byte what they
  * were without keys. */
 static void test_do0_answers_unchanged_by_signing(void **state)
@@ -752,6 +799,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tlsa_names_are_in_the_denial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signatures_verify_with_the_apex_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cached_answer_is_resigned_before_expiry, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_cached_answer_ends_at_the_next_key_event, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_do0_answers_unchanged_by_signing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signed_srv_fits_udp_ed25519, setup, teardown),
