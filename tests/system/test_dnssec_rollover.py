@@ -155,12 +155,15 @@ def test_signatures_are_renewed_before_they_expire(dnsd_path, store, sample_zone
     keydir.mkdir()
     keygen(keydir, ZONE, ksk=True)
     keygen(keydir, ZONE)
+    # A few seconds of inception offset: a resolver's clock (kresd reads it
+    # once per loop turn) may be a second behind the signer's, and a
+    # signature made "now" would then not yet be valid (EDE 8).
     validity, refresh = 20, 10
     zone = short_zone(sample_zone, tmp_path / "fed.example.zone")
     port = free_port()
     conf = write_dnsd_config(tmp_path / "dnsd.yaml", store, zone, port, keydir,
                              extra={"validity": validity, "refresh": refresh,
-                                    "inception-offset": 0})
+                                    "inception-offset": 5})
     _, stop = start_dnsd(dnsd_path, conf, port, tmp_path / "dnsd.log")
     try:
         anchors = {z: resolvers.served_ds(HOST, port, z) for z in (ZONE, *APEXES)}
