@@ -247,10 +247,9 @@ class Unbound(Resolver):
 
     def flush(self):
         for zone in self.forwards:
-            self.control("flush_zone", zone)
-            self.control("flush_bogus")
-            self.control("flush_negative")
-        self.control("flush_infra", "all")
+            self.control("flush_zone", zone)     # records, messages and keys
+        self.control("flush_bogus")
+        self.control("flush_negative")
 
 
 class Kresd(Resolver):

@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 import resolvers
+from conftest import Ctl
 from resolvers import KINDS, TamperProxy, delv, ds_of, flip_signature_bit, keygen, served_ds
 from test_dnsd import HOST, free_port
 
@@ -136,7 +137,6 @@ def axfr_to_file(port, zone, path):
 
 @pytest.fixture(scope="module", params=SIGNERS)
 def signer(request, dnsd_path, policyctl_path, tmp_path_factory, sample_policy, sample_zone):
-    from conftest import Ctl
     work = tmp_path_factory.mktemp(f"sign-{request.param}")
     ctl = Ctl(policyctl_path, work / "store")
     ctl.ok("init")
