@@ -139,6 +139,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 /* libmicrohttpd's own complaints go to stderr like the daemons' lines. */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *arg, const char *fmt, va_list ap)
 {
 	(void)arg;
