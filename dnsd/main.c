@@ -724,12 +724,9 @@ int main(int argc, char **argv)
 	for (size_t j = 0; j < d.o.nlisten; j++)
 		fprintf(stderr, "dnsd: listening on %s (UDP on %u threads, TCP)\n", d.o.listen[j],
 		        d.nworkers);
-	for (unsigned i = 1; i < d.nworkers; i++) {
-		if (pthread_create(&d.w[i].thread, NULL, worker__run, &d.w[i]) != 0) {
-			fprintf(stderr, "dnsd: cannot start a thread\n");
-			return 3;
-		}
-	}
+	/* The signals first: a worker answers as soon as it runs, and a
+	 * SIGTERM that came after its first answer but before the handlers
+	 * killed dnsd instead of stopping it. */
 	uv_signal_init(loop, &d.term);
 	uv_signal_init(loop, &d.intr);
 	uv_signal_init(loop, &d.hup);
@@ -740,6 +737,12 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.term, on_stop, SIGTERM);
 	uv_signal_start(&d.intr, on_stop, SIGINT);
 	uv_signal_start(&d.hup, on_hup, SIGHUP);
+	for (unsigned i = 1; i < d.nworkers; i++) {
+		if (pthread_create(&d.w[i].thread, NULL, worker__run, &d.w[i]) != 0) {
+			fprintf(stderr, "dnsd: cannot start a thread\n");
+			return 3;
+		}
+	}
 	sd_notify(0, "READY=1");
 	uv_run(loop, UV_RUN_DEFAULT);
 	for (unsigned i = 1; i < d.nworkers; i++) {

@@ -435,3 +435,16 @@ def test_srv_name_without_any_record_is_nodata_with_soa(dnsd_path, ctl, sample_z
         assert d.ask("_xmpp-server._tcp.alpha.fed.example", "SRV").answer
     finally:
         assert d.stop() == 0
+
+
+# ---- a SIGTERM right after the first answer -----------------------------------------
+
+def test_sigterm_right_after_the_first_answer_stops_cleanly(dnsd_path, loaded, sample_zone):
+    # The worker threads answered before the main thread had set its
+    # signal handlers: a SIGTERM in between killed dnsd (exit -15)
+    # instead of stopping it.  Seen as a failed teardown under load.
+    for _ in range(20):
+        d = Dnsd(dnsd_path, str(loaded.db), [str(sample_zone)], extra=["--threads", "4"])
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=10) == 0, d.stderr()
+        d.stop()
