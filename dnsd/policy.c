@@ -280,6 +280,20 @@ static int removed_lately(struct dnsd_query *x, const char *member, bool *yes)
 	return 0;
 }
 
+/* The member record of name: the given older version of an IXFR's
+ * member (x->member_fixed), else the snapshot's.  0 or PDB_ENOTFOUND,
+ * or a store error. */
+static int member_read(struct dnsd_query *x, const char *name, struct pdb_member *m)
+{
+	if (x->member_fixed && strcmp(name, x->member_name) == 0) {
+		if (!x->member_given)
+			return PDB_ENOTFOUND;
+		*m = *x->member_given;
+		return 0;
+	}
+	return pdb_get_member(x->txn, name, m);
+}
+
 /* ---- the answers ---- */
 
 static int answer_srv_name(struct dnsd_query *x, const struct policy_name *pn,
@@ -391,13 +405,7 @@ int dnsd__policy_answer(struct dnsd_query *x, const struct dnsd_zone *z, bool *d
 	if (!z && (pn.kind != NAME_SRV || inside))
 		return 0;
 	dnsd__query_depends(x, pn.member);
-	if (x->member_fixed && strcmp(pn.member, x->member_name) == 0) {
-		rc = x->member_given ? 0 : PDB_ENOTFOUND;
-		if (x->member_given)
-			m = *x->member_given;
-	} else {
-		rc = pdb_get_member(x->txn, pn.member, &m);
-	}
+	rc = member_read(x, pn.member, &m);
 	if (rc == PDB_ENOTFOUND && !z) {
 		bool removed;
 		if ((rc = removed_lately(x, pn.member, &removed)) != 0)
@@ -491,13 +499,7 @@ int dnsd__policy_exists(struct dnsd_query *x, const struct dnsd_zone *z, const l
 	bool inside = dnsd__policy_in_zone(pn.member, x->c->zone);
 	if (!z && (pn.kind != NAME_SRV || inside))
 		return 0;
-	if (x->member_fixed && strcmp(pn.member, x->member_name) == 0) {
-		rc = x->member_given ? 0 : PDB_ENOTFOUND;
-		if (x->member_given)
-			m = *x->member_given;
-	} else {
-		rc = pdb_get_member(x->txn, pn.member, &m);
-	}
+	rc = member_read(x, pn.member, &m);
 	if (rc == PDB_ENOTFOUND && !z) {
 		bool removed;
 		if ((rc = removed_lately(x, pn.member, &removed)) != 0)

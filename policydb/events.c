@@ -89,19 +89,7 @@ static bool index_built(MDB_txn *txn, MDB_dbi meta)
 
 static int grace_get(MDB_txn *txn, MDB_dbi meta, uint32_t *grace)
 {
-	MDB_val k = pdb__key(GRACE_KEY), v;
-	int rc = mdb_get(txn, meta, &k, &v);
-
-	if (rc == MDB_NOTFOUND) {
-		*grace = PDB_REMOVED_GRACE_DEFAULT;
-		return 0;
-	}
-	if (rc != 0)
-		return pdb__lmdb_err(rc);
-	if (v.mv_size != 4)
-		return PDB_ECORRUPT;
-	*grace = pdb__get_be32(v.mv_data);
-	return 0;
+	return pdb__meta_u32(txn, meta, GRACE_KEY, PDB_REMOVED_GRACE_DEFAULT, grace);
 }
 
 /* ---- counting ---- */

@@ -222,6 +222,11 @@ static inline MDB_val pdb__val(const void *p, size_t n)
 
 static inline MDB_val pdb__key(const char *s) { return pdb__val(s, strlen(s)); }
 
+/* A store setting of the meta database kept as a big-endian 32-bit
+ * number under key: *out receives it, or dflt if it was never set.
+ * Returns 0, PDB_ECORRUPT (not 4 bytes), PDB_ELMDB. */
+int pdb__meta_u32(MDB_txn *txn, MDB_dbi meta, const char *key, uint32_t dflt, uint32_t *out);
+
 static inline void pdb__put_be64(uint8_t b[8], uint64_t v)
 {
 	for (int i = 7; i >= 0; i--, v >>= 8)

@@ -32,19 +32,7 @@ void pdb__journal_key(uint8_t buf[PDB__JOURNAL_KEY_LEN], uint64_t serial, uint32
 
 static int max_get(MDB_txn *txn, MDB_dbi meta, uint32_t *max)
 {
-	MDB_val k = pdb__key(PDB__JOURNAL_MAX_KEY), v;
-	int rc = mdb_get(txn, meta, &k, &v);
-
-	if (rc == MDB_NOTFOUND) {
-		*max = PDB_JOURNAL_MAX_DEFAULT;
-		return 0;
-	}
-	if (rc != 0)
-		return pdb__lmdb_err(rc);
-	if (v.mv_size != 4)
-		return PDB_ECORRUPT;
-	*max = pdb__get_be32(v.mv_data);
-	return 0;
+	return pdb__meta_u32(txn, meta, PDB__JOURNAL_MAX_KEY, PDB_JOURNAL_MAX_DEFAULT, max);
 }
 
 /* ---- the set of what this commit recorded ---- */

@@ -355,6 +355,23 @@ int pdb_read_renew(pdb_txn *t)
 	return read_begin(t);
 }
 
+int pdb__meta_u32(MDB_txn *txn, MDB_dbi meta, const char *key, uint32_t dflt, uint32_t *out)
+{
+	MDB_val k = pdb__key(key), v;
+	int rc = mdb_get(txn, meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		*out = dflt;
+		return 0;
+	}
+	if (rc != 0)
+		return pdb__lmdb_err(rc);
+	if (v.mv_size != 4)
+		return PDB_ECORRUPT;
+	*out = pdb__get_be32(v.mv_data);
+	return 0;
+}
+
 uint64_t pdb_version(pdb_t *db)
 {
 	MDB_envinfo info;

@@ -130,15 +130,22 @@ static int override_key_cmp(const void *key, const void *elem)
 
 /* Both sides hold a pair with its names in byte order, so a store pair is
  * found in the file's sorted list by the same key. */
-static int count_removed_override(void *arg, const char *a, const char *b, enum pdb_override ov)
+static bool file_has_override(const struct load *l, const char *a, const char *b,
+                              enum pdb_override ov)
 {
-	struct load *l = arg;
 	struct pf_override key = { .ov = ov };
 
 	snprintf(key.a, sizeof(key.a), "%s", a);
 	snprintf(key.b, sizeof(key.b), "%s", b);
-	if (l->pf.noverrides &&
-	    bsearch(&key, l->pf.overrides, l->pf.noverrides, sizeof(key), override_key_cmp))
+	return l->pf.noverrides &&
+	       bsearch(&key, l->pf.overrides, l->pf.noverrides, sizeof(key), override_key_cmp);
+}
+
+static int count_removed_override(void *arg, const char *a, const char *b, enum pdb_override ov)
+{
+	struct load *l = arg;
+
+	if (file_has_override(l, a, b, ov))
 		return 0;
 	note_override(l, '-', a, b, ov);
 	l->d.ov_removed++;
@@ -207,12 +214,8 @@ static int diff_all(struct load *l, pdb_txn *txn)
 static int collect_stale_override(void *arg, const char *a, const char *b, enum pdb_override ov)
 {
 	struct load *l = arg;
-	struct pf_override key = { .ov = ov };
 
-	snprintf(key.a, sizeof(key.a), "%s", a);
-	snprintf(key.b, sizeof(key.b), "%s", b);
-	if (l->pf.noverrides &&
-	    bsearch(&key, l->pf.overrides, l->pf.noverrides, sizeof(key), override_key_cmp))
+	if (file_has_override(l, a, b, ov))
 		return 0;
 	want_gone(l, a);
 	want_gone(l, b);
