@@ -27,8 +27,9 @@ static size_t hdrlen;
 
 struct worker {
 	pthread_t t;
-	double *lat;   /* microseconds */
+	double *lat;   /* microseconds, of the first cap exchanges */
 	size_t n, cap, errors;
+	size_t done;   /* exchanges, all of them */
 };
 
 static double now(void)
@@ -77,12 +78,17 @@ static void *run(void *arg)
 	struct worker *w = arg;
 	double end = now() + seconds;
 
-	while (now() < end && w->n < w->cap) {
+	/* Past cap exchanges the load goes on; only the latencies stop
+	 * being kept (the percentiles are those of the first cap). */
+	while (now() < end) {
 		double t0 = now();
-		if (exchange() == 0)
-			w->lat[w->n++] = (now() - t0) * 1e6;
-		else
+		if (exchange() != 0) {
 			w->errors++;
+			continue;
+		}
+		w->done++;
+		if (w->n < w->cap)
+			w->lat[w->n++] = (now() - t0) * 1e6;
 	}
 	return NULL;
 }
@@ -127,10 +133,11 @@ int main(int argc, char **argv)
 		w[t].lat = malloc(w[t].cap * sizeof(double));
 		pthread_create(&w[t].t, NULL, run, &w[t]);
 	}
-	size_t n = 0, errors = 0;
+	size_t n = 0, done = 0, errors = 0;
 	for (int t = 0; t < threads; t++) {
 		pthread_join(w[t].t, NULL);
 		n += w[t].n;
+		done += w[t].done;
 		errors += w[t].errors;
 	}
 	double took = now() - t0;
@@ -141,7 +148,11 @@ int main(int argc, char **argv)
 		k += w[t].n;
 	}
 	qsort(all, n, sizeof(double), cmp);
-	printf("exchanges=%zu errors=%zu rate=%.0f p50_us=%.0f p99_us=%.0f\n", n, errors,
-	       (double)n / took, n ? all[n / 2] : 0.0, n ? all[(size_t)((double)n * 0.99)] : 0.0);
-	return errors > n / 100 ? 1 : 0;
+	printf("exchanges=%zu errors=%zu rate=%.0f p50_us=%.0f p99_us=%.0f\n", done, errors,
+	       (double)done / took, n ? all[n / 2] : 0.0, n ? all[(size_t)((double)n * 0.99)] : 0.0);
+	free(all);
+	for (int t = 0; t < threads; t++)
+		free(w[t].lat);
+	free(w);
+	return errors > done / 100 ? 1 : 0;
 }
