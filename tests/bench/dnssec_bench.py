@@ -42,7 +42,9 @@ def keygen(keydir, zone, algorithm):
 def dnsd_cmd(dnsd, work, db, zone_file, port, keydir, name):
     conf = os.path.join(work, f"{name}.yaml")
     with open(conf, "w") as f:
-        f.write(f"db: {db}\nzones: [{zone_file}]\nlisten: ['{HOST}:{port}']\nthreads: 1\n")
+        # Rate limiting off, as in dns_bench.py: dnsperf is the load.
+        f.write(f"db: {db}\nzones: [{zone_file}]\nlisten: ['{HOST}:{port}']\nthreads: 1\n"
+                "rrl: {rate: 0}\n")
         if keydir:
             f.write(f"dnssec: {{keys: {keydir}}}\n")
     return [dnsd, "--config", conf]

@@ -240,7 +240,8 @@ def main_ixfr(policyctl, dnsd, sizes):
             print(f"{members} members: loaded in {time.monotonic() - t0:.1f} s")
             conf = os.path.join(work, "dnsd.yaml")
             with open(conf, "w") as f:
-                f.write(f"transfer:\n  - {{address: {HOST}/32}}\n")
+                # Rate limiting off, as in dns_bench.py: dnsperf is the load.
+                f.write(f"transfer:\n  - {{address: {HOST}/32}}\nrrl: {{rate: 0}}\n")
             for name, r in (("dnsd", ixfr_dnsd(policyctl, dnsd, work, db, conf)),
                             ("knot", ixfr_knot(work, members))):
                 if r:
@@ -270,7 +271,8 @@ def main():
                            stdout=subprocess.DEVNULL)
             conf = os.path.join(work, "dnsd.yaml")
             with open(conf, "w") as f:
-                f.write(f"transfer:\n  - {{address: {HOST}/32}}\n")
+                # Rate limiting off, as in dns_bench.py: dnsperf is the load.
+                f.write(f"transfer:\n  - {{address: {HOST}/32}}\nrrl: {{rate: 0}}\n")
             results = {}
             port = free_port()
             results["dnsd"] = measure("dnsd", [dnsd, "--config", conf, "--db", db, "--zone",
