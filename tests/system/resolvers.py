@@ -35,6 +35,7 @@ import dns.rcode
 import dns.rdata
 import dns.rdatatype
 
+from secondaries import Server
 from test_dnsd import HOST, free_port
 
 UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
@@ -117,7 +118,7 @@ def served_ds(host, port, zone, digest="SHA256"):
 
 # ---- resolvers -----------------------------------------------------------------------
 
-class Resolver:
+class Resolver(Server):
     """One validating resolver in its own directory.  anchors maps zone ->
     [DS text]; forwards maps zone -> (host, port) of its authoritative
     server; source is the outgoing address."""
@@ -125,47 +126,16 @@ class Resolver:
     kind = "?"
 
     def __init__(self, workdir, anchors, forwards, source=HOST, name=None):
-        self.dir = workdir / (name or f"{self.kind}-{source}")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(workdir, name or f"{self.kind}-{source}")
         self.anchors, self.forwards, self.source = dict(anchors), dict(forwards), source
-        self.port = free_port()
-        self.logfile = self.dir / "log"
-        self.proc = None
 
     def write_config(self):
         raise NotImplementedError
 
-    def command(self):
-        raise NotImplementedError
-
     def start(self, timeout=20):
-        self.write_config()
-        self.log = open(self.logfile, "a")
-        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=self.dir, start_new_session=True)
         # Up when it answers anything (a name outside every forward: SERVFAIL
         # or REFUSED, no Internet is needed for that).
-        q = dns.message.make_query("up.invalid", "A")
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                dns.query.udp(q, HOST, port=self.port, timeout=0.3)
-                return self
-            except (dns.exception.Timeout, OSError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.kind} did not start:\n{self.log_text()[-3000:]}")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.proc:
-            self.log.close()
-        self.proc = None
+        return super().start("up.invalid", timeout, probe_type="A")
 
     def __enter__(self):
         try:
@@ -176,12 +146,6 @@ class Resolver:
 
     def __exit__(self, *exc):
         self.stop()
-
-    def log_text(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def ask(self, name, rdtype, tcp=False, timeout=8):
         """The resolver's answer to name/rdtype, asked with RD, DO and AD

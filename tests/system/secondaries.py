@@ -97,12 +97,14 @@ class Server:
     def command(self):
         raise NotImplementedError
 
-    def start(self, probe_zone, timeout=20):
+    def start(self, probe_zone, timeout=20, probe_type="SOA"):
+        """Write the configuration, run the daemon, and return self once
+        it answers probe_zone/probe_type with anything."""
         self.write_config()
         self.log = open(self.logfile, "a")
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=self.dir, start_new_session=True)
-        q = dns.message.make_query(probe_zone, "SOA")
+        q = dns.message.make_query(probe_zone, probe_type)
         deadline = time.monotonic() + timeout
         while True:
             try:
