@@ -19,7 +19,6 @@ import os
 import re
 import selectors
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -450,21 +449,20 @@ class TamperProxy:
 
 # ---- Knot DNS as the signer, to prove the lab without dnsd ---------------------------
 
-class KnotSigner:
+class KnotSigner(Server):
     """knotd serving zone files (zone -> path) signed online by
     mod-onlinesign with the BIND key files of keydirs (zone -> directory),
     imported with keymgr.  Note that mod-onlinesign denies with "black
     lies": a name that does not exist is NODATA (NOERROR), not NXDOMAIN."""
 
+    kind = "knot"
+
     def __init__(self, workdir, files, keydirs, host=HOST, port=None, also=None):
-        self.dir = workdir / "knot-signer"
+        super().__init__(workdir, "knot-signer")
         self.also = also            # another address to listen on, at port 53
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.files, self.keydirs = dict(files), dict(keydirs)
         self.host = host
-        self.port = port or free_port()
-        self.logfile = self.dir / "knot.log"
-        self.proc = None
+        self.port = port or self.port
 
     def config(self):
         zones = "".join(f"  - domain: {z}\n    file: {f}\n" for z, f in self.files.items())
@@ -519,20 +517,8 @@ zone:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"knotd did not start:\n{self.logfile.read_text()[-3000:]}")
+                raise RuntimeError(f"knotd did not start:\n{self.log_text()[-3000:]}")
             time.sleep(0.1)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.proc:
-            self.log.close()
-        self.proc = None
 
 
 def validated(r):
