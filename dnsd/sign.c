@@ -34,7 +34,9 @@
 #define SIGCACHE_DATA_MAX 512
 /* RFC 4034 3.1.8.1: where expiration and inception lie in the RRSIG
  * RDATA, and how long its fields before the signer's name are. */
+#define RRSIG_ALG_OFF 2
 #define RRSIG_TIMES_OFF 8
+#define RRSIG_TAG_OFF 16
 #define RRSIG_FIXED_LEN 18
 
 /* One signature made lately.  The data it covers is kept with both
@@ -367,10 +369,11 @@ static int put_canonical_rrset(struct dnsd__signer *g, const ldns_rr_list *set, 
 	return ldns_buffer_status_ok(g->data) ? 0 : -ENOMEM;
 }
 
-/* g->data: the RRSIG RDATA without its signature, times zero, then set
- * (RFC 4034 3.1.8.1).  Returns 0 or -ENOMEM. */
+/* g->data: the RRSIG RDATA without its signature (RFC 4034 3.1.8.1),
+ * algorithm, times and key tag zero as each key sets them, then set.
+ * Returns 0 or -ENOMEM. */
 static int build_signed_data(struct dnsd__signer *g, const ldns_rr_list *set, const ldns_rr *first,
-                             const ldns_rdf *signer, const struct dnsd_key *k)
+                             const ldns_rdf *signer)
 {
 	ldns_buffer *b = g->data;
 	uint32_t ttl = ldns_rr_ttl(first);
@@ -379,14 +382,24 @@ static int build_signed_data(struct dnsd__signer *g, const ldns_rr_list *set, co
 	if (!ldns_buffer_reserve(b, RRSIG_FIXED_LEN + ldns_rdf_size(signer)))
 		return -ENOMEM;
 	ldns_buffer_write_u16(b, (uint16_t)ldns_rr_get_type(first));
-	ldns_buffer_write_u8(b, k->alg);
+	ldns_buffer_write_u8(b, 0);    /* algorithm */
 	ldns_buffer_write_u8(b, owner_labels(ldns_rr_owner(first)));
 	ldns_buffer_write_u32(b, ttl);
 	ldns_buffer_write_u32(b, 0);   /* expiration */
 	ldns_buffer_write_u32(b, 0);   /* inception */
-	ldns_buffer_write_u16(b, k->tag);
+	ldns_buffer_write_u16(b, 0);   /* key tag */
 	ldns_buffer_write(b, ldns_rdf_data(signer), ldns_rdf_size(signer));
 	return put_canonical_rrset(g, set, ttl);
+}
+
+/* The fields of g->data that are k's, the times zero. */
+static void signed_data_key(struct dnsd__signer *g, const struct dnsd_key *k)
+{
+	uint8_t *d = ldns_buffer_begin(g->data);
+
+	d[RRSIG_ALG_OFF] = k->alg;
+	memset(d + RRSIG_TIMES_OFF, 0, 8);
+	ldns_write_uint16(d + RRSIG_TAG_OFF, k->tag);
 }
 
 /* ---- the signature cache ---- */
@@ -453,22 +466,22 @@ static ldns_rr *rrsig_new(const ldns_rr *first, const uint8_t *fields, size_t fl
 	return rr;
 }
 
-/* One RRSIG over set by key k for signer (the apex, lower case): one
- * made lately over the very same data if it is still good to give, else
- * a new one.  zk_next is the next key event of the signer's keys (0:
- * none).  NULL when out of memory or the key cannot sign. */
-static ldns_rr *sign_one(struct answer_signing *s, const ldns_rr_list *set, const ldns_rr *first,
-                         const ldns_rdf *signer, const struct dnsd_key *k, int64_t zk_next)
+/* One RRSIG by key k over the data build_signed_data left, for the RRset
+ * whose first record is first: one made lately over the very same data
+ * if it is still good to give, else a new one.  flen: the length of the
+ * RRSIG's fields in the data; zk_next: the next key event of the
+ * signer's keys (0: none).  NULL when out of memory or the key cannot
+ * sign. */
+static ldns_rr *sign_one(struct answer_signing *s, const ldns_rr *first, size_t flen,
+                         const struct dnsd_key *k, int64_t zk_next)
 {
 	struct dnsd__signer *g = s->x->e->signer;
 	const struct dnsd__dnssec *d = &s->x->e->dnssec;
 	int64_t now = s->x->now;
 
-	if (build_signed_data(g, set, first, signer, k) != 0)
-		return NULL;
+	signed_data_key(g, k);
 	uint8_t *data = ldns_buffer_begin(g->data);
 	size_t len = ldns_buffer_position(g->data);
-	size_t flen = RRSIG_FIXED_LEN + ldns_rdf_size(signer);
 	uint64_t hash = pdb_fnv1a64(data, len);
 	struct sig_entry *e = len <= SIGCACHE_DATA_MAX ? cache_find(g, k, hash, data, len) : NULL;
 
@@ -537,8 +550,11 @@ static int sign_rrset(struct answer_signing *s, const ldns_rr_list *set, ldns_rr
 	for (size_t i = 0; i < s->nmemo; i++)
 		if (&s->memo[i].zk == zk)
 			signame = s->memo[i].apex;
+	if (nkeys && build_signed_data(s->x->e->signer, set, first, signame) != 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < nkeys && rc == 0; i++) {
-		ldns_rr *sig = sign_one(s, set, first, signame, keys[i], zk->next_change);
+		ldns_rr *sig = sign_one(s, first, RRSIG_FIXED_LEN + ldns_rdf_size(signame), keys[i],
+		                        zk->next_change);
 		if (!sig || !ldns_rr_list_push_rr(out, sig)) {
 			ldns_rr_free(sig);
 			rc = -ENOMEM;
@@ -633,7 +649,8 @@ int dnsd__sign_response(struct dnsd_query *x)
 	if (rc == 0)
 		rc = sign_section(&s, LDNS_SECTION_ADDITIONAL);
 	/* Served from the cache until refresh before the signatures expire,
-	 * then rendered and signed again. */
+	 * then rendered and signed again (a signature reused from an earlier
+	 * answer has held it to its own, earlier, refresh time already). */
 	dnsd__hold_until(x, x->now + (int64_t)d->validity - (int64_t)d->refresh);
 	for (size_t i = 0; i < s.nmemo; i++)
 		ldns_rdf_deep_free(s.memo[i].apex);
