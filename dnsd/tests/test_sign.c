@@ -992,6 +992,26 @@ static void test_signature_cache_ends_at_the_next_key_event(void **state)
 	ldns_pkt_free(p);
 }
 
+/* New keys or settings (a SIGHUP) empty the signatures kept: the next
+ * answer's are made with the new validity, and the old keys, which the
+ * daemon frees once every worker has moved on, are not named again. */
+static void test_signature_cache_is_emptied_when_the_settings_change(void **state)
+{
+	struct ctx *c = *state;
+
+	set_keys(c);
+	ldns_pkt_free(ask(c, "nope1.fed.example.", LDNS_RR_TYPE_A));
+	assert_int_equal(dnsd_engine_set_dnssec(c->f.engine, c->ks, 2 * VALIDITY, INCEPTION, REFRESH),
+	                 0);
+	ldns_pkt *p = ask(c, "nope2.fed.example.", LDNS_RR_TYPE_A);
+	ldns_rr_list *soa = sigs_at(ldns_pkt_authority(p), "fed.example.", LDNS_RR_TYPE_SOA);
+	assert_int_equal(ldns_rr_list_rr_count(soa), 1);
+	assert_int_equal(ldns_rdf2native_time_t(ldns_rr_rrsig_expiration(ldns_rr_list_rr(soa, 0))),
+	                 c->now + 2 * (int64_t)VALIDITY);
+	ldns_rr_list_deep_free(soa);
+	ldns_pkt_free(p);
+}
+
 /* Every signature field of an RRSIG in p: 64 bytes. */
 static void assert_sigs_64(const ldns_pkt *p)
 {
@@ -1062,6 +1082,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_signature_cache_ends_at_the_next_key_event, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_signature_cache_is_emptied_when_the_settings_change,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ecdsa_rrsig_is_r_and_s_in_64_bytes, setup_p256,
 		                                teardown),
 	};
