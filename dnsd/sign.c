@@ -32,8 +32,9 @@
 #define SIGCACHE_SETS 64
 #define SIGCACHE_WAYS 4
 #define SIGCACHE_DATA_MAX 512
-/* RFC 4034 3.1.8.1: where expiration and inception lie in the RRSIG
- * RDATA, and how long its fields before the signer's name are. */
+/* RFC 4034 3.1: where the algorithm, expiration, inception and key tag
+ * lie in the RRSIG RDATA, and how long its fields before the signer's
+ * name are. */
 #define RRSIG_ALG_OFF 2
 #define RRSIG_TIMES_OFF 8
 #define RRSIG_TAG_OFF 16
@@ -62,6 +63,14 @@ struct key_ctx {
 	EVP_PKEY_CTX *pk;             /* ECDSA: EVP_PKEY_sign of a digest */
 };
 
+static void key_ctx_clear(struct key_ctx *c)
+{
+	EVP_MD_CTX_free(c->md);
+	EVP_PKEY_CTX_free(c->pk);
+	c->md = NULL;
+	c->pk = NULL;
+}
+
 /* One record of the RRset being signed, in canonical form in rrs. */
 struct rr_pos {
 	const uint8_t *rdata;
@@ -87,10 +96,8 @@ void dnsd__signer_free(struct dnsd__signer *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->nkc; i++) {
-		EVP_MD_CTX_free(g->kc[i].md);
-		EVP_PKEY_CTX_free(g->kc[i].pk);
-	}
+	for (size_t i = 0; i < g->nkc; i++)
+		key_ctx_clear(&g->kc[i]);
 	free(g->kc);
 	EVP_MD_free(g->sha256);
 	EVP_MD_CTX_free(g->digest);
@@ -236,28 +243,29 @@ static struct key_ctx *key_ctx_of(struct dnsd__signer *g, const struct dnsd_key 
 
 /* Set up the contexts k signs with on this thread: the provider fetch and
  * key setup OpenSSL does here are most of what a signature costs beside
- * the arithmetic, so they are done once. */
+ * the arithmetic, so they are done once.  Returns 0, or -EINVAL when
+ * OpenSSL will not sign with the key (c is then left clear). */
 static int key_ctx_init(struct dnsd__signer *g, struct key_ctx *c)
 {
 	EVP_PKEY *pkey = ldns_key_evp_key(c->key->priv);
+	bool ok;
 
+	key_ctx_clear(c);
 	if (!pkey)
 		return -EINVAL;
 	if (c->key->alg == LDNS_ED25519) {
-		EVP_MD_CTX_free(c->md);
-		if (!(c->md = EVP_MD_CTX_new()))
-			return -ENOMEM;
-		if (EVP_DigestSignInit(c->md, NULL, NULL, NULL, pkey) != 1)
-			return -ENOMEM;
-		return 0;
+		ok = (c->md = EVP_MD_CTX_new()) &&
+		     EVP_DigestSignInit(c->md, NULL, NULL, NULL, pkey) == 1;
+	} else {
+		ok = (g->sha256 || (g->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) &&
+		     (c->pk = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) &&
+		     EVP_PKEY_sign_init(c->pk) == 1 &&
+		     EVP_PKEY_CTX_set_signature_md(c->pk, g->sha256) == 1;
 	}
-	if (!g->sha256 && !(g->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
-		return -ENOMEM;
-	EVP_PKEY_CTX_free(c->pk);
-	if (!(c->pk = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)))
-		return -ENOMEM;
-	if (EVP_PKEY_sign_init(c->pk) != 1 || EVP_PKEY_CTX_set_signature_md(c->pk, g->sha256) != 1)
-		return -ENOMEM;
+	if (!ok) {
+		key_ctx_clear(c);
+		return -EINVAL;
+	}
 	return 0;
 }
 
