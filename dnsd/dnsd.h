@@ -124,8 +124,12 @@ typedef struct dnsd_keyset dnsd_keyset;
  * the engine or the next call; NULL: answers go out unsigned, the
  * default).  Every RRSIG runs from now - inception_offset to now +
  * validity; a cached signed answer is rendered and signed again once now
- * passes expiration - refresh, or when a key changes state.  From the
- * next query on; answers cached before are not served again.  Returns 0;
+ * passes expiration - refresh, or when a key changes state.  The engine
+ * reuses a signature it made of the very same RRset, key and TTL until
+ * that signature's expiration - refresh or the next key event of its
+ * apex, whichever comes first (its inception is then the earlier one).
+ * From the next query on; answers and signatures kept before are not
+ * served again.  Returns 0;
  * -EINVAL for a NULL e, or with keys, validity 0 or refresh not below
  * validity. */
 int dnsd_engine_set_dnssec(dnsd_engine *e, const dnsd_keyset *keys, uint32_t validity,

@@ -57,9 +57,11 @@ void dnsd_keyset_free(dnsd_keyset *ks);
 
 /* One key, owned by the keyset. */
 struct dnsd_key {
-	/* For ldns_sign_public.  Its pubkey owner is the file's zone, its
-	 * flags and key tag are the DNSKEY's; a signer of another apex sets
-	 * the owner (ldns_key_set_pubkey_owner) and the validity period. */
+	/* The private key; its EVP_PKEY is what signs, shared read-only by
+	 * every worker thread (each sets up its own contexts with it).  Its
+	 * pubkey owner is the file's zone, its flags and key tag are the
+	 * DNSKEY's; a signer of another apex sets the owner
+	 * (ldns_key_set_pubkey_owner) and the validity period. */
 	ldns_key *priv;
 	/* Its DNSKEY record, owner the file's zone: re-own it when
 	 * publishing at another apex (dnsd_keys_dnskey_rrset does). */

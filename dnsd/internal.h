@@ -127,6 +127,13 @@ struct dnsd__dnssec {
 	uint32_t refresh;             /* re-sign this long before expiration */
 };
 
+/* What a worker's signing keeps between answers (sign.c): OpenSSL state
+ * per key, the signatures made lately.  Made at the first signed answer;
+ * emptied by dnsd_engine_set_dnssec, freed with the engine (NULL is
+ * fine). */
+struct dnsd__signer;
+void dnsd__signer_free(struct dnsd__signer *g);
+
 /* The engine's clock, Unix seconds: time(NULL) unless a test set one. */
 int64_t dnsd__now(const dnsd_engine *e);
 /* Read the time from now(arg) instead (tests); NULL: time(NULL) again. */
@@ -213,6 +220,7 @@ struct dnsd_engine {
 	uint8_t tlsa_pins[DNSD_TLSA_PINS_MAX][32];
 	size_t ntlsa_pins;
 	struct dnsd__dnssec dnssec;   /* see dnsd_engine_set_dnssec */
+	struct dnsd__signer *signer;  /* NULL until the first signed answer */
 	int64_t (*clock)(void *arg);  /* NULL: time(NULL) */
 	void *clock_arg;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */

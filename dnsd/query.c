@@ -45,6 +45,7 @@ void dnsd_engine_free(dnsd_engine *e)
 		return;
 	pdb_read_end(e->txn);
 	dnsd__cache_free(e->cache);
+	dnsd__signer_free(e->signer);
 	pdb_addr_map_free(&e->epoch.views);
 	dnsd__changed_free(&e->epoch.changed);
 	free(e);

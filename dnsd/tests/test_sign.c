@@ -230,10 +230,11 @@ static ldns_rr_list *rrset_of(const ldns_rr_list *s, const ldns_rdf *owner, ldns
 }
 
 /* Every RRset of section s that is not in unsigned_ok has RRSIGs (and
- * every RRSIG its RRset), each valid at now by keys, made now with the
- * engine's window.  Returns how many RRsets were checked. */
-static size_t verify_section(struct ctx *c, const ldns_rr_list *s, const ldns_rr_list *keys,
-                             const char *signer)
+ * every RRSIG its RRset), each valid at now by keys, with the engine's
+ * window: made now if fresh, else at any time before now that leaves
+ * now before its refresh time.  Returns how many RRsets were checked. */
+static size_t verify_section_made(struct ctx *c, const ldns_rr_list *s, const ldns_rr_list *keys,
+                                  const char *signer, bool fresh)
 {
 	ldns_rdf *sname = dname(signer);
 	size_t checked = 0;
@@ -251,10 +252,16 @@ static size_t verify_section(struct ctx *c, const ldns_rr_list *s, const ldns_rr
 		if (!is_sig && ldns_rr_list_rr(set, 0) && ldns_rr_compare(ldns_rr_list_rr(set, 0), rr) == 0) {
 			for (size_t j = 0; j < ldns_rr_list_rr_count(sigs); j++) {
 				const ldns_rr *sig = ldns_rr_list_rr(sigs, j);
-				assert_int_equal(ldns_rdf2native_time_t(ldns_rr_rrsig_inception(sig)),
-				                 c->now - INCEPTION);
-				assert_int_equal(ldns_rdf2native_time_t(ldns_rr_rrsig_expiration(sig)),
-				                 c->now + VALIDITY);
+				int64_t inc = ldns_rdf2native_time_t(ldns_rr_rrsig_inception(sig));
+				int64_t exp = ldns_rdf2native_time_t(ldns_rr_rrsig_expiration(sig));
+				assert_int_equal(exp - inc, VALIDITY + INCEPTION);
+				if (fresh)
+					assert_int_equal(inc, c->now - INCEPTION);
+				else
+					assert_true(inc <= c->now - INCEPTION && c->now < exp - REFRESH);
+				/* The TTL signed is the RRset's (RFC 4034 3.1.4). */
+				assert_int_equal(ldns_rdf2native_int32(ldns_rr_rrsig_origttl(sig)),
+				                 ldns_rr_ttl(rr));
 				assert_int_equal(ldns_dname_compare(ldns_rr_rrsig_signame(sig), sname), 0);
 				assert_int_equal(ldns_verify_rrsig_keylist_time(set, sig, keys, (time_t)c->now,
 				                                                NULL),
@@ -267,6 +274,12 @@ static size_t verify_section(struct ctx *c, const ldns_rr_list *s, const ldns_rr
 	}
 	ldns_rdf_deep_free(sname);
 	return checked;
+}
+
+static size_t verify_section(struct ctx *c, const ldns_rr_list *s, const ldns_rr_list *keys,
+                             const char *signer)
+{
+	return verify_section_made(c, s, keys, signer, true);
 }
 
 /* The NSEC records of the authority section. */
@@ -781,6 +794,258 @@ static void test_udp_cut_keeps_each_rrsig_with_its_rrset(void **state)
 	ldns_pkt_free(p);
 }
 
+/* ---- the signature cache ---- */
+
+/* The RRSIGs in section s over the RRset of this owner and type. */
+static ldns_rr_list *sigs_at(const ldns_rr_list *s, const char *owner, ldns_rr_type type)
+{
+	ldns_rdf *o = dname(owner);
+	ldns_rr_list *l = rrset_of(s, o, type, true);
+
+	ldns_rdf_deep_free(o);
+	return l;
+}
+
+/* The RRSIGs of the authority section's NSEC that covers name. */
+static ldns_rr_list *nsec_sigs_covering(const ldns_pkt *p, const char *name)
+{
+	ldns_rr_list *n = nsecs(p, LDNS_SECTION_AUTHORITY), *l = NULL;
+	ldns_rdf *d = dname(name);
+
+	for (size_t i = 0; i < ldns_rr_list_rr_count(n) && !l; i++)
+		if (ldns_nsec_covers_name(ldns_rr_list_rr(n, i), d))
+			l = rrset_of(ldns_pkt_authority(p), ldns_rr_owner(ldns_rr_list_rr(n, i)),
+			             LDNS_RR_TYPE_NSEC, true);
+	assert_non_null(l);
+	ldns_rdf_deep_free(d);
+	ldns_rr_list_deep_free(n);
+	return l;
+}
+
+static int64_t inception_of(const ldns_rr_list *sigs, size_t i)
+{
+	return (int64_t)ldns_rdf2native_time_t(ldns_rr_rrsig_inception(ldns_rr_list_rr(sigs, i)));
+}
+
+static bool same_rrsigs(const ldns_rr_list *a, const ldns_rr_list *b)
+{
+	if (ldns_rr_list_rr_count(a) != ldns_rr_list_rr_count(b))
+		return false;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(a); i++)
+		if (ldns_rr_compare(ldns_rr_list_rr(a, i), ldns_rr_list_rr(b, i)) != 0)
+			return false;
+	return true;
+}
+
+/* Two NXDOMAIN answers a day apart share the SOA and the NSEC of the
+ * wildcard: their RRSIGs are those of the first answer, byte for byte,
+ * and still verify; the NSEC of each name is signed anew. */
+static void test_signature_cache_reuses_the_rrsig_of_an_identical_rrset(void **state)
+{
+	struct ctx *c = *state;
+
+	set_keys(c);
+	c->apex_keys = apex_keys(c, "fed.example.");
+	ldns_pkt *p1 = ask(c, "nope1.fed.example.", LDNS_RR_TYPE_A);
+	c->now = T0 + 86400;
+	ldns_pkt *p2 = ask(c, "nope2.fed.example.", LDNS_RR_TYPE_A);
+	ldns_rr_list *soa1 = sigs_at(ldns_pkt_authority(p1), "fed.example.", LDNS_RR_TYPE_SOA);
+	ldns_rr_list *soa2 = sigs_at(ldns_pkt_authority(p2), "fed.example.", LDNS_RR_TYPE_SOA);
+	ldns_rr_list *w1 = nsec_sigs_covering(p1, "*.fed.example.");
+	ldns_rr_list *w2 = nsec_sigs_covering(p2, "*.fed.example.");
+	ldns_rr_list *n2 = nsec_sigs_covering(p2, "nope2.fed.example.");
+
+	assert_int_equal(ldns_rr_list_rr_count(soa1), 1);
+	assert_true(same_rrsigs(soa1, soa2));
+	assert_true(same_rrsigs(w1, w2));
+	assert_int_equal(inception_of(soa2, 0), T0 - INCEPTION);
+	assert_int_equal(inception_of(n2, 0), c->now - INCEPTION);
+	assert_int_equal(verify_section_made(c, ldns_pkt_authority(p2), c->apex_keys, "fed.example.",
+	                                     false), 3);
+	ldns_rr_list_deep_free(soa1);
+	ldns_rr_list_deep_free(soa2);
+	ldns_rr_list_deep_free(w1);
+	ldns_rr_list_deep_free(w2);
+	ldns_rr_list_deep_free(n2);
+	ldns_pkt_free(p1);
+	ldns_pkt_free(p2);
+}
+
+/* A signature is reused until refresh before its expiration, not at it. */
+static void test_signature_cache_signs_anew_at_the_refresh_time(void **state)
+{
+	struct ctx *c = *state;
+
+	set_keys(c);
+	c->apex_keys = apex_keys(c, "fed.example.");
+	ldns_pkt_free(ask(c, "nope1.fed.example.", LDNS_RR_TYPE_A));
+	c->now = T0 + VALIDITY - REFRESH - 1;
+	ldns_pkt *p = ask(c, "nope2.fed.example.", LDNS_RR_TYPE_A);
+	ldns_rr_list *soa = sigs_at(ldns_pkt_authority(p), "fed.example.", LDNS_RR_TYPE_SOA);
+	assert_int_equal(inception_of(soa, 0), T0 - INCEPTION);
+	ldns_rr_list_deep_free(soa);
+	ldns_pkt_free(p);
+	c->now = T0 + VALIDITY - REFRESH;
+	p = ask(c, "nope3.fed.example.", LDNS_RR_TYPE_A);
+	assert_int_equal(verify_section(c, ldns_pkt_authority(p), c->apex_keys, "fed.example."), 3);
+	ldns_pkt_free(p);
+}
+
+/* An answer that reuses a signature made earlier holds in the answer
+ * cache until that signature's refresh time, not a full refresh period
+ * from its own rendering: else it would be served with less than refresh
+ * left, and past its expiration after a long idle time. */
+static void test_answer_with_a_reused_signature_is_cached_until_its_refresh_time(void **state)
+{
+	struct ctx *c = *state;
+
+	set_keys(c);
+	c->apex_keys = apex_keys(c, "fed.example.");
+	ldns_pkt_free(ask(c, "nope1.fed.example.", LDNS_RR_TYPE_A));
+	c->now = T0 + 86400;
+	ldns_pkt *p = ask(c, "nope2.fed.example.", LDNS_RR_TYPE_A);
+	ldns_rr_list *soa = sigs_at(ldns_pkt_authority(p), "fed.example.", LDNS_RR_TYPE_SOA);
+	assert_int_equal(inception_of(soa, 0), T0 - INCEPTION);   /* reused */
+	ldns_rr_list_deep_free(soa);
+	ldns_pkt_free(p);
+	/* Rendered again: the SOA signed anew, the NSEC of nope2 made a day
+	 * after it still good; no signature within refresh of expiring. */
+	c->now = T0 + VALIDITY - REFRESH;
+	p = ask(c, "nope2.fed.example.", LDNS_RR_TYPE_A);
+	soa = sigs_at(ldns_pkt_authority(p), "fed.example.", LDNS_RR_TYPE_SOA);
+	assert_int_equal(inception_of(soa, 0), c->now - INCEPTION);
+	assert_int_equal(verify_section_made(c, ldns_pkt_authority(p), c->apex_keys, "fed.example.",
+	                                     false), 3);
+	ldns_rr_list_deep_free(soa);
+	ldns_pkt_free(p);
+}
+
+/* The same records under another TTL are another RRset to sign (the TTL
+ * is in the signed data), and the same RRset signed by two keys (CDS: by
+ * the KSK and the ZSK) has two signatures, each that key's. */
+static void test_signature_cache_keeps_ttls_and_keys_apart(void **state)
+{
+	struct ctx *c = *state;
+
+	set_keys(c);
+	c->apex_keys = apex_keys(c, "fed.example.");
+	ldns_pkt *a = ask(c, "fed.example.", LDNS_RR_TYPE_SOA);
+	ldns_pkt *n = ask(c, "nope.fed.example.", LDNS_RR_TYPE_SOA);
+	ldns_rr_list *sa = sigs_at(ldns_pkt_answer(a), "fed.example.", LDNS_RR_TYPE_SOA);
+	ldns_rr_list *sn = sigs_at(ldns_pkt_authority(n), "fed.example.", LDNS_RR_TYPE_SOA);
+	assert_int_equal(ldns_rr_list_rr_count(sa), 1);
+	assert_int_equal(ldns_rr_list_rr_count(sn), 1);
+	assert_int_not_equal(ldns_rdf2native_int32(ldns_rr_rrsig_origttl(ldns_rr_list_rr(sa, 0))),
+	                     ldns_rdf2native_int32(ldns_rr_rrsig_origttl(ldns_rr_list_rr(sn, 0))));
+	assert_int_equal(verify_section(c, ldns_pkt_answer(a), c->apex_keys, "fed.example."), 1);
+	assert_int_equal(verify_section(c, ldns_pkt_authority(n), c->apex_keys, "fed.example."), 3);
+	ldns_rr_list_deep_free(sa);
+	ldns_rr_list_deep_free(sn);
+	ldns_pkt_free(a);
+	ldns_pkt_free(n);
+
+	for (int round = 0; round < 2; round++) {
+		ldns_pkt *p = ask(c, "fed.example.", LDNS_RR_TYPE_CDS);
+		ldns_rr_list *s = sigs_at(ldns_pkt_answer(p), "fed.example.", LDNS_RR_TYPE_CDS);
+		assert_int_equal(ldns_rr_list_rr_count(s), 2);
+		assert_int_not_equal(ldns_rdf2native_int16(ldns_rr_rrsig_keytag(ldns_rr_list_rr(s, 0))),
+		                     ldns_rdf2native_int16(ldns_rr_rrsig_keytag(ldns_rr_list_rr(s, 1))));
+		assert_int_equal(verify_section_made(c, ldns_pkt_answer(p), c->apex_keys, "fed.example.",
+		                                     round == 0), 1);
+		if (round == 1)
+			assert_int_equal(inception_of(s, 0), T0 - INCEPTION);
+		ldns_rr_list_deep_free(s);
+		ldns_pkt_free(p);
+		c->now++;   /* and a second later */
+	}
+}
+
+/* A key event ends every signature kept for the apex: from then on the
+ * SOA is signed anew, by each key active then, though the old signature
+ * was far from due. */
+static void test_signature_cache_ends_at_the_next_key_event(void **state)
+{
+	struct ctx *c = *state;
+	char cmd[512];
+
+	/* Published an hour before T0, active 1000 s after it (UTC). */
+	snprintf(cmd, sizeof(cmd), "dnssec-keygen -q -K '%s' -a ED25519 -P 20261118100640 "
+	         "-A 20261118112320 fed.example >/dev/null && chmod 600 '%s'/*.private", c->keydir,
+	         c->keydir);
+	assert_int_equal(system(cmd), 0);
+	set_keys(c);
+	ldns_pkt_free(ask(c, "nope1.fed.example.", LDNS_RR_TYPE_A));
+	c->now = T0 + 999;
+	ldns_pkt *p = ask(c, "nope2.fed.example.", LDNS_RR_TYPE_A);
+	ldns_rr_list *soa = sigs_at(ldns_pkt_authority(p), "fed.example.", LDNS_RR_TYPE_SOA);
+	assert_int_equal(ldns_rr_list_rr_count(soa), 1);
+	assert_int_equal(inception_of(soa, 0), T0 - INCEPTION);   /* reused */
+	ldns_rr_list_deep_free(soa);
+	ldns_pkt_free(p);
+	c->now = T0 + 1000;
+	c->apex_keys = apex_keys(c, "fed.example.");
+	p = ask(c, "nope3.fed.example.", LDNS_RR_TYPE_A);
+	soa = sigs_at(ldns_pkt_authority(p), "fed.example.", LDNS_RR_TYPE_SOA);
+	assert_int_equal(ldns_rr_list_rr_count(soa), 2);
+	assert_int_equal(verify_section(c, ldns_pkt_authority(p), c->apex_keys, "fed.example."), 3);
+	ldns_rr_list_deep_free(soa);
+	ldns_pkt_free(p);
+}
+
+/* New keys or settings (a SIGHUP) empty the signatures kept: the next
+ * answer's are made with the new validity, and the old keys, which the
+ * daemon frees once every worker has moved on, are not named again. */
+static void test_signature_cache_is_emptied_when_the_settings_change(void **state)
+{
+	struct ctx *c = *state;
+
+	set_keys(c);
+	ldns_pkt_free(ask(c, "nope1.fed.example.", LDNS_RR_TYPE_A));
+	assert_int_equal(dnsd_engine_set_dnssec(c->f.engine, c->ks, 2 * VALIDITY, INCEPTION, REFRESH),
+	                 0);
+	ldns_pkt *p = ask(c, "nope2.fed.example.", LDNS_RR_TYPE_A);
+	ldns_rr_list *soa = sigs_at(ldns_pkt_authority(p), "fed.example.", LDNS_RR_TYPE_SOA);
+	assert_int_equal(ldns_rr_list_rr_count(soa), 1);
+	assert_int_equal(ldns_rdf2native_time_t(ldns_rr_rrsig_expiration(ldns_rr_list_rr(soa, 0))),
+	                 c->now + 2 * (int64_t)VALIDITY);
+	ldns_rr_list_deep_free(soa);
+	ldns_pkt_free(p);
+}
+
+/* Every signature field of an RRSIG in p: 64 bytes. */
+static void assert_sigs_64(const ldns_pkt *p)
+{
+	ldns_rr_list *sigs = ldns_pkt_rr_list_by_type(p, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_ANY);
+
+	assert_non_null(sigs);
+	for (size_t i = 0; i < ldns_rr_list_rr_count(sigs); i++)
+		assert_int_equal(ldns_rdf_size(ldns_rr_rrsig_sig(ldns_rr_list_rr(sigs, i))), 64);
+	ldns_rr_list_deep_free(sigs);
+}
+
+/* OpenSSL gives an ECDSA signature in DER; an RRSIG holds r and s, 32
+ * bytes each (RFC 6605 4), which validators check. */
+static void test_ecdsa_rrsig_is_r_and_s_in_64_bytes(void **state)
+{
+	struct ctx *c = *state;
+
+	set_keys(c);
+	c->apex_keys = apex_keys(c, "fed.example.");
+	for (int round = 0; round < 2; round++) {   /* signed, then from the signature cache */
+		char name[64];
+		snprintf(name, sizeof(name), "nope%d.fed.example.", round);
+		ldns_pkt *p = ask(c, name, LDNS_RR_TYPE_A);
+		assert_sigs_64(p);
+		assert_int_equal(verify_section_made(c, ldns_pkt_authority(p), c->apex_keys,
+		                                     "fed.example.", round == 0), 3);
+		ldns_pkt_free(p);
+		c->now++;
+	}
+	ldns_pkt *p = ask(c, "_xmpp-server._tcp.a.fed.example.", LDNS_RR_TYPE_SRV);
+	assert_sigs_64(p);
+	ldns_pkt_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +1071,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_signed_srv_fits_udp_ed25519, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signed_srv_fits_udp_p256, setup_p256, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_cut_keeps_each_rrsig_with_its_rrset, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_signature_cache_reuses_the_rrsig_of_an_identical_rrset,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signature_cache_signs_anew_at_the_refresh_time, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(
+			test_answer_with_a_reused_signature_is_cached_until_its_refresh_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signature_cache_keeps_ttls_and_keys_apart, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_signature_cache_ends_at_the_next_key_event, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_signature_cache_is_emptied_when_the_settings_change,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ecdsa_rrsig_is_r_and_s_in_64_bytes, setup_p256,
 		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
