@@ -281,8 +281,12 @@ struct dnsd_cache_key {
 	uint8_t qname[255];           /* wire form, lower case */
 };
 
-struct dnsd_cache *dnsd__cache_new(size_t slots);
+/* A cache of at most budget bytes (at least DNSD_CACHE_SIZE_MIN), or NULL
+ * (too small a budget, no memory). */
+struct dnsd_cache *dnsd__cache_new(size_t budget);
 void dnsd__cache_free(struct dnsd_cache *c);
+/* What c holds now, in bytes as its budget counts them. */
+size_t dnsd__cache_bytes(const struct dnsd_cache *c);
 /* The response stored under k, or NULL; *len receives its length, *until
  * the time it holds until (0: no end) and *deps what it depends on (the
  * caller checks both), and *outcome the policy outcome it was stored with

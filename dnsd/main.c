@@ -71,7 +71,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: dnsd [--config FILE] --db DIR --zone FILE [--zone FILE ...]\n"
 	        "            --listen ADDR:PORT [--listen ...]\n"
-	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
+	        "            [--threads N] [--cache-size SIZE] [--tcp-max N] [--tcp-idle-ms MS]\n"
 	        "            [--removed-grace-s S] [--metrics ADDR:PORT]\n"
 	        "            [--user USER [--group GROUP]]\n"
 	        "            [--tcp-io-ms MS] [--tcp-max-per-source N]\n"
@@ -83,13 +83,16 @@ static void usage(FILE *out)
 	        "ADDR:PORT (192.0.2.1:53, [2001:db8::1]:53).  SIGHUP re-reads the zone\n"
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
-	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys, transfer,\n"
-	        "                    catalog, notify, user, group, metrics, tcp-io-ms,\n"
+	        "                    cache-size, tcp-max, tcp-idle-ms, removed-grace-s, keys,\n"
+	        "                    transfer, catalog, notify, user, group, metrics, tcp-io-ms,\n"
 	        "                    tcp-max-per-source, rrl, nsid, dnssec); the command line\n"
 	        "                    wins.  keys: TSIG keys, a list of {name, algorithm,\n"
 	        "                    secret}; see\n"
 	        "                    'policyctl tsig-keygen' and the README's Transfers\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
+	        "  --cache-size SIZE  bytes of answers each thread keeps rendered (64M;\n"
+	        "                    K, M, G: powers of 1024; 1M to 64G); the answers of\n"
+	        "                    a thread beyond it push older ones out\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
 	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n"
 	        "  --removed-grace-s S  check that the store's removed-grace (how long a\n"
@@ -127,6 +130,7 @@ static const struct option longopts[] = {
 	{ "zone", required_argument, NULL, 'z' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "threads", required_argument, NULL, 't' },
+	{ "cache-size", required_argument, NULL, 1006 },
 	{ "tcp-max", required_argument, NULL, 'm' },
 	{ "tcp-idle-ms", required_argument, NULL, 'i' },
 	{ "removed-grace-s", required_argument, NULL, 'g' },
@@ -222,6 +226,12 @@ static int parse(int argc, char **argv, struct dnsd_config *o, struct daemon *d)
 				rc = 2;
 			}
 			break;
+		case 1006:
+			if (dnsd_cache_size_parse(optarg, &o->cache_size, err, sizeof(err)) != 0) {
+				fprintf(stderr, "dnsd: --%s\n", err);
+				rc = 2;
+			}
+			break;
 		case 'S':
 			d->print_ds = true;
 			rc = optarg ? cfg_opt_string(&d->print_ds_apex, optarg) : 0;
@@ -299,6 +309,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 
 	w->d = d;
 	if ((rc = dnsd_engine_new(d->zones, d->db, &w->engine)) != 0 ||
+	    (d->o.cache_size && (rc = dnsd_engine_set_cache_size(w->engine, d->o.cache_size)) != 0) ||
 	    (rc = dnsd_server_init(loop, w->engine, &d->o.lim, &w->server)) != 0) {
 		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
 		return rc;

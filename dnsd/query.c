@@ -11,8 +11,6 @@
 
 /* DNS flag day 2020: the UDP payload we offer and accept. */
 #define EDNS_PAYLOAD 1232
-/* Answers kept pre-rendered; a power of two. */
-#define CACHE_SLOTS (1 << 18)
 
 int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 {
@@ -25,7 +23,7 @@ int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 		return -ENOMEM;
 	e->zones = zones;
 	e->db = db;
-	if (!(e->cache = dnsd__cache_new(CACHE_SLOTS))) {
+	if (!(e->cache = dnsd__cache_new(DNSD_CACHE_SIZE_DEFAULT))) {
 		free(e);
 		return -ENOMEM;
 	}
@@ -48,6 +46,19 @@ void dnsd_engine_free(dnsd_engine *e)
 	pdb_addr_map_free(&e->epoch.views);
 	dnsd__changed_free(&e->epoch.changed);
 	free(e);
+}
+
+int dnsd_engine_set_cache_size(dnsd_engine *e, size_t bytes)
+{
+	struct dnsd_cache *c;
+
+	if (!e || bytes < DNSD_CACHE_SIZE_MIN || bytes > DNSD_CACHE_SIZE_MAX)
+		return -EINVAL;
+	if (!(c = dnsd__cache_new(bytes)))
+		return -ENOMEM;
+	dnsd__cache_free(e->cache);
+	e->cache = c;
+	return 0;
 }
 
 void dnsd_engine_set_keys(dnsd_engine *e, const dnsd_tsig_keys *keys)

@@ -3,6 +3,7 @@
  * views follow the journal (queriers added, moved, removed), decisions
  * follow levels and overrides, and past the journal everything is new. */
 #include <errno.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -372,9 +373,87 @@ static void test_commit_past_journal_renders_every_answer_anew(void **state)
 	assert_int_equal(own_srvs(f, "a.fed.example", &nobody), 0);
 }
 
+/* ---- the cache's own size ---- */
+
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* The cache had 262,144 slots whatever its answers weighed: a thread
+ * filled with signed answers (several times an unsigned one) took well
+ * over 100 MB, and nothing could set it lower.  Made with a budget, it
+ * holds no more than that, evicting as answers come, and still answers
+ * what it was given last. */
+static void test_cache_stays_within_its_byte_budget(void **state)
+{
+	enum { BUDGET = 1 << 20, N = 20000, LEN = 700 };
+	struct dnsd_cache_deps deps = { .serial = 1 };
+	struct dnsd_cache_key k = { .qtype = 33, .qname_len = 24 };
+	static uint8_t wire[LEN];
+	size_t before = heap_in_use(), len, grown;
+	const struct dnsd_cache_deps *got_deps;
+	int64_t until;
+	uint8_t outcome;
+	struct dnsd_cache *c;
+
+	(void)state;
+	assert_non_null(c = dnsd__cache_new(BUDGET));
+	for (unsigned i = 0; i < N; i++) {
+		snprintf((char *)k.qname, sizeof(k.qname), "m%07u.fed.example.....", i);
+		wire[0] = (uint8_t)i;
+		dnsd__cache_put(c, &k, wire, LEN, 0, &deps, 0);
+	}
+	grown = heap_in_use() - before;
+	assert_non_null(dnsd__cache_get(c, &k, &len, &until, &got_deps, &outcome));
+	assert_int_equal(len, LEN);
+	dnsd__cache_free(c);
+	print_message("cache of a %d-byte budget: %zu bytes of heap\n", BUDGET, grown);
+	if (grown == 0)
+		skip();   /* another allocator (a sanitizer's): glibc's counts nothing */
+	assert_true(grown <= BUDGET + BUDGET / 16);
+}
+
+static void test_cache_size_parse(void **state)
+{
+	size_t n;
+	char err[160];
+
+	(void)state;
+	assert_int_equal(dnsd_cache_size_parse("64M", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, (size_t)64 << 20);
+	assert_int_equal(dnsd_cache_size_parse("2G", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, (size_t)2 << 30);
+	assert_int_equal(dnsd_cache_size_parse("1048576", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, (size_t)1 << 20);
+	assert_int_equal(dnsd_cache_size_parse("1023K", &n, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "1023K"));
+	assert_int_equal(dnsd_cache_size_parse("65G", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dnsd_cache_size_parse("64MB", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dnsd_cache_size_parse("-64M", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dnsd_cache_size_parse("M", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dnsd_cache_size_parse("99999999999999999999M", &n, err, sizeof(err)),
+	                 -EINVAL);
+}
+
+/* An engine given a cache of its own size answers from it as before. */
+static void test_engine_cache_size_set(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(dnsd_engine_set_cache_size(f->engine, 1000), -EINVAL);
+	assert_int_equal(dnsd_engine_set_cache_size(NULL, (size_t)8 << 20), -EINVAL);
+	assert_int_equal(dnsd_engine_set_cache_size(f->engine, (size_t)8 << 20), 0);
+	assert_int_equal(dnsd__cache_bytes(f->engine->cache), (size_t)32768 * 16);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_stays_within_its_byte_budget),
+		cmocka_unit_test(test_cache_size_parse),
+		cmocka_unit_test_setup_teardown(test_engine_cache_size_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_keeps_cached_answers_of_members_it_did_not_touch,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_static_answer_survives_commit_soa_answer_does_not,
