@@ -18,20 +18,22 @@
 #include "internal.h"
 
 /* The changed-member table: open addressing on the name's hash, at most
- * half full.  When it fills, it is emptied and everything counts as
- * changed: one flush per CHANGED_SLOTS / 2 members changed. */
+ * half full.  It starts small and doubles as members change, up to
+ * CHANGED_SLOTS; when that fills, it is emptied and everything counts as
+ * changed: one flush per CHANGED_SLOTS / 2 members changed.  A few commits
+ * cost a few KB, not the 2 MB of the largest table, in every thread. */
 #define CHANGED_SLOTS (1u << 17)
+#define CHANGED_FIRST (1u << 10)
 
 uint64_t dnsd__name_key(const char *name)
 {
 	return pdb_fnv1a64(name, strlen(name)) | 1;   /* 0 marks an empty slot */
 }
 
+/* Emptied, its memory given back: it grows again with what changes. */
 static void changed_clear(struct dnsd__changed *t)
 {
-	if (t->key && t->n)
-		memset(t->key, 0, CHANGED_SLOTS * sizeof(*t->key));
-	t->n = 0;
+	dnsd__changed_free(t);
 }
 
 void dnsd__changed_free(struct dnsd__changed *t)
@@ -41,26 +43,56 @@ void dnsd__changed_free(struct dnsd__changed *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static size_t changed_slot(const struct dnsd__changed *t, uint64_t key)
+{
+	size_t i, mask = t->cap - 1;
+
+	for (i = (size_t)(key >> 7) & mask; t->key[i] && t->key[i] != key; i = (i + 1) & mask)
+		;
+	return i;
+}
+
+/* Twice the slots (or the first ones), the entries moved over. */
+static int changed_grow(struct dnsd__changed *t)
+{
+	struct dnsd__changed n = { .cap = t->cap ? 2 * t->cap : CHANGED_FIRST, .n = t->n };
+
+	n.key = calloc(n.cap, sizeof(*n.key));
+	n.serial = malloc(n.cap * sizeof(*n.serial));
+	if (!n.key || !n.serial) {
+		dnsd__changed_free(&n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t->cap; i++) {
+		if (!t->key[i])
+			continue;
+		size_t j = changed_slot(&n, t->key[i]);
+		n.key[j] = t->key[i];
+		n.serial[j] = t->serial[i];
+	}
+	dnsd__changed_free(t);
+	*t = n;
+	return 0;
+}
+
 /* Two names of one hash share a slot: each then counts as changed when
  * the other is, which costs a render and never serves a stale answer. */
 static int changed_mark(struct dnsd__changed *t, uint64_t key, uint64_t serial)
 {
 	size_t i;
+	int rc;
 
-	if (!t->key) {
-		t->key = calloc(CHANGED_SLOTS, sizeof(*t->key));
-		t->serial = malloc(CHANGED_SLOTS * sizeof(*t->serial));
-		if (!t->key || !t->serial) {
-			dnsd__changed_free(t);
-			return -ENOMEM;
-		}
-	}
-	for (i = (size_t)(key >> 7) & (CHANGED_SLOTS - 1); t->key[i] && t->key[i] != key;
-	     i = (i + 1) & (CHANGED_SLOTS - 1))
-		;
+	if (!t->key && (rc = changed_grow(t)) != 0)
+		return rc;
+	i = changed_slot(t, key);
 	if (!t->key[i]) {
-		if (t->n >= CHANGED_SLOTS / 2)
-			return -ENOSPC;
+		if (t->n >= t->cap / 2) {
+			if (t->cap >= CHANGED_SLOTS)
+				return -ENOSPC;
+			if ((rc = changed_grow(t)) != 0)
+				return rc;
+			i = changed_slot(t, key);
+		}
 		t->key[i] = key;
 		t->n++;
 	}
@@ -74,11 +106,8 @@ static uint64_t changed_at(const struct dnsd__changed *t, uint64_t key)
 {
 	if (!t->key)
 		return 0;
-	for (size_t i = (size_t)(key >> 7) & (CHANGED_SLOTS - 1); t->key[i];
-	     i = (i + 1) & (CHANGED_SLOTS - 1))
-		if (t->key[i] == key)
-			return t->serial[i];
-	return 0;
+	size_t i = changed_slot(t, key);
+	return t->key[i] ? t->serial[i] : 0;
 }
 
 static int note_change(void *arg, const struct pdb_change *c)

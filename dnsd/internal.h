@@ -78,7 +78,8 @@ struct dnsd_cache_deps {
 
 /* The last serial that changed each member, by dnsd__name_key. */
 struct dnsd__changed {
-	uint64_t *key, *serial;       /* CHANGED_SLOTS each, or NULL */
+	uint64_t *key, *serial;       /* cap each, or NULL */
+	size_t cap;                   /* a power of two, at most CHANGED_SLOTS */
 	size_t n;
 };
 

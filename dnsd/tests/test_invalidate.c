@@ -415,6 +415,45 @@ static void test_cache_stays_within_its_byte_budget(void **state)
 	assert_true(grown <= BUDGET + BUDGET / 16);
 }
 
+/* The table of changed members took 2 MB in every thread at the first
+ * commit, whatever it changed.  Now it grows with what changed: a commit
+ * of one member costs a few KB, and one of 1,500 members still tells
+ * exactly which answers no longer hold. */
+static void test_changed_table_grows_with_what_changed(void **state)
+{
+	enum { MANY = 1500 };
+	struct fixture *f = *state;
+	const struct edit level_of_d[] = { MEMBER("d.fed.example", 2, NONE, NULL), END };
+	const struct edit d_again[] = { MEMBER("d.fed.example", 3, NONE, NULL), END };
+	static char names[MANY][32];
+	static struct edit many[MANY + 1];
+	size_t before, grown;
+
+	assert_int_equal(own_srvs(f, "a.fed.example", &nobody), 0);
+	catch_up(f);
+	before = heap_in_use();
+	commit(f, level_of_d);
+	catch_up(f);
+	grown = heap_in_use() - before;
+	print_message("one member changed: %zu bytes more heap\n", grown);
+	assert_true(grown < 256 * 1024 || before == 0);
+	assert_true(cached(f, "a.fed.example", &nobody));
+
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(names[i], sizeof(names[i]), "m%04u.fed.example", i);
+		many[i] = (struct edit)MEMBER(names[i], 1, NONE, NULL);
+	}
+	many[MANY] = (struct edit)END;
+	commit(f, many);
+	catch_up(f);
+	assert_true(f->engine->epoch.changed.cap >= 2 * MANY);
+	assert_true(cached(f, "a.fed.example", &nobody));
+	commit(f, d_again);
+	(void)own_srvs(f, "a.fed.example", &nobody);
+	assert_false(cached(f, "d.fed.example", &nobody));
+	assert_true(cached(f, "a.fed.example", &nobody));
+}
+
 static void test_cache_size_parse(void **state)
 {
 	size_t n;
@@ -453,6 +492,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_stays_within_its_byte_budget),
 		cmocka_unit_test(test_cache_size_parse),
+		cmocka_unit_test_setup_teardown(test_changed_table_grows_with_what_changed, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_engine_cache_size_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_keeps_cached_answers_of_members_it_did_not_touch,
 		                                setup, teardown),
