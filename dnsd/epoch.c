@@ -201,6 +201,9 @@ bool dnsd__epoch_holds(const struct dnsd_epoch *ep, const struct dnsd_cache_deps
 	if (d->serial < ep->all_serial || (d->all && (d->serial != ep->serial ||
 	                                              d->served != ep->served)))
 		return false;
+	/* Nothing changed one by one since everything last did. */
+	if (!ep->changed.n)
+		return true;
 	for (unsigned i = 0; i < d->n; i++)
 		if (changed_at(&ep->changed, d->names[i]) > d->serial)
 			return false;
