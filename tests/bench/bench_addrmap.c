@@ -2,11 +2,13 @@
  * 65,536 /24s as dns_bench.py's community does (or each its own /24 with
  * --distinct), then LOOKUPS lookups of random addresses in and out of
  * them.  Prints the pairs held, the lookups done and how many found a
- * member, so that two builds can be compared under callgrind
- * (--toggle-collect=pdb_addr_map_find counts the lookups alone).
+ * member, and the heap the map takes (glibc's mallinfo2), so that two
+ * builds can be compared, under callgrind for the lookups
+ * (--toggle-collect=pdb_addr_map_find counts them alone).
  *
  *     bench_addrmap [--distinct] [N] [LOOKUPS]
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@ int main(int argc, char **argv)
 	unsigned long lookups = argc > 2 + distinct ? strtoul(argv[2 + distinct], NULL, 10) : 1000000;
 	unsigned long found = 0;
 	char name[64];
+	struct mallinfo2 before = mallinfo2(), after;
 
 	for (unsigned long i = 0; i < n; i++) {
 		struct pdb_addr p = { .family = 4, .prefix = 24 };
@@ -44,13 +47,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	after = mallinfo2();
 	for (unsigned long i = 0; i < lookups; i++) {
 		uint32_t r = rnd();
 		uint8_t a[4] = { (uint8_t)(10 + (r >> 30)), (uint8_t)(r >> 8), (uint8_t)r,
 		                 (uint8_t)(r >> 16) };
 		found += pdb_addr_map_member(&m, pdb_addr_map_find(&m, 4, a)) != NULL;
 	}
-	printf("%zu pairs, %lu lookups, %lu found\n", m.n, lookups, found);
+	printf("%zu pairs, %zu bytes of heap, %lu lookups, %lu found\n", m.n,
+	       after.uordblks + after.hblkhd - before.uordblks - before.hblkhd, lookups, found);
 	pdb_addr_map_free(&m);
 	return 0;
 }

@@ -19,7 +19,11 @@ For each point the table gives VmRSS, RssAnon (heap: the view maps, the
 answer caches, the epoch), RssFile (mostly the store's pages touched) and
 the resident part of the store's mapping alone (data.mdb, from smaps);
 after the load it adds the heap bytes in use that malloc_stats reports
-(attaching gdb for a moment, if gdb is there and may attach).  The load
+(attaching gdb for a moment, if gdb is there and may attach).  Then the
+parts: one view map (bench_addrmap, built beside dnsd, makes the same
+map alone and reports its heap; every thread that answers under
+"fallback: allowed" builds its own), and the answer caches, the heap
+after the load less the view maps of all threads and the heap before.  The load
 is dnsperf -c 2 (two sockets, so both threads of a two-thread dnsd get
 queries) from 127.0.0.1, a querier that is no member, over 200,000 random
 SRV names of the members (10% unknown).  Everything lives in a temporary
@@ -98,6 +102,18 @@ def heap_in_use(pid, log_path):
     return int(m[-1]) if m else None
 
 
+def view_map_bytes(dnsd, members, shape):
+    """The heap of one thread's view map for the shape, or None."""
+    exe = os.path.join(os.path.dirname(os.path.abspath(dnsd)), "..", "tests", "bench",
+                       "bench_addrmap")
+    if not os.path.exists(exe):
+        return None
+    args = [exe, str(members)] if shape == "all" else [exe, "--distinct", str(WITH_QUERIERS)]
+    r = subprocess.run(args + ["0"], capture_output=True, text=True, timeout=300)
+    m = re.search(r"(\d+) bytes of heap", r.stdout)
+    return int(m.group(1)) if m else None
+
+
 def dig(port, name, qtype):
     return subprocess.run(["dig", f"@{HOST}", "-p", str(port), "+norec", "+tries=1", "+time=5",
                            name, qtype], capture_output=True, text=True, timeout=30).stdout
@@ -125,7 +141,7 @@ def run_shape(policyctl, dnsd, work, members, seconds, threads, shape):
         out = dig(port, f"_xmpp-server._tcp.m0000042.{ZONE}", "SRV")
         if "status: NOERROR" not in out:
             sys.exit(f"dnsd gives no SRV answer:\n{out}")
-        rows.append(("first SRV", status(proc.pid), None))
+        rows.append(("first SRV", status(proc.pid), heap_in_use(proc.pid, log_path)))
         r = subprocess.run(["dnsperf", "-s", HOST, "-p", str(port), "-d",
                             os.path.join(work, "queries"), "-l", str(seconds), "-T", "1",
                             "-c", "2", "-q", "200"],
@@ -162,6 +178,15 @@ def main():
                 print(f"{shape:6s} {point:10s} {st['VmRSS'] / 1024:7.1f} {st['RssAnon'] / 1024:8.1f} "
                       f"{st['RssFile'] / 1024:8.1f} {st['store'] / 1024:7.1f} {h}")
             print(f"{shape:6s} ready after {ready:.2f} s; load {qps:.0f} q/s", flush=True)
+            vm = view_map_bytes(dnsd, members, shape)
+            first, last = rows[1][2], rows[2][2]
+            if vm is not None:
+                line = f"{shape:6s} parts: view map {vm / 1048576:.1f} MiB a thread"
+                if first is not None and last is not None:
+                    # first SRV: one thread's map built; after the load, all.
+                    caches = last - first - (threads - 1) * vm
+                    line += f"; answer caches {caches / 1048576:.1f} MiB in all"
+                print(line, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
