@@ -2,13 +2,15 @@
 """dnsd's memory at scale (not a test): a community of MEMBERS members
 (default 1,000,000) in two shapes, each served by dnsd with THREADS worker
 threads (default 2), and dnsd's resident memory read from /proc at three
-points: ready (the first answer from the static zone), the first policy
-answer (which builds the view map of the thread that answers it), and
-after SECONDS (default 10) of dnsperf over the members' SRV names.
+points: ready (the first answer, which builds the view map of the thread
+that gives it), views (after 16 SRV queries from as many ports, so that
+every thread of two has built its view map), and after SECONDS (default
+10) of dnsperf over the members' SRV names.
 
-    mem_bench.py POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS] [SHAPES]
+    mem_bench.py POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS] [SHAPES] [DNSD_ARG...]
 
-SHAPES is a comma list (default all,some):
+DNSD_ARGs go to dnsd as they are (--cache-size 16M).  SHAPES is a comma
+list (default all,some):
   all   every member lists a querier prefix, as dns_bench.py's community
         (10.X.Y.0/24 from the member's number: 65,536 distinct prefixes);
   some  20,000 members list one, as churn_bench.py's community
@@ -23,7 +25,7 @@ after the load it adds the heap bytes in use that malloc_stats reports
 parts: one view map (bench_addrmap, built beside dnsd, makes the same
 map alone and reports its heap; every thread that answers under
 "fallback: allowed" builds its own), and the answer caches, the heap
-after the load less the view maps of all threads and the heap before.  The load
+after the load less the heap at "views".  The load
 is dnsperf -c 2 (two sockets, so both threads of a two-thread dnsd get
 queries) from 127.0.0.1, a querier that is no member, over 200,000 random
 SRV names of the members (10% unknown).  Everything lives in a temporary
@@ -119,7 +121,7 @@ def dig(port, name, qtype):
                            name, qtype], capture_output=True, text=True, timeout=30).stdout
 
 
-def run_shape(policyctl, dnsd, work, members, seconds, threads, shape):
+def run_shape(policyctl, dnsd, work, members, seconds, threads, shape, extra):
     db = os.path.join(work, f"store-{shape}")
     policy = os.path.join(work, f"policy-{shape}.yaml")
     write_policy(policy, members, shape)
@@ -128,7 +130,7 @@ def run_shape(policyctl, dnsd, work, members, seconds, threads, shape):
     os.unlink(policy)
     port = free_port()
     cmd = [dnsd, "--db", db, "--zone", f"{work}/apex.zone", "--listen", f"{HOST}:{port}",
-           "--threads", str(threads), "--rrl-rate", "0"]
+           "--threads", str(threads), "--rrl-rate", "0", *extra]
     log_path = os.path.join(work, f"dnsd-{shape}.log")
     log = open(log_path, "w")
     t0 = time.monotonic()
@@ -138,10 +140,13 @@ def run_shape(policyctl, dnsd, work, members, seconds, threads, shape):
         wait_up(port, proc, "dnsd")
         ready = time.monotonic() - t0
         rows.append(("ready", status(proc.pid), None))
-        out = dig(port, f"_xmpp-server._tcp.m0000042.{ZONE}", "SRV")
-        if "status: NOERROR" not in out:
-            sys.exit(f"dnsd gives no SRV answer:\n{out}")
-        rows.append(("first SRV", status(proc.pid), heap_in_use(proc.pid, log_path)))
+        # Each dig asks from a new port, which SO_REUSEPORT hashes to some
+        # thread: 16 of them reach every thread of two (all but surely).
+        for i in range(16):
+            out = dig(port, f"_xmpp-server._tcp.m{i:07d}.{ZONE}", "SRV")
+            if "status: NOERROR" not in out:
+                sys.exit(f"dnsd gives no SRV answer:\n{out}")
+        rows.append(("views", status(proc.pid), heap_in_use(proc.pid, log_path)))
         r = subprocess.run(["dnsperf", "-s", HOST, "-p", str(port), "-d",
                             os.path.join(work, "queries"), "-l", str(seconds), "-T", "1",
                             "-c", "2", "-q", "200"],
@@ -162,31 +167,32 @@ def main():
     seconds = int(sys.argv[4]) if len(sys.argv) > 4 else 10
     threads = int(sys.argv[5]) if len(sys.argv) > 5 else 2
     shapes = (sys.argv[6] if len(sys.argv) > 6 else "all,some").split(",")
+    extra = sys.argv[7:]
     work = tempfile.mkdtemp(prefix="mem-bench-")
     try:
         with open(os.path.join(work, "apex.zone"), "w") as f:
             f.write(apex_text(1))
         write_queries(os.path.join(work, "queries"), members)
         print(f"{members} members, {threads} thread(s), load: dnsperf -c 2 for {seconds} s; "
-              "MiB")
+              f"MiB{'; dnsd ' + ' '.join(extra) if extra else ''}")
         print(f"{'shape':6s} {'point':10s} {'VmRSS':>7s} {'RssAnon':>8s} {'RssFile':>8s} "
               f"{'store':>7s} {'heap':>7s}")
         for shape in shapes:
-            ready, rows, qps = run_shape(policyctl, dnsd, work, members, seconds, threads, shape)
+            ready, rows, qps = run_shape(policyctl, dnsd, work, members, seconds, threads, shape,
+                                         extra)
             for point, st, heap in rows:
                 h = f"{heap / 1048576:7.1f}" if heap is not None else f"{'-':>7s}"
                 print(f"{shape:6s} {point:10s} {st['VmRSS'] / 1024:7.1f} {st['RssAnon'] / 1024:8.1f} "
                       f"{st['RssFile'] / 1024:8.1f} {st['store'] / 1024:7.1f} {h}")
             print(f"{shape:6s} ready after {ready:.2f} s; load {qps:.0f} q/s", flush=True)
             vm = view_map_bytes(dnsd, members, shape)
-            first, last = rows[1][2], rows[2][2]
+            views, last = rows[1][2], rows[2][2]
+            line = f"{shape:6s} parts:"
             if vm is not None:
-                line = f"{shape:6s} parts: view map {vm / 1048576:.1f} MiB a thread"
-                if first is not None and last is not None:
-                    # first SRV: one thread's map built; after the load, all.
-                    caches = last - first - (threads - 1) * vm
-                    line += f"; answer caches {caches / 1048576:.1f} MiB in all"
-                print(line, flush=True)
+                line += f" view map {vm / 1048576:.1f} MiB a thread;"
+            if views is not None and last is not None:
+                line += f" answer caches {(last - views) / 1048576:.1f} MiB in all"
+            print(line, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
