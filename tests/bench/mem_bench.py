@@ -137,7 +137,13 @@ def run_shape(policyctl, dnsd, work, members, seconds, threads, shape, extra):
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     rows = []
     try:
-        wait_up(port, proc, "dnsd")
+        try:
+            wait_up(port, proc, "dnsd")
+        except SystemExit:
+            log.flush()
+            with open(log_path) as f:
+                sys.stderr.write(f.read()[-2000:])
+            raise
         ready = time.monotonic() - t0
         rows.append(("ready", status(proc.pid), None))
         # Each dig asks from a new port, which SO_REUSEPORT hashes to some
