@@ -8,7 +8,8 @@
  * a budget of bytes, the slot table and the entries with their allocator
  * overhead counted: the slots are sized for entries of a typical answer,
  * and a put that would go over the budget first evicts others of its set,
- * so signed answers (several times larger) cannot take more. */
+ * then whatever a sweeping hand finds, so signed answers (several times
+ * larger) cannot take more. */
 #include <stdlib.h>
 #include <string.h>
 
