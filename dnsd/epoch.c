@@ -38,38 +38,42 @@ static void changed_clear(struct dnsd__changed *t)
 
 void dnsd__changed_free(struct dnsd__changed *t)
 {
-	free(t->key);
-	free(t->serial);
+	free(t->slot);
 	memset(t, 0, sizeof(*t));
 }
 
-static size_t changed_slot(const struct dnsd__changed *t, uint64_t key)
+static size_t changed_slots(const struct dnsd__changed *t)
 {
-	size_t i, mask = t->cap - 1;
+	return t->span / sizeof(*t->slot) + 1;
+}
 
-	for (i = (size_t)(key >> 7) & mask; t->key[i] && t->key[i] != key; i = (i + 1) & mask)
-		;
-	return i;
+/* The slot of key, or the empty one where it would go.  Offsets in bytes
+ * (the hash's bits 7 and up pick the slot), so that a probe is an add, an
+ * and and a load: this runs for every cached answer after a commit. */
+static inline struct dnsd__changed_slot *changed_find(const struct dnsd__changed *t,
+                                                      uint64_t key)
+{
+	const char *v = (const char *)t->slot;
+	size_t m = t->span, off = (size_t)(key >> 3) & m;
+
+	for (;; off = (off + sizeof(*t->slot)) & m) {
+		struct dnsd__changed_slot *s = (struct dnsd__changed_slot *)(v + off);
+		if (!s->key || s->key == key)
+			return s;
+	}
 }
 
 /* Twice the slots (or the first ones), the entries moved over. */
 static int changed_grow(struct dnsd__changed *t)
 {
-	struct dnsd__changed n = { .cap = t->cap ? 2 * t->cap : CHANGED_FIRST, .n = t->n };
+	size_t cap = t->slot ? 2 * changed_slots(t) : CHANGED_FIRST;
+	struct dnsd__changed n = { .span = (cap - 1) * sizeof(*n.slot), .n = t->n };
 
-	n.key = calloc(n.cap, sizeof(*n.key));
-	n.serial = malloc(n.cap * sizeof(*n.serial));
-	if (!n.key || !n.serial) {
-		dnsd__changed_free(&n);
+	if (!(n.slot = calloc(cap, sizeof(*n.slot))))
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < t->cap; i++) {
-		if (!t->key[i])
-			continue;
-		size_t j = changed_slot(&n, t->key[i]);
-		n.key[j] = t->key[i];
-		n.serial[j] = t->serial[i];
-	}
+	for (size_t i = 0; t->slot && i < changed_slots(t); i++)
+		if (t->slot[i].key)
+			*changed_find(&n, t->slot[i].key) = t->slot[i];
 	dnsd__changed_free(t);
 	*t = n;
 	return 0;
@@ -79,24 +83,24 @@ static int changed_grow(struct dnsd__changed *t)
  * the other is, which costs a render and never serves a stale answer. */
 static int changed_mark(struct dnsd__changed *t, uint64_t key, uint64_t serial)
 {
-	size_t i;
+	struct dnsd__changed_slot *s;
 	int rc;
 
-	if (!t->key && (rc = changed_grow(t)) != 0)
+	if (!t->slot && (rc = changed_grow(t)) != 0)
 		return rc;
-	i = changed_slot(t, key);
-	if (!t->key[i]) {
-		if (t->n >= t->cap / 2) {
-			if (t->cap >= CHANGED_SLOTS)
+	s = changed_find(t, key);
+	if (!s->key) {
+		if (t->n >= changed_slots(t) / 2) {
+			if (changed_slots(t) >= CHANGED_SLOTS)
 				return -ENOSPC;
 			if ((rc = changed_grow(t)) != 0)
 				return rc;
-			i = changed_slot(t, key);
+			s = changed_find(t, key);
 		}
-		t->key[i] = key;
+		s->key = key;
 		t->n++;
 	}
-	t->serial[i] = serial;
+	s->serial = serial;
 	return 0;
 }
 
@@ -104,10 +108,7 @@ static int changed_mark(struct dnsd__changed *t, uint64_t key, uint64_t serial)
  * table was last emptied (when everything counted as changed). */
 static uint64_t changed_at(const struct dnsd__changed *t, uint64_t key)
 {
-	if (!t->key)
-		return 0;
-	size_t i = changed_slot(t, key);
-	return t->key[i] ? t->serial[i] : 0;
+	return t->slot ? changed_find(t, key)->serial : 0;
 }
 
 static int note_change(void *arg, const struct pdb_change *c)
@@ -201,9 +202,6 @@ bool dnsd__epoch_holds(const struct dnsd_epoch *ep, const struct dnsd_cache_deps
 	if (d->serial < ep->all_serial || (d->all && (d->serial != ep->serial ||
 	                                              d->served != ep->served)))
 		return false;
-	/* Nothing changed one by one since everything last did. */
-	if (!ep->changed.n)
-		return true;
 	for (unsigned i = 0; i < d->n; i++)
 		if (changed_at(&ep->changed, d->names[i]) > d->serial)
 			return false;

@@ -77,9 +77,12 @@ struct dnsd_cache_deps {
 };
 
 /* The last serial that changed each member, by dnsd__name_key. */
+struct dnsd__changed_slot {
+	uint64_t key, serial;         /* key 0: empty */
+};
 struct dnsd__changed {
-	uint64_t *key, *serial;       /* cap each, or NULL */
-	size_t cap;                   /* a power of two, at most CHANGED_SLOTS */
+	struct dnsd__changed_slot *slot;  /* a power of two of them, or NULL */
+	size_t span;                  /* (slots - 1) * sizeof(*slot): a byte mask */
 	size_t n;
 };
 
