@@ -86,6 +86,18 @@ void dnsd_engine_free(dnsd_engine *e);
  * Returns 0, -EINVAL (NULL e, bytes out of range), or -ENOMEM (e keeps
  * its cache). */
 int dnsd_engine_set_cache_size(dnsd_engine *e, size_t bytes);
+/* The view map (under "fallback: allowed": which member a querier's
+ * address speaks for) that engines on several threads share, so that a
+ * million members' queriers are held once and not once a thread. */
+typedef struct dnsd_views dnsd_views;
+/** An empty shared view map, built by the first engine that needs it.
+ * Returns 0 with *out (freed with dnsd_views_free, after every engine
+ * using it), -EINVAL, -ENOMEM. */
+int dnsd_views_new(dnsd_views **out);
+void dnsd_views_free(dnsd_views *v);
+/** Make e use v (borrowed) in place of a view map of its own.  Call before
+ * e answers its first query. */
+void dnsd_engine_share_views(dnsd_engine *e, dnsd_views *v);
 /** Parse a cache-size: setting: a number of bytes with an optional K, M
  * or G (powers of 1024), from DNSD_CACHE_SIZE_MIN to DNSD_CACHE_SIZE_MAX.
  * Returns 0 with *out, or -EINVAL with "why" in err. */

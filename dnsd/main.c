@@ -46,6 +46,7 @@ struct daemon {
 	atomic_uint zones_gen;
 	atomic_bool stopping;
 	unsigned nworkers;
+	dnsd_views *views;         /* shared by the workers' engines */
 	struct worker *w;          /* w[0] runs on the main thread */
 	uv_signal_t term, intr, hup;
 	uv_timer_t reap;
@@ -314,6 +315,7 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
 		return rc;
 	}
+	dnsd_engine_share_views(w->engine, d->views);
 	dnsd_engine_set_keys(w->engine, d->keys);
 	dnsd_engine_set_journal_max(w->engine, d->o.journal_max);
 	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
@@ -472,6 +474,7 @@ static void daemon_free(struct daemon *d)
 	for (unsigned i = 0; d->w && i < d->nworkers; i++)
 		dnsd_engine_free(d->w[i].engine);
 	free(d->w);
+	dnsd_views_free(d->views);
 	dnsd_tsig_keys_free(d->keys);
 	dnsd_zones_free(d->old_zones);
 	dnsd_zones_free(d->zones);
@@ -703,7 +706,7 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 	if ((rc = dnssec_start(d)) != 0 || d->print_ds)
 		return rc;
 	d->nworkers = d->o.threads ? d->o.threads : default_threads();
-	if (!(d->w = calloc(d->nworkers, sizeof(*d->w))))
+	if (!(d->w = calloc(d->nworkers, sizeof(*d->w))) || dnsd_views_new(&d->views) != 0)
 		return 3;
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		uv_loop_t *l = i == 0 ? loop : &d->w[i].loop;

@@ -457,6 +457,62 @@ static void test_changed_table_grows_with_what_changed(void **state)
 	assert_true(cached(f, "a.fed.example", &nobody));
 }
 
+/* Every thread built a view map of its own: at 1,000,000 members with a
+ * querier each, 26 MB a thread.  Engines now share one: the first at a
+ * new serial brings it there, and every other sees that it moved (its
+ * answers in views and its remembered views go), as if it had followed
+ * the map itself; one whose snapshot is older than the map is told to
+ * take a newer one. */
+static void test_engines_share_one_view_map_and_each_sees_it_move(void **state)
+{
+	struct fixture *f = *state;
+	const struct edit deny_ac[] = { OVERRIDE("a.fed.example", "c.fed.example", PDB_OVERRIDE_DENY),
+	                                END };
+	const struct edit c_narrow[] = { MEMBER("c.fed.example", 1, NONE, "203.0.113.0/28"), END };
+	const struct edit c_none[] = { MEMBER("c.fed.example", 1, NONE, NULL), END };
+	dnsd_engine *e1 = f->engine, *e2;
+	dnsd_views *v;
+
+	assert_int_equal(dnsd_views_new(&v), 0);
+	assert_int_equal(dnsd_engine_new(f->zones, f->db, &e2), 0);
+	dnsd_engine_share_views(e1, v);
+	dnsd_engine_share_views(e2, v);
+	commit(f, deny_ac);
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	f->engine = e2;
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	/* One map, b's and c's prefixes once. */
+	assert_int_equal(v->map.n, 2);
+	assert_int_equal(e1->views, e2->views);
+
+	/* e1 moves the map; e2, which remembers b's resolver and has its
+	 * answer cached, sees it moved. */
+	commit(f, c_narrow);
+	f->engine = e1;
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 0);
+	f->engine = e2;
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 0);
+	assert_true(cached(f, "a.fed.example", &b_res));
+
+	/* The other way round; and e1, whose epoch is older than the map
+	 * now, is told so instead of reading it, then answers from a newer
+	 * snapshot. */
+	commit(f, c_none);
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	assert_int_equal(dnsd__views_build(e1), DNSD__EVIEWS_AHEAD);
+	assert_false(e1->views_held);
+	f->engine = e1;
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	assert_true(cached(f, "a.fed.example", &b_res));
+	assert_int_equal(v->map.n, 1);   /* b's prefix alone */
+	f->engine = e2;
+	assert_true(cached(f, "a.fed.example", &b_res));
+	f->engine = e1;
+
+	dnsd_engine_free(e2);
+	dnsd_views_free(v);
+}
+
 static void test_cache_size_parse(void **state)
 {
 	size_t n;
@@ -495,6 +551,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_stays_within_its_byte_budget),
 		cmocka_unit_test(test_cache_size_parse),
+		cmocka_unit_test_setup_teardown(test_engines_share_one_view_map_and_each_sees_it_move,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_table_grows_with_what_changed, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_engine_cache_size_set, setup, teardown),
