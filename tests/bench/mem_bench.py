@@ -2,10 +2,11 @@
 """dnsd's memory at scale (not a test): a community of MEMBERS members
 (default 1,000,000) in two shapes, each served by dnsd with THREADS worker
 threads (default 2), and dnsd's resident memory read from /proc at three
-points: ready (the first answer, which builds the view map of the thread
-that gives it), views (after 16 SRV queries from as many ports, so that
-every thread of two has built its view map), and after SECONDS (default
-10) of dnsperf over the members' SRV names.
+points: ready (the first answer, which builds the view map), views
+(after 16 SRV queries from as many ports, so that every thread of two has
+answered in views: where each thread kept a map of its own, each has
+built it), and after SECONDS (default 10) of dnsperf over the members'
+SRV names.
 
     mem_bench.py POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS] [SHAPES] [DNSD_ARG...]
 
@@ -23,9 +24,8 @@ the resident part of the store's mapping alone (data.mdb, from smaps);
 after the load it adds the heap bytes in use that malloc_stats reports
 (attaching gdb for a moment, if gdb is there and may attach).  Then the
 parts: one view map (bench_addrmap, built beside dnsd, makes the same
-map alone and reports its heap; every thread that answers under
-"fallback: allowed" builds its own), and the answer caches, the heap
-after the load less the heap at "views".  The load
+map alone and reports its heap), and the answer caches, the heap after
+the load less the heap at "views".  The load
 is dnsperf -c 2 (two sockets, so both threads of a two-thread dnsd get
 queries) from 127.0.0.1, a querier that is no member, over 200,000 random
 SRV names of the members (10% unknown).  Everything lives in a temporary
@@ -195,7 +195,7 @@ def main():
             views, last = rows[1][2], rows[2][2]
             line = f"{shape:6s} parts:"
             if vm is not None:
-                line += f" view map {vm / 1048576:.1f} MiB a thread;"
+                line += f" view map {vm / 1048576:.1f} MiB;"
             if views is not None and last is not None:
                 line += f" answer caches {(last - views) / 1048576:.1f} MiB in all"
             print(line, flush=True)
