@@ -2,21 +2,36 @@
  * a pointer), four-way, so the common query costs a hash, a compare and a
  * copy instead of building with ldns.  Each entry keeps what it depends
  * on, which the caller checks against the epoch: a commit empties nothing,
- * and an answer it changed is never served again. */
+ * and an answer it changed is never served again.
+ *
+ * An entry is one allocation of exactly its size.  The cache holds at most
+ * a budget of bytes, the slot table and the entries with their allocator
+ * overhead counted: the slots are sized for entries of a typical answer,
+ * and a put that would go over the budget first evicts others of its set,
+ * then whatever a sweeping hand finds, so signed answers (several times
+ * larger) cannot take more. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define WAYS 4
+/* What an unsigned answer costs with its key and header, about: the slot
+ * table gets one slot per this many bytes of the budget. */
+#define ENTRY_TYPICAL 256
+/* malloc's header and rounding, counted with each entry. */
+#define ENTRY_OVERHEAD 16
 
+/* Ordered so that the header is 52 bytes, not 64. */
 struct entry {
-	size_t len;                   /* of the response */
-	int64_t until;                /* see dnsd__cache_put */
-	uint8_t outcome;              /* for the metrics of a cached answer */
 	struct dnsd_cache_deps deps;
+	int64_t until;                /* see dnsd__cache_put */
+	uint16_t len;                 /* of the response (at most DNSD_MSG_MAX) */
+	uint8_t outcome;              /* for the metrics of a cached answer */
 	struct dnsd_cache_key key;    /* only its used bytes are stored */
 };
+
+_Static_assert(DNSD_MSG_MAX <= UINT16_MAX, "a response's length fits an entry's len");
 
 struct slot {
 	uint64_t hash;
@@ -26,22 +41,33 @@ struct slot {
 struct dnsd_cache {
 	struct slot *slots;
 	size_t mask;
+	size_t bytes;                 /* of the entries, overhead counted */
+	size_t room;                  /* for entries: the budget less the slots */
 	unsigned victim;              /* turns through the ways on eviction */
+	size_t hand;                  /* the next slot to evict from when over budget */
 };
 
-struct dnsd_cache *dnsd__cache_new(size_t slots)
+struct dnsd_cache *dnsd__cache_new(size_t budget)
 {
 	struct dnsd_cache *c;
 	size_t n = WAYS;
 
-	while (n < slots)
+	if (budget < DNSD_CACHE_SIZE_MIN)
+		return NULL;
+	while (2 * n <= budget / ENTRY_TYPICAL)
 		n <<= 1;
 	if (!(c = calloc(1, sizeof(*c))) || !(c->slots = calloc(n, sizeof(*c->slots)))) {
 		free(c);
 		return NULL;
 	}
 	c->mask = n - 1;
+	c->room = budget - n * sizeof(*c->slots);
 	return c;
+}
+
+size_t dnsd__cache_bytes(const struct dnsd_cache *c)
+{
+	return (c->mask + 1) * sizeof(*c->slots) + c->bytes;
 }
 
 void dnsd__cache_free(struct dnsd_cache *c)
@@ -84,6 +110,19 @@ static uint64_t hash_of(const struct dnsd_cache_key *k)
 static uint8_t *wire_of(struct entry *e)
 {
 	return (uint8_t *)&e->key + key_bytes(&e->key);
+}
+
+static size_t cost_of(const struct dnsd_cache_key *k, size_t len)
+{
+	return offsetof(struct entry, key) + key_bytes(k) + len + ENTRY_OVERHEAD;
+}
+
+static void evict(struct dnsd_cache *c, struct slot *s)
+{
+	c->bytes -= cost_of(&s->e->key, s->e->len);
+	free(s->e);
+	s->e = NULL;
+	s->hash = 0;
 }
 
 /* The ways of a hash: four neighbouring slots, one cache line. */
@@ -136,15 +175,29 @@ void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const
 			s = &set[i];
 	if (!s)
 		s = &set[c->victim++ % WAYS];
-	if (!(e = malloc(offsetof(struct entry, key) + key_bytes(k) + len)))
+	if (s->e)
+		evict(c, s);
+	/* Over the budget: room from the other ways of the set, then from
+	 * wherever the hand finds answers (large ones leave most sets
+	 * empty). */
+	size_t cost = cost_of(k, len);
+	for (int i = 0; i < WAYS && c->bytes + cost > c->room; i++)
+		if (set[i].e)
+			evict(c, &set[i]);
+	while (c->bytes && c->bytes + cost > c->room) {
+		struct slot *o = &c->slots[c->hand++ & c->mask];
+		if (o->e)
+			evict(c, o);
+	}
+	if (len > DNSD_MSG_MAX || cost > c->room || !(e = malloc(cost - ENTRY_OVERHEAD)))
 		return;
-	e->len = len;
+	e->len = (uint16_t)len;
 	e->until = until;
 	e->deps = *deps;
 	e->outcome = outcome;
 	memcpy(&e->key, k, key_bytes(k));
 	memcpy(wire_of(e), wire, len);
-	free(s->e);
 	s->e = e;
 	s->hash = h;
+	c->bytes += cost;
 }

@@ -4,6 +4,7 @@
  *   zones: [fed.example.zone]      # relative to this file's directory
  *   listen: ["192.0.2.1:53", "[2001:db8::1]:53"]
  *   threads: 2
+ *   cache-size: 64M                # each thread's answer cache
  *   tcp-max: 256
  *   tcp-idle-ms: 10000
  *   removed-grace-s: 604800
@@ -46,6 +47,29 @@ int dnsd_config_grace(const char *s, unsigned *out, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int dnsd_cache_size_parse(const char *s, size_t *out, char *err, size_t errlen)
+{
+	unsigned long long n;
+	char *end;
+
+	if (!s || !out)
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (end != s && *s != '-' && errno == 0) {
+		int shift = !*end ? 0 : strcmp(end, "K") == 0 ? 10 : strcmp(end, "M") == 0 ? 20
+		            : strcmp(end, "G") == 0 ? 30 : -1;
+		if (shift >= 0 && n <= (DNSD_CACHE_SIZE_MAX >> shift) &&
+		    (n << shift) >= DNSD_CACHE_SIZE_MIN) {
+			*out = (size_t)(n << shift);
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "cache-size takes bytes with an optional K, M or G, from 1M to 64G, "
+	         "not '%s'", s);
+	return -EINVAL;
 }
 
 /* In the order of the field indexes of dnsd.h (DNSD_KEY_NAME...). */
@@ -155,7 +179,7 @@ static int dnssec_settings(const char *path, struct cfg_record *r, struct dnsd_d
 
 int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t errlen)
 {
-	char *grace = NULL, *nsid = NULL;
+	char *grace = NULL, *nsid = NULL, *cache_size = NULL;
 	struct cfg_record rrl = { 0 }, dnssec = { 0 };
 
 	if (!path || !c)
@@ -165,6 +189,7 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 		{ "zones", CFG_PATH_LIST, c->zones, &c->nzones, 0, NULL },
 		{ "listen", CFG_LIST, c->listen, &c->nlisten, 0, NULL },
 		{ "threads", CFG_NUMBER, &c->threads, NULL, 256, NULL },
+		{ "cache-size", CFG_STRING, &cache_size, NULL, 0, NULL },
 		{ "tcp-max", CFG_NUMBER, &c->lim.tcp_max, NULL, 1000000, NULL },
 		{ "tcp-idle-ms", CFG_NUMBER, &c->lim.tcp_idle_ms, NULL, 1000000, NULL },
 		{ "removed-grace-s", CFG_STRING, &grace, NULL, 0, NULL },
@@ -190,6 +215,13 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 			rc = -EINVAL;
 		}
 	}
+	if (rc == 0 && cache_size) {
+		char why[128];
+		if (dnsd_cache_size_parse(cache_size, &c->cache_size, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: %s", path, why);
+			rc = -EINVAL;
+		}
+	}
 	if (rc == 0)
 		rc = config__rrl(path, &rrl, c, err, errlen);
 	if (rc == 0)
@@ -197,6 +229,7 @@ int dnsd_config_read(const char *path, struct dnsd_config *c, char *err, size_t 
 	cfg_records_free(&rrl, 1);
 	free(nsid);
 	free(grace);
+	free(cache_size);
 	if (rc == 0 && dnssec.line)
 		rc = dnssec_settings(path, &dnssec, &c->dnssec, err, errlen);
 	cfg_records_free(&dnssec, 1);

@@ -75,6 +75,33 @@ typedef struct dnsd_engine dnsd_engine;
  * the errors of pdb_read_begin(). */
 int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out);
 void dnsd_engine_free(dnsd_engine *e);
+/* The answer cache of an engine (one per thread) holds at most this many
+ * bytes: the slot table, the answers, their keys and headers, malloc's
+ * overhead estimated.  64 MiB keeps about 220,000 unsigned answers. */
+#define DNSD_CACHE_SIZE_DEFAULT ((size_t)64 << 20)
+#define DNSD_CACHE_SIZE_MIN ((size_t)1 << 20)
+#define DNSD_CACHE_SIZE_MAX ((size_t)64 << 30)
+/** Give e an empty answer cache of at most bytes (DNSD_CACHE_SIZE_MIN to
+ * DNSD_CACHE_SIZE_MAX) in place of its own, whose answers are dropped.
+ * Returns 0, -EINVAL (NULL e, bytes out of range), or -ENOMEM (e keeps
+ * its cache). */
+int dnsd_engine_set_cache_size(dnsd_engine *e, size_t bytes);
+/* The view map (under "fallback: allowed": which member a querier's
+ * address speaks for) that engines on several threads share, so that a
+ * million members' queriers are held once and not once a thread. */
+typedef struct dnsd_views dnsd_views;
+/** An empty shared view map, built by the first engine that needs it.
+ * Returns 0 with *out (freed with dnsd_views_free, after every engine
+ * using it), -EINVAL, -ENOMEM. */
+int dnsd_views_new(dnsd_views **out);
+void dnsd_views_free(dnsd_views *v);
+/** Make e use v (borrowed) in place of a view map of its own.  Call before
+ * e answers its first query. */
+void dnsd_engine_share_views(dnsd_engine *e, dnsd_views *v);
+/** Parse a cache-size: setting: a number of bytes with an optional K, M
+ * or G (powers of 1024), from DNSD_CACHE_SIZE_MIN to DNSD_CACHE_SIZE_MAX.
+ * Returns 0 with *out, or -EINVAL with "why" in err. */
+int dnsd_cache_size_parse(const char *s, size_t *out, char *err, size_t errlen);
 /* How long a removed member's delegated names are still answered, by
  * default: a week, time for the member to remove its delegations. */
 #define DNSD_REMOVED_GRACE_DEFAULT 604800u
@@ -300,6 +327,7 @@ struct dnsd_config {
 	char *listen[DNSD_CONFIG_LIST_MAX];
 	size_t nlisten;
 	unsigned threads;           /* 0: one per CPU */
+	size_t cache_size;          /* of each thread's answer cache; 0: the default */
 	struct dnsd_limits lim;
 	unsigned removed_grace_s;   /* removed-grace-s, which must equal the
 	                               store's removed-grace; the caller sets

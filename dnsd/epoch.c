@@ -18,53 +18,89 @@
 #include "internal.h"
 
 /* The changed-member table: open addressing on the name's hash, at most
- * half full.  When it fills, it is emptied and everything counts as
- * changed: one flush per CHANGED_SLOTS / 2 members changed. */
+ * half full.  It starts small and doubles as members change, up to
+ * CHANGED_SLOTS; when that fills, it is emptied and everything counts as
+ * changed: one flush per CHANGED_SLOTS / 2 members changed.  A few commits
+ * cost a few KB, not the 2 MB of the largest table, in every thread. */
 #define CHANGED_SLOTS (1u << 17)
+#define CHANGED_FIRST (1u << 10)
 
 uint64_t dnsd__name_key(const char *name)
 {
 	return pdb_fnv1a64(name, strlen(name)) | 1;   /* 0 marks an empty slot */
 }
 
+/* Emptied, its memory given back: it grows again with what changes. */
 static void changed_clear(struct dnsd__changed *t)
 {
-	if (t->key && t->n)
-		memset(t->key, 0, CHANGED_SLOTS * sizeof(*t->key));
-	t->n = 0;
+	dnsd__changed_free(t);
 }
 
 void dnsd__changed_free(struct dnsd__changed *t)
 {
-	free(t->key);
-	free(t->serial);
+	free(t->slot);
 	memset(t, 0, sizeof(*t));
+}
+
+static size_t changed_slots(const struct dnsd__changed *t)
+{
+	return t->span / sizeof(*t->slot) + 1;
+}
+
+/* The slot of key, or the empty one where it would go.  Offsets in bytes
+ * (the hash's bits 7 and up pick the slot), so that a probe is an add, an
+ * and and a load: this runs for every cached answer after a commit. */
+static inline struct dnsd__changed_slot *changed_find(const struct dnsd__changed *t,
+                                                      uint64_t key)
+{
+	const char *v = (const char *)t->slot;
+	size_t m = t->span, off = (size_t)(key >> 3) & m;
+
+	for (;; off = (off + sizeof(*t->slot)) & m) {
+		struct dnsd__changed_slot *s = (struct dnsd__changed_slot *)(v + off);
+		if (!s->key || s->key == key)
+			return s;
+	}
+}
+
+/* Twice the slots (or the first ones), the entries moved over. */
+static int changed_grow(struct dnsd__changed *t)
+{
+	size_t cap = t->slot ? 2 * changed_slots(t) : CHANGED_FIRST;
+	struct dnsd__changed n = { .span = (cap - 1) * sizeof(*n.slot), .n = t->n };
+
+	if (!(n.slot = calloc(cap, sizeof(*n.slot))))
+		return -ENOMEM;
+	for (size_t i = 0; t->slot && i < changed_slots(t); i++)
+		if (t->slot[i].key)
+			*changed_find(&n, t->slot[i].key) = t->slot[i];
+	dnsd__changed_free(t);
+	*t = n;
+	return 0;
 }
 
 /* Two names of one hash share a slot: each then counts as changed when
  * the other is, which costs a render and never serves a stale answer. */
 static int changed_mark(struct dnsd__changed *t, uint64_t key, uint64_t serial)
 {
-	size_t i;
+	struct dnsd__changed_slot *s;
+	int rc;
 
-	if (!t->key) {
-		t->key = calloc(CHANGED_SLOTS, sizeof(*t->key));
-		t->serial = malloc(CHANGED_SLOTS * sizeof(*t->serial));
-		if (!t->key || !t->serial) {
-			dnsd__changed_free(t);
-			return -ENOMEM;
+	if (!t->slot && (rc = changed_grow(t)) != 0)
+		return rc;
+	s = changed_find(t, key);
+	if (!s->key) {
+		if (t->n >= changed_slots(t) / 2) {
+			if (changed_slots(t) >= CHANGED_SLOTS)
+				return -ENOSPC;
+			if ((rc = changed_grow(t)) != 0)
+				return rc;
+			s = changed_find(t, key);
 		}
-	}
-	for (i = (size_t)(key >> 7) & (CHANGED_SLOTS - 1); t->key[i] && t->key[i] != key;
-	     i = (i + 1) & (CHANGED_SLOTS - 1))
-		;
-	if (!t->key[i]) {
-		if (t->n >= CHANGED_SLOTS / 2)
-			return -ENOSPC;
-		t->key[i] = key;
+		s->key = key;
 		t->n++;
 	}
-	t->serial[i] = serial;
+	s->serial = serial;
 	return 0;
 }
 
@@ -72,13 +108,7 @@ static int changed_mark(struct dnsd__changed *t, uint64_t key, uint64_t serial)
  * table was last emptied (when everything counted as changed). */
 static uint64_t changed_at(const struct dnsd__changed *t, uint64_t key)
 {
-	if (!t->key)
-		return 0;
-	for (size_t i = (size_t)(key >> 7) & (CHANGED_SLOTS - 1); t->key[i];
-	     i = (i + 1) & (CHANGED_SLOTS - 1))
-		if (t->key[i] == key)
-			return t->serial[i];
-	return 0;
+	return t->slot ? changed_find(t, key)->serial : 0;
 }
 
 static int note_change(void *arg, const struct pdb_change *c)

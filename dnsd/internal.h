@@ -3,6 +3,8 @@
 #define DNSD_INTERNAL_H
 
 #include <ldns/ldns.h>
+#include <errno.h>
+#include <pthread.h>
 
 #include "dnsd.h"
 #include "stats.h"
@@ -77,8 +79,12 @@ struct dnsd_cache_deps {
 };
 
 /* The last serial that changed each member, by dnsd__name_key. */
+struct dnsd__changed_slot {
+	uint64_t key, serial;         /* key 0: empty */
+};
 struct dnsd__changed {
-	uint64_t *key, *serial;       /* CHANGED_SLOTS each, or NULL */
+	struct dnsd__changed_slot *slot;  /* a power of two of them, or NULL */
+	size_t span;                  /* (slots - 1) * sizeof(*slot): a byte mask */
 	size_t n;
 };
 
@@ -102,8 +108,8 @@ struct dnsd_epoch {
 	struct pdb_community c;       /* its strings point into cbuf */
 	uint8_t cbuf[PDB_RECORD_MAX];
 	const struct dnsd_zone *community;  /* the zone of c, if served */
-	bool views_built;             /* views followed to serial */
-	struct pdb_addr_map views;    /* queriers: who a resolver speaks for */
+	bool views_built;             /* the view map was at serial, once since refresh */
+	uint64_t views_gen;           /* the view map's gen last seen */
 	struct dnsd_memo memo[DNSD_MEMO_SIZE];
 	/* An answer rendered before all_serial no longer holds, nor one that
 	 * read a member changed after it was rendered. */
@@ -203,12 +209,29 @@ bool dnsd__epoch_holds(const struct dnsd_epoch *ep, const struct dnsd_cache_deps
 
 struct dnsd_cache;
 
+/* The view map: members' queriers, who a resolver speaks for (policy.c),
+ * an engine's own or shared by the engines of all threads.  An engine
+ * answering in views holds the lock for reading from the snapshot to the
+ * answer (dnsd__views_build to dnsd__views_done), so the map stays at its
+ * serial meanwhile; an engine whose serial is newer follows it there under
+ * the lock for writing. */
+struct dnsd_views {
+	pthread_rwlock_t lock;
+	struct pdb_addr_map map;
+	/* Bumped whenever a lookup may answer otherwise: every engine then
+	 * drops the answers it gave in views, and its remembered views. */
+	uint64_t gen;
+};
+
 struct dnsd_engine {
 	const dnsd_zones *zones;
 	unsigned zones_gen;           /* bumped by dnsd_engine_set_zones */
 	pdb_t *db;
 	pdb_txn *txn;                 /* reset between queries */
 	struct dnsd_epoch epoch;
+	struct dnsd_views *views;     /* own_views, or shared (borrowed) */
+	struct dnsd_views *own_views;
+	bool views_held;              /* the read lock, for this query */
 	struct dnsd_cache *cache;
 	const struct dnsd_tsig_keys *keys;  /* borrowed; NULL: none */
 	const dnsd_xfr_acl *xfr_acl;  /* borrowed; NULL: no transfers */
@@ -271,10 +294,23 @@ struct dnsd_query {
 void dnsd__query_depends(struct dnsd_query *x, const char *member);
 void dnsd__query_depends_all(struct dnsd_query *x);
 
-/* The views of the epoch, built on first use. */
+/* The view map at the epoch's serial, followed there if it is behind, its
+ * read lock held until dnsd__views_done.  Returns 0, DNSD__EVIEWS_AHEAD
+ * (another engine brought it past the epoch: take a newer snapshot and
+ * try again; nothing is held), -ENOMEM, or a store error. */
+#define DNSD__EVIEWS_AHEAD (-EAGAIN)
 int dnsd__views_build(dnsd_engine *e);
-/* The index of the view the client falls in, or -1.  Views must be built. */
+/* Let go of the view map, if held. */
+void dnsd__views_done(dnsd_engine *e);
+/* The index of the view the client falls in, or -1.  With the map held
+ * (dnsd__views_build), always; else, from the addresses remembered or a
+ * lookup when the map is still at the epoch's serial, and otherwise
+ * DNSD__VIEW_UNKNOWN. */
+#define DNSD__VIEW_UNKNOWN (-2)
 int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c);
+/* A view map of one engine's own, or shared: 0 or -ENOMEM. */
+int dnsd__views_init(struct dnsd_views *v);
+void dnsd__views_fini(struct dnsd_views *v);
 
 /* ---- the answer cache (cache.c) ----
  * Whole rendered responses, keyed by the zones' generation, the querier's
@@ -289,8 +325,12 @@ struct dnsd_cache_key {
 	uint8_t qname[255];           /* wire form, lower case */
 };
 
-struct dnsd_cache *dnsd__cache_new(size_t slots);
+/* A cache of at most budget bytes (at least DNSD_CACHE_SIZE_MIN), or NULL
+ * (too small a budget, no memory). */
+struct dnsd_cache *dnsd__cache_new(size_t budget);
 void dnsd__cache_free(struct dnsd_cache *c);
+/* What c holds now, in bytes as its budget counts them. */
+size_t dnsd__cache_bytes(const struct dnsd_cache *c);
 /* The response stored under k, or NULL; *len receives its length, *until
  * the time it holds until (0: no end) and *deps what it depends on (the
  * caller checks both), and *outcome the policy outcome it was stored with

@@ -46,6 +46,7 @@ struct daemon {
 	atomic_uint zones_gen;
 	atomic_bool stopping;
 	unsigned nworkers;
+	dnsd_views *views;         /* shared by the workers' engines */
 	struct worker *w;          /* w[0] runs on the main thread */
 	uv_signal_t term, intr, hup;
 	uv_timer_t reap;
@@ -71,7 +72,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: dnsd [--config FILE] --db DIR --zone FILE [--zone FILE ...]\n"
 	        "            --listen ADDR:PORT [--listen ...]\n"
-	        "            [--threads N] [--tcp-max N] [--tcp-idle-ms MS]\n"
+	        "            [--threads N] [--cache-size SIZE] [--tcp-max N] [--tcp-idle-ms MS]\n"
 	        "            [--removed-grace-s S] [--metrics ADDR:PORT]\n"
 	        "            [--user USER [--group GROUP]]\n"
 	        "            [--tcp-io-ms MS] [--tcp-max-per-source N]\n"
@@ -83,13 +84,16 @@ static void usage(FILE *out)
 	        "ADDR:PORT (192.0.2.1:53, [2001:db8::1]:53).  SIGHUP re-reads the zone\n"
 	        "files; SIGTERM stops.  Policy changes need no signal.\n"
 	        "  --config FILE     settings from a YAML file (db, zones, listen, threads,\n"
-	        "                    tcp-max, tcp-idle-ms, removed-grace-s, keys, transfer,\n"
-	        "                    catalog, notify, user, group, metrics, tcp-io-ms,\n"
+	        "                    cache-size, tcp-max, tcp-idle-ms, removed-grace-s, keys,\n"
+	        "                    transfer, catalog, notify, user, group, metrics, tcp-io-ms,\n"
 	        "                    tcp-max-per-source, rrl, nsid, dnssec); the command line\n"
 	        "                    wins.  keys: TSIG keys, a list of {name, algorithm,\n"
 	        "                    secret}; see\n"
 	        "                    'policyctl tsig-keygen' and the README's Transfers\n"
 	        "  --threads N       UDP threads, each with its own socket (one per CPU)\n"
+	        "  --cache-size SIZE  bytes of answers each thread keeps rendered (64M;\n"
+	        "                    K, M, G: powers of 1024; 1M to 64G); the answers of\n"
+	        "                    a thread beyond it push older ones out\n"
 	        "  --tcp-max N       TCP connections at once (256); more are closed at once\n"
 	        "  --tcp-idle-ms MS  close a TCP connection idle this long (10000)\n"
 	        "  --removed-grace-s S  check that the store's removed-grace (how long a\n"
@@ -127,6 +131,7 @@ static const struct option longopts[] = {
 	{ "zone", required_argument, NULL, 'z' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "threads", required_argument, NULL, 't' },
+	{ "cache-size", required_argument, NULL, 1006 },
 	{ "tcp-max", required_argument, NULL, 'm' },
 	{ "tcp-idle-ms", required_argument, NULL, 'i' },
 	{ "removed-grace-s", required_argument, NULL, 'g' },
@@ -222,6 +227,12 @@ static int parse(int argc, char **argv, struct dnsd_config *o, struct daemon *d)
 				rc = 2;
 			}
 			break;
+		case 1006:
+			if (dnsd_cache_size_parse(optarg, &o->cache_size, err, sizeof(err)) != 0) {
+				fprintf(stderr, "dnsd: --%s\n", err);
+				rc = 2;
+			}
+			break;
 		case 'S':
 			d->print_ds = true;
 			rc = optarg ? cfg_opt_string(&d->print_ds_apex, optarg) : 0;
@@ -299,10 +310,12 @@ static int worker__init(struct daemon *d, unsigned i, uv_loop_t *loop)
 
 	w->d = d;
 	if ((rc = dnsd_engine_new(d->zones, d->db, &w->engine)) != 0 ||
+	    (d->o.cache_size && (rc = dnsd_engine_set_cache_size(w->engine, d->o.cache_size)) != 0) ||
 	    (rc = dnsd_server_init(loop, w->engine, &d->o.lim, &w->server)) != 0) {
 		fprintf(stderr, "dnsd: %s\n", dnsd_strerror(rc));
 		return rc;
 	}
+	dnsd_engine_share_views(w->engine, d->views);
 	dnsd_engine_set_keys(w->engine, d->keys);
 	dnsd_engine_set_journal_max(w->engine, d->o.journal_max);
 	dnsd_engine_set_transfer(w->engine, d->xfr_acl);
@@ -461,6 +474,7 @@ static void daemon_free(struct daemon *d)
 	for (unsigned i = 0; d->w && i < d->nworkers; i++)
 		dnsd_engine_free(d->w[i].engine);
 	free(d->w);
+	dnsd_views_free(d->views);
 	dnsd_tsig_keys_free(d->keys);
 	dnsd_zones_free(d->old_zones);
 	dnsd_zones_free(d->zones);
@@ -692,7 +706,7 @@ static int daemon_start(struct daemon *d, uv_loop_t *loop)
 	if ((rc = dnssec_start(d)) != 0 || d->print_ds)
 		return rc;
 	d->nworkers = d->o.threads ? d->o.threads : default_threads();
-	if (!(d->w = calloc(d->nworkers, sizeof(*d->w))))
+	if (!(d->w = calloc(d->nworkers, sizeof(*d->w))) || dnsd_views_new(&d->views) != 0)
 		return 3;
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		uv_loop_t *l = i == 0 ? loop : &d->w[i].loop;

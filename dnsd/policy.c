@@ -52,24 +52,102 @@ bool dnsd__policy_in_zone(const char *name, pdb_str zone)
 
 /* ---- views: which member a querier's source address speaks for ---- */
 
+int dnsd__views_init(struct dnsd_views *v)
+{
+	pthread_rwlockattr_t a;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	/* A thread that must follow the map waits for the answers in
+	 * progress, not for every answer begun after it asked. */
+	if (pthread_rwlockattr_init(&a) != 0)
+		return -ENOMEM;
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&v->lock, &a);
+	pthread_rwlockattr_destroy(&a);
+	return rc == 0 ? 0 : -ENOMEM;
+}
+
+void dnsd__views_fini(struct dnsd_views *v)
+{
+	pdb_addr_map_free(&v->map);
+	pthread_rwlock_destroy(&v->lock);
+}
+
+int dnsd_views_new(dnsd_views **out)
+{
+	dnsd_views *v;
+
+	if (!out)
+		return -EINVAL;
+	if (!(v = malloc(sizeof(*v))))
+		return -ENOMEM;
+	if (dnsd__views_init(v) != 0) {
+		free(v);
+		return -ENOMEM;
+	}
+	*out = v;
+	return 0;
+}
+
+void dnsd_views_free(dnsd_views *v)
+{
+	if (!v)
+		return;
+	dnsd__views_fini(v);
+	free(v);
+}
+
 /* Built on the first query that needs them (a walk over every member),
- * then brought to each new serial on first use by the members the journal
- * says changed.  When a lookup may answer otherwise, every answer given
- * in a view is stale, and so are the remembered views of addresses. */
+ * then brought to each new serial by the first engine there, from the
+ * members the journal says changed.  When a lookup may answer otherwise,
+ * every answer given in a view is stale, and so are the remembered views
+ * of addresses: each engine learns it from the gen. */
 int dnsd__views_build(dnsd_engine *e)
 {
 	struct dnsd_epoch *ep = &e->epoch;
+	struct dnsd_views *v = e->views;
 	bool moved;
 	int rc;
 
-	if (ep->views_built)
+	if (e->views_held)
 		return 0;
-	if ((rc = pdb_addr_map_follow(&ep->views, e->txn, PDB_LIST_QUERIERS, &moved)) != 0)
-		return rc;
-	if (moved)
+	for (;;) {
+		pthread_rwlock_rdlock(&v->lock);
+		if (v->map.built && v->map.serial == ep->serial)
+			break;
+		if (v->map.built && v->map.serial > ep->serial) {
+			pthread_rwlock_unlock(&v->lock);
+			return DNSD__EVIEWS_AHEAD;
+		}
+		pthread_rwlock_unlock(&v->lock);
+		pthread_rwlock_wrlock(&v->lock);
+		rc = 0;
+		if (!v->map.built || v->map.serial < ep->serial) {
+			rc = pdb_addr_map_follow(&v->map, e->txn, PDB_LIST_QUERIERS, &moved);
+			/* A follow that failed half way rebuilds next time. */
+			if (rc != 0 || moved)
+				v->gen++;
+		}
+		pthread_rwlock_unlock(&v->lock);
+		if (rc != 0)
+			return rc;
+	}
+	if (v->gen != ep->views_gen) {
 		dnsd__epoch_views_moved(ep);
+		ep->views_gen = v->gen;
+	}
 	ep->views_built = true;
+	e->views_held = true;
 	return 0;
+}
+
+void dnsd__views_done(dnsd_engine *e)
+{
+	if (e->views_held) {
+		e->views_held = false;
+		pthread_rwlock_unlock(&e->views->lock);
+	}
 }
 
 /* The view of an address: the longest matching prefix, remembered per
@@ -78,12 +156,26 @@ int dnsd__views_build(dnsd_engine *e)
 int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 {
 	struct dnsd_epoch *ep = &e->epoch;
+	struct dnsd_views *v = e->views;
 	size_t alen = c->family == 4 ? 4 : 16;
 	uint32_t h = pdb_fnv1a32(c->addr, alen);
 	struct dnsd_memo *m = &ep->memo[h & (DNSD_MEMO_SIZE - 1)];
+	int32_t best;
+
 	if (m->family == c->family && memcmp(m->addr, c->addr, alen) == 0)
 		return m->view;
-	int32_t best = (int32_t)pdb_addr_map_find(&ep->views, c->family, c->addr);
+	if (!e->views_held) {
+		/* Only a map at the epoch's serial and gen gives the views the
+		 * cached answers were keyed with. */
+		pthread_rwlock_rdlock(&v->lock);
+		bool same = v->map.built && v->map.serial == ep->serial && v->gen == ep->views_gen;
+		best = same ? (int32_t)pdb_addr_map_find(&v->map, c->family, c->addr) : 0;
+		pthread_rwlock_unlock(&v->lock);
+		if (!same)
+			return DNSD__VIEW_UNKNOWN;
+	} else {
+		best = (int32_t)pdb_addr_map_find(&v->map, c->family, c->addr);
+	}
 	m->family = (uint8_t)c->family;
 	memcpy(m->addr, c->addr, alen);
 	m->view = best;
@@ -127,7 +219,7 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 		int32_t view = dnsd__view_of(x->e, x->client);
 		if (view < 0)
 			return 0;
-		if (!(q = pdb_addr_map_member(&x->e->epoch.views, view)))
+		if (!(q = pdb_addr_map_member(&x->e->views->map, view)))
 			return 0;
 	}
 	/* The decision reads the querier, and the override of the pair. */

@@ -11,8 +11,6 @@
 
 /* DNS flag day 2020: the UDP payload we offer and accept. */
 #define EDNS_PAYLOAD 1232
-/* Answers kept pre-rendered; a power of two. */
-#define CACHE_SLOTS (1 << 18)
 
 int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 {
@@ -25,18 +23,28 @@ int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 		return -ENOMEM;
 	e->zones = zones;
 	e->db = db;
-	if (!(e->cache = dnsd__cache_new(CACHE_SLOTS))) {
+	if (!(e->own_views = malloc(sizeof(*e->own_views))) ||
+	    dnsd__views_init(e->own_views) != 0) {
+		free(e->own_views);
 		free(e);
 		return -ENOMEM;
 	}
-	if ((rc = pdb_read_begin(db, &e->txn)) != 0) {
-		dnsd__cache_free(e->cache);
-		free(e);
-		return rc;
+	e->views = e->own_views;
+	if (!(e->cache = dnsd__cache_new(DNSD_CACHE_SIZE_DEFAULT))) {
+		rc = -ENOMEM;
+		goto fail;
 	}
+	if ((rc = pdb_read_begin(db, &e->txn)) != 0)
+		goto fail;
 	pdb_read_reset(e->txn);
 	*out = e;
 	return 0;
+fail:
+	dnsd__cache_free(e->cache);
+	dnsd__views_fini(e->own_views);
+	free(e->own_views);
+	free(e);
+	return rc;
 }
 
 void dnsd_engine_free(dnsd_engine *e)
@@ -46,9 +54,38 @@ void dnsd_engine_free(dnsd_engine *e)
 	pdb_read_end(e->txn);
 	dnsd__cache_free(e->cache);
 	dnsd__signer_free(e->signer);
-	pdb_addr_map_free(&e->epoch.views);
+	if (e->own_views) {
+		dnsd__views_fini(e->own_views);
+		free(e->own_views);
+	}
 	dnsd__changed_free(&e->epoch.changed);
 	free(e);
+}
+
+void dnsd_engine_share_views(dnsd_engine *e, dnsd_views *v)
+{
+	if (!e || !v)
+		return;
+	if (e->own_views) {
+		dnsd__views_fini(e->own_views);
+		free(e->own_views);
+		e->own_views = NULL;
+	}
+	e->views = v;
+	e->epoch.views_built = false;
+}
+
+int dnsd_engine_set_cache_size(dnsd_engine *e, size_t bytes)
+{
+	struct dnsd_cache *c;
+
+	if (!e || bytes < DNSD_CACHE_SIZE_MIN || bytes > DNSD_CACHE_SIZE_MAX)
+		return -EINVAL;
+	if (!(c = dnsd__cache_new(bytes)))
+		return -ENOMEM;
+	dnsd__cache_free(e->cache);
+	e->cache = c;
+	return 0;
 }
 
 void dnsd_engine_set_keys(dnsd_engine *e, const dnsd_tsig_keys *keys)
@@ -497,17 +534,33 @@ static void make_key(const dnsd_engine *e, const struct plain_query *p, int32_t 
 	memcpy(k->qname, p->lname, p->qname_len);
 }
 
-/* The view that goes into the key: only when the fallback depends on it. */
-static int key_view(dnsd_engine *e, const struct dnsd_client *c, int32_t *view)
+/* Do answers depend on the querier's view? */
+static bool views_needed(const dnsd_engine *e)
+{
+	return e->epoch.have_c && e->epoch.c.fallback == PDB_FALLBACK_ALLOWED;
+}
+
+/* The newest snapshot, and with it, when answers depend on views, the view
+ * map held at its serial (dnsd__views_done lets go).  A commit that comes
+ * between the two, which another thread has already brought the map to,
+ * means a newer snapshot: a few tries at most, each a commit apart. */
+static int snapshot_in_views(dnsd_engine *e, uint64_t *serial)
 {
 	int rc;
 
-	*view = -1;
-	if (!e->epoch.have_c || e->epoch.c.fallback != PDB_FALLBACK_ALLOWED)
-		return 0;
-	if ((rc = dnsd__views_build(e)) != 0)
-		return rc;
-	*view = dnsd__view_of(e, c);
+	for (int tries = 0;; tries++) {
+		if ((rc = policy_snapshot(e, serial)) != 0 || !views_needed(e) ||
+		    (rc = dnsd__views_build(e)) != DNSD__EVIEWS_AHEAD || tries == 8)
+			return rc;
+		pdb_read_reset(e->txn);
+	}
+}
+
+/* The view that goes into the key: only when the fallback depends on it.
+ * The view map is held (snapshot_in_views). */
+static int key_view(dnsd_engine *e, const struct dnsd_client *c, int32_t *view)
+{
+	*view = views_needed(e) ? dnsd__view_of(e, c) : -1;
 	return 0;
 }
 
@@ -715,10 +768,11 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	    e->epoch.c.fallback == PDB_FALLBACK_ALLOWED)) {
 		if (e->epoch.views_built)
 			view = dnsd__view_of(e, c);
-		if (from_cache(e, q, &p, view, c, out, cap, outlen, &k, &outcome))
+		if (view != DNSD__VIEW_UNKNOWN &&
+		    from_cache(e, q, &p, view, c, out, cap, outlen, &k, &outcome))
 			goto count;
 	}
-	snap = policy_snapshot(e, &serial);
+	snap = snapshot_in_views(e, &serial);
 	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0 &&
 	    from_cache(e, q, &p, view, c, out, cap, outlen, &k, &outcome)) {
 		pdb_read_reset(e->txn);
@@ -738,6 +792,7 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	else
 		*outlen = fit(wire, wlen, size_limit(c, fi.edns, fi.payload), out, cap);
 count:
+	dnsd__views_done(e);
 	/* The answer to a plain query (EDNS version 0 at most, no TSIG)
 	 * never has an extended RCODE: its header says it all. */
 	if (*outlen)

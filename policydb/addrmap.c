@@ -2,34 +2,60 @@
  *
  * A path-compressed binary trie per family: each node holds a prefix, the
  * members that list exactly that prefix, and up to two children whose
- * prefixes extend it by at least one bit, the first of them telling which.
+ * prefixes extend it by at least one bit, the first of them telling which;
+ * so n prefixes take at most 2n nodes.
  * A lookup follows one path from the root, so it costs the length of the
  * address and not the size of the map; insert and delete touch one path,
  * so a commit changes the map by what it changed. */
+#include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-/* A member listing the node's prefix.  A member that lists the same
- * prefix twice owns it once: the map answers who, not how often. */
-struct owner {
-	struct owner *next;           /* sorted by name, byte order */
-	char name[];
+/* The members listing a node's prefix: their names one after another,
+ * each with its NUL, in byte order, in one allocation of exactly that
+ * size.  A member costs its name and no list link or allocation of its
+ * own; most prefixes have one member, and a lookup wants only the first.
+ * A member that lists the same prefix twice owns it once: the map answers
+ * who, not how often. */
+struct owners {
+	uint32_t size;                /* bytes of names */
+	char names[];
 };
 
+/* A node, in its family's array, where it is found by index: a child
+ * costs 4 bytes, not a pointer, and a node no allocation of its own.
+ * Each family's nodes are as wide as its addresses need (24 bytes for
+ * IPv4, 40 for IPv6).  Index 0 is never a node: 0 means none. */
 struct pdb__anode {
-	struct pdb__anode *child[2];
-	struct owner *owners;         /* NULL: a branch point only */
-	uint32_t id;                  /* index in byid: what find returns */
+	struct owners *owners;        /* NULL: a branch point only, or free */
+	uint32_t child[2];            /* a free node: child[0] links the free list */
 	uint8_t len;                  /* prefix length in bits */
-	uint8_t bytes[16];            /* bits past len are zero */
+	uint8_t bytes[];              /* 4 or 16; bits past len are zero */
 };
+
+/* Index i of family f (0: IPv4, 1: IPv6) is entry i * 2 + f: what find
+ * returns, and dnsd's view ids, which must stay positive as int32_t. */
+#define MAX_NODES (UINT32_C(1) << 30)
 
 static unsigned family_bits(int family)
 {
 	return family == 4 ? 32 : family == 6 ? 128 : 0;
+}
+
+static size_t stride_of(unsigned f)
+{
+	size_t s = offsetof(struct pdb__anode, bytes) + (f ? 16 : 4);
+
+	return (s + _Alignof(struct pdb__anode) - 1) & ~(_Alignof(struct pdb__anode) - 1);
+}
+
+static struct pdb__anode *node_at(const struct pdb_addr_map *m, unsigned f, uint32_t i)
+{
+	return (struct pdb__anode *)(m->nodes[f] + (size_t)i * stride_of(f));
 }
 
 static unsigned bit_at(const uint8_t *b, unsigned i)
@@ -49,95 +75,167 @@ static unsigned common_bits(const uint8_t *a, const uint8_t *b, unsigned max)
 	return i;
 }
 
-static int id_take(struct pdb_addr_map *m, struct pdb__anode *n)
+/* A new node of (bytes, len), from the free list or the array's end; its
+ * index, or 0 for no memory.  Node pointers taken before are stale after
+ * it (the array may move): callers hold indexes across it. */
+static uint32_t node_new(struct pdb_addr_map *m, unsigned f, const uint8_t *bytes, unsigned len)
 {
-	if (m->nfree) {
-		n->id = m->free_ids[--m->nfree];
+	size_t stride = stride_of(f);
+	struct pdb__anode *n;
+	uint32_t i;
+
+	if (m->free[f]) {
+		i = m->free[f];
+		m->free[f] = node_at(m, f, i)->child[0];
 	} else {
-		if (m->nids == m->cap) {
-			size_t cap = m->cap ? 2 * m->cap : 64;
-			struct pdb__anode **v = realloc(m->byid, cap * sizeof(*v));
-			uint32_t *f = realloc(m->free_ids, cap * sizeof(*f));
-			if (v)
-				m->byid = v;
-			if (f)
-				m->free_ids = f;
-			if (!v || !f || cap > UINT32_MAX)
-				return -ENOMEM;
-			m->cap = cap;
+		if (m->used[f] == m->cap[f]) {
+			uint32_t cap = m->cap[f] ? 2 * m->cap[f] : 64;
+			uint8_t *v;
+			if (cap > MAX_NODES || !(v = realloc(m->nodes[f], (size_t)cap * stride)))
+				return 0;
+			m->nodes[f] = v;
+			m->cap[f] = cap;
 		}
-		n->id = (uint32_t)m->nids++;
+		if (m->used[f] == 0)
+			m->used[f] = 1;
+		i = m->used[f]++;
 	}
-	m->byid[n->id] = n;
-	return 0;
-}
-
-static struct pdb__anode *node_new(struct pdb_addr_map *m, const uint8_t *bytes, unsigned len)
-{
-	struct pdb__anode *n = calloc(1, sizeof(*n));
-
-	if (!n)
-		return NULL;
+	n = node_at(m, f, i);
+	memset(n, 0, stride);
 	n->len = (uint8_t)len;
 	memcpy(n->bytes, bytes, (len + 7) / 8);
 	if (len % 8)
 		n->bytes[len / 8] &= (uint8_t)(0xff << (8 - len % 8));
-	if (id_take(m, n) != 0) {
-		free(n);
-		return NULL;
-	}
-	return n;
+	return i;
 }
 
-static void node_free(struct pdb_addr_map *m, struct pdb__anode *n)
+static void node_free(struct pdb_addr_map *m, unsigned f, uint32_t i)
 {
-	m->byid[n->id] = NULL;
-	m->free_ids[m->nfree++] = n->id;   /* free_ids has room for every id */
-	free(n);
+	struct pdb__anode *n = node_at(m, f, i);
+
+	n->child[0] = m->free[f];
+	n->child[1] = 0;
+	m->free[f] = i;
+}
+
+/* Hang node i where the walk came from: under parent (0: the root) on
+ * side. */
+static void link_at(struct pdb_addr_map *m, unsigned f, uint32_t parent, unsigned side,
+                    uint32_t i)
+{
+	if (parent)
+		node_at(m, f, parent)->child[side] = i;
+	else
+		m->root[f] = i;
 }
 
 /* The node of exactly (bytes, len), made with its branch point if there
- * is none; NULL for no memory (the trie is as it was). */
-static struct pdb__anode *node_insert(struct pdb_addr_map *m, struct pdb__anode **pp,
-                                      const uint8_t *bytes, unsigned len)
+ * is none: its index, or 0 for no memory (the trie is as it was). */
+static uint32_t node_insert(struct pdb_addr_map *m, unsigned f, const uint8_t *bytes, unsigned len)
 {
-	for (;;) {
-		struct pdb__anode *n = *pp, *leaf, *mid;
-		unsigned common;
+	uint32_t parent = 0, i = m->root[f], leaf, mid;
+	unsigned side = 0;
 
-		if (!n)
-			return *pp = node_new(m, bytes, len);
+	for (;;) {
+		struct pdb__anode *n;
+		unsigned common, old_side;
+
+		if (!i) {
+			if ((i = node_new(m, f, bytes, len)))
+				link_at(m, f, parent, side, i);
+			return i;
+		}
+		n = node_at(m, f, i);
 		common = common_bits(n->bytes, bytes, len < n->len ? len : n->len);
 		if (common == n->len && common == len)
-			return n;
+			return i;
 		if (common == n->len) {
-			pp = &n->child[bit_at(bytes, n->len)];
+			parent = i;
+			side = bit_at(bytes, n->len);
+			i = n->child[side];
 			continue;
 		}
 		if (common == len) {
 			/* The new prefix holds n's: it goes above. */
-			if (!(leaf = node_new(m, bytes, len)))
-				return NULL;
-			leaf->child[bit_at(n->bytes, len)] = n;
-			return *pp = leaf;
+			old_side = bit_at(n->bytes, len);
+			if (!(leaf = node_new(m, f, bytes, len)))
+				return 0;
+			node_at(m, f, leaf)->child[old_side] = i;
+			link_at(m, f, parent, side, leaf);
+			return leaf;
 		}
 		/* They part at bit common: a branch point there. */
-		if (!(mid = node_new(m, bytes, common)))
-			return NULL;
-		if (!(leaf = node_new(m, bytes, len))) {
-			node_free(m, mid);
-			return NULL;
+		old_side = bit_at(n->bytes, common);
+		if (!(mid = node_new(m, f, bytes, common)))
+			return 0;
+		if (!(leaf = node_new(m, f, bytes, len))) {
+			node_free(m, f, mid);
+			return 0;
 		}
-		mid->child[bit_at(n->bytes, common)] = n;
-		mid->child[bit_at(bytes, common)] = leaf;
-		*pp = mid;
+		n = node_at(m, f, mid);
+		n->child[old_side] = i;
+		n->child[!old_side] = leaf;
+		link_at(m, f, parent, side, mid);
 		return leaf;
 	}
 }
 
-static struct pdb__anode **root_of(struct pdb_addr_map *m, int family)
+/* Where name is in o (or would go): its offset; *found if it is there. */
+static uint32_t owners_seek(const struct owners *o, const char *name, bool *found)
 {
-	return &m->root[family == 6];
+	uint32_t at = 0;
+
+	*found = false;
+	while (o && at < o->size) {
+		int cmp = strcmp(o->names + at, name);
+		if (cmp >= 0) {
+			*found = cmp == 0;
+			break;
+		}
+		at += (uint32_t)strlen(o->names + at) + 1;
+	}
+	return at;
+}
+
+/* 0 added, 1 already there, -ENOMEM (o as it was). */
+static int owners_add(struct owners **op, const char *name, size_t len)
+{
+	struct owners *o = *op;
+	uint32_t size = o ? o->size : 0;
+	bool found;
+	uint32_t at = owners_seek(o, name, &found);
+
+	if (found)
+		return 1;
+	if (size > UINT32_MAX - len - 1 || !(o = realloc(o, sizeof(*o) + size + len + 1)))
+		return -ENOMEM;
+	memmove(o->names + at + len + 1, o->names + at, size - at);
+	memcpy(o->names + at, name, len + 1);
+	o->size = size + (uint32_t)len + 1;
+	*op = o;
+	return 0;
+}
+
+/* 0 removed (*op NULL when none is left), or PDB_ENOTFOUND. */
+static int owners_remove(struct owners **op, const char *name)
+{
+	struct owners *o = *op, *small;
+	bool found;
+	uint32_t at = owners_seek(o, name, &found), nl;
+
+	if (!found)
+		return PDB_ENOTFOUND;
+	nl = (uint32_t)strlen(name) + 1;
+	memmove(o->names + at, o->names + at + nl, o->size - at - nl);
+	o->size -= nl;
+	if (!o->size) {
+		free(o);
+		*op = NULL;
+	} else if ((small = realloc(o, sizeof(*o) + o->size))) {
+		/* A failed shrink keeps the larger block, which is as good. */
+		*op = small;
+	}
+	return 0;
 }
 
 static bool prefix_ok(const struct pdb_addr *p)
@@ -147,120 +245,150 @@ static bool prefix_ok(const struct pdb_addr *p)
 
 int pdb_addr_map_add(struct pdb_addr_map *m, const struct pdb_addr *p, const char *member)
 {
-	struct pdb__anode *n;
-	struct owner **o, *nw;
+	unsigned f;
+	uint32_t i;
 	size_t len;
+	int rc;
 
 	if (!m || !prefix_ok(p) || !member || (len = strlen(member)) > PDB_NAME_MAX)
 		return -EINVAL;
-	if (!(n = node_insert(m, root_of(m, p->family), p->bytes, p->prefix)))
-		return -ENOMEM;
-	for (o = &n->owners; *o; o = &(*o)->next) {
-		int cmp = strcmp((*o)->name, member);
-		if (cmp == 0)
-			return 1;
-		if (cmp > 0)
-			break;
-	}
+	f = p->family == 6;
 	/* A node just made without its owner stays as a branch point or an
 	 * empty leaf, which a later remove of the prefix prunes; harmless. */
-	if (!(nw = malloc(sizeof(*nw) + len + 1)))
+	if (!(i = node_insert(m, f, p->bytes, p->prefix)))
 		return -ENOMEM;
-	memcpy(nw->name, member, len + 1);
-	nw->next = *o;
-	*o = nw;
-	m->n++;
-	return 0;
+	if ((rc = owners_add(&node_at(m, f, i)->owners, member, len)) == 0)
+		m->n++;
+	return rc;
 }
 
 int pdb_addr_map_remove(struct pdb_addr_map *m, const struct pdb_addr *p, const char *member)
 {
-	struct pdb__anode **path[130], **pp, *n;
-	unsigned depth = 0;
-	struct owner **o, *gone;
+	uint32_t path[130], i, only;
+	uint8_t side[130];
+	unsigned depth = 0, f;
+	struct pdb__anode *n;
 
 	if (!m || !prefix_ok(p) || !member)
 		return -EINVAL;
-	pp = root_of(m, p->family);
-	while ((n = *pp) && n->len < p->prefix &&
+	f = p->family == 6;
+	i = m->root[f];
+	while (i && (n = node_at(m, f, i))->len < p->prefix &&
 	       common_bits(n->bytes, p->bytes, n->len) == n->len) {
-		path[depth++] = pp;
-		pp = &n->child[bit_at(p->bytes, n->len)];
+		path[depth] = i;
+		side[depth] = (uint8_t)bit_at(p->bytes, n->len);
+		i = n->child[side[depth++]];
 	}
-	if (!n || n->len != p->prefix || memcmp(n->bytes, p->bytes, (n->len + 7) / 8) != 0)
+	if (!i)
 		return PDB_ENOTFOUND;
-	for (o = &n->owners; *o && strcmp((*o)->name, member) != 0; o = &(*o)->next)
-		;
-	if (!*o)
+	n = node_at(m, f, i);
+	if (n->len != p->prefix || memcmp(n->bytes, p->bytes, (n->len + 7) / 8) != 0 ||
+	    owners_remove(&n->owners, member) != 0)
 		return PDB_ENOTFOUND;
-	gone = *o;
-	*o = gone->next;
-	free(gone);
 	m->n--;
 	/* Prune upwards: a node with no owner is needed only where two
 	 * branches meet. */
 	for (;;) {
-		n = *pp;
+		n = node_at(m, f, i);
 		if (n->owners || (n->child[0] && n->child[1]))
 			break;
-		*pp = n->child[0] ? n->child[0] : n->child[1];
-		node_free(m, n);
-		if (*pp || depth == 0)
+		only = n->child[0] ? n->child[0] : n->child[1];
+		link_at(m, f, depth ? path[depth - 1] : 0, depth ? side[depth - 1] : 0, only);
+		node_free(m, f, i);
+		if (only || depth == 0)
 			break;
-		pp = path[--depth];
+		i = path[--depth];
 	}
 	return 0;
 }
 
-long pdb_addr_map_find(const struct pdb_addr_map *m, int family, const uint8_t *addr)
+/* Does addr start with the len bits of key?  A word compare of the
+ * family's width instead of common_bits' walk, for the lookup. */
+static inline __attribute__((always_inline)) bool holds(unsigned f, const uint8_t *key,
+                                                       const uint8_t *addr, unsigned len)
 {
-	const struct pdb__anode *n, *best = NULL;
-	unsigned bits = family_bits(family);
+	uint64_t a, b, x;
 
-	if (!m || !addr || !bits)
-		return -1;
-	for (n = m->root[family == 6]; n; n = n->child[bit_at(addr, n->len)]) {
-		if (common_bits(n->bytes, addr, n->len) != n->len)
+	if (!f) {
+		uint32_t a4, b4;
+		memcpy(&a4, addr, 4);
+		memcpy(&b4, key, 4);
+		return len == 0 || (be32toh(a4 ^ b4) >> (32 - len)) == 0;
+	}
+	memcpy(&a, addr, 8);
+	memcpy(&b, key, 8);
+	x = be64toh(a ^ b);
+	if (len <= 64)
+		return len == 0 || (x >> (64 - len)) == 0;
+	if (x)
+		return false;
+	memcpy(&a, addr + 8, 8);
+	memcpy(&b, key + 8, 8);
+	return (be64toh(a ^ b) >> (128 - len)) == 0;
+}
+
+/* With f a constant the stride is one too: the compiler makes a loop per
+ * family with the index scaled by a shift and an add, not a multiply. */
+static inline __attribute__((always_inline)) uint32_t find_in(const struct pdb_addr_map *m,
+                                                              unsigned f, unsigned bits,
+                                                              const uint8_t *addr)
+{
+	const uint8_t *base = m->nodes[f];
+	uint32_t i = m->root[f], best = 0;
+
+	while (i) {
+		const struct pdb__anode *n = (const void *)(base + (size_t)i * stride_of(f));
+		if (!holds(f, n->bytes, addr, n->len))
 			break;
 		if (n->owners)
-			best = n;
+			best = i;
 		if (n->len >= bits)
 			break;
+		i = n->child[bit_at(addr, n->len)];
 	}
-	return best ? (long)best->id : -1;
+	return best;
+}
+
+long pdb_addr_map_find(const struct pdb_addr_map *m, int family, const uint8_t *addr)
+{
+	uint32_t best;
+
+	if (!m || !addr)
+		return -1;
+	if (family == 4)
+		best = find_in(m, 0, 32, addr);
+	else if (family == 6)
+		best = find_in(m, 1, 128, addr);
+	else
+		return -1;
+	return best ? (long)best * 2 + (family == 6) : -1;
 }
 
 const char *pdb_addr_map_member(const struct pdb_addr_map *m, long i)
 {
 	const struct pdb__anode *n;
+	unsigned f;
+	long idx;
 
-	if (!m || i < 0 || (size_t)i >= m->nids || !(n = m->byid[i]) || !n->owners)
+	if (!m || i < 0)
 		return NULL;
-	return n->owners->name;
-}
-
-static void subtree_free(struct pdb__anode *n)
-{
-	/* Depth is bounded by the address length: recursion is fine. */
-	if (!n)
-		return;
-	subtree_free(n->child[0]);
-	subtree_free(n->child[1]);
-	for (struct owner *o = n->owners, *next; o; o = next) {
-		next = o->next;
-		free(o);
-	}
-	free(n);
+	f = (unsigned)(i & 1);
+	idx = i >> 1;
+	if (idx == 0 || idx >= (long)m->used[f] || !(n = node_at(m, f, (uint32_t)idx))->owners)
+		return NULL;
+	return n->owners->names;
 }
 
 void pdb_addr_map_free(struct pdb_addr_map *m)
 {
 	if (!m)
 		return;
-	subtree_free(m->root[0]);
-	subtree_free(m->root[1]);
-	free(m->byid);
-	free(m->free_ids);
+	for (unsigned f = 0; f < 2; f++) {
+		/* Free nodes and branch points have no owners. */
+		for (uint32_t i = 1; i < m->used[f]; i++)
+			free(node_at(m, f, i)->owners);
+		free(m->nodes[f]);
+	}
 	memset(m, 0, sizeof(*m));
 }
 

@@ -907,14 +907,12 @@ bool pdb_addr_in(const struct pdb_addr *p, int family, const uint8_t *addr);
 
 enum pdb_addr_list { PDB_LIST_QUERIERS, PDB_LIST_ADDRESSES };
 
-struct pdb__anode;
-
 /* Its fields are the library's: read a map with the functions below. */
 struct pdb_addr_map {
-	struct pdb__anode *root[2];   /* IPv4, IPv6 */
-	struct pdb__anode **byid;     /* the nodes by the index find returns */
-	uint32_t *free_ids;
-	size_t nids, nfree, cap;
+	uint8_t *nodes[2];            /* IPv4, IPv6: the nodes, by index */
+	uint32_t root[2];             /* index of the root node; 0: none */
+	uint32_t used[2], cap[2];     /* indexes handed out (0 is never one), room */
+	uint32_t free[2];             /* a node freed, to be taken again; 0: none */
 	size_t n;                     /* (prefix, member) pairs held */
 	uint64_t serial;              /* of the snapshot it shows */
 	bool built;

@@ -3,6 +3,7 @@
  * views follow the journal (queriers added, moved, removed), decisions
  * follow levels and overrides, and past the journal everything is new. */
 #include <errno.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -372,9 +373,189 @@ static void test_commit_past_journal_renders_every_answer_anew(void **state)
 	assert_int_equal(own_srvs(f, "a.fed.example", &nobody), 0);
 }
 
+/* ---- the cache's own size ---- */
+
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* The cache had 262,144 slots whatever its answers weighed: a thread
+ * filled with signed answers (several times an unsigned one) took well
+ * over 100 MB, and nothing could set it lower.  Made with a budget, it
+ * holds no more than that, evicting as answers come, and still answers
+ * what it was given last. */
+static void test_cache_stays_within_its_byte_budget(void **state)
+{
+	enum { BUDGET = 1 << 20, N = 20000, LEN = 700 };
+	struct dnsd_cache_deps deps = { .serial = 1 };
+	struct dnsd_cache_key k = { .qtype = 33, .qname_len = 24 };
+	static uint8_t wire[LEN];
+	size_t before = heap_in_use(), len, grown;
+	const struct dnsd_cache_deps *got_deps;
+	int64_t until;
+	uint8_t outcome;
+	struct dnsd_cache *c;
+
+	(void)state;
+	assert_non_null(c = dnsd__cache_new(BUDGET));
+	for (unsigned i = 0; i < N; i++) {
+		snprintf((char *)k.qname, sizeof(k.qname), "m%07u.fed.example.....", i);
+		wire[0] = (uint8_t)i;
+		dnsd__cache_put(c, &k, wire, LEN, 0, &deps, 0);
+	}
+	grown = heap_in_use() - before;
+	assert_non_null(dnsd__cache_get(c, &k, &len, &until, &got_deps, &outcome));
+	assert_int_equal(len, LEN);
+	/* What the cache counts, whatever the allocator. */
+	assert_true(dnsd__cache_bytes(c) <= BUDGET);
+	assert_true(dnsd__cache_bytes(c) > BUDGET / 2);
+	dnsd__cache_free(c);
+	print_message("cache of a %d-byte budget: %zu bytes of heap\n", BUDGET, grown);
+	if (grown == 0)
+		skip();   /* another allocator (a sanitizer's): glibc's counts nothing */
+	assert_true(grown <= BUDGET + BUDGET / 16);
+}
+
+/* The table of changed members took 2 MB in every thread at the first
+ * commit, whatever it changed.  Now it grows with what changed: a commit
+ * of one member costs a few KB, and one of 1,500 members still tells
+ * exactly which answers no longer hold. */
+static void test_changed_table_grows_with_what_changed(void **state)
+{
+	enum { MANY = 1500 };
+	struct fixture *f = *state;
+	const struct edit level_of_d[] = { MEMBER("d.fed.example", 2, NONE, NULL), END };
+	const struct edit d_again[] = { MEMBER("d.fed.example", 3, NONE, NULL), END };
+	static char names[MANY][32];
+	static struct edit many[MANY + 1];
+	size_t before, grown;
+
+	assert_int_equal(own_srvs(f, "a.fed.example", &nobody), 0);
+	catch_up(f);
+	before = heap_in_use();
+	commit(f, level_of_d);
+	catch_up(f);
+	grown = heap_in_use() - before;
+	print_message("one member changed: %zu bytes more heap\n", grown);
+	assert_true(grown < 256 * 1024 || before == 0);
+	assert_true(cached(f, "a.fed.example", &nobody));
+
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(names[i], sizeof(names[i]), "m%04u.fed.example", i);
+		many[i] = (struct edit)MEMBER(names[i], 1, NONE, NULL);
+	}
+	many[MANY] = (struct edit)END;
+	commit(f, many);
+	catch_up(f);
+	assert_true(f->engine->epoch.changed.span / 16 + 1 >= 2 * MANY);
+	assert_true(cached(f, "a.fed.example", &nobody));
+	commit(f, d_again);
+	(void)own_srvs(f, "a.fed.example", &nobody);
+	assert_false(cached(f, "d.fed.example", &nobody));
+	assert_true(cached(f, "a.fed.example", &nobody));
+}
+
+/* Every thread built a view map of its own: at 1,000,000 members with a
+ * querier each, 26 MB a thread.  Engines now share one: the first at a
+ * new serial brings it there, and every other sees that it moved (its
+ * answers in views and its remembered views go), as if it had followed
+ * the map itself; one whose snapshot is older than the map is told to
+ * take a newer one. */
+static void test_engines_share_one_view_map_and_each_sees_it_move(void **state)
+{
+	struct fixture *f = *state;
+	const struct edit deny_ac[] = { OVERRIDE("a.fed.example", "c.fed.example", PDB_OVERRIDE_DENY),
+	                                END };
+	const struct edit c_narrow[] = { MEMBER("c.fed.example", 1, NONE, "203.0.113.0/28"), END };
+	const struct edit c_none[] = { MEMBER("c.fed.example", 1, NONE, NULL), END };
+	dnsd_engine *e1 = f->engine, *e2;
+	dnsd_views *v;
+
+	assert_int_equal(dnsd_views_new(&v), 0);
+	assert_int_equal(dnsd_engine_new(f->zones, f->db, &e2), 0);
+	dnsd_engine_share_views(e1, v);
+	dnsd_engine_share_views(e2, v);
+	commit(f, deny_ac);
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	f->engine = e2;
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	/* One map, b's and c's prefixes once. */
+	assert_int_equal(v->map.n, 2);
+	assert_int_equal(e1->views, e2->views);
+
+	/* e1 moves the map; e2, which remembers b's resolver and has its
+	 * answer cached, sees it moved. */
+	commit(f, c_narrow);
+	f->engine = e1;
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 0);
+	f->engine = e2;
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 0);
+	assert_true(cached(f, "a.fed.example", &b_res));
+
+	/* The other way round; and e1, whose epoch is older than the map
+	 * now, is told so instead of reading it, then answers from a newer
+	 * snapshot. */
+	commit(f, c_none);
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	assert_int_equal(dnsd__views_build(e1), DNSD__EVIEWS_AHEAD);
+	assert_false(e1->views_held);
+	f->engine = e1;
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	assert_true(cached(f, "a.fed.example", &b_res));
+	assert_int_equal(v->map.n, 1);   /* b's prefix alone */
+	f->engine = e2;
+	assert_true(cached(f, "a.fed.example", &b_res));
+	f->engine = e1;
+
+	dnsd_engine_free(e2);
+	dnsd_views_free(v);
+}
+
+static void test_cache_size_parse(void **state)
+{
+	size_t n;
+	char err[160];
+
+	(void)state;
+	assert_int_equal(dnsd_cache_size_parse("64M", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, (size_t)64 << 20);
+	assert_int_equal(dnsd_cache_size_parse("2G", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, (size_t)2 << 30);
+	assert_int_equal(dnsd_cache_size_parse("1048576", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, (size_t)1 << 20);
+	assert_int_equal(dnsd_cache_size_parse("1023K", &n, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "1023K"));
+	assert_int_equal(dnsd_cache_size_parse("65G", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dnsd_cache_size_parse("64MB", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dnsd_cache_size_parse("-64M", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dnsd_cache_size_parse("M", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dnsd_cache_size_parse("99999999999999999999M", &n, err, sizeof(err)),
+	                 -EINVAL);
+}
+
+/* An engine given a cache of its own size answers from it as before. */
+static void test_engine_cache_size_set(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(dnsd_engine_set_cache_size(f->engine, 1000), -EINVAL);
+	assert_int_equal(dnsd_engine_set_cache_size(NULL, (size_t)8 << 20), -EINVAL);
+	assert_int_equal(dnsd_engine_set_cache_size(f->engine, (size_t)8 << 20), 0);
+	assert_int_equal(dnsd__cache_bytes(f->engine->cache), (size_t)32768 * 16);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_stays_within_its_byte_budget),
+		cmocka_unit_test(test_cache_size_parse),
+		cmocka_unit_test_setup_teardown(test_engines_share_one_view_map_and_each_sees_it_move,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changed_table_grows_with_what_changed, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_engine_cache_size_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_keeps_cached_answers_of_members_it_did_not_touch,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_static_answer_survives_commit_soa_answer_does_not,
