@@ -301,10 +301,31 @@ static void udp__answer(dnsd_server *s, unsigned i, unsigned *nout)
 	*nout = o + 1;
 }
 
+/* Send the first n answers of the batch, in one system call when all goes
+ * well.  sendmmsg stops at an answer the kernel will not send (EINVAL for
+ * a forged source port 0, EACCES for a broadcast source, ...) and reports
+ * it only on the next call: that one is skipped, never the answers after
+ * it.  A full socket buffer drops the rest, as the network would, and
+ * clients ask again. */
+static void udp__send(dnsd_server *s, int fd, unsigned n)
+{
+	unsigned sent = 0;
+
+	while (sent < n) {
+		int r = sendmmsg(fd, s->msgs + sent, n - sent, MSG_DONTWAIT);
+		if (r > 0)
+			sent += (unsigned)r;
+		else if (r < 0 && errno == EINTR)
+			continue;
+		else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+			sent++;
+		else
+			return;
+	}
+}
+
 /* The socket is readable: take its datagrams a batch at a time, answer
- * them, and send each batch's answers in one system call.  A full socket
- * buffer drops the rest of the answers, as the network would, and clients
- * ask again. */
+ * them, and send each batch's answers together. */
 static void udp__readable(uv_poll_t *h, int status, int events)
 {
 	struct listener *l = h->data;
@@ -323,8 +344,7 @@ static void udp__readable(uv_poll_t *h, int status, int events)
 			 * for it, in the headers it filled and no others. */
 			s->in[i].msg_hdr.msg_namelen = sizeof(s->from[i]);
 		}
-		if (nout)
-			(void)sendmmsg(l->udp_fd, s->msgs, nout, MSG_DONTWAIT);
+		udp__send(s, l->udp_fd, nout);
 		if (n < UDP_BATCH)
 			return;
 	}

@@ -213,6 +213,43 @@ static void test_udp_batch_sends_each_answer_to_its_own_querier(void **state)
 	close(c);
 }
 
+/* A query that claims source port 0 (forged: no socket has it) cannot be
+ * answered: sendmmsg stops at its answer (EINVAL) and used to drop every
+ * answer after it in the batch.  The forged datagram needs a raw socket;
+ * without the privilege the test has nothing to show and is skipped. */
+static void test_udp_answer_to_port_zero_does_not_drop_the_rest_of_the_batch(void **state)
+{
+	struct server *t = *state;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint8_t buf[512], forged[8 + sizeof(query) - 2];
+	int raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_UDP);
+
+	if (raw < 0) {
+		skip();
+		return;
+	}
+	int a = udp_to(t->port), c = udp_to(t->port);
+	/* UDP header: source port 0, our port, length, no checksum (IPv4
+	 * allows it). */
+	memset(forged, 0, 8);
+	forged[2] = (uint8_t)(t->port >> 8);
+	forged[3] = (uint8_t)t->port;
+	forged[4] = (uint8_t)(sizeof(forged) >> 8);
+	forged[5] = (uint8_t)sizeof(forged);
+	memcpy(forged + 8, query + 2, sizeof(query) - 2);
+	udp_send(a, 0x0a0a, false);
+	assert_int_equal(sendto(raw, forged, sizeof(forged), 0, (struct sockaddr *)&to, sizeof(to)),
+	                 (ssize_t)sizeof(forged));
+	udp_send(c, 0x0c0c, false);
+	assert_true(run_until_readable(&t->loop, a, buf, sizeof(buf)) >= 12);
+	assert_int_equal(buf[0] << 8 | buf[1], 0x0a0a);
+	assert_true(run_until_readable(&t->loop, c, buf, sizeof(buf)) >= 12);
+	assert_int_equal(buf[0] << 8 | buf[1], 0x0c0c);
+	close(raw);
+	close(a);
+	close(c);
+}
+
 /* More datagrams than one batch, and than one wake-up takes: every one is
  * answered, once (the loop comes back to the socket while it is not
  * empty). */
@@ -247,6 +284,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_udp_batch_sends_each_answer_to_its_own_querier, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_udp_answers_every_query_of_a_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_answer_to_port_zero_does_not_drop_the_rest_of_the_batch,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
