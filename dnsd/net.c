@@ -338,12 +338,14 @@ static void udp__readable(uv_poll_t *h, int status, int events)
 		int n = recvmmsg(l->udp_fd, s->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;   /* empty (EAGAIN), or an error of one datagram's: poll again */
+		dnsd__batch_begin(s->engine);
 		for (unsigned i = 0; i < (unsigned)n; i++) {
 			udp__answer(s, i, &nout);
 			/* The kernel wrote the address's length over the room
 			 * for it, in the headers it filled and no others. */
 			s->in[i].msg_hdr.msg_namelen = sizeof(s->from[i]);
 		}
+		dnsd__batch_end(s->engine);
 		udp__send(s, l->udp_fd, nout);
 		if (n < UDP_BATCH)
 			return;

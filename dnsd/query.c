@@ -85,13 +85,32 @@ static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
 	return 0;
 }
 
+void dnsd__batch_begin(dnsd_engine *e)
+{
+	e->in_batch = false;
+	e->batch_now = dnsd__now(e);
+	e->batch_version = pdb_version(e->db);
+	e->in_batch = true;
+}
+
+void dnsd__batch_end(dnsd_engine *e)
+{
+	e->in_batch = false;
+}
+
 /* Is the epoch still the newest commit?  Then a cached answer is right
  * without a snapshot: the store's version moves with every commit. */
 static bool epoch_current(const dnsd_engine *e)
 {
-	return e->epoch.serial && e->epoch.zones_gen == e->zones_gen &&
-	       pdb_version(e->db) == e->epoch.version &&
-	       (!e->epoch.next_event || (int64_t)time(NULL) < e->epoch.next_event);
+	uint64_t version = e->in_batch ? e->batch_version : pdb_version(e->db);
+	int64_t now;
+
+	if (!e->epoch.serial || e->epoch.zones_gen != e->zones_gen || version != e->epoch.version)
+		return false;
+	if (!e->epoch.next_event)
+		return true;
+	now = e->in_batch ? e->batch_now : (int64_t)time(NULL);
+	return now < e->epoch.next_event;
 }
 
 static int answer_query(struct dnsd_query *x)
