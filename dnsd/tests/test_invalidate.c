@@ -372,9 +372,48 @@ static void test_commit_past_journal_renders_every_answer_anew(void **state)
 	assert_int_equal(own_srvs(f, "a.fed.example", &nobody), 0);
 }
 
+/* ---- the cache's sets ---- */
+
+/* Regression: the cache had four ways a set, and the 13,000 answers of
+ * the benchmark's mix put five keys in one of its sets: their answers took
+ * each other's place in turn, and every query of theirs was rendered, and
+ * signed, anew.  A cache of one set here: five answers under five keys all
+ * stay. */
+static void test_cache_keeps_five_answers_that_share_a_set(void **state)
+{
+	struct dnsd_cache *c = dnsd__cache_new(1);
+	struct dnsd_cache_deps deps = { .serial = 1 };
+	const struct dnsd_cache_deps *got;
+	struct dnsd_cache_key k;
+	uint8_t wire[16], outcome;
+	int64_t until;
+	size_t len;
+
+	(void)state;
+	assert_non_null(c);
+	memset(&k, 0, sizeof(k));
+	k.view = -1;
+	k.qtype = LDNS_RR_TYPE_SRV;
+	k.qname_len = 3;
+	for (uint8_t i = 0; i < 5; i++) {
+		memcpy(k.qname, (const uint8_t[]){ 1, (uint8_t)('a' + i), 0 }, 3);
+		memset(wire, i, sizeof(wire));
+		dnsd__cache_put(c, &k, wire, sizeof(wire), 0, &deps, 0);
+	}
+	for (uint8_t i = 0; i < 5; i++) {
+		memcpy(k.qname, (const uint8_t[]){ 1, (uint8_t)('a' + i), 0 }, 3);
+		const uint8_t *hit = dnsd__cache_get(c, &k, &len, &until, &got, &outcome);
+		assert_non_null(hit);
+		assert_int_equal(len, sizeof(wire));
+		assert_int_equal(hit[0], i);
+	}
+	dnsd__cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_keeps_five_answers_that_share_a_set),
 		cmocka_unit_test_setup_teardown(test_commit_keeps_cached_answers_of_members_it_did_not_touch,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_static_answer_survives_commit_soa_answer_does_not,
