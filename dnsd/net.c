@@ -331,8 +331,19 @@ static void udp__readable(uv_poll_t *h, int status, int events)
 	struct listener *l = h->data;
 	dnsd_server *s = l->s;
 
-	if (status < 0 || !(events & UV_READABLE))
+	if (status < 0) {
+		/* libuv stops a poll handle whose socket reports an error
+		 * (POLLERR); uv_udp_t read on regardless.  None is expected on
+		 * an unconnected socket without IP_RECVERR, but if one comes it
+		 * is taken (which clears it) and the socket read as ever. */
+		int err;
+		socklen_t elen = sizeof(err);
+		(void)getsockopt(l->udp_fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+		if (uv_poll_start(h, UV_READABLE, udp__readable) != 0)
+			return;
+	} else if (!(events & UV_READABLE)) {
 		return;
+	}
 	for (unsigned turn = 0; turn < UDP_TURN; turn++) {
 		unsigned nout = 0;
 		int n = recvmmsg(l->udp_fd, s->in, UDP_BATCH, MSG_DONTWAIT, NULL);
