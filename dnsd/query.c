@@ -3,6 +3,7 @@
  * (answer.c) -> fit, with the protocol manners of RFC 1034/1035, 6891
  * (EDNS), 2308 (negative answers) and 8482 (ANY). */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -542,6 +543,10 @@ static size_t fit(const uint8_t *wire, size_t len, size_t limit, uint8_t *out, s
 /* The key's fields around the qname parse_plain put in it.  Only the
  * bytes up to the end of the qname are hashed and compared, and the
  * fields before it have no padding between them: nothing to clear. */
+_Static_assert(offsetof(struct dnsd_cache_key, qname) ==
+               sizeof(unsigned) + sizeof(int32_t) + sizeof(uint16_t) + 3,
+               "no padding before the qname of a cache key");
+
 static void make_key(const dnsd_engine *e, struct plain_query *p, int32_t view)
 {
 	struct dnsd_cache_key *k = &p->key;
