@@ -324,23 +324,23 @@ static void name_lower(uint8_t *dst, const uint8_t *src, size_t n)
 static bool parse_plain(const uint8_t *q, size_t len, struct plain_query *p)
 {
 	size_t off = LDNS_HEADER_SIZE;
+	/* The name's last byte (its root label) lies before this: in the
+	 * message, and at most 255 bytes from the name's start. */
+	size_t end = len < LDNS_HEADER_SIZE + 255 ? len : LDNS_HEADER_SIZE + 255;
+	uint8_t l;
 
 	if (LDNS_QDCOUNT(q) != 1 || LDNS_ANCOUNT(q) || LDNS_NSCOUNT(q) || LDNS_ARCOUNT(q) > 1)
 		return false;
 	/* The labels' lengths only: no pointer (a question has nothing
-	 * before it to point to), 255 bytes at most. */
-	for (;;) {
-		if (off >= len)
-			return false;
-		uint8_t l = q[off];
+	 * before it to point to). */
+	while (off < end && (l = q[off]) != 0) {
 		if (l > 63)
 			return false;
 		off += 1u + l;
-		if (off - LDNS_HEADER_SIZE > 255)
-			return false;
-		if (l == 0)
-			break;
 	}
+	if (off >= end)
+		return false;
+	off++;   /* the root label */
 	p->qname_len = off - LDNS_HEADER_SIZE;
 	if (len - off < 4 || ldns_read_uint16(q + off + 2) != LDNS_RR_CLASS_IN)
 		return false;

@@ -288,6 +288,26 @@ static void test_cache_key_folds_ascii_letters_only(void **state)
 	}
 }
 
+/* A name of 255 bytes on the wire, the most there may be (RFC 1035
+ * 3.1), is read (and refused: it is no zone's); one of 256 is malformed. */
+static void test_qname_of_255_bytes_is_read_256_is_formerr(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t out[DNSD_MSG_MAX];
+	struct q_opts o = { .id = 9 };
+	char name[300];
+	const char *l63 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+	/* 3 x (1 + 63) + (1 + 61) + the root: 255 bytes. */
+	snprintf(name, sizeof(name), "%s.%s.%s.%.61s", l63, l63, l63, l63);
+	ask(f->engine, name, LDNS_RR_TYPE_A, &o, &tcp4, out);
+	assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_REFUSED);
+	assert_int_equal(out[5], 1);   /* the question, read */
+	snprintf(name, sizeof(name), "%s.%s.%s.%.62s", l63, l63, l63, l63);
+	ask(f->engine, name, LDNS_RR_TYPE_A, &o, &tcp4, out);
+	assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_FORMERR);
+}
+
 /* A commit is in the very next answer, cached or not. */
 static void test_commit_changes_the_next_answer(void **state)
 {
@@ -460,6 +480,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cached_answer_equals_fresh_one_with_query_id_and_case,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_key_folds_ascii_letters_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qname_of_255_bytes_is_read_256_is_formerr, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_commit_changes_the_next_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_views_give_fallback_only_to_allowed_member_resolver,
 		                                setup, teardown),
