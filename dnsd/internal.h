@@ -145,6 +145,15 @@ int64_t dnsd__now(const dnsd_engine *e);
 /* Read the time from now(arg) instead (tests); NULL: time(NULL) again. */
 void dnsd__engine_set_clock(dnsd_engine *e, int64_t (*now)(void *arg), void *arg);
 
+/* A batch of queries, every one of them received already, is about to be
+ * answered (net.c, per recvmmsg): the store's version (has anything been
+ * committed since the epoch?) and the clock are read once for the batch,
+ * not once per query, until dnsd__batch_end.  Answering them all at the
+ * moment the batch begins is what answering each as it came would give:
+ * a commit seen later than that came after every one of them. */
+void dnsd__batch_begin(dnsd_engine *e);
+void dnsd__batch_end(dnsd_engine *e);
+
 /* The answer being built holds until t at most (zonekeys.c). */
 void dnsd__hold_until(struct dnsd_query *x, int64_t t);
 
@@ -246,6 +255,11 @@ struct dnsd_engine {
 	struct dnsd__signer *signer;  /* NULL until the first signed answer */
 	int64_t (*clock)(void *arg);  /* NULL: time(NULL) */
 	void *clock_arg;
+	/* Between dnsd__batch_begin and dnsd__batch_end: the store's version
+	 * and the clock as they were when the batch's queries were all in. */
+	bool in_batch;
+	uint64_t batch_version;
+	int64_t batch_now;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
 	struct dnsd_stats stats;      /* this engine's counters, for /metrics */
 	/* NSID (edns.c): sent to queries that ask; nsid_len 0: none. */
@@ -331,6 +345,8 @@ struct dnsd_cache *dnsd__cache_new(size_t budget);
 void dnsd__cache_free(struct dnsd_cache *c);
 /* What c holds now, in bytes as its budget counts them. */
 size_t dnsd__cache_bytes(const struct dnsd_cache *c);
+/* The set (of its ways) that k falls in, for tests that fill one. */
+size_t dnsd__cache_set_index(const struct dnsd_cache *c, const struct dnsd_cache_key *k);
 /* The response stored under k, or NULL; *len receives its length, *until
  * the time it holds until (0: no end) and *deps what it depends on (the
  * caller checks both), and *outcome the policy outcome it was stored with

@@ -16,9 +16,14 @@
 #include "internal.h"
 #include "rrl.h"
 
-/* Datagrams taken per recvmmsg and answered per sendmmsg (libuv's own
- * ceiling for recvmmsg is 20). */
+/* Datagrams taken per recvmmsg and answered per sendmmsg. */
 #define UDP_BATCH 20
+/* Full batches taken in one wake-up before the loop serves the others
+ * (TCP, timers): libuv's own UDP reading stops after 32 datagrams. */
+#define UDP_TURN 4
+/* Room for any datagram: one larger than a DNS message is cut short
+ * (MSG_TRUNC) and ignored. */
+#define UDP_IN_MAX 65536
 /* An answer over UDP never exceeds the EDNS payload we offer. */
 #define UDP_ANSWER_MAX 1232
 
@@ -42,9 +47,17 @@
  * fallen below this: back-pressure from a slow secondary. */
 #define XFR_QUEUE_LOW (64 * 1024)
 
+/* UDP is read with recvmmsg directly, not through uv_udp_t: libuv sets up
+ * its twenty message headers anew for every call, calls back once per
+ * datagram, and reads again until EAGAIN, one system call more per
+ * wake-up; here the headers are set up once, and a batch short of full
+ * means the socket is empty (epoll, level-triggered, says when it is not
+ * any more). */
 struct listener {
-	uv_udp_t udp;
+	uv_poll_t udp;            /* the UDP socket's readiness, if udp_fd >= 0 */
+	int udp_fd;
 	uv_tcp_t tcp;
+	dnsd_server *s;
 	bool stalled;             /* a connection waits for the reject handle */
 	struct listener *next;
 };
@@ -82,19 +95,20 @@ struct dnsd_server {
 	 * listener for good. */
 	uv_tcp_t reject;
 	bool reject_busy;
-	uint8_t *udp_in;             /* UDP_BATCH datagrams of 64 KiB, for recvmmsg */
+	uint8_t *udp_in;             /* UDP_BATCH datagrams of UDP_IN_MAX bytes, for recvmmsg */
+	struct mmsghdr in[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
 	/* TCP answers to the queries of one read, framed, written together:
 	 * one system call for a pipelined burst instead of one per answer.
 	 * Room for one more answer is kept free at all times. */
 	uint8_t batch[TCP_BATCH];
 	size_t nbatch;
 	uint8_t frame[2 + DNSD_MSG_MAX];  /* a transfer's message, framed */
-	/* UDP answers of one batch, sent together */
-	unsigned nout;
-	uv_udp_t *out_handle;
+	/* UDP answers of one batch, sent together, each to the address its
+	 * query came from (from[], which stays until they are sent) */
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
-	struct sockaddr_storage to[UDP_BATCH];
 	uint8_t answers[UDP_BATCH][UDP_ANSWER_MAX];
 };
 
@@ -107,9 +121,19 @@ int dnsd_server_init(uv_loop_t *loop, dnsd_engine *engine, const struct dnsd_lim
 		return -EINVAL;
 	if (!(s = calloc(1, sizeof(*s))))
 		return -ENOMEM;
-	if (!(s->udp_in = malloc((size_t)UDP_BATCH * 65536))) {
+	if (!(s->udp_in = malloc((size_t)UDP_BATCH * UDP_IN_MAX))) {
 		free(s);
 		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		s->in_iov[i] = (struct iovec){ .iov_base = s->udp_in + (size_t)i * UDP_IN_MAX,
+		                               .iov_len = UDP_IN_MAX };
+		s->in[i].msg_hdr = (struct msghdr){ .msg_name = &s->from[i],
+		                                    .msg_namelen = sizeof(s->from[i]),
+		                                    .msg_iov = &s->in_iov[i], .msg_iovlen = 1 };
+		s->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &s->from[i], .msg_iov = &s->iov[i],
+		                                      .msg_iovlen = 1 };
+		s->iov[i].iov_base = s->answers[i];
 	}
 	s->loop = loop;
 	s->engine = engine;
@@ -168,6 +192,9 @@ static void server__release(dnsd_server *s)
 	struct listener *l = s->listeners;
 	while (l) {
 		struct listener *n = l->next;
+		/* Its poll handle is closed: the socket may go. */
+		if (l->udp_fd >= 0)
+			close(l->udp_fd);
 		free(l);
 		l = n;
 	}
@@ -181,6 +208,11 @@ static void server__release(dnsd_server *s)
 static void listener__closed(uv_handle_t *h)
 {
 	server__release(h->data);
+}
+
+static void udp__closed(uv_handle_t *h)
+{
+	server__release(((struct listener *)h->data)->s);
 }
 
 static void conn__closed(uv_handle_t *h)
@@ -223,7 +255,8 @@ void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg)
 	if (!s || ch_closedown_start(&s->cd, cb, arg) != 0)
 		return;
 	for (struct listener *l = s->listeners; l; l = l->next) {
-		uv_close((uv_handle_t *)&l->udp, listener__closed);
+		if (l->udp_fd >= 0)
+			uv_close((uv_handle_t *)&l->udp, udp__closed);
 		uv_close((uv_handle_t *)&l->tcp, listener__closed);
 	}
 	for (struct conn *c = s->conns; c; c = c->next)
@@ -233,63 +266,101 @@ void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg)
 
 /* ---- UDP ---- */
 
-static void udp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Answer datagram i of the batch just read into the outgoing batch at
+ * s->msgs[*nout]. */
+static void udp__answer(dnsd_server *s, unsigned i, unsigned *nout)
 {
-	dnsd_server *s = h->data;
-	*buf = uv_buf_init((char *)s->udp_in, UDP_BATCH * 65536);
-}
-
-/* Send the answers gathered so far in one system call.  A full socket
- * buffer drops the rest, as the network would, and clients ask again. */
-static void udp__flush(dnsd_server *s)
-{
-	int fd;
-
-	if (s->nout && uv_fileno((uv_handle_t *)s->out_handle, &fd) == 0)
-		sendmmsg(fd, s->msgs, s->nout, MSG_DONTWAIT);
-	s->nout = 0;
-}
-
-static void udp__recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
-                      unsigned flags)
-{
-	dnsd_server *s = h->data;
+	const struct mmsghdr *m = &s->in[i];
+	unsigned o = *nout;
 	struct dnsd_client client;
 	size_t n = 0;
 
-	if (nread > 0 && from && !(flags & UV_UDP_PARTIAL)) {
-		unsigned i = s->nout;
-		client_of(from, false, &client);
-		dnsd_answer(s->engine, (const uint8_t *)buf->base, (size_t)nread, &client,
-		            s->answers[i], UDP_ANSWER_MAX, &n);
-		if (n && s->rrl) {
-			switch (dnsd__rrl_check(s->rrl, s->engine, &client, s->answers[i], n,
-			                        uv_now(s->loop))) {
-			case DNSD_RRL_PASS:
-				break;
-			case DNSD_RRL_DROP:
-				n = 0;
-				break;
-			case DNSD_RRL_SLIP:
-				n = dnsd__rrl_truncate(s->answers[i], n);
-				break;
-			}
-		}
-		if (n) {
-			socklen_t alen = from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-			                                            : sizeof(struct sockaddr_in);
-			memcpy(&s->to[i], from, alen);
-			s->iov[i] = (struct iovec){ .iov_base = s->answers[i], .iov_len = n };
-			s->msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &s->to[i], .msg_namelen = alen,
-			                                            .msg_iov = &s->iov[i], .msg_iovlen = 1 } };
-			s->out_handle = h;
-			s->nout++;
+	/* Cut short: not the whole query, nothing to answer. */
+	if (m->msg_hdr.msg_flags & MSG_TRUNC)
+		return;
+	client_of((const struct sockaddr *)&s->from[i], false, &client);
+	dnsd_answer(s->engine, s->in_iov[i].iov_base, m->msg_len, &client, s->answers[o],
+	            UDP_ANSWER_MAX, &n);
+	if (n && s->rrl) {
+		switch (dnsd__rrl_check(s->rrl, s->engine, &client, s->answers[o], n, uv_now(s->loop))) {
+		case DNSD_RRL_PASS:
+			break;
+		case DNSD_RRL_DROP:
+			n = 0;
+			break;
+		case DNSD_RRL_SLIP:
+			n = dnsd__rrl_truncate(s->answers[o], n);
+			break;
 		}
 	}
-	/* A datagram outside a recvmmsg batch, the end of a batch, or a full
-	 * batch: send now. */
-	if (!(flags & UV_UDP_MMSG_CHUNK) || s->nout == UDP_BATCH)
-		udp__flush(s);
+	if (!n)
+		return;
+	s->iov[o].iov_len = n;
+	s->msgs[o].msg_hdr.msg_name = &s->from[i];
+	s->msgs[o].msg_hdr.msg_namelen = m->msg_hdr.msg_namelen;
+	*nout = o + 1;
+}
+
+/* Send the first n answers of the batch, in one system call when all goes
+ * well.  sendmmsg stops at an answer the kernel will not send (EINVAL for
+ * a forged source port 0, EACCES for a broadcast source, ...) and reports
+ * it only on the next call: that one is skipped, never the answers after
+ * it.  A full socket buffer drops the rest, as the network would, and
+ * clients ask again. */
+static void udp__send(dnsd_server *s, int fd, unsigned n)
+{
+	unsigned sent = 0;
+
+	while (sent < n) {
+		int r = sendmmsg(fd, s->msgs + sent, n - sent, MSG_DONTWAIT);
+		if (r > 0)
+			sent += (unsigned)r;
+		else if (r < 0 && errno == EINTR)
+			continue;
+		else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+			sent++;
+		else
+			return;
+	}
+}
+
+/* The socket is readable: take its datagrams a batch at a time, answer
+ * them, and send each batch's answers together. */
+static void udp__readable(uv_poll_t *h, int status, int events)
+{
+	struct listener *l = h->data;
+	dnsd_server *s = l->s;
+
+	if (status < 0) {
+		/* libuv stops a poll handle whose socket reports an error
+		 * (POLLERR); uv_udp_t read on regardless.  None is expected on
+		 * an unconnected socket without IP_RECVERR, but if one comes it
+		 * is taken (which clears it) and the socket read as ever. */
+		int err;
+		socklen_t elen = sizeof(err);
+		(void)getsockopt(l->udp_fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+		if (uv_poll_start(h, UV_READABLE, udp__readable) != 0)
+			return;
+	} else if (!(events & UV_READABLE)) {
+		return;
+	}
+	for (unsigned turn = 0; turn < UDP_TURN; turn++) {
+		unsigned nout = 0;
+		int n = recvmmsg(l->udp_fd, s->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;   /* empty (EAGAIN), or an error of one datagram's: poll again */
+		dnsd__batch_begin(s->engine);
+		for (unsigned i = 0; i < (unsigned)n; i++) {
+			udp__answer(s, i, &nout);
+			/* The kernel wrote the address's length over the room
+			 * for it, in the headers it filled and no others. */
+			s->in[i].msg_hdr.msg_namelen = sizeof(s->from[i]);
+		}
+		dnsd__batch_end(s->engine);
+		udp__send(s, l->udp_fd, nout);
+		if (n < UDP_BATCH)
+			return;
+	}
 }
 
 /* ---- TCP ---- */
@@ -655,21 +726,25 @@ int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what)
 	if (!(l = calloc(1, sizeof(*l))))
 		return -ENOMEM;
 	bool v6 = ss.ss_family == AF_INET6;
-	uv_udp_init_ex(s->loop, &l->udp, UV_UDP_RECVMMSG);
 	uv_tcp_init(s->loop, &l->tcp);
-	l->udp.data = l->tcp.data = s;
+	l->tcp.data = s;
+	l->s = s;
+	l->udp_fd = -1;
 	l->next = s->listeners;
 	s->listeners = l;
-	s->cd.open += 2;
-	/* On failure the handles are closed with the server. */
+	s->cd.open++;
+	/* On failure the handles are closed, and the socket, with the server. */
 	if (what & DNSD_LISTEN_UDP) {
 		if ((rc = udp__socket(&ss, &fd)) != 0)
 			return rc;
-		if ((rc = uv_udp_open(&l->udp, fd)) != 0) {
+		if ((rc = uv_poll_init_socket(s->loop, &l->udp, fd)) != 0) {
 			close(fd);
 			return rc;
 		}
-		if ((rc = uv_udp_recv_start(&l->udp, udp__alloc, udp__recv)) != 0)
+		l->udp.data = l;
+		l->udp_fd = fd;
+		s->cd.open++;
+		if ((rc = uv_poll_start(&l->udp, UV_READABLE, udp__readable)) != 0)
 			return rc;
 	}
 	if (what & DNSD_LISTEN_TCP) {

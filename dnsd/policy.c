@@ -150,6 +150,31 @@ void dnsd__views_done(dnsd_engine *e)
 	}
 }
 
+/* The memo's slot for an address: a multiply or two over its words, not a
+ * byte-wise hash, since the memo is asked on every cached answer. */
+static size_t memo_slot(const struct dnsd_client *c)
+{
+	const uint64_t k = 0x9e3779b97f4a7c15ull;
+	uint64_t a, b = 0;
+
+	if (c->family == 4) {
+		uint32_t w;
+		memcpy(&w, c->addr, 4);
+		a = w;
+	} else {
+		memcpy(&a, c->addr, 8);
+		memcpy(&b, c->addr + 8, 8);
+	}
+	return (size_t)(((a ^ b * k) * k) >> 40) & (DNSD_MEMO_SIZE - 1);
+}
+
+static bool memo_is(const struct dnsd_memo *m, const struct dnsd_client *c)
+{
+	if (m->family != c->family)
+		return false;
+	return c->family == 4 ? memcmp(m->addr, c->addr, 4) == 0 : memcmp(m->addr, c->addr, 16) == 0;
+}
+
 /* The view of an address: the longest matching prefix, remembered per
  * address so a busy resolver costs one probe, not a walk of the trie.
  * -1: none. */
@@ -158,11 +183,10 @@ int32_t dnsd__view_of(dnsd_engine *e, const struct dnsd_client *c)
 	struct dnsd_epoch *ep = &e->epoch;
 	struct dnsd_views *v = e->views;
 	size_t alen = c->family == 4 ? 4 : 16;
-	uint32_t h = pdb_fnv1a32(c->addr, alen);
-	struct dnsd_memo *m = &ep->memo[h & (DNSD_MEMO_SIZE - 1)];
+	struct dnsd_memo *m = &ep->memo[memo_slot(c)];
 	int32_t best;
 
-	if (m->family == c->family && memcmp(m->addr, c->addr, alen) == 0)
+	if (memo_is(m, c))
 		return m->view;
 	if (!e->views_held) {
 		/* Only a map at the epoch's serial and gen gives the views the

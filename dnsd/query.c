@@ -3,6 +3,7 @@
  * (answer.c) -> fit, with the protocol manners of RFC 1034/1035, 6891
  * (EDNS), 2308 (negative answers) and 8482 (ANY). */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -123,13 +124,32 @@ static int policy_snapshot(dnsd_engine *e, uint64_t *serial)
 	return 0;
 }
 
+void dnsd__batch_begin(dnsd_engine *e)
+{
+	e->in_batch = false;
+	e->batch_now = dnsd__now(e);
+	e->batch_version = pdb_version(e->db);
+	e->in_batch = true;
+}
+
+void dnsd__batch_end(dnsd_engine *e)
+{
+	e->in_batch = false;
+}
+
 /* Is the epoch still the newest commit?  Then a cached answer is right
  * without a snapshot: the store's version moves with every commit. */
 static bool epoch_current(const dnsd_engine *e)
 {
-	return e->epoch.serial && e->epoch.zones_gen == e->zones_gen &&
-	       pdb_version(e->db) == e->epoch.version &&
-	       (!e->epoch.next_event || (int64_t)time(NULL) < e->epoch.next_event);
+	uint64_t version = e->in_batch ? e->batch_version : pdb_version(e->db);
+	int64_t now;
+
+	if (!e->epoch.serial || e->epoch.zones_gen != e->zones_gen || version != e->epoch.version)
+		return false;
+	if (!e->epoch.next_event)
+		return true;
+	now = e->in_batch ? e->batch_now : (int64_t)time(NULL);
+	return now < e->epoch.next_event;
 }
 
 static int answer_query(struct dnsd_query *x)
@@ -294,38 +314,75 @@ static ldns_pkt *new_response(const ldns_pkt *q)
 
 /* What a plain query says.  Anything unusual (compression in the question,
  * more than one additional record, an EDNS version other than 0, a class
- * other than IN) is left to the full parser. */
+ * other than IN) is left to the full parser.  The qname goes straight into
+ * the cache key, in lower case; the rest of the key is make_key's. */
 struct plain_query {
 	uint16_t qtype;
 	size_t qname_len;             /* wire length, from offset 12 */
-	uint8_t lname[255];           /* the qname in lower case */
 	bool edns, do_bit;
 	uint16_t payload;
+	struct dnsd_cache_key key;
 };
+
+/* Eight bytes in lower case.  Per byte b below 128, b + (128 - 'A') has
+ * bit 7 set from 'A' up and b + (127 - 'Z') from above 'Z' up; no carry
+ * leaves a byte.  Bytes above 127 are no letters. */
+static uint64_t lower8(uint64_t w)
+{
+	const uint64_t high = 0x8080808080808080ull, low7 = 0x7f7f7f7f7f7f7f7full;
+	const uint64_t ones = 0x0101010101010101ull;
+	uint64_t b7 = w & low7;
+
+	return w | ((((b7 + ones * (128 - 'A')) ^ (b7 + ones * (127 - 'Z'))) & ~w & high) >> 2);
+}
+
+/* Copy the n bytes of a wire name to dst in lower case, eight at a time.
+ * Length bytes (0 to 63) are below 'A' and pass unchanged, so the name
+ * needs no walk label by label.  The last step overlaps the one before
+ * it rather than take fewer bytes: fixed-size copies are single moves. */
+static void name_lower(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	uint64_t w;
+
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = (uint8_t)(src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32 : src[i]);
+		return;
+	}
+	for (size_t i = 0; i + 8 < n; i += 8) {
+		memcpy(&w, src + i, 8);
+		w = lower8(w);
+		memcpy(dst + i, &w, 8);
+	}
+	memcpy(&w, src + n - 8, 8);
+	w = lower8(w);
+	memcpy(dst + n - 8, &w, 8);
+}
 
 static bool parse_plain(const uint8_t *q, size_t len, struct plain_query *p)
 {
 	size_t off = LDNS_HEADER_SIZE;
+	/* The name's last byte (its root label) lies before this: in the
+	 * message, and at most 255 bytes from the name's start. */
+	size_t end = len < LDNS_HEADER_SIZE + 255 ? len : LDNS_HEADER_SIZE + 255;
+	uint8_t l;
 
 	if (LDNS_QDCOUNT(q) != 1 || LDNS_ANCOUNT(q) || LDNS_NSCOUNT(q) || LDNS_ARCOUNT(q) > 1)
 		return false;
-	for (;;) {
-		if (off >= len)
+	/* The labels' lengths only: no pointer (a question has nothing
+	 * before it to point to). */
+	while (off < end && (l = q[off]) != 0) {
+		if (l > 63)
 			return false;
-		uint8_t l = q[off];
-		if (l > 63 || off + 1 + l > len || off + 1 + l - LDNS_HEADER_SIZE > 255)
-			return false;
-		for (size_t i = 0; i <= l; i++) {
-			uint8_t c = q[off + i];
-			p->lname[off - LDNS_HEADER_SIZE + i] = (i && c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-		}
-		off += 1 + l;
-		if (l == 0)
-			break;
+		off += 1u + l;
 	}
+	if (off >= end)
+		return false;
+	off++;   /* the root label */
 	p->qname_len = off - LDNS_HEADER_SIZE;
 	if (len - off < 4 || ldns_read_uint16(q + off + 2) != LDNS_RR_CLASS_IN)
 		return false;
+	name_lower(p->key.qname, q + LDNS_HEADER_SIZE, p->qname_len);
 	p->qtype = ldns_read_uint16(q + off);
 	off += 4;
 	p->edns = p->do_bit = false;
@@ -521,17 +578,23 @@ static size_t fit(const uint8_t *wire, size_t len, size_t limit, uint8_t *out, s
 	return n;
 }
 
-static void make_key(const dnsd_engine *e, const struct plain_query *p, int32_t view,
-                     struct dnsd_cache_key *k)
+/* The key's fields around the qname parse_plain put in it.  Only the
+ * bytes up to the end of the qname are hashed and compared, and the
+ * fields before it have no padding between them: nothing to clear. */
+_Static_assert(offsetof(struct dnsd_cache_key, qname) ==
+               sizeof(unsigned) + sizeof(int32_t) + sizeof(uint16_t) + 3,
+               "no padding before the qname of a cache key");
+
+static void make_key(const dnsd_engine *e, struct plain_query *p, int32_t view)
 {
-	memset(k, 0, sizeof(*k));
+	struct dnsd_cache_key *k = &p->key;
+
 	k->zones_gen = e->zones_gen;
 	k->view = view;
 	k->qtype = p->qtype;
 	k->edns = p->edns;
 	k->do_bit = p->do_bit;
 	k->qname_len = (uint8_t)p->qname_len;
-	memcpy(k->qname, p->lname, p->qname_len);
 }
 
 /* Do answers depend on the querier's view? */
@@ -578,10 +641,10 @@ static size_t serve_cached(const uint8_t *q, const struct plain_query *p, const 
 	return n;
 }
 
-/* Answer from the cache if the key (made into *k) is there. */
-static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_query *p, int32_t view,
+/* Answer from the cache if the key (made into p->key) is there. */
+static bool from_cache(dnsd_engine *e, const uint8_t *q, struct plain_query *p, int32_t view,
                        const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen,
-                       struct dnsd_cache_key *k, enum dnsd_outcome *outcome)
+                       enum dnsd_outcome *outcome)
 {
 	const struct dnsd_cache_deps *deps;
 	const uint8_t *hit;
@@ -589,8 +652,8 @@ static bool from_cache(dnsd_engine *e, const uint8_t *q, const struct plain_quer
 	size_t len;
 	uint8_t tag;
 
-	make_key(e, p, view, k);
-	if (!(hit = dnsd__cache_get(e->cache, k, &len, &until, &deps, &tag)) ||
+	make_key(e, p, view);
+	if (!(hit = dnsd__cache_get(e->cache, &p->key, &len, &until, &deps, &tag)) ||
 	    !dnsd__epoch_holds(&e->epoch, deps))
 		return false;
 	/* The clock is read only for answers that end at a time (a member's
@@ -718,7 +781,6 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	struct fit_info fi = { 0 };
 	struct msg_scan scan;
 	struct plain_query p;
-	struct dnsd_cache_key k;
 	struct dnsd_cache_deps deps;
 	struct dnsd_tsig_ctx tsig;    /* filled by dnsd_tsig_verify, read only then */
 	enum dnsd_outcome outcome = DNSD_OUTCOME_NONE;
@@ -769,12 +831,12 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		if (e->epoch.views_built)
 			view = dnsd__view_of(e, c);
 		if (view != DNSD__VIEW_UNKNOWN &&
-		    from_cache(e, q, &p, view, c, out, cap, outlen, &k, &outcome))
+		    from_cache(e, q, &p, view, c, out, cap, outlen, &outcome))
 			goto count;
 	}
 	snap = snapshot_in_views(e, &serial);
 	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0 &&
-	    from_cache(e, q, &p, view, c, out, cap, outlen, &k, &outcome)) {
+	    from_cache(e, q, &p, view, c, out, cap, outlen, &outcome)) {
 		pdb_read_reset(e->txn);
 		goto count;
 	}
@@ -783,7 +845,7 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	pdb_read_reset(e->txn);
 	ch_counter_add(&e->stats.cache_misses, 1);
 	if (plain && cacheable)
-		dnsd__cache_put(e->cache, &k, wire, wlen, until, &deps, (uint8_t)outcome);
+		dnsd__cache_put(e->cache, &p.key, wire, wlen, until, &deps, (uint8_t)outcome);
 	if (plain)
 		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
 	else if (scan.ntsig)

@@ -15,6 +15,8 @@ void dnsd__hold_until(struct dnsd_query *x, int64_t t)
 
 int64_t dnsd__now(const dnsd_engine *e)
 {
+	if (e->in_batch)
+		return e->batch_now;
 	return e->clock ? e->clock(e->clock_arg) : (int64_t)time(NULL);
 }
 

@@ -23,6 +23,9 @@ static const char zone_head[] =
 
 #define NHOSTS 8
 #define NBIG 15
+/* Names q...q\227x (0 to NHIGH - 1 q's): a byte above 127, which is no
+ * letter and has no case, at every offset of an eight-byte step. */
+#define NHIGH 16
 
 static char zone_text[16384];
 
@@ -38,6 +41,9 @@ static void make_zone(void)
 	for (int i = 0; i < NBIG; i++)
 		n += (size_t)snprintf(zone_text + n, sizeof(zone_text) - n,
 		                      "big IN TXT \"%02d-%050d\"\n", i, 0);
+	for (int at = 0; at < NHIGH; at++)
+		n += (size_t)snprintf(zone_text + n, sizeof(zone_text) - n, "%.*s\\227x IN A 192.0.2.7\n",
+		                      at, "qqqqqqqqqqqqqqqq");
 }
 
 /* ---- the policy ---- */
@@ -256,6 +262,52 @@ static void test_cached_answer_equals_fresh_one_with_query_id_and_case(void **st
 	assert_memory_equal(again + qend, first + qend, n1 - qend);
 }
 
+/* The cache folds the case of ASCII letters only: 0xc3 and 0xe3 differ
+ * by the same bit as 'C' and 'c', yet are different names (RFC 4343 3),
+ * here one that exists and one that does not, at every offset of the
+ * eight-byte steps of the folding; letters there fold. */
+static void test_cache_key_folds_ascii_letters_only(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t out[DNSD_MSG_MAX];
+	struct q_opts o = { .id = 1 };
+	char name[64];
+
+	for (int at = 0; at < NHIGH; at++) {
+		snprintf(name, sizeof(name), "%.*s\xe3x.fed.example", at, "qqqqqqqqqqqqqqqq");
+		ask(f->engine, name, LDNS_RR_TYPE_A, &o, &tcp4, out);
+		assert_int_equal(ANCOUNT(out), 1);
+		snprintf(name, sizeof(name), "%.*s\xc3x.fed.example", at, "qqqqqqqqqqqqqqqq");
+		ask(f->engine, name, LDNS_RR_TYPE_A, &o, &tcp4, out);
+		assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_NXDOMAIN);
+		assert_memory_equal(out + LDNS_HEADER_SIZE + 1, name, (size_t)at + 2);
+		snprintf(name, sizeof(name), "%.*s\xe3X.FED.Example", at, "QqQqQqQqQqQqQqQq");
+		ask(f->engine, name, LDNS_RR_TYPE_A, &o, &tcp4, out);
+		assert_int_equal(ANCOUNT(out), 1);
+		assert_memory_equal(out + LDNS_HEADER_SIZE + 1, name, (size_t)at + 2);
+	}
+}
+
+/* A name of 255 bytes on the wire, the most there may be (RFC 1035
+ * 3.1), is read (and refused: it is no zone's); one of 256 is malformed. */
+static void test_qname_of_255_bytes_is_read_256_is_formerr(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t out[DNSD_MSG_MAX];
+	struct q_opts o = { .id = 9 };
+	char name[300];
+	const char *l63 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+	/* 3 x (1 + 63) + (1 + 61) + the root: 255 bytes. */
+	snprintf(name, sizeof(name), "%s.%s.%s.%.61s", l63, l63, l63, l63);
+	ask(f->engine, name, LDNS_RR_TYPE_A, &o, &tcp4, out);
+	assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_REFUSED);
+	assert_int_equal(out[5], 1);   /* the question, read */
+	snprintf(name, sizeof(name), "%s.%s.%s.%.62s", l63, l63, l63, l63);
+	ask(f->engine, name, LDNS_RR_TYPE_A, &o, &tcp4, out);
+	assert_int_equal(LDNS_RCODE_WIRE(out), LDNS_RCODE_FORMERR);
+}
+
 /* A commit is in the very next answer, cached or not. */
 static void test_commit_changes_the_next_answer(void **state)
 {
@@ -427,6 +479,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cached_answer_equals_fresh_one_with_query_id_and_case,
 		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_key_folds_ascii_letters_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qname_of_255_bytes_is_read_256_is_formerr, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_commit_changes_the_next_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_views_give_fallback_only_to_allowed_member_resolver,
 		                                setup, teardown),

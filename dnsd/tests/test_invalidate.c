@@ -546,6 +546,56 @@ static void test_engine_cache_size_set(void **state)
 	assert_int_equal(dnsd__cache_bytes(f->engine->cache), (size_t)32768 * 16);
 }
 
+/* ---- the cache's sets ---- */
+
+/* Regression: the cache had four ways a set, and the 13,000 answers of
+ * the benchmark's mix put five keys in one of its sets: their answers took
+ * each other's place in turn, and every query of theirs was rendered, and
+ * signed, anew.  Five answers under five keys of one set all stay. */
+static void test_cache_keeps_five_answers_that_share_a_set(void **state)
+{
+	struct dnsd_cache *c = dnsd__cache_new(DNSD_CACHE_SIZE_MIN);
+	struct dnsd_cache_deps deps = { .serial = 1 };
+	const struct dnsd_cache_deps *got;
+	struct dnsd_cache_key k;
+	uint8_t wire[16], outcome, names[5][5];
+	int64_t until;
+	size_t len, set = 0;
+	unsigned found = 0;
+
+	(void)state;
+	assert_non_null(c);
+	memset(&k, 0, sizeof(k));
+	k.view = -1;
+	k.qtype = LDNS_RR_TYPE_SRV;
+	k.qname_len = 5;
+	/* Five three-letter names that fall in one set of the smallest cache
+	 * (of 512 sets: about 34 of the 17,576 names a set). */
+	for (unsigned n = 0; n < 26 * 26 * 26 && found < 5; n++) {
+		const uint8_t name[5] = { 3, (uint8_t)('a' + n / 676), (uint8_t)('a' + n / 26 % 26),
+		                          (uint8_t)('a' + n % 26), 0 };
+		memcpy(k.qname, name, 5);
+		if (found == 0)
+			set = dnsd__cache_set_index(c, &k);
+		if (dnsd__cache_set_index(c, &k) == set)
+			memcpy(names[found++], name, 5);
+	}
+	assert_int_equal(found, 5);
+	for (uint8_t i = 0; i < 5; i++) {
+		memcpy(k.qname, names[i], 5);
+		memset(wire, i, sizeof(wire));
+		dnsd__cache_put(c, &k, wire, sizeof(wire), 0, &deps, 0);
+	}
+	for (uint8_t i = 0; i < 5; i++) {
+		memcpy(k.qname, names[i], 5);
+		const uint8_t *hit = dnsd__cache_get(c, &k, &len, &until, &got, &outcome);
+		assert_non_null(hit);
+		assert_int_equal(len, sizeof(wire));
+		assert_int_equal(hit[0], i);
+	}
+	dnsd__cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -556,6 +606,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_changed_table_grows_with_what_changed, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_engine_cache_size_set, setup, teardown),
+		cmocka_unit_test(test_cache_keeps_five_answers_that_share_a_set),
 		cmocka_unit_test_setup_teardown(test_commit_keeps_cached_answers_of_members_it_did_not_touch,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_static_answer_survives_commit_soa_answer_does_not,
