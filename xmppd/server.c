@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "cfg.h"
@@ -92,6 +93,22 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	xmppd__conn_free_if_done(c);
 }
 
+/* With the whole answer in the kernel already (the usual case: it went in
+ * the read that completed the header), the FIN can follow it at once;
+ * libuv's shutdown would first wait for the socket to be writable, a
+ * change of the poll set and a turn of the loop later.  Returns 0, or
+ * -EAGAIN while bytes are still queued (uv_shutdown() then waits for
+ * them), or -errno. */
+static int half_close_now(struct conn *c)
+{
+	uv_os_fd_t fd;
+
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0 ||
+	    uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+		return -EAGAIN;
+	return shutdown(fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
 /* Say c->v, then half-close and wait a little for the peer to go, so the
  * answer is not lost to a reset caused by unread input.  Returns false if
  * c was closed instead. */
@@ -110,6 +127,10 @@ static bool answer(struct conn *c)
 	c->fds = 0;
 	c->lingering = true;
 	c->s->nlinger++;
+	if (half_close_now(c) == 0) {
+		timer_start(c, LINGER_MS);
+		return true;
+	}
 	if (!(req = malloc(sizeof(*req))) ||
 	    uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
 		free(req);
