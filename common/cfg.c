@@ -417,19 +417,40 @@ int cfg_hostport(const char *host, unsigned port, char *out, size_t cap)
 
 int cfg_sockaddr_format(const struct sockaddr *sa, char *out, size_t cap)
 {
-	char host[INET6_ADDRSTRLEN];
+	/* "[" address "]:" port; xmppd writes one per connection, so the
+	 * family is not found again by parsing the text (cfg_hostport), nor
+	 * the port formatted by snprintf. */
+	char buf[1 + INET6_ADDRSTRLEN + 2 + 5 + 1];
+	char *p = buf + 1, digits[5];
 	unsigned port;
+	size_t n = 0, nd = 0;
 
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		inet_ntop(AF_INET, &s4->sin_addr, p, INET6_ADDRSTRLEN);
 		port = ntohs(s4->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		inet_ntop(AF_INET6, &s6->sin6_addr, p, INET6_ADDRSTRLEN);
 		port = ntohs(s6->sin6_port);
+		*--p = '[';
+		n = 1;
 	} else {
 		return -EINVAL;
 	}
-	return cfg_hostport(host, port, out, cap);
+	n += strlen(p + n);
+	if (sa->sa_family == AF_INET6)
+		p[n++] = ']';
+	p[n++] = ':';
+	do
+		digits[nd++] = (char)('0' + port % 10);
+	while ((port /= 10) != 0);
+	while (nd)
+		p[n++] = digits[--nd];
+	if (cap == 0)
+		return -ENOSPC;
+	size_t k = n < cap ? n : cap - 1;
+	memcpy(out, p, k);
+	out[k] = '\0';
+	return n < cap ? (int)n : -ENOSPC;
 }

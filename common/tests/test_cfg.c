@@ -220,6 +220,12 @@ static void test_addresses(void **state)
 	assert_int_equal(cfg_addr_parse("[2001:db8::5]:5269", &ss), 0);
 	cfg_sockaddr_format((struct sockaddr *)&ss, out, sizeof(out));
 	assert_string_equal(out, "[2001:db8::5]:5269");
+	assert_int_equal(cfg_addr_parse("[::ffff:192.0.2.1]:65535", &ss), 0);
+	assert_int_equal(cfg_sockaddr_format((struct sockaddr *)&ss, out, sizeof(out)), 24);
+	assert_string_equal(out, "[::ffff:192.0.2.1]:65535");
+	/* too small: truncated and terminated, as cfg_hostport() */
+	assert_int_equal(cfg_sockaddr_format((struct sockaddr *)&ss, out, 8), -ENOSPC);
+	assert_string_equal(out, "[::ffff");
 	static const char *const bad[] = { "192.0.2.1", "192.0.2.1:0", "192.0.2.1:65536",
 		"2001:db8::5:53", "[2001:db8::5]53", "[192.0.2.1]:53", "host.example:53",
 		":53", "192.0.2.1:5x", "192.0.2.1:-1" };
