@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,29 +408,73 @@ int cfg_addr_parse(const char *addr, struct sockaddr_storage *ss)
 	return 0;
 }
 
+/* host:port, bracketed for v6, written by hand: both functions below run
+ * once per connection in xmppd, where snprintf() was most of their cost.
+ * Truncates as snprintf() would. */
+static int put_hostport(const char *host, bool v6, unsigned port, char *out, size_t cap)
+{
+	char buf[256 + 16], digits[10];
+	size_t hl = strlen(host), n = 0, nd = 0;
+
+	if (hl > 256) {
+		/* longer than any domain name or address: not worth a buffer */
+		int k = snprintf(out, cap, v6 ? "[%s]:%u" : "%s:%u", host, port);
+		return k < 0 || (size_t)k >= cap ? -ENOSPC : k;
+	}
+	do
+		digits[nd++] = (char)('0' + port % 10);
+	while ((port /= 10) != 0);
+	if (v6)
+		buf[n++] = '[';
+	memcpy(buf + n, host, hl);
+	n += hl;
+	if (v6)
+		buf[n++] = ']';
+	buf[n++] = ':';
+	while (nd)
+		buf[n++] = digits[--nd];
+	if (cap == 0)
+		return -ENOSPC;
+	size_t k = n < cap ? n : cap - 1;
+	memcpy(out, buf, k);
+	out[k] = '\0';
+	return n < cap ? (int)n : -ENOSPC;
+}
+
 int cfg_hostport(const char *host, unsigned port, char *out, size_t cap)
 {
 	struct in6_addr a6;
-	bool v6 = inet_pton(AF_INET6, host, &a6) == 1;
-	int n = snprintf(out, cap, v6 ? "[%s]:%u" : "%s:%u", host, port);
-	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+	/* IPv6 text has a colon; a name or an IPv4 address has none. */
+	bool v6 = strchr(host, ':') && inet_pton(AF_INET6, host, &a6) == 1;
+
+	return put_hostport(host, v6, port, out, cap);
 }
 
 int cfg_sockaddr_format(const struct sockaddr *sa, char *out, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN];
-	unsigned port;
 
 	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		port = ntohs(s4->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
+		/* glibc's inet_ntop() writes IPv4 with sprintf() */
+		const uint8_t *b = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		char *p = host;
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				*p++ = '.';
+			if (b[i] >= 100)
+				*p++ = (char)('0' + b[i] / 100);
+			if (b[i] >= 10)
+				*p++ = (char)('0' + b[i] / 10 % 10);
+			*p++ = (char)('0' + b[i] % 10);
+		}
+		*p = '\0';
+		return put_hostport(host, false, ntohs(((const struct sockaddr_in *)sa)->sin_port),
+		                    out, cap);
+	}
+	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		port = ntohs(s6->sin6_port);
-	} else {
-		return -EINVAL;
+		return put_hostport(host, true, ntohs(s6->sin6_port), out, cap);
 	}
-	return cfg_hostport(host, port, out, cap);
+	return -EINVAL;
 }

@@ -175,7 +175,8 @@ void xmppd__setup_remove(struct conn *c);
 void xmppd__conn_free_if_done(struct conn *c);
 void xmppd__handle_closed(uv_handle_t *h);     /* a close callback: one handle less */
 void xmppd__conn_close(struct conn *c);          /* everything, now */
-/* Write a copy of p to the peer (to: &c->tcp); no memory closes c. */
+/* Write p to the peer (to: &c->tcp): what the socket takes at once, and a
+ * copy of the rest queued behind; no memory closes c. */
 void xmppd__send_raw(struct conn *c, uv_tcp_t *to, const void *p, size_t n);
 
 /* ---- stream.c ---- */

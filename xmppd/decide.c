@@ -237,14 +237,19 @@ static void puts_(struct out *o, const char *s)
 /* Character data and attribute values (quoted with '). */
 static void escaped(struct out *o, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
+	for (;;) {
+		/* names and texts are mostly plain: copy the runs whole */
+		size_t run = strcspn(s, "<>&'\"");
+		put(o, s, run);
+		s += run;
+		if (!*s)
+			return;
+		switch (*s++) {
 		case '<':  puts_(o, "&lt;"); break;
 		case '>':  puts_(o, "&gt;"); break;
 		case '&':  puts_(o, "&amp;"); break;
 		case '\'': puts_(o, "&apos;"); break;
 		case '"':  puts_(o, "&quot;"); break;
-		default:   put(o, s, 1);
 		}
 	}
 }

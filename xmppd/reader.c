@@ -4,7 +4,20 @@
  * a name can never be confused with one holding a space.  The reader stops
  * the parser (resumably) at every event, so one call reports one event;
  * expat keeps the bytes after it (it copies its input) and the next call
- * resumes on them before taking new ones. */
+ * resumes on them before taking new ones.
+ *
+ * Namespace processing costs expat about a fifth of a stream header, and a
+ * stream is mostly decided on its header alone.  So a header is first read
+ * by a parser without namespaces, which takes only the plain form: the
+ * stream element's prefix bound on it to the streams namespace, the default
+ * namespace jabber:server, ASCII names, no other prefix but xml.  On such a
+ * start tag the namespace parser would find exactly the same (the names
+ * are namespace-well-formed and every prefix is bound where it is used).
+ * Anything else (another form, an error, a comment, a header that does
+ * not come whole in the first bytes read) is read again from its first
+ * byte by the namespace parser, which decides; and so is the whole stream
+ * once more than its header is read (the <starttls/> after the features).
+ * The first bytes are kept for that. */
 #include <errno.h>
 #include <expat.h>
 #include <stdlib.h>
@@ -18,7 +31,13 @@
 #define SEP '\x01'
 
 struct xmppd_reader {
-	XML_Parser p;
+	XML_Parser p;                    /* the one in use: fast or ns */
+	XML_Parser fast, ns;             /* without and with namespaces */
+	bool plain;                      /* p is fast */
+	bool ns_used;                    /* ns has parsed since its last reset */
+	bool declined;                   /* fast met what only ns may judge */
+	char *seen;                      /* what fast was fed, to replay */
+	size_t nseen, seen_cap;
 	size_t max, fed;
 	unsigned depth;
 	bool header_done;
@@ -34,6 +53,13 @@ static void stop(struct xmppd_reader *r, enum xmppd_event ev)
 {
 	r->pending = ev;
 	XML_StopParser(r->p, ev == XMPPD_EV_ERROR ? XML_FALSE : XML_TRUE);
+}
+
+/* The fast parser leaves this stream to the namespace parser. */
+static void decline(struct xmppd_reader *r)
+{
+	r->declined = true;
+	XML_StopParser(r->p, XML_FALSE);
 }
 
 static void refuse(struct xmppd_reader *r, enum xmppd_cond c, const char *why)
@@ -75,8 +101,8 @@ static void header_attrs(struct xmppd_reader *r, const XML_Char **attrs)
 {
 	for (size_t i = 0; attrs[i]; i += 2) {
 		const char *k = attrs[i], *v = attrs[i + 1];
-		if (strchr(k, SEP))
-			continue;   /* a namespaced attribute: not ours to read */
+		if (strchr(k, r->plain ? ':' : SEP))
+			continue;   /* a namespaced attribute (or a declaration): not ours to read */
 		if (!strcmp(k, "from") || !strcmp(k, "to")) {
 			bool from = k[0] == 'f';
 			if (strlen(v) > XMPPD_NAME_MAX) {
@@ -96,11 +122,86 @@ static void header_attrs(struct xmppd_reader *r, const XML_Char **attrs)
 	}
 }
 
+/* An NCName of ASCII letters, digits, '-', '.', '_' (n bytes): stricter
+ * than XML, so that whatever passes is a name to both parsers. */
+static bool plain_ncname(const char *s, size_t n)
+{
+	if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* The stream's start tag read without namespaces (name as written, the
+ * attributes with the declarations among them): is it the plain form, in
+ * which the namespace parser would see <stream> in NS_STREAMS with the
+ * default namespace jabber:server and no unbound prefix?  Declarations
+ * that bind xml or xmlns, bind to their namespaces, or undeclare a prefix
+ * are left to it, as is any prefixed attribute but xml's. */
+static bool plain_header(const char *name, const XML_Char **attrs)
+{
+	const char *colon = strchr(name, ':');
+	size_t plen = colon ? (size_t)(colon - name) : 0;
+	bool dflt = false, bound = false;
+
+	if (!colon || !plain_ncname(name, plen) || strcmp(colon + 1, "stream"))
+		return false;
+	for (size_t i = 0; attrs[i]; i += 2) {
+		const char *k = attrs[i], *v = attrs[i + 1], *c = strchr(k, ':');
+		if (!c) {
+			if (!plain_ncname(k, strlen(k)))
+				return false;
+			if (!strcmp(k, "xmlns")) {
+				if (strcmp(v, "jabber:server"))
+					return false;
+				dflt = true;
+			}
+			continue;
+		}
+		const char *local = c + 1;
+		size_t klen = (size_t)(c - k);
+		if (!plain_ncname(local, strlen(local)))
+			return false;
+		if (klen == 3 && !strncmp(k, "xml", 3))
+			continue;   /* xml:lang: bound by XML Namespaces itself */
+		if (klen != 5 || strncmp(k, "xmlns", 5))
+			return false;
+		if (!strcmp(local, "xml") || !strcmp(local, "xmlns") || !*v ||
+		    !strcmp(v, "http://www.w3.org/XML/1998/namespace") ||
+		    !strcmp(v, "http://www.w3.org/2000/xmlns/"))
+			return false;
+		if (strlen(local) == plen && !strncmp(local, name, plen)) {
+			if (strcmp(v, NS_STREAMS))
+				return false;
+			bound = true;
+		}
+	}
+	return dflt && bound;
+}
+
 static void XMLCALL on_start(void *arg, const XML_Char *name, const XML_Char **attrs)
 {
 	struct xmppd_reader *r = arg;
 
 	r->depth++;
+	if (r->plain) {
+		/* the stream element: fast stops here, one way or the other */
+		if (!plain_header(name, attrs)) {
+			decline(r);
+			return;
+		}
+		header_attrs(r, attrs);
+		if (r->pending != XMPPD_EV_ERROR) {
+			r->header_done = true;
+			stop(r, XMPPD_EV_HEADER);
+		}
+		return;
+	}
 	if (r->depth == 1) {
 		if (!is(name, NS_STREAMS, "stream")) {
 			refuse(r, XMPPD_COND_INVALID_NAMESPACE,
@@ -143,23 +244,33 @@ static void XMLCALL on_ns(void *arg, const XML_Char *prefix, const XML_Char *uri
 		r->default_ns_ok = uri && !strcmp(uri, "jabber:server");
 }
 
+/* Restricted XML is judged by the namespace parser: the fast one may not
+ * see the same (a name that is not namespace-well-formed comes first). */
+static void restricted(struct xmppd_reader *r, const char *why)
+{
+	if (r->plain)
+		decline(r);
+	else
+		refuse(r, XMPPD_COND_RESTRICTED_XML, why);
+}
+
 static void XMLCALL on_doctype(void *arg, const XML_Char *name, const XML_Char *sysid,
                                const XML_Char *pubid, int has_internal)
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal;
-	refuse(arg, XMPPD_COND_RESTRICTED_XML, "a document type declaration");
+	restricted(arg, "a document type declaration");
 }
 
 static void XMLCALL on_comment(void *arg, const XML_Char *data)
 {
 	(void)data;
-	refuse(arg, XMPPD_COND_RESTRICTED_XML, "a comment");
+	restricted(arg, "a comment");
 }
 
 static void XMLCALL on_pi(void *arg, const XML_Char *target, const XML_Char *data)
 {
 	(void)target, (void)data;
-	refuse(arg, XMPPD_COND_RESTRICTED_XML, "a processing instruction");
+	restricted(arg, "a processing instruction");
 }
 
 /* Entities can only be declared in a DTD, which is refused above; this
@@ -170,7 +281,7 @@ static void XMLCALL on_entity(void *arg, const XML_Char *name, int pe, const XML
 {
 	(void)name, (void)pe, (void)value, (void)len, (void)base, (void)sysid, (void)pubid,
 		(void)notation;
-	refuse(arg, XMPPD_COND_RESTRICTED_XML, "an entity declaration");
+	restricted(arg, "an entity declaration");
 }
 
 /* Expat salts its hash tables against collision floods, reading
@@ -193,26 +304,45 @@ static __thread struct {
 	unsigned n;
 } pool;
 
-/* A parser as new: r's own after a reset (it keeps its namespace
- * separator), or a new one. */
+/* Make *pp a parser as new, with namespaces or without, and ours: reset
+ * if it has parsed since (dirty), made if there is none. */
+static int prepare(struct xmppd_reader *r, XML_Parser *pp, bool ns, bool dirty)
+{
+	XML_Parser p = *pp;
+
+	if (p && dirty && XML_ParserReset(p, "UTF-8") != XML_TRUE) {
+		XML_ParserFree(p);
+		p = NULL;
+	}
+	if (!p && !(p = ns ? XML_ParserCreateNS("UTF-8", SEP) : XML_ParserCreate("UTF-8"))) {
+		*pp = NULL;
+		return -ENOMEM;
+	}
+	*pp = p;
+	XML_SetHashSalt(p, hash_salt());
+	XML_SetUserData(p, r);
+	XML_SetElementHandler(p, on_start, on_end);
+	if (ns)
+		XML_SetStartNamespaceDeclHandler(p, on_ns);
+	XML_SetStartDoctypeDeclHandler(p, on_doctype);
+	XML_SetCommentHandler(p, on_comment);
+	XML_SetProcessingInstructionHandler(p, on_pi);
+	XML_SetEntityDeclHandler(p, on_entity);
+	/* No external entities, ever. */
+	XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+	return 0;
+}
+
+/* The reader as new, on the fast parser.  The namespace parser is reset
+ * only when it is next needed. */
 static int setup(struct xmppd_reader *r)
 {
-	if (r->p && XML_ParserReset(r->p, "UTF-8") != XML_TRUE) {
-		XML_ParserFree(r->p);
-		r->p = NULL;
-	}
-	if (!r->p && !(r->p = XML_ParserCreateNS("UTF-8", SEP)))
+	if (prepare(r, &r->fast, false, true) != 0)
 		return -ENOMEM;
-	XML_SetHashSalt(r->p, hash_salt());
-	XML_SetUserData(r->p, r);
-	XML_SetElementHandler(r->p, on_start, on_end);
-	XML_SetStartNamespaceDeclHandler(r->p, on_ns);
-	XML_SetStartDoctypeDeclHandler(r->p, on_doctype);
-	XML_SetCommentHandler(r->p, on_comment);
-	XML_SetProcessingInstructionHandler(r->p, on_pi);
-	XML_SetEntityDeclHandler(r->p, on_entity);
-	/* No external entities, ever. */
-	XML_SetParamEntityParsing(r->p, XML_PARAM_ENTITY_PARSING_NEVER);
+	r->p = r->fast;
+	r->plain = true;
+	r->declined = false;
+	r->nseen = 0;
 	r->fed = 0;
 	r->depth = 0;
 	r->header_done = false;
@@ -223,6 +353,30 @@ static int setup(struct xmppd_reader *r)
 	r->tls_element = false;
 	memset(&r->h, 0, sizeof(r->h));
 	return 0;
+}
+
+/* Go over to the namespace parser, at the first byte. */
+static int to_ns(struct xmppd_reader *r)
+{
+	if (prepare(r, &r->ns, true, r->ns_used) != 0)
+		return -ENOMEM;
+	r->ns_used = true;
+	r->p = r->ns;
+	r->plain = false;
+	r->declined = false;
+	r->depth = 0;
+	r->default_ns_ok = false;
+	r->tls_element = false;
+	r->pending = XMPPD_EV_MORE;
+	return 0;
+}
+
+static void destroy(struct xmppd_reader *r)
+{
+	XML_ParserFree(r->fast);
+	XML_ParserFree(r->ns);
+	free(r->seen);
+	free(r);
 }
 
 int xmppd_reader_new(size_t max, xmppd_reader **out)
@@ -237,32 +391,36 @@ int xmppd_reader_new(size_t max, xmppd_reader **out)
 		return -ENOMEM;
 	r->max = max;
 	if (setup(r) != 0) {
-		free(r);
+		destroy(r);
 		return -ENOMEM;
 	}
 	*out = r;
 	return 0;
 }
 
+/* What a pooled reader keeps of its replay buffer: a header's worth. */
+#define SEEN_KEEP 16384
+
 void xmppd_reader_free(xmppd_reader *r)
 {
 	if (!r)
 		return;
 	if (pool.n < POOL_MAX) {
+		if (r->seen_cap > SEEN_KEEP) {
+			free(r->seen);
+			r->seen = NULL;
+			r->seen_cap = 0;
+		}
 		pool.v[pool.n++] = r;
 		return;
 	}
-	XML_ParserFree(r->p);
-	free(r);
+	destroy(r);
 }
 
 void xmppd_reader_pool_drain(void)
 {
-	while (pool.n) {
-		struct xmppd_reader *r = pool.v[--pool.n];
-		XML_ParserFree(r->p);
-		free(r);
-	}
+	while (pool.n)
+		destroy(pool.v[--pool.n]);
 }
 
 int xmppd_reader_reset(xmppd_reader *r)
@@ -270,6 +428,41 @@ int xmppd_reader_reset(xmppd_reader *r)
 	if (!r)
 		return -EINVAL;
 	return setup(r);
+}
+
+/* Keep what the fast parser is fed, to replay it. */
+static int keep(struct xmppd_reader *r, const char *p, size_t n)
+{
+	if (n > r->seen_cap - r->nseen) {
+		size_t cap = r->seen_cap ? r->seen_cap : 512;
+		while (cap - r->nseen < n)
+			cap *= 2;
+		char *q = realloc(r->seen, cap);
+		if (!q)
+			return -ENOMEM;
+		r->seen = q;
+		r->seen_cap = cap;
+	}
+	memcpy(r->seen + r->nseen, p, n);
+	r->nseen += n;
+	return 0;
+}
+
+/* Everything the fast parser took, read again by the namespace parser. */
+static enum XML_Status replay(struct xmppd_reader *r)
+{
+	if (to_ns(r) != 0)
+		return XML_STATUS_ERROR;
+	r->header_done = false;
+	memset(&r->h, 0, sizeof(r->h));
+	return XML_Parse(r->p, r->seen, (int)r->nseen, XML_FALSE);
+}
+
+static enum xmppd_event out_of_memory(struct xmppd_reader *r)
+{
+	r->cond = XMPPD_COND_INTERNAL_SERVER_ERROR;
+	r->why = "out of memory";
+	return r->pending = XMPPD_EV_ERROR;
 }
 
 static enum xmppd_cond cond_of(enum XML_Error e, const char **why)
@@ -291,7 +484,7 @@ static enum xmppd_cond cond_of(enum XML_Error e, const char **why)
 
 enum xmppd_event xmppd_reader_feed(xmppd_reader *r, const void *buf, size_t len, size_t *used)
 {
-	size_t take;
+	size_t take = 0;
 	enum XML_Status st;
 
 	if (used)
@@ -300,6 +493,16 @@ enum xmppd_event xmppd_reader_feed(xmppd_reader *r, const void *buf, size_t len,
 		return XMPPD_EV_ERROR;
 	if (r->pending == XMPPD_EV_ERROR)
 		return XMPPD_EV_ERROR;
+	if (r->plain && r->header_done) {
+		/* More than the header: the namespace parser takes the stream
+		 * over, and stops where the fast one did, on the header again,
+		 * which was told already. */
+		st = replay(r);
+		if (r->plain)
+			return out_of_memory(r);
+		if (st != XML_STATUS_SUSPENDED || r->pending != XMPPD_EV_HEADER)
+			goto judged;   /* cannot be, as it read the same bytes */
+	}
 	XML_ParsingStatus ps;
 	XML_GetParsingStatus(r->p, &ps);
 	r->pending = XMPPD_EV_MORE;
@@ -321,8 +524,24 @@ enum xmppd_event xmppd_reader_feed(xmppd_reader *r, const void *buf, size_t len,
 			return r->pending = XMPPD_EV_ERROR;
 		}
 		r->fed += take;
+		if (r->plain && keep(r, buf, take) != 0)
+			return out_of_memory(r);
 		st = XML_Parse(r->p, buf, (int)take, XML_FALSE);
+		if (r->plain && (r->declined ||
+		                 (r->pending != XMPPD_EV_HEADER && r->pending != XMPPD_EV_ERROR) ||
+		                 (st == XML_STATUS_ERROR && r->pending != XMPPD_EV_ERROR))) {
+			/* Not the plain form, not XML, not the whole header in
+			 * the first bytes, or the stream closed in its header
+			 * (<stream/>): the namespace parser judges.  Only a whole
+			 * start tag shows that its names are namespace-well-formed,
+			 * where the namespace parser refuses a bad name at its
+			 * first wrong byte. */
+			st = replay(r);
+			if (r->plain)
+				return out_of_memory(r);
+		}
 	}
+judged:
 	if (used)
 		*used = take;
 	if (st == XML_STATUS_ERROR && r->pending != XMPPD_EV_ERROR) {

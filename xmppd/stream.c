@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <openssl/err.h>
 
 #include "conn.h"
@@ -34,14 +35,62 @@ static void send_text(struct conn *c, const char *p, size_t n)
 
 /* ---- the answer ---- */
 
+/* The decision's log line, built by hand and written with one write(2).
+ * fprintf() on the unbuffered stderr formats into a buffer of its own
+ * under stdio's lock and cost as much as the whole answer; one write keeps
+ * the line whole among other writers, and it is made before the answer,
+ * so the log tells a decision before the peer can see it. */
+struct line {
+	size_t n;
+	char b[1536];   /* the longest line (names, target, peer) fits */
+};
+
+static void put(struct line *l, const char *s)
+{
+	size_t k = strlen(s);
+
+	if (k > sizeof(l->b) - 1 - l->n)
+		k = sizeof(l->b) - 1 - l->n;
+	memcpy(l->b + l->n, s, k);
+	l->n += k;
+}
+
+static void line_write(struct line *l)
+{
+	l->b[l->n++] = '\n';
+	for (size_t off = 0; off < l->n;) {
+		ssize_t w = write(STDERR_FILENO, l->b + off, l->n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;   /* nowhere to log: the answer goes on */
+		off += (size_t)w;
+	}
+}
+
 static void log_decision(struct conn *c, const struct xmppd_verdict *v)
 {
+	struct line l;
+
 	xmppd__stats_decision(&c->s->stats, v);
-	fprintf(stderr, "xmppd: peer=%s from=%s to=%s outcome=%s rule=%s action=%s%s%s\n", c->peer,
-	        v->from[0] ? v->from : "-", v->to[0] ? v->to : "-", v->outcome ? v->outcome : "error",
-	        v->rule ? v->rule : "-", v->relay ? "relay" : xmppd_cond_name(v->cond),
-	        v->relay || v->cond == XMPPD_COND_SEE_OTHER_HOST ? " target=" : "",
-	        v->relay ? v->targets[0].host : v->cond == XMPPD_COND_SEE_OTHER_HOST ? v->target : "");
+	l.n = 0;
+	put(&l, "xmppd: peer=");
+	put(&l, c->peer);
+	put(&l, " from=");
+	put(&l, v->from[0] ? v->from : "-");
+	put(&l, " to=");
+	put(&l, v->to[0] ? v->to : "-");
+	put(&l, " outcome=");
+	put(&l, v->outcome ? v->outcome : "error");
+	put(&l, " rule=");
+	put(&l, v->rule ? v->rule : "-");
+	put(&l, " action=");
+	put(&l, v->relay ? "relay" : xmppd_cond_name(v->cond));
+	if (v->relay || v->cond == XMPPD_COND_SEE_OTHER_HOST) {
+		put(&l, " target=");
+		put(&l, v->relay ? v->targets[0].host : v->target);
+	}
+	line_write(&l);
 }
 
 bool xmppd__stream_answer(struct conn *c)

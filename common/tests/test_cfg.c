@@ -220,6 +220,12 @@ static void test_addresses(void **state)
 	assert_int_equal(cfg_addr_parse("[2001:db8::5]:5269", &ss), 0);
 	cfg_sockaddr_format((struct sockaddr *)&ss, out, sizeof(out));
 	assert_string_equal(out, "[2001:db8::5]:5269");
+	assert_int_equal(cfg_addr_parse("[::ffff:192.0.2.1]:65535", &ss), 0);
+	assert_int_equal(cfg_sockaddr_format((struct sockaddr *)&ss, out, sizeof(out)), 24);
+	assert_string_equal(out, "[::ffff:192.0.2.1]:65535");
+	/* too small: truncated and terminated, as cfg_hostport() */
+	assert_int_equal(cfg_sockaddr_format((struct sockaddr *)&ss, out, 8), -ENOSPC);
+	assert_string_equal(out, "[::ffff");
 	static const char *const bad[] = { "192.0.2.1", "192.0.2.1:0", "192.0.2.1:65536",
 		"2001:db8::5:53", "[2001:db8::5]53", "[192.0.2.1]:53", "host.example:53",
 		":53", "192.0.2.1:5x", "192.0.2.1:-1" };
@@ -231,6 +237,24 @@ static void test_addresses(void **state)
 	cfg_hostport("2001:db8::5", 5269, out, sizeof(out));
 	assert_string_equal(out, "[2001:db8::5]:5269");
 	assert_int_equal(cfg_hostport("xmpp.b.example", 5269, out, 8), -ENOSPC);
+	assert_string_equal(out, "xmpp.b.");
+	assert_int_equal(cfg_hostport("xmpp.b.example", 5269, out, 20), 19);
+	assert_int_equal(cfg_hostport("xmpp.b.example", 5269, out, 19), -ENOSPC);
+	assert_string_equal(out, "xmpp.b.example:526");
+	char longname[300], longout[320];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(cfg_hostport(longname, 5269, longout, sizeof(longout)), 304);
+	assert_string_equal(longout + 299, ":5269");
+	assert_int_equal(cfg_hostport("a:b", 1, out, sizeof(out)), 5);   /* not IPv6: no brackets */
+	assert_string_equal(out, "a:b:1");
+	assert_int_equal(cfg_addr_parse("10.0.255.9:0", &ss), -EINVAL);
+	assert_int_equal(cfg_addr_parse("10.0.255.9:7", &ss), 0);
+	assert_int_equal(cfg_sockaddr_format((struct sockaddr *)&ss, out, sizeof(out)), 12);
+	assert_string_equal(out, "10.0.255.9:7");
+	assert_int_equal(cfg_addr_parse("0.0.0.0:65535", &ss), 0);
+	cfg_sockaddr_format((struct sockaddr *)&ss, out, sizeof(out));
+	assert_string_equal(out, "0.0.0.0:65535");
 }
 
 /* The second pass of both daemons: values taken, and the exit codes. */

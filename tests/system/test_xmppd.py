@@ -79,6 +79,29 @@ def test_ids_differ(xmppd):
     assert len(ids) == 5
 
 
+def test_answer_ends_with_fin_and_the_peer_may_still_close_its_stream(xmppd):
+    """The answer goes out in the read that completes the header and the
+    FIN right after it, yet xmppd still reads: bytes the peer sent behind
+    its header, and its own closing tag after our FIN, meet no reset that
+    could cut the answer short (RFC 6120 4.4)."""
+    for _ in range(5):
+        with connect(xmppd.port) as s:
+            s.sendall(header("alpha.fed.example", "delta.fed.example").encode())
+            # a peer that does not wait for our header before going on
+            s.sendall(b"<db:result xmlns:db='jabber:server:dialback' from='alpha.fed.example' "
+                      b"to='delta.fed.example'>key</db:result>")
+            data = b""
+            while True:
+                chunk = s.recv(4096)   # a reset raises here
+                if not chunk:
+                    break
+                data += chunk
+            assert data.endswith(b"</stream:stream>")
+            assert b"see-other-host" in data
+            s.sendall(b"</stream:stream>")
+            assert not peer_reset(s, within=0.3)
+
+
 @pytest.mark.parametrize("frm,to,cond,rule", [
     ("alpha.fed.example", "beta.fed.example", "policy-violation", "override-deny"),
     ("beta.fed.example", "alpha.fed.example", "policy-violation", "override-deny"),

@@ -201,6 +201,83 @@ static void test_reused_reader_starts_clean(void **state)
 	xmppd_reader_pool_drain();
 }
 
+/* A header is read first without namespaces when it is in the plain form;
+ * every other form is judged by the namespace parser from its first byte.
+ * Either way the reader must say what a namespace-aware reader says: the
+ * prefix and the declarations decide, not the spelling. */
+static void test_plain_and_namespaced_headers_read_alike(void **state)
+{
+	static const struct {
+		const char *text;
+		enum xmppd_event ev;
+		enum xmppd_cond cond;   /* for XMPPD_EV_ERROR */
+		const char *to;         /* for XMPPD_EV_HEADER */
+	} cases[] = {
+		/* another prefix for the streams namespace, and xml:lang */
+		{ "<s:stream xmlns='jabber:server' xmlns:s='http://etherx.jabber.org/streams' "
+		  "xml:lang='en' to='b.example' version='1.0'>", XMPPD_EV_HEADER, 0, "b.example" },
+		/* a namespaced 'to' is not the stream's */
+		{ HEAD "xmlns:x='urn:x' x:to='evil.example' to='b.example' version='1.0'>",
+		  XMPPD_EV_HEADER, 0, "b.example" },
+		{ HEAD "y:to='evil.example' to='b.example' version='1.0'>", XMPPD_EV_ERROR,
+		  XMPPD_COND_BAD_NAMESPACE_PREFIX, NULL },
+		/* the prefix bound to something else, or undeclared */
+		{ "<stream:stream xmlns='jabber:server' xmlns:stream='urn:other' to='b.example'>",
+		  XMPPD_EV_ERROR, XMPPD_COND_INVALID_NAMESPACE, NULL },
+		{ "<stream:stream xmlns='jabber:server' xmlns:stream='' to='b.example'>",
+		  XMPPD_EV_ERROR, XMPPD_COND_NOT_WELL_FORMED, NULL },
+		{ HEAD "xmlns:xml='urn:x' to='b.example'>", XMPPD_EV_ERROR,
+		  XMPPD_COND_NOT_WELL_FORMED, NULL },
+		/* names that are XML but not namespace-well-formed */
+		{ "<stream:stream:x xmlns='jabber:server' "
+		  "xmlns:stream='http://etherx.jabber.org/streams' to='b.example'>",
+		  XMPPD_EV_ERROR, XMPPD_COND_NOT_WELL_FORMED, NULL },
+		{ HEAD "a:b:c='1' to='b.example'>", XMPPD_EV_ERROR, XMPPD_COND_NOT_WELL_FORMED, NULL },
+		/* the same local name twice in one namespace */
+		{ HEAD "xmlns:p='urn:x' xmlns:q='urn:x' p:a='1' q:a='2' to='b.example'>",
+		  XMPPD_EV_ERROR, XMPPD_COND_NOT_WELL_FORMED, NULL },
+		/* a stream that ends in its own start tag */
+		{ HEAD "to='b.example' version='1.0'/>", XMPPD_EV_CLOSED, 0, NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t step = 1; step <= 4096; step *= 4096) {
+			xmppd_reader *r;
+			assert_int_equal(xmppd_reader_new(8192, &r), 0);
+			enum xmppd_event ev = run(r, cases[i].text, step);
+			if (ev != cases[i].ev)
+				fail_msg("case %zu (step %zu): event %d, wanted %d", i, step, ev, cases[i].ev);
+			if (ev == XMPPD_EV_ERROR && xmppd_reader_error(r, NULL) != cases[i].cond)
+				fail_msg("case %zu (step %zu): %s", i, step,
+				         xmppd_cond_name(xmppd_reader_error(r, NULL)));
+			if (ev == XMPPD_EV_HEADER)
+				assert_string_equal(xmppd_reader_header(r)->to, cases[i].to);
+			xmppd_reader_free(r);
+		}
+	}
+}
+
+/* The rest of a stream read after a plain header (STARTTLS offered): the
+ * namespace parser takes over behind the header, which is not told twice. */
+static void test_plain_header_then_starttls_in_one_read(void **state)
+{
+	const char *s = "<s:stream xmlns='jabber:server' xmlns:s='http://etherx.jabber.org/streams' "
+	                "to='b.example' version='1.0'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+	                "<x:y/>";
+	xmppd_reader *r;
+	size_t used;
+
+	(void)state;
+	assert_int_equal(xmppd_reader_new(8192, &r), 0);
+	assert_int_equal(xmppd_reader_feed(r, s, strlen(s), &used), XMPPD_EV_HEADER);
+	assert_int_equal(xmppd_reader_feed(r, NULL, 0, &used), XMPPD_EV_STARTTLS);
+	/* an unbound prefix after it is seen with namespaces */
+	assert_int_equal(xmppd_reader_feed(r, NULL, 0, &used), XMPPD_EV_ERROR);
+	assert_int_equal(xmppd_reader_error(r, NULL), XMPPD_COND_BAD_NAMESPACE_PREFIX);
+	xmppd_reader_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +287,8 @@ int main(void)
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_long_names),
 		cmocka_unit_test(test_reused_reader_starts_clean),
+		cmocka_unit_test(test_plain_and_namespaced_headers_read_alike),
+		cmocka_unit_test(test_plain_header_then_starttls_in_one_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
