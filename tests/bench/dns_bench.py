@@ -26,6 +26,7 @@ the end; each run stops after SECONDS.
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -100,16 +101,48 @@ def check_answer(port, name):
 
 TCP = False
 PIN = False
+RATE = 0   # --rate: queries per second dnsperf offers (-Q); 0: as many as answered
+CPU = {}   # name: (server's CPU, dnsperf's CPU), in cores, over its run
 
 
 def pinned(cpu, cmd):
     return ["taskset", "-c", str(cpu), *cmd] if PIN else cmd
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds used so far by a process and every live
+    process below it (NSD answers from a child it forks)."""
+    stats = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(d)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, ticks, grew = {pid}, 0, True
+    while grew:
+        grew = False
+        for p, (ppid, _) in stats.items():
+            if ppid in tree and p not in tree:
+                tree.add(p)
+                grew = True
+    for p in tree:
+        ticks += stats.get(p, (0, 0))[1]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def dnsperf(port, queries, seconds):
     mode = ["-m", "tcp", "-c", "4"] if TCP else ["-c", "1"]
     r = subprocess.run(pinned(1, ["dnsperf", "-s", HOST, "-p", str(port), "-d", queries,
-                                  "-l", str(seconds), "-T", "1", *mode, "-q", "200"]),
+                                  "-l", str(seconds), "-T", "1", *mode, "-q", "200",
+                                  *(["-Q", str(RATE)] if RATE else [])]),
                        capture_output=True, text=True, timeout=seconds + 60)
     m = re.search(r"Queries per second:\s+([\d.]+)", r.stdout)
     lost = re.search(r"Queries lost:\s+(\d+)", r.stdout)
@@ -129,7 +162,13 @@ def run_server(name, cmd, port, work, seconds, echo=False):
         else:
             wait_up(port, proc, name)
             check_answer(port, name)
-        return dnsperf(port, os.path.join(work, "queries"), seconds)
+        # How busy each side was: a server short of its whole core was not
+        # what limited the rate (with --pin, each has one core).
+        server0, load0, t0 = cpu_seconds(proc.pid), children_cpu(), time.monotonic()
+        qps, lost = dnsperf(port, os.path.join(work, "queries"), seconds)
+        wall = time.monotonic() - t0
+        CPU[name] = ((cpu_seconds(proc.pid) - server0) / wall, (children_cpu() - load0) / wall)
+        return qps, lost
     finally:
         stop(proc, log)
 
@@ -194,9 +233,13 @@ zone:
 
 
 def main():
-    global TCP, PIN
+    global TCP, PIN, RATE
     args = sys.argv[1:]
     TCP, PIN = "--tcp" in args, "--pin" in args
+    if "--rate" in args:
+        i = args.index("--rate")
+        RATE = int(args[i + 1])
+        del args[i:i + 2]
     echo = None
     if "--echo" in args:
         i = args.index("--echo")
@@ -235,7 +278,10 @@ def main():
               f"{' over TCP on 4 connections' if TCP else ''}{', pinned' if PIN else ''}, "
               "10% unknown names")
         for name, (qps, lost) in results.items():
-            print(f"  {name:5s} {qps:12.0f} qps   ({lost} lost)")
+            server_cpu, load_cpu = CPU.get(name, (0, 0))
+            print(f"  {name:5s} {qps:12.0f} qps   ({lost} lost)   CPU: server {server_cpu:4.0%}, "
+                  f"dnsperf {load_cpu:4.0%}; server CPU per answer "
+                  f"{server_cpu / qps * 1e6 if server_cpu else float('nan'):.2f} us")
         best = max(results["knot"][0], results["nsd"][0])
         print(f"  dnsd / best of Knot DNS and NSD: {results['dnsd'][0] / best:.2f}x")
         if "echo" in results:
