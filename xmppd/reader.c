@@ -433,6 +433,8 @@ int xmppd_reader_reset(xmppd_reader *r)
 /* Keep what the fast parser is fed, to replay it. */
 static int keep(struct xmppd_reader *r, const char *p, size_t n)
 {
+	if (n == 0)
+		return 0;   /* nothing kept yet is no buffer at all */
 	if (n > r->seen_cap - r->nseen) {
 		size_t cap = r->seen_cap ? r->seen_cap : 512;
 		while (cap - r->nseen < n)

@@ -260,6 +260,26 @@ static void test_plain_and_namespaced_headers_read_alike(void **state)
 
 /* The rest of a stream read after a plain header (STARTTLS offered): the
  * namespace parser takes over behind the header, which is not told twice. */
+/* Regression (fuzz_stream): a feed of no bytes to a reader that had kept
+ * none added zero to its null buffer, which is undefined (UBSan says
+ * so).  Nothing fed is nothing kept, and the header that follows reads as
+ * ever. */
+static void test_empty_feed_before_any_byte_keeps_nothing(void **state)
+{
+	const char *s = HEAD "from='a.example' to='b.example' version='1.0'>";
+	xmppd_reader *r;
+	size_t used = 1;
+
+	(void)state;
+	xmppd_reader_pool_drain();   /* a new reader, not one that kept bytes before */
+	assert_int_equal(xmppd_reader_new(8192, &r), 0);
+	assert_int_equal(xmppd_reader_feed(r, s, 0, &used), XMPPD_EV_MORE);
+	assert_int_equal(used, 0);
+	assert_int_equal(run(r, s, strlen(s)), XMPPD_EV_HEADER);
+	assert_string_equal(xmppd_reader_header(r)->from, "a.example");
+	xmppd_reader_free(r);
+}
+
 static void test_plain_header_then_starttls_in_one_read(void **state)
 {
 	const char *s = "<s:stream xmlns='jabber:server' xmlns:s='http://etherx.jabber.org/streams' "
@@ -289,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_reused_reader_starts_clean),
 		cmocka_unit_test(test_plain_and_namespaced_headers_read_alike),
 		cmocka_unit_test(test_plain_header_then_starttls_in_one_read),
+		cmocka_unit_test(test_empty_feed_before_any_byte_keeps_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
