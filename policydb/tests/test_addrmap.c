@@ -97,6 +97,39 @@ static void check_lookups(const struct pdb_addr_map *m, const struct pair *v, si
 	}
 }
 
+/* A random prefix for a random one of 500 names, not in the map yet. */
+static void random_pair(struct pair *v)
+{
+	random_prefix(&v->p);
+	snprintf(v->name, sizeof(v->name), "m%u.example", rnd() % 500);
+	v->in = false;
+}
+
+/* Add v[i] to m, which must say whether an equal pair among v[0..n) was
+ * in already (1) or not (0).  Returns 1 when the map holds one pair more. */
+static size_t add_checked(struct pdb_addr_map *m, struct pair *v, size_t n, size_t i)
+{
+	bool dup = false;
+
+	for (size_t j = 0; j < n && !dup; j++)
+		dup = v[j].in && same_pair(&v[j], &v[i]);
+	assert_int_equal(pdb_addr_map_add(m, &v[i].p, v[i].name), dup ? 1 : 0);
+	v[i].in = v[i].in || !dup;
+	return !dup;
+}
+
+/* Remove every pair still in: the map is empty after, down to its roots. */
+static void remove_all(struct pdb_addr_map *m, struct pair *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].in)
+			assert_int_equal(pdb_addr_map_remove(m, &v[i].p, v[i].name), 0);
+	assert_int_equal(m->n, 0);
+	assert_int_equal(m->root[0], 0);
+	assert_int_equal(m->root[1], 0);
+	pdb_addr_map_free(m);
+}
+
 static void test_trie_matches_scan(void **state)
 {
 	static struct pair v[NPAIRS];
@@ -105,15 +138,8 @@ static void test_trie_matches_scan(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < NPAIRS; i++) {
-		random_prefix(&v[i].p);
-		snprintf(v[i].name, sizeof(v[i].name), "m%u.example", rnd() % 500);
-		bool dup = false;
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = v[j].in && same_pair(&v[j], &v[i]);
-		int rc = pdb_addr_map_add(&m, &v[i].p, v[i].name);
-		assert_int_equal(rc, dup ? 1 : 0);
-		v[i].in = !dup;
-		held += !dup;
+		random_pair(&v[i]);
+		held += add_checked(&m, v, i, i);
 	}
 	assert_int_equal(m.n, held);
 	check_lookups(&m, v, NPAIRS);
@@ -129,21 +155,10 @@ static void test_trie_matches_scan(void **state)
 	assert_int_equal(m.n, held);
 	check_lookups(&m, v, NPAIRS);
 	/* Put some back: ids freed before are taken again. */
-	for (size_t i = 0; i < NPAIRS; i += 3) {
-		bool dup = false;
-		for (size_t j = 0; j < NPAIRS && !dup; j++)
-			dup = v[j].in && same_pair(&v[j], &v[i]);
-		assert_int_equal(pdb_addr_map_add(&m, &v[i].p, v[i].name), dup ? 1 : 0);
-		v[i].in = v[i].in || !dup;
-	}
+	for (size_t i = 0; i < NPAIRS; i += 3)
+		(void)add_checked(&m, v, NPAIRS, i);
 	check_lookups(&m, v, NPAIRS);
-	for (size_t i = 0; i < NPAIRS; i++)
-		if (v[i].in)
-			assert_int_equal(pdb_addr_map_remove(&m, &v[i].p, v[i].name), 0);
-	assert_int_equal(m.n, 0);
-	assert_int_equal(m.root[0], 0);
-	assert_int_equal(m.root[1], 0);
-	pdb_addr_map_free(&m);
+	remove_all(&m, v, NPAIRS);
 }
 
 /* As a map is followed: adds and removes in any order, the lookups
@@ -156,11 +171,8 @@ static void test_trie_interleaved_matches_scan(void **state)
 	size_t held = 0;
 
 	(void)state;
-	for (size_t i = 0; i < NPAIRS; i++) {
-		random_prefix(&v[i].p);
-		snprintf(v[i].name, sizeof(v[i].name), "m%u.example", rnd() % 500);
-		v[i].in = false;
-	}
+	for (size_t i = 0; i < NPAIRS; i++)
+		random_pair(&v[i]);
 	for (unsigned step = 1; step <= 30000; step++) {
 		size_t i = rnd() % NPAIRS;
 		if (v[i].in) {
@@ -168,25 +180,14 @@ static void test_trie_interleaved_matches_scan(void **state)
 			v[i].in = false;
 			held--;
 		} else {
-			bool dup = false;
-			for (size_t j = 0; j < NPAIRS && !dup; j++)
-				dup = v[j].in && same_pair(&v[j], &v[i]);
-			assert_int_equal(pdb_addr_map_add(&m, &v[i].p, v[i].name), dup ? 1 : 0);
-			v[i].in = !dup;
-			held += !dup;
+			held += add_checked(&m, v, NPAIRS, i);
 		}
 		assert_int_equal(m.n, held);
 		if (step % 1500 == 0)
 			check_lookups(&m, v, NPAIRS);
 	}
 	check_lookups(&m, v, NPAIRS);
-	for (size_t i = 0; i < NPAIRS; i++)
-		if (v[i].in)
-			assert_int_equal(pdb_addr_map_remove(&m, &v[i].p, v[i].name), 0);
-	assert_int_equal(m.n, 0);
-	assert_int_equal(m.root[0], 0);
-	assert_int_equal(m.root[1], 0);
-	pdb_addr_map_free(&m);
+	remove_all(&m, v, NPAIRS);
 }
 
 static size_t heap_in_use(void)
