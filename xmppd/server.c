@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -537,22 +536,6 @@ static void drop_pending(struct listener *l)
 	uv_close((uv_handle_t *)&l->drop, on_drop_closed);
 }
 
-/* A connection as calloc() would make it, but for the verdict's relay
- * targets: 4 KB of the struct's 6.6, written by a decision and read only
- * up to its count, which is zero.  Zeroing them for every stream cost as
- * much as reading its header. */
-static struct conn *conn_new(void)
-{
-	struct conn *c = malloc(sizeof(*c));
-	size_t from = offsetof(struct conn, v.targets), to = from + sizeof(c->v.targets);
-
-	if (c) {
-		memset(c, 0, from);
-		memset((char *)c + to, 0, sizeof(*c) - to);
-	}
-	return c;
-}
-
 static void on_connection(uv_stream_t *ls, int status)
 {
 	struct listener *l = ls->data;
@@ -562,7 +545,7 @@ static void on_connection(uv_stream_t *ls, int status)
 	if (status < 0 || s->cd.closing)
 		return;
 	bool room = make_room(s, 1, NULL);
-	if (!(c = conn_new())) {
+	if (!(c = calloc(1, sizeof(*c)))) {
 		fprintf(stderr, "xmppd: a connection dropped: %s\n", strerror(ENOMEM));
 		drop_pending(l);
 		return;

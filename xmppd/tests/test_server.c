@@ -1,5 +1,5 @@
 /* The server's accept path, with the allocation of a connection made to
- * fail: the test is linked with -Wl,--wrap=malloc. */
+ * fail: the test is linked with -Wl,--wrap=calloc. */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -23,16 +23,16 @@ static char dir[256];
 static pdb_t *db;
 static unsigned fail_conn_allocs;
 
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
 
-void *__wrap_malloc(size_t size)
+void *__wrap_calloc(size_t n, size_t size)
 {
-	if (fail_conn_allocs && size == sizeof(struct conn)) {
+	if (fail_conn_allocs && n == 1 && size == sizeof(struct conn)) {
 		fail_conn_allocs--;
 		return NULL;
 	}
-	return __real_malloc(size);
+	return __real_calloc(n, size);
 }
 
 static int setup(void **state)
