@@ -5,7 +5,8 @@ query mix (SRV of members, 10% of them unknown), one after the other in one
 run.  Prints queries per second for each and dnsd's ratio to the better of
 the other two.
 
-    dns_bench.py [--tcp] [--pin] [--echo UDP_ECHO] POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
+    dns_bench.py [--tcp] [--pin] [--echo UDP_ECHO] [--load UDP_LOAD] [--rate QPS]
+                 POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
 
 Every server gets THREADS workers (default 1) and dnsperf gets one thread,
 so on a two-core machine a server and its load each have a core; with
@@ -22,6 +23,15 @@ zone file.  NSD runs with rrl-ratelimit: 0 and dnsd with --rrl-rate 0, as
 their rate limits would otherwise cap them (Knot DNS limits only with
 mod-rrl, which is not loaded here).  Everything lives in a temporary directory, removed at
 the end; each run stops after SECONDS.
+
+Each line also gives each side's CPU over its run (the server's with the
+processes it forked) and the server's CPU per answer.  On two cores a
+pinned dnsperf uses all of its own before any of these servers does, so
+its rates say more of dnsperf than of the server: --load runs
+tests/bench/udp_load (built beside the other benchmarks) in its place over
+UDP, the same closed loop of 200 queries in flight at a fraction of the
+cost, and --rate QPS has dnsperf offer a fixed rate that every server
+keeps up with, for the CPU per answer alone.
 """
 import os
 import random
@@ -102,6 +112,7 @@ def check_answer(port, name):
 TCP = False
 PIN = False
 RATE = 0   # --rate: queries per second dnsperf offers (-Q); 0: as many as answered
+LOAD = None   # --load: tests/bench/udp_load in dnsperf's place (UDP only)
 CPU = {}   # name: (server's CPU, dnsperf's CPU), in cores, over its run
 
 
@@ -139,15 +150,18 @@ def children_cpu():
 
 
 def dnsperf(port, queries, seconds):
-    mode = ["-m", "tcp", "-c", "4"] if TCP else ["-c", "1"]
-    r = subprocess.run(pinned(1, ["dnsperf", "-s", HOST, "-p", str(port), "-d", queries,
-                                  "-l", str(seconds), "-T", "1", *mode, "-q", "200",
-                                  *(["-Q", str(RATE)] if RATE else [])]),
+    if LOAD and not TCP:
+        cmd = [LOAD, f"{HOST}:{port}", queries, str(seconds), "200"]
+    else:
+        mode = ["-m", "tcp", "-c", "4"] if TCP else ["-c", "1"]
+        cmd = ["dnsperf", "-s", HOST, "-p", str(port), "-d", queries, "-l", str(seconds), "-T", "1",
+               *mode, "-q", "200", *(["-Q", str(RATE)] if RATE else [])]
+    r = subprocess.run(pinned(1, cmd),
                        capture_output=True, text=True, timeout=seconds + 60)
     m = re.search(r"Queries per second:\s+([\d.]+)", r.stdout)
     lost = re.search(r"Queries lost:\s+(\d+)", r.stdout)
     if not m:
-        sys.exit("dnsperf failed:\n" + r.stdout + r.stderr)
+        sys.exit(f"{cmd[0]} failed:\n" + r.stdout + r.stderr)
     return float(m.group(1)), int(lost.group(1)) if lost else 0
 
 
@@ -233,8 +247,12 @@ zone:
 
 
 def main():
-    global TCP, PIN, RATE
+    global TCP, PIN, RATE, LOAD
     args = sys.argv[1:]
+    if "--load" in args:
+        i = args.index("--load")
+        LOAD = args[i + 1]
+        del args[i:i + 2]
     TCP, PIN = "--tcp" in args, "--pin" in args
     if "--rate" in args:
         i = args.index("--rate")
@@ -274,13 +292,14 @@ def main():
             port = free_port()
             results["echo"] = run_server("echo", [echo, f"{HOST}:{port}"], port, work, seconds,
                                          echo=True)
-        print(f"{members} members, {seconds} s each, {threads} server thread(s), dnsperf -T 1 -q 200"
+        load = "udp_load, 200 in flight" if LOAD and not TCP else "dnsperf -T 1 -q 200"
+        print(f"{members} members, {seconds} s each, {threads} server thread(s), {load}"
               f"{' over TCP on 4 connections' if TCP else ''}{', pinned' if PIN else ''}, "
               "10% unknown names")
         for name, (qps, lost) in results.items():
             server_cpu, load_cpu = CPU.get(name, (0, 0))
             print(f"  {name:5s} {qps:12.0f} qps   ({lost} lost)   CPU: server {server_cpu:4.0%}, "
-                  f"dnsperf {load_cpu:4.0%}; server CPU per answer "
+                  f"load {load_cpu:4.0%}; server CPU per answer "
                   f"{server_cpu / qps * 1e6 if server_cpu else float('nan'):.2f} us")
         best = max(results["knot"][0], results["nsd"][0])
         print(f"  dnsd / best of Knot DNS and NSD: {results['dnsd'][0] / best:.2f}x")
