@@ -36,8 +36,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: udp_echo ADDR:PORT\n");
 		return 2;
 	}
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
+	/* Without SA_RESTART, so that the signal ends a recvmmsg waiting for
+	 * a query (signal() would have it restarted, and the echo would stop
+	 * only at the next datagram). */
+	struct sigaction sa = { .sa_handler = on_term };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	if ((fd = socket(ss.ss_family, SOCK_DGRAM, 0)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, sizeof(ss)) != 0) {
 		perror("udp_echo");
