@@ -75,14 +75,16 @@ static void test_reads_records(void **state)
 }
 
 /* One mapping (CFG_RECORD), and cfg_path for the paths inside it. */
-static int read_mapping(const char *text, struct cfg_record *rec, char *err, size_t errlen)
+/* A file with one setting of type CFG_RECORD, name, of these fields, into
+ * rec. */
+static int read_one_record(const char *text, const char *name, const char *const *fields,
+                           struct cfg_record *rec, char *err, size_t errlen)
 {
-	static const char *const fields[] = { "keys", "validity", NULL };
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char path[512];
 	snprintf(path, sizeof(path), "%s/test_cfg_XXXXXX", tmp);
 	int fd = mkstemp(path);
-	const struct cfg_key keys[] = { { "dnssec", CFG_RECORD, rec, NULL, 0, fields } };
+	const struct cfg_key keys[] = { { name, CFG_RECORD, rec, NULL, 0, fields } };
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -90,6 +92,13 @@ static int read_mapping(const char *text, struct cfg_record *rec, char *err, siz
 	int rc = cfg_read(path, keys, 1, err, errlen);
 	unlink(path);
 	return rc;
+}
+
+static const char *const dnssec_fields[] = { "keys", "validity", NULL };
+
+static int read_mapping(const char *text, struct cfg_record *rec, char *err, size_t errlen)
+{
+	return read_one_record(text, "dnssec", dnssec_fields, rec, err, errlen);
 }
 
 static void test_reads_mapping(void **state)
@@ -145,21 +154,9 @@ static void test_reads_settings(void **state)
 
 static const char *const rrl_fields[] = { "rate", "slip", NULL };
 
-/* A file with one setting of type CFG_RECORD, into rec. */
 static int read_record(const char *text, struct cfg_record *rec, char *err, size_t errlen)
 {
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char path[512];
-	snprintf(path, sizeof(path), "%s/test_cfg_XXXXXX", tmp);
-	int fd = mkstemp(path);
-	const struct cfg_key keys[] = { { "rrl", CFG_RECORD, rec, NULL, 0, rrl_fields } };
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	int rc = cfg_read(path, keys, 1, err, errlen);
-	unlink(path);
-	return rc;
+	return read_one_record(text, "rrl", rrl_fields, rec, err, errlen);
 }
 
 static void test_reads_one_record(void **state)
