@@ -52,9 +52,19 @@
  * datagram, and reads again until EAGAIN, one system call more per
  * wake-up; here the headers are set up once, and a batch short of full
  * means the socket is empty (epoll, level-triggered, says when it is not
- * any more). */
+ * any more).
+ *
+ * While the socket is in an epoll set, every datagram that reaches it and
+ * every answer sent from it wakes that set (the socket's wait queue holds
+ * its entry: two locks taken with interrupts off, per datagram each way),
+ * though the loop is not waiting.  So a socket that is never found empty
+ * leaves the set: it is read on each turn of the loop from an idle handle
+ * (which makes the loop poll the others without waiting) until a read
+ * finds it empty, and then polled again.  Only a loaded socket is read
+ * that way, and two epoll_ctl calls a stretch of load is all it costs. */
 struct listener {
 	uv_poll_t udp;            /* the UDP socket's readiness, if udp_fd >= 0 */
+	uv_idle_t busy;           /* reads it on each turn instead, while loaded */
 	int udp_fd;
 	uv_tcp_t tcp;
 	dnsd_server *s;
@@ -192,7 +202,7 @@ static void server__release(dnsd_server *s)
 	struct listener *l = s->listeners;
 	while (l) {
 		struct listener *n = l->next;
-		/* Its poll handle is closed: the socket may go. */
+		/* Its poll and idle handles are closed: the socket may go. */
 		if (l->udp_fd >= 0)
 			close(l->udp_fd);
 		free(l);
@@ -255,8 +265,10 @@ void dnsd_server_close(dnsd_server *s, void (*cb)(void *arg), void *arg)
 	if (!s || ch_closedown_start(&s->cd, cb, arg) != 0)
 		return;
 	for (struct listener *l = s->listeners; l; l = l->next) {
-		if (l->udp_fd >= 0)
+		if (l->udp_fd >= 0) {
 			uv_close((uv_handle_t *)&l->udp, udp__closed);
+			uv_close((uv_handle_t *)&l->busy, udp__closed);
+		}
 		uv_close((uv_handle_t *)&l->tcp, listener__closed);
 	}
 	for (struct conn *c = s->conns; c; c = c->next)
@@ -324,12 +336,58 @@ static void udp__send(dnsd_server *s, int fd, unsigned n)
 	}
 }
 
-/* The socket is readable: take its datagrams a batch at a time, answer
- * them, and send each batch's answers together. */
+/* Take the socket's datagrams a batch at a time, answer them, and send
+ * each batch's answers together, for at most UDP_TURN full batches.
+ * Returns the datagrams taken (0: the socket was empty, or the first
+ * read failed), and sets *full if every batch was full: the socket is
+ * likely not empty yet. */
+static unsigned udp__take(struct listener *l, bool *full)
+{
+	dnsd_server *s = l->s;
+	unsigned taken = 0;
+
+	*full = false;
+	for (unsigned turn = 0; turn < UDP_TURN; turn++) {
+		unsigned nout = 0;
+		int n = recvmmsg(l->udp_fd, s->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return taken;   /* empty (EAGAIN), or an error of one datagram's */
+		taken += (unsigned)n;
+		dnsd__batch_begin(s->engine);
+		for (unsigned i = 0; i < (unsigned)n; i++) {
+			udp__answer(s, i, &nout);
+			/* The kernel wrote the address's length over the room
+			 * for it, in the headers it filled and no others. */
+			s->in[i].msg_hdr.msg_namelen = sizeof(s->from[i]);
+		}
+		dnsd__batch_end(s->engine);
+		udp__send(s, l->udp_fd, nout);
+		if (n < UDP_BATCH)
+			return taken;
+	}
+	*full = true;
+	return taken;
+}
+
+static void udp__readable(uv_poll_t *h, int status, int events);
+
+/* A loaded socket's turn: read it, and once a read finds it empty, hand
+ * it back to epoll. */
+static void udp__busy(uv_idle_t *h)
+{
+	struct listener *l = h->data;
+	bool full;
+
+	if (udp__take(l, &full) == 0 && uv_poll_start(&l->udp, UV_READABLE, udp__readable) == 0)
+		uv_idle_stop(h);
+}
+
+/* The socket is readable: take its datagrams, and if it is still not
+ * empty after a full turn, read it from the idle handle from now on. */
 static void udp__readable(uv_poll_t *h, int status, int events)
 {
 	struct listener *l = h->data;
-	dnsd_server *s = l->s;
+	bool full;
 
 	if (status < 0) {
 		/* libuv stops a poll handle whose socket reports an error
@@ -344,23 +402,9 @@ static void udp__readable(uv_poll_t *h, int status, int events)
 	} else if (!(events & UV_READABLE)) {
 		return;
 	}
-	for (unsigned turn = 0; turn < UDP_TURN; turn++) {
-		unsigned nout = 0;
-		int n = recvmmsg(l->udp_fd, s->in, UDP_BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			return;   /* empty (EAGAIN), or an error of one datagram's: poll again */
-		dnsd__batch_begin(s->engine);
-		for (unsigned i = 0; i < (unsigned)n; i++) {
-			udp__answer(s, i, &nout);
-			/* The kernel wrote the address's length over the room
-			 * for it, in the headers it filled and no others. */
-			s->in[i].msg_hdr.msg_namelen = sizeof(s->from[i]);
-		}
-		dnsd__batch_end(s->engine);
-		udp__send(s, l->udp_fd, nout);
-		if (n < UDP_BATCH)
-			return;
-	}
+	udp__take(l, &full);
+	if (full && uv_idle_start(&l->busy, udp__busy) == 0)
+		uv_poll_stop(h);
 }
 
 /* ---- TCP ---- */
@@ -743,6 +787,9 @@ int dnsd_server_listen(dnsd_server *s, const char *addr, unsigned what)
 		}
 		l->udp.data = l;
 		l->udp_fd = fd;
+		s->cd.open++;
+		uv_idle_init(s->loop, &l->busy);
+		l->busy.data = l;
 		s->cd.open++;
 		if ((rc = uv_poll_start(&l->udp, UV_READABLE, udp__readable)) != 0)
 			return rc;
