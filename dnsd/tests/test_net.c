@@ -276,6 +276,47 @@ static void test_udp_answers_every_query_of_a_burst(void **state)
 	close(fd);
 }
 
+static void count_active_idle(uv_handle_t *h, void *arg)
+{
+	if (h->type == UV_IDLE && uv_is_active(h))
+		++*(int *)arg;
+}
+
+static int active_idle(uv_loop_t *loop)
+{
+	int n = 0;
+
+	uv_walk(loop, count_active_idle, &n);
+	return n;
+}
+
+/* A socket still full after a wake-up's batches leaves epoll and is read
+ * from an idle handle, which keeps the loop from waiting; the first read
+ * that finds it empty hands it back to epoll.  Left in the idle handle, an
+ * idle server would spin at full speed; never handed back, it would not
+ * hear the next query. */
+static void test_udp_socket_read_while_full_then_polled_again(void **state)
+{
+	struct server *t = *state;
+	enum { N = 120 };   /* more than one wake-up's batches take */
+	uint8_t buf[512];
+	int fd = udp_to(t->port);
+
+	for (int i = 0; i < N; i++)
+		udp_send(fd, (uint16_t)i, false);
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+	assert_int_equal(active_idle(&t->loop), 1);
+	for (int got = 0; got < N; got++)
+		assert_true(run_until_readable(&t->loop, fd, buf, sizeof(buf)) >= 12);
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+	assert_int_equal(active_idle(&t->loop), 0);
+	udp_send(fd, 0x4242, false);
+	assert_true(run_until_readable(&t->loop, fd, buf, sizeof(buf)) >= 12);
+	assert_int_equal(buf[0] << 8 | buf[1], 0x4242);
+	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +325,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_udp_batch_sends_each_answer_to_its_own_querier, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_udp_answers_every_query_of_a_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_socket_read_while_full_then_polled_again, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_udp_answer_to_port_zero_does_not_drop_the_rest_of_the_batch,
 		                                setup, teardown),
 	};
