@@ -152,6 +152,32 @@ static bool same_key(const struct slot *s, uint64_t h, const struct dnsd_cache_k
 	       memcmp(&s->e->key, k, key_bytes(k)) == 0;
 }
 
+uint64_t dnsd__cache_touch_set(const struct dnsd_cache *c, const struct dnsd_cache_key *k)
+{
+	uint64_t h = hash_of(k);
+	const struct slot *set = &c->slots[set_index(c, h)];
+
+	/* The set's two lines. */
+	__builtin_prefetch(set);
+	__builtin_prefetch(set + WAYS - 1);
+	return h;
+}
+
+void dnsd__cache_touch_entry(const struct dnsd_cache *c, uint64_t hash)
+{
+	const struct slot *set = &c->slots[set_index(c, hash)];
+
+	for (int i = 0; i < WAYS; i++) {
+		if (set[i].hash == hash) {
+			/* The header and key, and the answer's start; the
+			 * hardware follows on from there. */
+			__builtin_prefetch(set[i].e);
+			__builtin_prefetch((const uint8_t *)set[i].e + 64);
+			return;
+		}
+	}
+}
+
 const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key *k, size_t *len,
                                int64_t *until, const struct dnsd_cache_deps **deps,
                                uint8_t *outcome)

@@ -153,6 +153,15 @@ void dnsd__engine_set_clock(dnsd_engine *e, int64_t (*now)(void *arg), void *arg
  * a commit seen later than that came after every one of them. */
 void dnsd__batch_begin(dnsd_engine *e);
 void dnsd__batch_end(dnsd_engine *e);
+/* Within a batch, before its queries are answered: for query q (qlen
+ * bytes) from c, if it would be answered from the cache without a
+ * snapshot, ask for the cache set it falls in and return its key's hash;
+ * otherwise 0.  Then dnsd__prefetch_entry with that hash asks for the
+ * entry.  A batch's queries all first, then their entries: the misses are
+ * waited for side by side, not one by one while answering. */
+uint64_t dnsd__prefetch_set(dnsd_engine *e, const uint8_t *q, size_t qlen,
+                            const struct dnsd_client *c);
+void dnsd__prefetch_entry(dnsd_engine *e, uint64_t hash);
 
 /* The answer being built holds until t at most (zonekeys.c). */
 void dnsd__hold_until(struct dnsd_query *x, int64_t t);
@@ -347,6 +356,12 @@ void dnsd__cache_free(struct dnsd_cache *c);
 size_t dnsd__cache_bytes(const struct dnsd_cache *c);
 /* The set (of its ways) that k falls in, for tests that fill one. */
 size_t dnsd__cache_set_index(const struct dnsd_cache *c, const struct dnsd_cache_key *k);
+/* Ask the CPU for the memory a lookup of k will read, without waiting
+ * for it: dnsd__cache_touch_set for k's set, returning k's hash, then (once
+ * that has had time to come) dnsd__cache_touch_entry for the entry of
+ * that hash, if the set holds one.  Neither changes the cache. */
+uint64_t dnsd__cache_touch_set(const struct dnsd_cache *c, const struct dnsd_cache_key *k);
+void dnsd__cache_touch_entry(const struct dnsd_cache *c, uint64_t hash);
 /* The response stored under k, or NULL; *len receives its length, *until
  * the time it holds until (0: no end) and *deps what it depends on (the
  * caller checks both), and *outcome the policy outcome it was stored with

@@ -109,6 +109,7 @@ struct dnsd_server {
 	struct mmsghdr in[UDP_BATCH];
 	struct iovec in_iov[UDP_BATCH];
 	struct sockaddr_storage from[UDP_BATCH];
+	struct dnsd_client clients[UDP_BATCH];   /* of from[] */
 	/* TCP answers to the queries of one read, framed, written together:
 	 * one system call for a pipelined burst instead of one per answer.
 	 * Room for one more answer is kept free at all times. */
@@ -284,17 +285,16 @@ static void udp__answer(dnsd_server *s, unsigned i, unsigned *nout)
 {
 	const struct mmsghdr *m = &s->in[i];
 	unsigned o = *nout;
-	struct dnsd_client client;
+	const struct dnsd_client *client = &s->clients[i];
 	size_t n = 0;
 
 	/* Cut short: not the whole query, nothing to answer. */
 	if (m->msg_hdr.msg_flags & MSG_TRUNC)
 		return;
-	client_of((const struct sockaddr *)&s->from[i], false, &client);
-	dnsd_answer(s->engine, s->in_iov[i].iov_base, m->msg_len, &client, s->answers[o],
+	dnsd_answer(s->engine, s->in_iov[i].iov_base, m->msg_len, client, s->answers[o],
 	            UDP_ANSWER_MAX, &n);
 	if (n && s->rrl) {
-		switch (dnsd__rrl_check(s->rrl, s->engine, &client, s->answers[o], n, uv_now(s->loop))) {
+		switch (dnsd__rrl_check(s->rrl, s->engine, client, s->answers[o], n, uv_now(s->loop))) {
 		case DNSD_RRL_PASS:
 			break;
 		case DNSD_RRL_DROP:
@@ -311,6 +311,23 @@ static void udp__answer(dnsd_server *s, unsigned i, unsigned *nout)
 	s->msgs[o].msg_hdr.msg_name = &s->from[i];
 	s->msgs[o].msg_hdr.msg_namelen = m->msg_hdr.msg_namelen;
 	*nout = o + 1;
+}
+
+/* Who sent each of the n datagrams just read, and the memory the cache
+ * will read to answer them, asked for before any is answered (see
+ * dnsd__prefetch_set). */
+static void udp__prepare(dnsd_server *s, unsigned n)
+{
+	uint64_t hash[UDP_BATCH];
+
+	for (unsigned i = 0; i < n; i++) {
+		client_of((const struct sockaddr *)&s->from[i], false, &s->clients[i]);
+		hash[i] = s->in[i].msg_hdr.msg_flags & MSG_TRUNC ? 0 :
+		          dnsd__prefetch_set(s->engine, s->in_iov[i].iov_base, s->in[i].msg_len,
+		                             &s->clients[i]);
+	}
+	for (unsigned i = 0; i < n; i++)
+		dnsd__prefetch_entry(s->engine, hash[i]);
 }
 
 /* Send the first n answers of the batch, in one system call when all goes
@@ -354,6 +371,7 @@ static unsigned udp__take(struct listener *l, bool *full)
 			return taken;   /* empty (EAGAIN), or an error of one datagram's */
 		taken += (unsigned)n;
 		dnsd__batch_begin(s->engine);
+		udp__prepare(s, (unsigned)n);
 		for (unsigned i = 0; i < (unsigned)n; i++) {
 			udp__answer(s, i, &nout);
 			/* The kernel wrote the address's length over the room

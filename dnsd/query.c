@@ -627,6 +627,38 @@ static int key_view(dnsd_engine *e, const struct dnsd_client *c, int32_t *view)
 	return 0;
 }
 
+/* The view of c's key when the epoch is current and its views are built
+ * as it needs: the fast path, which asks no snapshot.  False: the query
+ * takes the full path. */
+static bool fast_view(dnsd_engine *e, const struct dnsd_client *c, int32_t *view)
+{
+	*view = -1;
+	if (!epoch_current(e) || e->epoch.views_built != views_needed(e))
+		return false;
+	if (e->epoch.views_built)
+		*view = dnsd__view_of(e, c);
+	return *view != DNSD__VIEW_UNKNOWN;
+}
+
+uint64_t dnsd__prefetch_set(dnsd_engine *e, const uint8_t *q, size_t qlen,
+                            const struct dnsd_client *c)
+{
+	struct plain_query p;
+	int32_t view;
+
+	if (qlen < LDNS_HEADER_SIZE || LDNS_QR_WIRE(q) || LDNS_OPCODE_WIRE(q) != LDNS_PACKET_QUERY ||
+	    !parse_plain(q, qlen, &p) || !fast_view(e, c, &view))
+		return 0;
+	make_key(e, &p, view);
+	return dnsd__cache_touch_set(e->cache, &p.key);
+}
+
+void dnsd__prefetch_entry(dnsd_engine *e, uint64_t hash)
+{
+	if (hash)
+		dnsd__cache_touch_entry(e->cache, hash);
+}
+
 /* A cached response, made this query's: its ID, RD and CD bits, and the
  * qname's case in the question (and in every name compressed to it). */
 static size_t serve_cached(const uint8_t *q, const struct plain_query *p, const uint8_t *wire,
@@ -825,15 +857,9 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	}
 	/* The common case: nothing committed since the last snapshot, and the
 	 * answer is cached.  No transaction at all. */
-	int32_t view = -1;
-	if (plain && epoch_current(e) && e->epoch.views_built == (e->epoch.have_c &&
-	    e->epoch.c.fallback == PDB_FALLBACK_ALLOWED)) {
-		if (e->epoch.views_built)
-			view = dnsd__view_of(e, c);
-		if (view != DNSD__VIEW_UNKNOWN &&
-		    from_cache(e, q, &p, view, c, out, cap, outlen, &outcome))
-			goto count;
-	}
+	int32_t view;
+	if (plain && fast_view(e, c, &view) && from_cache(e, q, &p, view, c, out, cap, outlen, &outcome))
+		goto count;
 	snap = snapshot_in_views(e, &serial);
 	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0 &&
 	    from_cache(e, q, &p, view, c, out, cap, outlen, &outcome)) {

@@ -176,12 +176,28 @@ static int own_srvs(struct fixture *f, const char *member, const struct dnsd_cli
 	return own;
 }
 
+/* The query for name and type, into q, and the cache key the engine
+ * makes of it for querier c.  Returns the query's length. */
+static size_t key_as(struct fixture *f, const char *name, uint16_t type,
+                     const struct dnsd_client *c, uint8_t *q, struct dnsd_cache_key *k)
+{
+	dnsd_engine *e = f->engine;
+	size_t qlen = make_query(q, name, type);
+
+	memset(k, 0, sizeof(*k));
+	k->zones_gen = e->zones_gen;
+	k->view = e->epoch.views_built ? dnsd__view_of(e, c) : -1;
+	k->qtype = type;
+	k->qname_len = (uint8_t)(qlen - LDNS_HEADER_SIZE - 4);
+	memcpy(k->qname, q + LDNS_HEADER_SIZE, k->qname_len);
+	return qlen;
+}
+
 /* Is the answer to name and type, for querier c, in the cache and
- * holding?  The key made as the engine makes it. */
+ * holding? */
 static bool cached_as(struct fixture *f, const char *name, uint16_t type,
                       const struct dnsd_client *c)
 {
-	dnsd_engine *e = f->engine;
 	const struct dnsd_cache_deps *deps;
 	struct dnsd_cache_key k;
 	uint8_t q[512];
@@ -189,15 +205,9 @@ static bool cached_as(struct fixture *f, const char *name, uint16_t type,
 	uint8_t outcome;
 	size_t len;
 
-	size_t qlen = make_query(q, name, type);
-	memset(&k, 0, sizeof(k));
-	k.zones_gen = e->zones_gen;
-	k.view = e->epoch.views_built ? dnsd__view_of(e, c) : -1;
-	k.qtype = type;
-	k.qname_len = (uint8_t)(qlen - LDNS_HEADER_SIZE - 4);
-	memcpy(k.qname, q + LDNS_HEADER_SIZE, k.qname_len);
-	return dnsd__cache_get(e->cache, &k, &len, &until, &deps, &outcome) &&
-	       dnsd__epoch_holds(&e->epoch, deps);
+	key_as(f, name, type, c, q, &k);
+	return dnsd__cache_get(f->engine->cache, &k, &len, &until, &deps, &outcome) &&
+	       dnsd__epoch_holds(&f->engine->epoch, deps);
 }
 
 /* The same for member's SRV name. */
@@ -596,6 +606,39 @@ static void test_cache_keeps_five_answers_that_share_a_set(void **state)
 	dnsd__cache_free(c);
 }
 
+/* A batch's prefetch asks for the set of the very key the answer is
+ * cached under, and only when the answer would come from the cache with
+ * no snapshot: not for a response, not for a NOTIFY, not after a commit.
+ * It changes nothing. */
+static void test_prefetch_asks_for_the_key_the_answer_is_cached_under(void **state)
+{
+	struct fixture *f = *state;
+	const struct edit level_of_d[] = { MEMBER("d.fed.example", 2, NONE, NULL), END };
+	struct dnsd_cache_key k;
+	uint8_t q[512];
+	uint64_t h;
+
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	size_t qlen = key_as(f, "_xmpp-server._tcp.a.fed.example", LDNS_RR_TYPE_SRV, &b_res, q, &k);
+	dnsd__batch_begin(f->engine);
+	h = dnsd__prefetch_set(f->engine, q, qlen, &b_res);
+	assert_true(h != 0);
+	assert_true(h == dnsd__cache_touch_set(f->engine->cache, &k));
+	dnsd__prefetch_entry(f->engine, h);
+	q[2] = 0x80;
+	assert_true(dnsd__prefetch_set(f->engine, q, qlen, &b_res) == 0);
+	q[2] = LDNS_PACKET_NOTIFY << 3;
+	assert_true(dnsd__prefetch_set(f->engine, q, qlen, &b_res) == 0);
+	dnsd__batch_end(f->engine);
+	assert_true(cached(f, "a.fed.example", &b_res));
+	q[2] = 0;
+	commit(f, level_of_d);
+	dnsd__batch_begin(f->engine);
+	assert_true(dnsd__prefetch_set(f->engine, q, qlen, &b_res) == 0);
+	dnsd__batch_end(f->engine);
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +650,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_engine_cache_size_set, setup, teardown),
 		cmocka_unit_test(test_cache_keeps_five_answers_that_share_a_set),
+		cmocka_unit_test_setup_teardown(test_prefetch_asks_for_the_key_the_answer_is_cached_under,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_keeps_cached_answers_of_members_it_did_not_touch,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_static_answer_survives_commit_soa_answer_does_not,
