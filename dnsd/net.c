@@ -322,7 +322,7 @@ static void udp__prepare(dnsd_server *s, unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		client_of((const struct sockaddr *)&s->from[i], false, &s->clients[i]);
-		hash[i] = s->in[i].msg_hdr.msg_flags & MSG_TRUNC ? 0 :
+		hash[i] = (s->in[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 :
 		          dnsd__prefetch_set(s->engine, s->in_iov[i].iov_base, s->in[i].msg_len,
 		                             &s->clients[i]);
 	}
