@@ -80,16 +80,22 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int connect_to(unsigned port)
+/* A socket of type on loopback, connected to port.  For TCP the kernel
+ * completes the connection from the backlog, accepted or not. */
+static int loopback_to(int type, unsigned port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	/* Loopback: the kernel completes it from the backlog, accepted or not. */
 	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	return fd;
+}
+
+static int connect_to(unsigned port)
+{
+	return loopback_to(SOCK_STREAM, port);
 }
 
 /* Run the loop until fd has something to read or is closed; at most about
@@ -165,13 +171,7 @@ static void test_accept_without_memory_several_at_once(void **state)
 /* A UDP socket on loopback, of its own port, that sends to port. */
 static int udp_to(unsigned port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
+	return loopback_to(SOCK_DGRAM, port);
 }
 
 /* Send the UDP query (the TCP one without its length) with id, or with
