@@ -170,11 +170,13 @@ void dnsd__cache_touch_entry(const struct dnsd_cache *c, uint64_t hash)
 	for (int i = 0; i < WAYS; i++) {
 		if (set[i].hash == hash) {
 			/* The header, the key and an unsigned answer of
-			 * the usual size (150 bytes): four lines.  The
-			 * hardware follows a longer one on. */
-			const uint8_t *e = (const uint8_t *)set[i].e;
-			for (int line = 0; line < 4; line++)
-				__builtin_prefetch(e + 64 * line);
+			 * the usual size: ENTRY_TYPICAL bytes, which an
+			 * entry (aligned to 16, not 64) spreads over four
+			 * lines or five.  The hardware follows a longer
+			 * one on. */
+			uintptr_t e = (uintptr_t)set[i].e;
+			for (uintptr_t line = e & ~(uintptr_t)63; line < e + ENTRY_TYPICAL; line += 64)
+				__builtin_prefetch((const void *)line);
 			return;
 		}
 	}
