@@ -91,6 +91,9 @@ static size_t key_bytes(const struct dnsd_cache_key *k)
 	return offsetof(struct dnsd_cache_key, qname) + k->qname_len;
 }
 
+_Static_assert(offsetof(struct dnsd_cache_key, qname) + 1 > 8,
+               "a key, with the root's byte at least, is more than eight bytes");
+
 /* Eight bytes at a time, each mixed by a multiply and a rotation (the
  * FNV prime as multiplier): per query this is a dozen steps, not the
  * sixty of a byte-wise hash. */
@@ -105,8 +108,14 @@ static uint64_t hash_of(const struct dnsd_cache_key *k)
 		h = (h ^ w) * 1099511628211ull;
 		h ^= h >> 29;
 	}
+	/* The last bytes, up to seven: the eight that end the key (it has
+	 * more than eight) with the ones before them shifted out, which is one
+	 * load where a copy of a length known only here is a call. */
 	w = 0;
-	memcpy(&w, p + i, n - i);
+	if (i < n) {
+		memcpy(&w, p + n - 8, 8);
+		w >>= 8 * (8 - (n - i));
+	}
 	h = (h ^ w ^ n) * 1099511628211ull;
 	h ^= h >> 32;
 	return h | 1;   /* 0 marks an empty slot */
@@ -186,7 +195,13 @@ const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key
                                int64_t *until, const struct dnsd_cache_deps **deps,
                                uint8_t *outcome)
 {
-	uint64_t h = hash_of(k);
+	return dnsd__cache_get_hashed(c, k, hash_of(k), len, until, deps, outcome);
+}
+
+const uint8_t *dnsd__cache_get_hashed(struct dnsd_cache *c, const struct dnsd_cache_key *k,
+                                      uint64_t h, size_t *len, int64_t *until,
+                                      const struct dnsd_cache_deps **deps, uint8_t *outcome)
+{
 	struct slot *set = set_of(c, h);
 
 	for (int i = 0; i < WAYS; i++) {

@@ -153,15 +153,8 @@ void dnsd__engine_set_clock(dnsd_engine *e, int64_t (*now)(void *arg), void *arg
  * a commit seen later than that came after every one of them. */
 void dnsd__batch_begin(dnsd_engine *e);
 void dnsd__batch_end(dnsd_engine *e);
-/* Within a batch, before its queries are answered: for query q (qlen
- * bytes) from c, if it would be answered from the cache without a
- * snapshot, ask for the cache set it falls in and return its key's hash;
- * otherwise 0.  Then dnsd__prefetch_entry with that hash asks for the
- * entry.  A batch's queries all first, then their entries: the misses are
- * waited for side by side, not one by one while answering. */
-uint64_t dnsd__prefetch_set(dnsd_engine *e, const uint8_t *q, size_t qlen,
-                            const struct dnsd_client *c);
-void dnsd__prefetch_entry(dnsd_engine *e, uint64_t hash);
+/* Within a batch, before its queries are answered, each is read once
+ * (dnsd__prepare, in the answer cache's section below). */
 
 /* The answer being built holds until t at most (zonekeys.c). */
 void dnsd__hold_until(struct dnsd_query *x, int64_t t);
@@ -375,6 +368,52 @@ const uint8_t *dnsd__cache_get(struct dnsd_cache *c, const struct dnsd_cache_key
 void dnsd__cache_put(struct dnsd_cache *c, const struct dnsd_cache_key *k, const uint8_t *wire,
                      size_t len, int64_t until, const struct dnsd_cache_deps *deps,
                      uint8_t outcome);
+
+/* Get the cached response as dnsd__cache_get does, for a key whose hash
+ * the caller has (dnsd__cache_touch_set returned it). */
+const uint8_t *dnsd__cache_get_hashed(struct dnsd_cache *c, const struct dnsd_cache_key *k,
+                                      uint64_t hash, size_t *len, int64_t *until,
+                                      const struct dnsd_cache_deps **deps, uint8_t *outcome);
+
+/* What a plain query says (query.c's fast path parses it by hand).
+ * Anything unusual (compression in the question, more than one additional
+ * record, an EDNS version other than 0, a class other than IN) is left to
+ * the full parser.  The qname goes straight into the cache key, in lower
+ * case; the fields of the key that depend on the engine (the zones'
+ * generation, the view) are filled in when the cache is asked. */
+struct plain_query {
+	uint16_t qtype;
+	size_t qname_len;             /* wire length, from offset 12 */
+	bool edns, do_bit;
+	uint16_t payload;
+	struct dnsd_cache_key key;
+};
+
+/* A query of a batch, read before any query of the batch is answered. */
+struct dnsd_prepared {
+	uint64_t hash;                /* of p.key; 0: not prepared */
+	struct plain_query p;
+};
+
+/* Within a batch, before its queries are answered: if query q (qlen
+ * bytes) from c would be answered from the cache without a snapshot, parse
+ * it into *pq, make its cache key, ask the CPU for the cache set the key
+ * falls in, and return the key's hash (also in pq->hash); otherwise return
+ * 0 and leave pq->hash 0.  Then dnsd__prefetch_entry with that hash asks
+ * for the entry.  A batch's queries all first, then their entries: the
+ * misses are waited for side by side, not one by one while answering.
+ * Neither changes the cache. */
+uint64_t dnsd__prepare(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                       struct dnsd_prepared *pq);
+void dnsd__prefetch_entry(dnsd_engine *e, uint64_t hash);
+/* dnsd_answer for the query q from c that dnsd__prepare read into *pq:
+ * the same answer, without parsing the query or hashing its key again
+ * unless what the key depends on moved since (a commit answered in between
+ * that moved c's view, new zones), when the key is made anew.  *pq is the
+ * answer's scratch and changes.  A pq->hash of 0 is dnsd_answer itself. */
+int dnsd__answer_prepared(dnsd_engine *e, const uint8_t *q, size_t qlen,
+                          const struct dnsd_client *c, struct dnsd_prepared *pq, uint8_t *out,
+                          size_t cap, size_t *outlen);
 
 /* If qname is one the policy store speaks for, answer it into x->r and
  * set *done.  Returns 0 or a policy store error. */

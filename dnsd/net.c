@@ -110,6 +110,7 @@ struct dnsd_server {
 	struct iovec in_iov[UDP_BATCH];
 	struct sockaddr_storage from[UDP_BATCH];
 	struct dnsd_client clients[UDP_BATCH];   /* of from[] */
+	struct dnsd_prepared prep[UDP_BATCH];    /* the datagrams, read before answering */
 	/* TCP answers to the queries of one read, framed, written together:
 	 * one system call for a pipelined burst instead of one per answer.
 	 * Room for one more answer is kept free at all times. */
@@ -291,8 +292,8 @@ static void udp__answer(dnsd_server *s, unsigned i, unsigned *nout)
 	/* Cut short: not the whole query, nothing to answer. */
 	if (m->msg_hdr.msg_flags & MSG_TRUNC)
 		return;
-	dnsd_answer(s->engine, s->in_iov[i].iov_base, m->msg_len, client, s->answers[o],
-	            UDP_ANSWER_MAX, &n);
+	dnsd__answer_prepared(s->engine, s->in_iov[i].iov_base, m->msg_len, client, &s->prep[i],
+	                      s->answers[o], UDP_ANSWER_MAX, &n);
 	if (n && s->rrl) {
 		switch (dnsd__rrl_check(s->rrl, s->engine, client, s->answers[o], n, uv_now(s->loop))) {
 		case DNSD_RRL_PASS:
@@ -313,21 +314,20 @@ static void udp__answer(dnsd_server *s, unsigned i, unsigned *nout)
 	*nout = o + 1;
 }
 
-/* Who sent each of the n datagrams just read, and the memory the cache
- * will read to answer them, asked for before any is answered (see
- * dnsd__prefetch_set). */
+/* Who sent each of the n datagrams just read, each query read once, and
+ * the memory the cache will read to answer them, asked for before any is
+ * answered (see dnsd__prepare). */
 static void udp__prepare(dnsd_server *s, unsigned n)
 {
-	uint64_t hash[UDP_BATCH];
-
 	for (unsigned i = 0; i < n; i++) {
 		client_of((const struct sockaddr *)&s->from[i], false, &s->clients[i]);
-		hash[i] = (s->in[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 :
-		          dnsd__prefetch_set(s->engine, s->in_iov[i].iov_base, s->in[i].msg_len,
-		                             &s->clients[i]);
+		s->prep[i].hash = 0;
+		if (!(s->in[i].msg_hdr.msg_flags & MSG_TRUNC))
+			dnsd__prepare(s->engine, s->in_iov[i].iov_base, s->in[i].msg_len,
+			              &s->clients[i], &s->prep[i]);
 	}
 	for (unsigned i = 0; i < n; i++)
-		dnsd__prefetch_entry(s->engine, hash[i]);
+		dnsd__prefetch_entry(s->engine, s->prep[i].hash);
 }
 
 /* Send the first n answers of the batch, in one system call when all goes

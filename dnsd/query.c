@@ -312,18 +312,6 @@ static ldns_pkt *new_response(const ldns_pkt *q)
 /* ---- the fast path: plain queries, parsed by hand, answered from the
  * cache ---- */
 
-/* What a plain query says.  Anything unusual (compression in the question,
- * more than one additional record, an EDNS version other than 0, a class
- * other than IN) is left to the full parser.  The qname goes straight into
- * the cache key, in lower case; the rest of the key is make_key's. */
-struct plain_query {
-	uint16_t qtype;
-	size_t qname_len;             /* wire length, from offset 12 */
-	bool edns, do_bit;
-	uint16_t payload;
-	struct dnsd_cache_key key;
-};
-
 /* Eight bytes in lower case.  Per byte b below 128, b + (128 - 'A') has
  * bit 7 set from 'A' up and b + (127 - 'Z') from above 'Z' up; no carry
  * leaves a byte.  Bytes above 127 are no letters. */
@@ -640,17 +628,17 @@ static bool fast_view(dnsd_engine *e, const struct dnsd_client *c, int32_t *view
 	return *view != DNSD__VIEW_UNKNOWN;
 }
 
-uint64_t dnsd__prefetch_set(dnsd_engine *e, const uint8_t *q, size_t qlen,
-                            const struct dnsd_client *c)
+uint64_t dnsd__prepare(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                       struct dnsd_prepared *pq)
 {
-	struct plain_query p;
 	int32_t view;
 
+	pq->hash = 0;
 	if (qlen < LDNS_HEADER_SIZE || LDNS_QR_WIRE(q) || LDNS_OPCODE_WIRE(q) != LDNS_PACKET_QUERY ||
-	    !parse_plain(q, qlen, &p) || !fast_view(e, c, &view))
+	    !parse_plain(q, qlen, &pq->p) || !fast_view(e, c, &view))
 		return 0;
-	make_key(e, &p, view);
-	return dnsd__cache_touch_set(e->cache, &p.key);
+	make_key(e, &pq->p, view);
+	return pq->hash = dnsd__cache_touch_set(e->cache, &pq->p.key);
 }
 
 void dnsd__prefetch_entry(dnsd_engine *e, uint64_t hash)
@@ -673,20 +661,28 @@ static size_t serve_cached(const uint8_t *q, const struct plain_query *p, const 
 	return n;
 }
 
-/* Answer from the cache if the key (made into p->key) is there. */
-static bool from_cache(dnsd_engine *e, const uint8_t *q, struct plain_query *p, int32_t view,
+/* Answer from the cache if the key for view (made into pq->p.key) is
+ * there.  A key dnsd__prepare made is used as it is, with its hash, when
+ * it was made for this view and these zones; else it is made anew. */
+static bool from_cache(dnsd_engine *e, const uint8_t *q, struct dnsd_prepared *pq, int32_t view,
                        const struct dnsd_client *c, uint8_t *out, size_t cap, size_t *outlen,
                        enum dnsd_outcome *outcome)
 {
+	struct plain_query *p = &pq->p;
 	const struct dnsd_cache_deps *deps;
 	const uint8_t *hit;
 	int64_t until;
 	size_t len;
 	uint8_t tag;
 
-	make_key(e, p, view);
-	if (!(hit = dnsd__cache_get(e->cache, &p->key, &len, &until, &deps, &tag)) ||
-	    !dnsd__epoch_holds(&e->epoch, deps))
+	if (pq->hash && p->key.view == view && p->key.zones_gen == e->zones_gen) {
+		hit = dnsd__cache_get_hashed(e->cache, &p->key, pq->hash, &len, &until, &deps, &tag);
+	} else {
+		pq->hash = 0;
+		make_key(e, p, view);
+		hit = dnsd__cache_get(e->cache, &p->key, &len, &until, &deps, &tag);
+	}
+	if (!hit || !dnsd__epoch_holds(&e->epoch, deps))
 		return false;
 	/* The clock is read only for answers that end at a time (a member's
 	 * not-after, every signed answer): a vDSO call, not a system call. */
@@ -807,12 +803,12 @@ static size_t fit_signed(struct dnsd_tsig_ctx *t, const uint8_t *q, const struct
 }
 
 static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                       uint8_t *out, size_t cap, size_t *outlen)
+                       struct dnsd_prepared *pq, uint8_t *out, size_t cap, size_t *outlen)
 {
 	uint8_t *wire;
 	struct fit_info fi = { 0 };
 	struct msg_scan scan;
-	struct plain_query p;
+	struct plain_query *p = &pq->p;
 	struct dnsd_cache_deps deps;
 	struct dnsd_tsig_ctx tsig;    /* filled by dnsd_tsig_verify, read only then */
 	enum dnsd_outcome outcome = DNSD_OUTCOME_NONE;
@@ -824,7 +820,7 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	unsigned rcode;
 	int rc = 0, snap;
 
-	if (!e || !q || !c || !out || !outlen || cap < 512)
+	if (!e || !q || !c || !pq || !out || !outlen || cap < 512)
 		return -EINVAL;
 	wire = e->scratch;
 	*outlen = 0;
@@ -832,13 +828,13 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	 * answering responses invites loops). */
 	if (qlen < LDNS_HEADER_SIZE || LDNS_QR_WIRE(q))
 		return 0;
-	plain = LDNS_OPCODE_WIRE(q) == LDNS_PACKET_QUERY && parse_plain(q, qlen, &p);
+	plain = pq->hash || (LDNS_OPCODE_WIRE(q) == LDNS_PACKET_QUERY && parse_plain(q, qlen, p));
 	if (!plain && (rcode = check_query(q, qlen, &scan)) != 0) {
 		*outlen = short_reply(q, &scan, rcode, out);
 		goto count;
 	}
 	/* Transfers are never cached: who asks decides what they get. */
-	uint16_t qtype = plain ? p.qtype : scan.qtype;
+	uint16_t qtype = plain ? p->qtype : scan.qtype;
 	if (qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR ||
 	    dnsd__xfr_is_catalog(e, q, qlen)) {
 		rc = dnsd__xfr_answer_one(e, q, qlen, c, out, cap, outlen);
@@ -858,11 +854,11 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	/* The common case: nothing committed since the last snapshot, and the
 	 * answer is cached.  No transaction at all. */
 	int32_t view;
-	if (plain && fast_view(e, c, &view) && from_cache(e, q, &p, view, c, out, cap, outlen, &outcome))
+	if (plain && fast_view(e, c, &view) && from_cache(e, q, pq, view, c, out, cap, outlen, &outcome))
 		goto count;
 	snap = snapshot_in_views(e, &serial);
 	if (plain && snap == 0 && (snap = key_view(e, c, &view)) == 0 &&
-	    from_cache(e, q, &p, view, c, out, cap, outlen, &outcome)) {
+	    from_cache(e, q, pq, view, c, out, cap, outlen, &outcome)) {
 		pdb_read_reset(e->txn);
 		goto count;
 	}
@@ -871,9 +867,9 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	pdb_read_reset(e->txn);
 	ch_counter_add(&e->stats.cache_misses, 1);
 	if (plain && cacheable)
-		dnsd__cache_put(e->cache, &p.key, wire, wlen, until, &deps, (uint8_t)outcome);
+		dnsd__cache_put(e->cache, &p->key, wire, wlen, until, &deps, (uint8_t)outcome);
 	if (plain)
-		*outlen = serve_cached(q, &p, wire, wlen, c, out, cap);
+		*outlen = serve_cached(q, p, wire, wlen, c, out, cap);
 	else if (scan.ntsig)
 		*outlen = fit_signed(&tsig, q, &scan, wire, wlen, size_limit(c, fi.edns, fi.payload), out,
 		                     cap, now);
@@ -884,21 +880,31 @@ count:
 	/* The answer to a plain query (EDNS version 0 at most, no TSIG)
 	 * never has an extended RCODE: its header says it all. */
 	if (*outlen)
-		dnsd__stats_query(&e->stats, c->tcp, plain ? p.qtype : scan.qtype, out, *outlen, !plain,
+		dnsd__stats_query(&e->stats, c->tcp, plain ? p->qtype : scan.qtype, out, *outlen, !plain,
 		                  outcome);
 	return rc;
 }
 
 /* The answer, then the EDNS options that depend on who asks and how
  * (edns.c), which the cache does not hold. */
-int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                uint8_t *out, size_t cap, size_t *outlen)
+int dnsd__answer_prepared(dnsd_engine *e, const uint8_t *q, size_t qlen,
+                          const struct dnsd_client *c, struct dnsd_prepared *pq, uint8_t *out,
+                          size_t cap, size_t *outlen)
 {
-	int rc = answer_main(e, q, qlen, c, out, cap, outlen);
+	int rc = answer_main(e, q, qlen, c, pq, out, cap, outlen);
 
 	if (rc != -EINVAL)
 		dnsd__edns_finish(e, q, qlen, c, out, cap, outlen);
 	return rc;
+}
+
+int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                uint8_t *out, size_t cap, size_t *outlen)
+{
+	struct dnsd_prepared own;
+
+	own.hash = 0;
+	return dnsd__answer_prepared(e, q, qlen, c, &own, out, cap, outlen);
 }
 
 /* ---- transfers: the TCP entry ---- */

@@ -149,21 +149,13 @@ static size_t make_query(uint8_t *q, const char *name, uint16_t type)
 	return n;
 }
 
-/* The SRV records a querier gets for member's _xmpp-server name that are
- * the member's own hosts (the clearinghouse's have priority 0); -1 for
- * NXDOMAIN. */
-static int own_srvs(struct fixture *f, const char *member, const struct dnsd_client *c)
+/* The SRV records of an answer (n bytes) that are the member's own hosts
+ * (the clearinghouse's have priority 0); -1 for NXDOMAIN. */
+static int own_in(const uint8_t *out, size_t n)
 {
-	static uint8_t out[DNSD_MSG_MAX];
-	char name[300];
-	uint8_t q[512];
-	size_t qlen, n = 0;
 	ldns_pkt *p = NULL;
 	int own = 0;
 
-	snprintf(name, sizeof(name), "_xmpp-server._tcp.%s", member);
-	qlen = make_query(q, name, LDNS_RR_TYPE_SRV);
-	assert_int_equal(dnsd_answer(f->engine, q, qlen, c, out, DNSD_MSG_MAX, &n), 0);
 	assert_int_equal(ldns_wire2pkt(&p, out, n), LDNS_STATUS_OK);
 	if (ldns_pkt_get_rcode(p) == LDNS_RCODE_NXDOMAIN)
 		own = -1;
@@ -174,6 +166,49 @@ static int own_srvs(struct fixture *f, const char *member, const struct dnsd_cli
 	}
 	ldns_pkt_free(p);
 	return own;
+}
+
+/* The query for member's _xmpp-server name, into q; returns its length. */
+static size_t srv_query(uint8_t *q, const char *member)
+{
+	char name[300];
+
+	snprintf(name, sizeof(name), "_xmpp-server._tcp.%s", member);
+	return make_query(q, name, LDNS_RR_TYPE_SRV);
+}
+
+/* The SRV records a querier gets for member's _xmpp-server name that are
+ * the member's own hosts; -1 for NXDOMAIN. */
+static int own_srvs(struct fixture *f, const char *member, const struct dnsd_client *c)
+{
+	static uint8_t out[DNSD_MSG_MAX];
+	uint8_t q[512];
+	size_t qlen = srv_query(q, member), n = 0;
+
+	assert_int_equal(dnsd_answer(f->engine, q, qlen, c, out, DNSD_MSG_MAX, &n), 0);
+	return own_in(out, n);
+}
+
+/* A query of a batch read with the batch (dnsd__prepare) into *pq. */
+static uint64_t prepare(struct fixture *f, const uint8_t *q, size_t qlen,
+                        const struct dnsd_client *c, struct dnsd_prepared *pq)
+{
+	dnsd__batch_begin(f->engine);
+	uint64_t h = dnsd__prepare(f->engine, q, qlen, c, pq);
+	dnsd__batch_end(f->engine);
+	return h;
+}
+
+/* The answer to a query prepare() read, into out; returns its length. */
+static size_t answer_prepared(struct fixture *f, const uint8_t *q, size_t qlen,
+                              const struct dnsd_client *c, struct dnsd_prepared *pq, uint8_t *out)
+{
+	size_t n = 0;
+
+	dnsd__batch_begin(f->engine);
+	assert_int_equal(dnsd__answer_prepared(f->engine, q, qlen, c, pq, out, DNSD_MSG_MAX, &n), 0);
+	dnsd__batch_end(f->engine);
+	return n;
 }
 
 /* The query for name and type, into q, and the cache key the engine
@@ -614,29 +649,133 @@ static void test_prefetch_asks_for_the_key_the_answer_is_cached_under(void **sta
 {
 	struct fixture *f = *state;
 	const struct edit level_of_d[] = { MEMBER("d.fed.example", 2, NONE, NULL), END };
+	struct dnsd_prepared pq;
 	struct dnsd_cache_key k;
 	uint8_t q[512];
 	uint64_t h;
 
 	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
 	size_t qlen = key_as(f, "_xmpp-server._tcp.a.fed.example", LDNS_RR_TYPE_SRV, &b_res, q, &k);
-	dnsd__batch_begin(f->engine);
-	h = dnsd__prefetch_set(f->engine, q, qlen, &b_res);
+	h = prepare(f, q, qlen, &b_res, &pq);
 	assert_true(h != 0);
+	assert_true(h == pq.hash);
 	assert_true(h == dnsd__cache_touch_set(f->engine->cache, &k));
 	dnsd__prefetch_entry(f->engine, h);
 	q[2] = 0x80;
-	assert_true(dnsd__prefetch_set(f->engine, q, qlen, &b_res) == 0);
+	assert_true(prepare(f, q, qlen, &b_res, &pq) == 0);
+	assert_true(pq.hash == 0);
 	q[2] = LDNS_PACKET_NOTIFY << 3;
-	assert_true(dnsd__prefetch_set(f->engine, q, qlen, &b_res) == 0);
-	dnsd__batch_end(f->engine);
+	assert_true(prepare(f, q, qlen, &b_res, &pq) == 0);
 	assert_true(cached(f, "a.fed.example", &b_res));
 	q[2] = 0;
 	commit(f, level_of_d);
-	dnsd__batch_begin(f->engine);
-	assert_true(dnsd__prefetch_set(f->engine, q, qlen, &b_res) == 0);
-	dnsd__batch_end(f->engine);
+	assert_true(prepare(f, q, qlen, &b_res, &pq) == 0);
 	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+}
+
+/* A query read with its batch gets, byte for byte, the answer it would
+ * get read on its own: cached or not, member or not, in a view or not. */
+static void test_prepared_query_gets_the_answer_of_one_read_alone(void **state)
+{
+	struct fixture *f = *state;
+	const char *members[] = { "a.fed.example", "b.fed.example", "nosuch.fed.example" };
+	const struct dnsd_client *clients[] = { &b_res, &c_res, &nobody };
+	static uint8_t alone[DNSD_MSG_MAX], read[DNSD_MSG_MAX];
+	struct dnsd_prepared pq;
+	uint8_t q[512];
+
+	for (int round = 0; round < 2; round++) {   /* the second from the cache */
+		for (size_t m = 0; m < sizeof(members) / sizeof(*members); m++) {
+			for (size_t c = 0; c < sizeof(clients) / sizeof(*clients); c++) {
+				size_t qlen = srv_query(q, members[m]), n = 0;
+				prepare(f, q, qlen, clients[c], &pq);
+				size_t got = answer_prepared(f, q, qlen, clients[c], &pq, read);
+				assert_int_equal(dnsd_answer(f->engine, q, qlen, clients[c], alone,
+				                             DNSD_MSG_MAX, &n), 0);
+				assert_true(got > 0);
+				assert_int_equal(got, n);
+				assert_memory_equal(read, alone, n);
+			}
+		}
+	}
+	/* The second round was read with its key made. */
+	size_t qlen = srv_query(q, "a.fed.example");
+	assert_true(prepare(f, q, qlen, &b_res, &pq) != 0);
+}
+
+/* Read with its batch, answered after a commit (one that another query of
+ * the batch brought the engine to): the commit is seen.  Before: the
+ * member's record changed, the querier's view stayed. */
+static void test_prepared_query_sees_a_commit_before_its_answer(void **state)
+{
+	struct fixture *f = *state;
+	const struct edit b_wants_2[] = { MEMBER("b.fed.example", 1, 2, "203.0.113.0/24"), END };
+	static uint8_t out[DNSD_MSG_MAX];
+	struct dnsd_prepared pq;
+	uint8_t q[512];
+	size_t qlen = srv_query(q, "a.fed.example");
+
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	assert_true(prepare(f, q, qlen, &b_res, &pq) != 0);
+	commit(f, b_wants_2);
+	assert_int_equal(own_in(out, answer_prepared(f, q, qlen, &b_res, &pq, out)), 0);
+}
+
+/* The same when the commit moved the querier into another view: the key
+ * read with the batch was made for the old view, whose cached answer still
+ * holds for that view, and must not be the one served. */
+static void test_prepared_query_follows_its_querier_into_another_view(void **state)
+{
+	struct fixture *f = *state;
+	const struct edit deny_ac[] = { OVERRIDE("a.fed.example", "c.fed.example", PDB_OVERRIDE_DENY),
+	                                END };
+	const struct edit c_narrow[] = { MEMBER("c.fed.example", 1, NONE, "203.0.113.0/28"), END };
+	static uint8_t out[DNSD_MSG_MAX];
+	struct dnsd_prepared pq;
+	uint8_t q[512];
+	size_t qlen = srv_query(q, "a.fed.example");
+
+	commit(f, deny_ac);
+	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
+	assert_true(prepare(f, q, qlen, &b_res, &pq) != 0);
+	/* 203.0.113.9 now falls in c's narrower prefix, and c may not. */
+	commit(f, c_narrow);
+	assert_int_equal(own_in(out, answer_prepared(f, q, qlen, &b_res, &pq, out)), 0);
+}
+
+/* The same when new zones came in between: the key read with the batch
+ * was made for the old zones, whose answer stays in the cache under it. */
+static void test_prepared_query_is_answered_from_the_zones_of_its_answer(void **state)
+{
+	struct fixture *f = *state;
+	static const char moved[] = "$ORIGIN fed.example.\n$TTL 3600\n"
+	                            "@ IN SOA ns1 hostmaster 2 7200 3600 1209600 60\n"
+	                            "@ IN NS ns1\nns1 IN A 192.0.2.1\nch IN A 192.0.2.6\n";
+	static uint8_t out[DNSD_MSG_MAX];
+	const char *files[1] = { f->zone };
+	struct dnsd_prepared pq;
+	dnsd_zones *zones;
+	ldns_pkt *p = NULL;
+	char err[256];
+	uint8_t q[512];
+	size_t qlen = make_query(q, "ch.fed.example", LDNS_RR_TYPE_A), n = 0;
+	FILE *fp;
+
+	assert_int_equal(dnsd_answer(f->engine, q, qlen, &b_res, out, DNSD_MSG_MAX, &n), 0);
+	assert_true(prepare(f, q, qlen, &b_res, &pq) != 0);
+	assert_non_null(fp = fopen(f->zone, "w"));
+	assert_true(fputs(moved, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(dnsd_zones_load(files, 1, &zones, err, sizeof(err)), 0);
+	dnsd_engine_set_zones(f->engine, zones);
+	dnsd_zones_free(f->zones);
+	f->zones = zones;
+	n = answer_prepared(f, q, qlen, &b_res, &pq, out);
+	assert_int_equal(ldns_wire2pkt(&p, out, n), LDNS_STATUS_OK);
+	assert_int_equal(ldns_rr_list_rr_count(ldns_pkt_answer(p)), 1);
+	ldns_rr *a = ldns_rr_list_rr(ldns_pkt_answer(p), 0);
+	assert_memory_equal(ldns_rdf_data(ldns_rr_rdf(a, 0)), ((uint8_t[]){ 192, 0, 2, 6 }), 4);
+	ldns_pkt_free(p);
 }
 
 int main(void)
@@ -650,6 +789,14 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_engine_cache_size_set, setup, teardown),
 		cmocka_unit_test(test_cache_keeps_five_answers_that_share_a_set),
+		cmocka_unit_test_setup_teardown(test_prepared_query_gets_the_answer_of_one_read_alone,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_query_sees_a_commit_before_its_answer,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_query_follows_its_querier_into_another_view,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_query_is_answered_from_the_zones_of_its_answer,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch_asks_for_the_key_the_answer_is_cached_under,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_keeps_cached_answers_of_members_it_did_not_touch,
