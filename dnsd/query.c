@@ -808,7 +808,7 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	uint8_t *wire;
 	struct fit_info fi = { 0 };
 	struct msg_scan scan;
-	struct plain_query *p = &pq->p;
+	struct plain_query *p;
 	struct dnsd_cache_deps deps;
 	struct dnsd_tsig_ctx tsig;    /* filled by dnsd_tsig_verify, read only then */
 	enum dnsd_outcome outcome = DNSD_OUTCOME_NONE;
@@ -822,6 +822,7 @@ static int answer_main(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 
 	if (!e || !q || !c || !pq || !out || !outlen || cap < 512)
 		return -EINVAL;
+	p = &pq->p;
 	wire = e->scratch;
 	*outlen = 0;
 	/* Too short to carry an ID, or a response: silence (RFC 1035 4.1.1;
