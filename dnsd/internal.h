@@ -398,13 +398,13 @@ struct dnsd_prepared {
 /* Within a batch, before its queries are answered: if query q (qlen
  * bytes) from c would be answered from the cache without a snapshot, parse
  * it into *pq, make its cache key, ask the CPU for the cache set the key
- * falls in, and return the key's hash (also in pq->hash); otherwise return
- * 0 and leave pq->hash 0.  Then dnsd__prefetch_entry with that hash asks
- * for the entry.  A batch's queries all first, then their entries: the
- * misses are waited for side by side, not one by one while answering.
- * Neither changes the cache. */
-uint64_t dnsd__prepare(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                       struct dnsd_prepared *pq);
+ * falls in, and set pq->hash to the key's hash; otherwise set pq->hash to
+ * 0.  Then dnsd__prefetch_entry with that hash asks for the entry.  A
+ * batch's queries all first, then their entries: the misses are waited
+ * for side by side, not one by one while answering.  Neither changes the
+ * cache. */
+void dnsd__prepare(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                   struct dnsd_prepared *pq);
 void dnsd__prefetch_entry(dnsd_engine *e, uint64_t hash);
 /* dnsd_answer for the query q from c that dnsd__prepare read into *pq:
  * the same answer, without parsing the query or hashing its key again

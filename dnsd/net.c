@@ -321,8 +321,9 @@ static void udp__prepare(dnsd_server *s, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		client_of((const struct sockaddr *)&s->from[i], false, &s->clients[i]);
-		s->prep[i].hash = 0;
-		if (!(s->in[i].msg_hdr.msg_flags & MSG_TRUNC))
+		if (s->in[i].msg_hdr.msg_flags & MSG_TRUNC)
+			s->prep[i].hash = 0;   /* never answered; nothing to fetch */
+		else
 			dnsd__prepare(s->engine, s->in_iov[i].iov_base, s->in[i].msg_len,
 			              &s->clients[i], &s->prep[i]);
 	}

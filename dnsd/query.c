@@ -628,17 +628,17 @@ static bool fast_view(dnsd_engine *e, const struct dnsd_client *c, int32_t *view
 	return *view != DNSD__VIEW_UNKNOWN;
 }
 
-uint64_t dnsd__prepare(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
-                       struct dnsd_prepared *pq)
+void dnsd__prepare(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
+                   struct dnsd_prepared *pq)
 {
 	int32_t view;
 
 	pq->hash = 0;
 	if (qlen < LDNS_HEADER_SIZE || LDNS_QR_WIRE(q) || LDNS_OPCODE_WIRE(q) != LDNS_PACKET_QUERY ||
 	    !parse_plain(q, qlen, &pq->p) || !fast_view(e, c, &view))
-		return 0;
+		return;
 	make_key(e, &pq->p, view);
-	return pq->hash = dnsd__cache_touch_set(e->cache, &pq->p.key);
+	pq->hash = dnsd__cache_touch_set(e->cache, &pq->p.key);
 }
 
 void dnsd__prefetch_entry(dnsd_engine *e, uint64_t hash)
