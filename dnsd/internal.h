@@ -37,6 +37,13 @@ struct dnsd_query;
  * written there uncompressed and in lower case, *outlen its length. */
 bool dnsd__name_read(const uint8_t *m, size_t len, size_t *off, uint8_t *out, size_t *outlen);
 
+/* The presentation form of name, in lower case and with its final dot, as
+ * ldns_rdf2str and tolower write it (wire.c): in buf when it needs no
+ * escape, the common case and no allocation, else in a string the caller
+ * frees (when the result is not buf).  NULL: out of memory. */
+#define DNSD_NAME_TEXT_MAX (LDNS_MAX_DOMAINLEN + 1)
+char *dnsd__name_text(const ldns_rdf *name, char buf[DNSD_NAME_TEXT_MAX]);
+
 /* The file's SOA serial and the digest of the records, for a zone just
  * read (serial.c). */
 void dnsd__zone_stamp(struct dnsd_zone *z);

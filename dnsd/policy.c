@@ -3,7 +3,6 @@
  * _xmpp-server._tcp.<member> and _xmpps-server._tcp.<member> SRV with the
  * clearinghouse first and the member's own hosts as a fallback, given to
  * whom the community's fallback setting and the querier's view allow. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +22,11 @@ void dnsd__policy_classify(const ldns_rdf *qname, struct policy_name *pn)
 		{ "_tcp.", NAME_TCP, false },
 		{ "", NAME_MEMBER, false },
 	};
-	char *s = ldns_rdf2str(qname);
+	char buf[DNSD_NAME_TEXT_MAX], *s = dnsd__name_text(qname, buf);
 
 	pn->kind = NAME_OTHER;
 	if (!s)
 		return;
-	for (char *p = s; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		size_t n = strlen(forms[i].prefix);
 		if (strncmp(s, forms[i].prefix, n) != 0)
@@ -40,7 +37,8 @@ void dnsd__policy_classify(const ldns_rdf *qname, struct policy_name *pn)
 		}
 		break;
 	}
-	free(s);
+	if (s != buf)
+		free(s);
 }
 
 bool dnsd__policy_in_zone(const char *name, pdb_str zone)

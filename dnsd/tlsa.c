@@ -10,11 +10,11 @@
  *    (dnssec: tlsa-cert, tlsa-pin).
  * They are plain records, given with and without DO; _tcp.<host> above
  * them exists as an empty non-terminal. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -124,17 +124,19 @@ int dnsd_engine_set_tlsa(dnsd_engine *e, const uint8_t pins[][32], size_t n)
 static bool tlsa_name(const ldns_rdf *qname, unsigned *port, char host[PDB_NAME_MAX + 1])
 {
 	const uint8_t *w = ldns_rdf_data(qname);
+	char buf[DNSD_NAME_TEXT_MAX];
 	bool ok = false;
 
 	/* Every query comes here first: most names are not ours by their
-	 * first byte, with no copy made. */
-	if (ldns_rdf_size(qname) < 2 || w[0] < 2 || w[1] != '_')
+	 * first label (_1 to _9, or _tcp), with no copy made. */
+	size_t len = ldns_rdf_size(qname);
+	bool port_label = len > 3 && w[0] >= 2 && w[1] == '_' && w[2] >= '1' && w[2] <= '9';
+	bool tcp_label = len > 5 && w[0] == 4 && strncasecmp((const char *)w + 1, "_tcp", 4) == 0;
+	if (!port_label && !tcp_label)
 		return false;
-	char *s = ldns_rdf2str(qname), *p = s;
+	char *s = dnsd__name_text(qname, buf), *p = s;
 	if (!s)
 		return false;
-	for (char *c = s; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
 	*port = 0;
 	if (p[0] == '_' && p[1] >= '1' && p[1] <= '9') {
 		unsigned v = 0;
@@ -148,7 +150,8 @@ static bool tlsa_name(const ldns_rdf *qname, unsigned *port, char host[PDB_NAME_
 	if (strncmp(p, "_tcp.", 5) == 0)
 		ok = pdb_name_normalise(p + 5, host, NULL) == 0;
 out:
-	free(s);
+	if (s != buf)
+		free(s);
 	return ok;
 }
 

@@ -1,5 +1,8 @@
 /* Names in DNS messages on the wire, read by hand where ldns is not used:
- * the query checks before ldns parses, the fitting of answers, TSIG. */
+ * the query checks before ldns parses, the fitting of answers, TSIG, and
+ * the text of a query's name that policy reads. */
+#include <ctype.h>
+
 #include "internal.h"
 
 /* Step over the name at *off in message m (len bytes), checking it: labels
@@ -45,4 +48,47 @@ bool dnsd__name_read(const uint8_t *m, size_t len, size_t *off, uint8_t *out, si
 	if (outlen)
 		*outlen = n;
 	return true;
+}
+
+/* A byte that presentation format writes as itself: printable ASCII, not
+ * one of the characters it escapes (RFC 1035 5.1; ldns's choice of them). */
+static bool plain_byte(uint8_t c)
+{
+	return c > ' ' && c < 0x7f && c != '.' && c != ';' && c != '(' && c != ')' && c != '\\';
+}
+
+char *dnsd__name_text(const ldns_rdf *name, char buf[DNSD_NAME_TEXT_MAX])
+{
+	const uint8_t *w = ldns_rdf_data(name);
+	size_t len = ldns_rdf_size(name), at = 0, n = 0;
+
+	/* Names of letters, digits, hyphens and underscores, the only ones
+	 * policy knows, are written here; one that needs an escape, or is
+	 * not a whole wire name, goes to ldns, which writes it as ever. */
+	if (len > LDNS_MAX_DOMAINLEN)
+		goto slow;
+	while (at < len && w[at] != 0) {
+		size_t l = w[at];
+		if (l > 63 || at + 1 + l >= len)
+			goto slow;
+		for (size_t i = 1; i <= l; i++) {
+			uint8_t c = w[at + i];
+			if (!plain_byte(c))
+				goto slow;
+			buf[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		buf[n++] = '.';
+		at += 1 + l;
+	}
+	if (at + 1 != len)
+		goto slow;
+	if (n == 0)
+		buf[n++] = '.';
+	buf[n] = '\0';
+	return buf;
+slow:;
+	char *s = ldns_rdf2str(name);
+	for (char *p = s; p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return s;
 }
