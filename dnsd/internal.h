@@ -270,6 +270,7 @@ struct dnsd_engine {
 	uint64_t batch_version;
 	int64_t batch_now;
 	uint8_t scratch[DNSD_MSG_MAX];  /* a whole response, before it is fitted */
+	struct dnsd__wire *wire;      /* where answer_full renders */
 	struct dnsd_stats stats;      /* this engine's counters, for /metrics */
 	/* NSID (edns.c): sent to queries that ask; nsid_len 0: none. */
 	uint8_t nsid[DNSD_NSID_MAX];
@@ -589,30 +590,39 @@ const struct dnsd__xfr_rule *dnsd__xfr_acl_match(const dnsd_xfr_acl *acl,
 /* Answer an AXFR or IXFR that came over UDP, or through dnsd_answer: one
  * message, TC when the whole zone would be needed (IXFR), FORMERR for an
  * AXFR of an allowed client (RFC 5936 4.2 defines AXFR over TCP only). */
-/* A transfer's message being written (xfr_wire.c): the header, the
- * question and answer records, names compressed against the suffixes
- * already written, found by hash. */
+/* A message being written (render.c): names compressed against the
+ * suffixes already written, found by hash. */
 #define DNSD_WIRE_SLOTS 4096
 struct dnsd__wire_slot {
 	uint32_t hash;
-	uint16_t off;                 /* 0: empty (no name starts in the header) */
+	uint16_t off;
+	uint16_t gen;                 /* the message it is of: others are stale */
 };
 struct dnsd__wire {
 	size_t len;
 	uint16_t ancount;
+	uint16_t gen;                 /* of the message being written */
 	unsigned nslots;
 	struct dnsd__wire_slot slot[DNSD_WIRE_SLOTS];
 	uint8_t buf[DNSD_MSG_MAX];
 };
 
-/* Start a response to query id: flags2 is the query's third and fourth
- * header bytes (RD, CD are kept) packed as byte 2 | byte 3. */
+/* Make w, fresh from malloc, ready for its first message. */
+void dnsd__wire_init(struct dnsd__wire *w);
+/* Start a transfer's response to query id: flags2 is the query's third and
+ * fourth header bytes (RD, CD are kept) packed as byte 2 | byte 3. */
 void dnsd__wire_start(struct dnsd__wire *w, uint16_t id, uint8_t flags2, const ldns_rdf *qname,
                       uint16_t qtype);
 /* The most rr can take, uncompressed: what the caller checks room for. */
 size_t dnsd__wire_rr_max(const ldns_rr *rr);
 /* Append rr to the answer section. */
 void dnsd__wire_put(struct dnsd__wire *w, const ldns_rr *rr);
+/* Write all of p into w->buf (w->len bytes), as ldns_pkt2wire would: its
+ * header, sections and EDNS.  Returns 0; -EMSGSIZE if it may not fit in
+ * DNSD_MSG_MAX bytes (a record is let in only with room for it
+ * uncompressed); -ENOTSUP for a packet with ldns's EDNS options or a TSIG,
+ * which dnsd adds on the wire, not to packets. */
+int dnsd__wire_pkt(struct dnsd__wire *w, const ldns_pkt *p);
 
 /* A transfer conversation for query q (well formed, AXFR or IXFR, or a
  * query of a catalog name), its first message decided; single: one

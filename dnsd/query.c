@@ -31,16 +31,19 @@ int dnsd_engine_new(const dnsd_zones *zones, pdb_t *db, dnsd_engine **out)
 		return -ENOMEM;
 	}
 	e->views = e->own_views;
-	if (!(e->cache = dnsd__cache_new(DNSD_CACHE_SIZE_DEFAULT))) {
+	if (!(e->cache = dnsd__cache_new(DNSD_CACHE_SIZE_DEFAULT)) ||
+	    !(e->wire = malloc(sizeof(*e->wire)))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
+	dnsd__wire_init(e->wire);
 	if ((rc = pdb_read_begin(db, &e->txn)) != 0)
 		goto fail;
 	pdb_read_reset(e->txn);
 	*out = e;
 	return 0;
 fail:
+	free(e->wire);
 	dnsd__cache_free(e->cache);
 	dnsd__views_fini(e->own_views);
 	free(e->own_views);
@@ -54,6 +57,7 @@ void dnsd_engine_free(dnsd_engine *e)
 		return;
 	pdb_read_end(e->txn);
 	dnsd__cache_free(e->cache);
+	free(e->wire);
 	dnsd__signer_free(e->signer);
 	if (e->own_views) {
 		dnsd__views_fini(e->own_views);
@@ -721,7 +725,6 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 	                        .served = e->epoch.served, .grace = e->epoch.grace,
 	                        .deps = { .serial = serial, .served = e->epoch.served } };
 	struct msg_scan s;
-	uint8_t *w = NULL;
 	int rc = snap_rc;
 
 	*cacheable = false;
@@ -765,20 +768,19 @@ static int answer_full(dnsd_engine *e, const uint8_t *q, size_t qlen, const stru
 		if ((x.r = new_response(x.q)))
 			ldns_pkt_set_rcode(x.r, LDNS_RCODE_SERVFAIL);
 	}
-	size_t n = 0;
-	if (!x.r || ldns_pkt2wire(&w, x.r, &n) != LDNS_STATUS_OK || n > DNSD_MSG_MAX) {
+	int wrc = x.r ? dnsd__wire_pkt(e->wire, x.r) : -ENOMEM;
+	if (wrc != 0) {
 		(void)scan_query(q, qlen, &s);
 		*wlen = short_reply(q, &s, LDNS_RCODE_SERVFAIL, wire);
-		rc = rc ? rc : -ENOMEM;
+		rc = rc ? rc : wrc;
 	} else {
-		memcpy(wire, w, n);
-		*wlen = n;
+		memcpy(wire, e->wire->buf, e->wire->len);
+		*wlen = e->wire->len;
 		*cacheable = rc == 0;
 		*until = x.until;
 		*outcome = x.outcome;
 		*deps = x.deps;
 	}
-	free(w);
 	ldns_pkt_free(x.r);
 	ldns_pkt_free(x.q);
 	return rc;

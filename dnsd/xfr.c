@@ -1205,6 +1205,7 @@ int dnsd__xfr_new(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dn
 	if (!x->question || !(x->w = malloc(sizeof(*x->w)))) {
 		rc = -ENOMEM;
 	} else {
+		dnsd__wire_init(x->w);
 		x->qname = ldns_rr_owner(x->question);
 		rc = start(x, p, q, qlen);
 	}

@@ -1,10 +1,14 @@
-/* The presentation form dnsd writes itself (dnsd__name_text) is the one
- * ldns writes, lower-cased: policy decides on that text, so a name must
- * never read as another, whatever its bytes. */
+/* What dnsd writes by hand where it once asked ldns: the presentation form
+ * of a name (dnsd__name_text), which policy decides on, so a name must
+ * never read as another whatever its bytes; and whole responses
+ * (dnsd__wire_pkt), which must read back as the packet they came from. */
+#include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,12 +100,192 @@ static void test_random_names_read_as_ldns_writes_them(void **state)
 	}
 }
 
+/* ---- responses ---- */
+
+static ldns_rr *rr_of(const char *text)
+{
+	ldns_rr *rr = NULL;
+
+	assert_int_equal(ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL), LDNS_STATUS_OK);
+	return rr;
+}
+
+/* ldns's text of a packet, in lower case: compression may give a later
+ * name the case of the earlier one it points to, as ldns's own does. */
+static char *pkt_text(const ldns_pkt *p)
+{
+	static const char *const drop[] = { ";; query time", ";; when", ";; msg size", ";; server" };
+	char *s = ldns_pkt2str(p), *out, *o;
+
+	assert_non_null(s);
+	assert_non_null(out = o = malloc(strlen(s) + 1));
+	for (char *line = s, *end; *line; line = end) {
+		bool keep = true;
+		end = strchr(line, '\n');
+		end = end ? end + 1 : line + strlen(line);
+		for (char *c = line; c < end; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+		/* What differs by nature between a packet made and one read. */
+		for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+			keep &= strncmp(line, drop[i], strlen(drop[i])) != 0;
+		if (keep) {
+			memcpy(o, line, (size_t)(end - line));
+			o += end - line;
+		}
+	}
+	*o = 0;
+	free(s);
+	return out;
+}
+
+/* p written by dnsd reads back as p, byte for byte as ldns writes it: the
+ * same names compressed, to the same places, and only where RFC 3597 4
+ * lets a name in rdata be (an SRV's target never is, RFC 2782). */
+static void reads_back(const ldns_pkt *p)
+{
+	static struct dnsd__wire w;
+	uint8_t *theirs = NULL;
+	size_t theirs_len = 0;
+	ldns_pkt *back = NULL;
+
+	dnsd__wire_init(&w);
+	assert_int_equal(dnsd__wire_pkt(&w, p), 0);
+	assert_int_equal(ldns_wire2pkt(&back, w.buf, w.len), LDNS_STATUS_OK);
+	char *a = pkt_text(p), *b = pkt_text(back);
+	assert_string_equal(b, a);
+	assert_int_equal(ldns_pkt2wire(&theirs, p, &theirs_len), LDNS_STATUS_OK);
+	assert_int_equal(w.len, theirs_len);
+	assert_memory_equal(w.buf, theirs, w.len);
+	free(theirs);
+	free(a);
+	free(b);
+	ldns_pkt_free(back);
+}
+
+static ldns_pkt *response(const char *qname, ldns_rr_type qtype)
+{
+	ldns_pkt *p = ldns_pkt_new();
+	ldns_rr *q = ldns_rr_new();
+	ldns_rdf *name = ldns_dname_new_frm_str(qname);
+
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_non_null(name);
+	ldns_rr_set_owner(q, name);
+	ldns_rr_set_type(q, qtype);
+	ldns_rr_set_question(q, true);
+	ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q);
+	ldns_pkt_set_id(p, 0xbeef);
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_aa(p, true);
+	ldns_pkt_set_rd(p, true);
+	return p;
+}
+
+static void test_an_srv_answer_reads_back_with_edns(void **state)
+{
+	ldns_pkt *p = response("_xmpp-server._tcp.M01.Bench.example.", LDNS_RR_TYPE_SRV);
+
+	(void)state;
+	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER,
+	                 rr_of("_xmpp-server._tcp.m01.bench.example. 60 IN SRV 0 0 5269 ch.bench.example."));
+	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER,
+	                 rr_of("_xmpp-server._tcp.m01.bench.example. 60 IN SRV 10 0 5269 xmpp.m01.bench.example."));
+	ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL, rr_of("ch.bench.example. 3600 IN A 192.0.2.5"));
+	ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL, rr_of("ch.bench.example. 3600 IN AAAA 2001:db8::5"));
+	ldns_pkt_set_edns_udp_size(p, 1232);
+	ldns_pkt_set_edns_do(p, true);
+	reads_back(p);
+	ldns_pkt_free(p);
+}
+
+static void test_nxdomain_nodata_and_badvers_read_back(void **state)
+{
+	const char *soa = "bench.example. 3600 IN SOA ns.bench.example. hostmaster.bench.example. "
+	                  "7 3600 600 86400 60";
+	ldns_pkt *p = response("nobody.bench.example.", LDNS_RR_TYPE_A);
+
+	(void)state;
+	ldns_pkt_set_rcode(p, LDNS_RCODE_NXDOMAIN);
+	ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, rr_of(soa));
+	reads_back(p);
+	ldns_pkt_free(p);
+	p = response("bench.example.", LDNS_RR_TYPE_MX);
+	ldns_pkt_set_cd(p, true);
+	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr_of("bench.example. 60 IN MX 10 mail.bench.example."));
+	ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, rr_of("bench.example. 60 IN NS ns.bench.example."));
+	ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, rr_of(soa));
+	ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL,
+	                 rr_of("ns.bench.example. 60 IN TXT \"a\\\"b\" \"\""));
+	ldns_pkt_set_edns_udp_size(p, 1232);
+	ldns_pkt_set_edns_extended_rcode(p, 1);
+	reads_back(p);
+	ldns_pkt_free(p);
+}
+
+/* Records drawn at random from names that share suffixes, in several
+ * cases, over every section, many in one message. */
+static void test_random_responses_read_back(void **state)
+{
+	static const char *names[] = { "a.example.", "B.a.example.", "b.A.example.", "x.b.a.example.",
+	                               "example.", "other.test.", "sub.other.test.", "A.EXAMPLE." };
+	/* Each type, and what comes before and after the name it names. */
+	static const char *types[][2] = { { "A 192.0.2.1", NULL }, { "NS ", "" }, { "CNAME ", "" },
+	                                   { "MX 5 ", "" }, { "SRV 1 2 3 ", "" }, { "TXT \"", "\"" },
+	                                   { "PTR ", "" }, { "AAAA 2001:db8::1", NULL } };
+	uint32_t x = 88172645u;
+
+	(void)state;
+	for (int round = 0; round < 300; round++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		ldns_pkt *p = response(names[x % 8], LDNS_RR_TYPE_ANY);
+		unsigned n = x % 40;
+		for (unsigned i = 0; i < n; i++) {
+			char text[300], rdata[100];
+			x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+			const char *const *t = types[x % 8];
+			snprintf(rdata, sizeof(rdata), "%s%s%s", t[0], t[1] ? names[(x >> 3) % 8] : "",
+			         t[1] ? t[1] : "");
+			snprintf(text, sizeof(text), "%s %u IN %s", names[(x >> 6) % 8], x >> 20, rdata);
+			ldns_pkt_push_rr(p, (ldns_pkt_section)(LDNS_SECTION_ANSWER + (x >> 9) % 3),
+			                 rr_of(text));
+		}
+		if (x & 0x8000)
+			ldns_pkt_set_edns_udp_size(p, 4096);
+		reads_back(p);
+		ldns_pkt_free(p);
+	}
+}
+
+/* A packet that cannot fit is refused, not written past the buffer. */
+static void test_a_response_too_large_is_refused(void **state)
+{
+	static struct dnsd__wire w;
+	ldns_pkt *p = response("big.example.", LDNS_RR_TYPE_TXT);
+	char text[600];
+
+	(void)state;
+	memset(text, 0, sizeof(text));
+	strcpy(text, "big.example. 60 IN TXT \"");
+	memset(text + strlen(text), 'x', 250);
+	strcat(text, "\"");
+	for (int i = 0; i < 300; i++)
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr_of(text));
+	dnsd__wire_init(&w);
+	assert_int_equal(dnsd__wire_pkt(&w, p), -EMSGSIZE);
+	ldns_pkt_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_names_are_written_without_ldns),
 		cmocka_unit_test(test_names_that_need_escapes_read_as_ldns_writes_them),
 		cmocka_unit_test(test_random_names_read_as_ldns_writes_them),
+		cmocka_unit_test(test_an_srv_answer_reads_back_with_edns),
+		cmocka_unit_test(test_nxdomain_nodata_and_badvers_read_back),
+		cmocka_unit_test(test_random_responses_read_back),
+		cmocka_unit_test(test_a_response_too_large_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
