@@ -43,6 +43,15 @@ bool dnsd__name_read(const uint8_t *m, size_t len, size_t *off, uint8_t *out, si
  * frees (when the result is not buf).  NULL: out of memory. */
 #define DNSD_NAME_TEXT_MAX (LDNS_MAX_DOMAINLEN + 1)
 char *dnsd__name_text(const ldns_rdf *name, char buf[DNSD_NAME_TEXT_MAX]);
+/* The name text (len bytes, without its final dot) says, as
+ * ldns_dname_new_frm_str reads it with that dot, made by hand when it is
+ * plain labels (the normalised names of policy).  NULL: not a name, or out
+ * of memory.  The caller frees it (ldns_rdf_deep_free). */
+ldns_rdf *dnsd__name_from_text(const char *text, size_t len);
+/* Is name at or below apex (both whole wire names), case aside?  What
+ * ldns_dname_compare and ldns_dname_is_subdomain say together, without a
+ * copy: this runs for every name an answer holds. */
+bool dnsd__name_at_or_below(const ldns_rdf *name, const ldns_rdf *apex);
 
 /* The file's SOA serial and the digest of the records, for a zone just
  * read (serial.c). */

@@ -276,12 +276,10 @@ static int fallback_allowed(struct dnsd_query *x, const char *member, bool *allo
 static ldns_rr *srv(const ldns_rdf *owner, uint32_t ttl, uint16_t prio, uint16_t weight,
                     uint16_t port, pdb_str host)
 {
-	char buf[PDB_NAME_MAX + 2];
 	ldns_rdf *target;
 	ldns_rr *rr;
 
-	snprintf(buf, sizeof(buf), "%.*s.", host.len, host.p);
-	if (!(target = ldns_dname_new_frm_str(buf)) || !(rr = ldns_rr_new())) {
+	if (!(target = dnsd__name_from_text(host.p, host.len)) || !(rr = ldns_rr_new())) {
 		ldns_rdf_deep_free(target);
 		return NULL;
 	}

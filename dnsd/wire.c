@@ -92,3 +92,62 @@ slow:;
 		*p = (char)tolower((unsigned char)*p);
 	return s;
 }
+
+ldns_rdf *dnsd__name_from_text(const char *text, size_t len)
+{
+	uint8_t w[LDNS_MAX_DOMAINLEN];
+	size_t n = 0, label = 0;
+
+	/* Plain labels are copied as they are, which is what ldns makes of
+	 * them; text with an escape, an empty label or past a name's limits
+	 * goes to ldns, to be read or refused as ever. */
+	if (len == 0 || len + 2 > sizeof(w) || text[len - 1] == '.')
+		goto slow;
+	w[0] = 0;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = (uint8_t)text[i];
+		if (c == '.') {
+			if (w[label] == 0)
+				goto slow;
+			label = ++n;
+			w[label] = 0;
+			continue;
+		}
+		if (!plain_byte(c) || w[label] == 63)
+			goto slow;
+		w[++n] = c;
+		w[label]++;
+	}
+	if (w[label] == 0)
+		goto slow;
+	w[++n] = 0;
+	return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, n + 1, w);
+slow:;
+	char buf[4 * LDNS_MAX_DOMAINLEN + 2];
+	if (len + 2 > sizeof(buf))
+		return NULL;
+	memcpy(buf, text, len);
+	buf[len] = '.';
+	buf[len + 1] = '\0';
+	return ldns_dname_new_frm_str(buf);
+}
+
+bool dnsd__name_at_or_below(const ldns_rdf *name, const ldns_rdf *apex)
+{
+	const uint8_t *n = ldns_rdf_data(name), *a = ldns_rdf_data(apex);
+	size_t nlen = ldns_rdf_size(name), alen = ldns_rdf_size(apex), at = 0;
+
+	/* Step over name's first labels to where as much is left as the
+	 * apex has: a label boundary, or name is not below it. */
+	while (at < nlen && nlen - at > alen && n[at] != 0)
+		at += 1u + n[at];
+	if (at > nlen || nlen - at != alen)
+		return false;
+	/* Lengths and bytes alike: a length (at most 63) is never a letter. */
+	for (size_t i = 0; i < alen; i++) {
+		uint8_t c = n[at + i], d = a[i];
+		if (c != d && !((c | 0x20) == (d | 0x20) && (c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+			return false;
+	}
+	return true;
+}

@@ -152,7 +152,7 @@ const struct dnsd_zone *dnsd__zone_find(const dnsd_zones *zs, const ldns_rdf *na
 
 	for (size_t i = 0; i < zs->n; i++) {
 		const struct dnsd_zone *z = &zs->v[i];
-		if (ldns_dname_compare(name, z->apex) != 0 && !ldns_dname_is_subdomain(name, z->apex))
+		if (!dnsd__name_at_or_below(name, z->apex))
 			continue;
 		if (!best || ldns_dname_label_count(z->apex) > ldns_dname_label_count(best->apex))
 			best = z;

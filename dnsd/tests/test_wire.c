@@ -100,6 +100,83 @@ static void test_random_names_read_as_ldns_writes_them(void **state)
 	}
 }
 
+/* ---- names from text, and below others ---- */
+
+/* Text of plain labels, with now and then a byte ldns escapes or reads
+ * otherwise, an empty label, an overlong one, or a final dot. */
+static size_t random_text(uint32_t *x, char *text, size_t cap)
+{
+	static const char plain[] = "abcXYZ019-_";
+	static const char odd[] = ".\\;() \"";
+	size_t n = 0;
+
+	*x ^= *x << 13, *x ^= *x >> 17, *x ^= *x << 5;
+	unsigned labels = 1 + *x % 5;
+	for (unsigned l = 0; l < labels && n + 70 < cap; l++) {
+		*x ^= *x << 13, *x ^= *x >> 17, *x ^= *x << 5;
+		size_t len = *x % 67;   /* 0, and past 63, now and then */
+		for (size_t i = 0; i < len; i++) {
+			*x ^= *x << 13, *x ^= *x >> 17, *x ^= *x << 5;
+			text[n++] = *x % 40 ? plain[*x % (sizeof(plain) - 1)] : odd[*x % (sizeof(odd) - 1)];
+		}
+		if (l + 1 < labels)
+			text[n++] = '.';
+	}
+	text[n] = 0;
+	return n;
+}
+
+static void test_names_from_text_are_ldns_names(void **state)
+{
+	char text[400], dotted[402];
+	uint32_t x = 1234567u;
+	int made = 0;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		size_t n = random_text(&x, text, sizeof(text));
+		ldns_rdf *mine = dnsd__name_from_text(text, n);
+		snprintf(dotted, sizeof(dotted), "%s.", text);
+		ldns_rdf *theirs = ldns_dname_new_frm_str(dotted);
+		assert_int_equal(mine != NULL, theirs != NULL);
+		if (mine) {
+			assert_int_equal(ldns_rdf_size(mine), ldns_rdf_size(theirs));
+			assert_memory_equal(ldns_rdf_data(mine), ldns_rdf_data(theirs), ldns_rdf_size(mine));
+			made++;
+		}
+		ldns_rdf_deep_free(mine);
+		ldns_rdf_deep_free(theirs);
+	}
+	assert_true(made > 1000);
+	ldns_rdf *root = dnsd__name_from_text("", 0);
+	assert_non_null(root);
+	assert_int_equal(ldns_rdf_size(root), 1);
+	ldns_rdf_deep_free(root);
+}
+
+static void test_at_or_below_is_what_ldns_says(void **state)
+{
+	static const char *names[] = { ".", "example.", "EXAMPLE.", "a.example.", "A.Example.",
+	                               "b.a.example.", "xample.", "aexample.", "a.example.org.",
+	                               "org.", "example.org.", "\\001.example.", "a\\.b.example.",
+	                               "b.example." };
+	const size_t n = sizeof(names) / sizeof(names[0]);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			ldns_rdf *a = ldns_dname_new_frm_str(names[i]), *b = ldns_dname_new_frm_str(names[j]);
+			assert_non_null(a);
+			assert_non_null(b);
+			bool theirs = ldns_dname_compare(a, b) == 0 || ldns_dname_is_subdomain(a, b);
+			if (dnsd__name_at_or_below(a, b) != theirs)
+				fail_msg("%s below %s: ldns says %d", names[i], names[j], theirs);
+			ldns_rdf_deep_free(a);
+			ldns_rdf_deep_free(b);
+		}
+	}
+}
+
 /* ---- responses ---- */
 
 static ldns_rr *rr_of(const char *text)
@@ -282,6 +359,8 @@ int main(void)
 		cmocka_unit_test(test_plain_names_are_written_without_ldns),
 		cmocka_unit_test(test_names_that_need_escapes_read_as_ldns_writes_them),
 		cmocka_unit_test(test_random_names_read_as_ldns_writes_them),
+		cmocka_unit_test(test_names_from_text_are_ldns_names),
+		cmocka_unit_test(test_at_or_below_is_what_ldns_says),
 		cmocka_unit_test(test_an_srv_answer_reads_back_with_edns),
 		cmocka_unit_test(test_nxdomain_nodata_and_badvers_read_back),
 		cmocka_unit_test(test_random_responses_read_back),
