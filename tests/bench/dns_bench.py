@@ -6,7 +6,7 @@ run.  Prints queries per second for each and dnsd's ratio to the better of
 the other two.
 
     dns_bench.py [--tcp] [--pin] [--echo UDP_ECHO] [--load UDP_LOAD] [--rate QPS]
-                 POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
+                 [--rounds N] POLICYCTL DNSD [MEMBERS] [SECONDS] [THREADS]
 
 Every server gets THREADS workers (default 1) and dnsperf gets one thread,
 so on a two-core machine a server and its load each have a core; with
@@ -32,7 +32,15 @@ tests/bench/udp_load (built beside the other benchmarks) in its place over
 UDP, the same closed loop of 200 queries in flight at a fraction of the
 cost, and --rate QPS has dnsperf offer a fixed rate that every server
 keeps up with, for the CPU per answer alone.
+
+On a shared machine one run of one server can land on a burst of another
+tenant's work and lose a fifth of its rate.  --rounds N runs every server
+N times, in turn (dnsd, Knot DNS, NSD, the echo; then again), prints each
+round, and reports each server's median rate and the median of the
+rounds' ratios with their range: a burst then moves one round, not the
+result.  Every run starts its server afresh, dnsd with an empty cache.
 """
+import statistics
 import os
 import random
 import re
@@ -246,6 +254,21 @@ zone:
     return path
 
 
+def ratios(runs, r):
+    """Round r's dnsd / best peer and dnsd / echo (None without the echo)."""
+    dnsd = runs["dnsd"][r][0]
+    best = max(runs["knot"][r][0], runs["nsd"][r][0])
+    return dnsd / best, dnsd / runs["echo"][r][0] if "echo" in runs else None
+
+
+def spread(values):
+    """One ratio as it was, or the median of several and their range."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}x"
+    return f"{statistics.median(values):.2f}x (median of {len(values)} rounds; " \
+           f"{min(values):.2f} to {max(values):.2f})"
+
+
 def main():
     global TCP, PIN, RATE, LOAD
     args = sys.argv[1:]
@@ -257,6 +280,11 @@ def main():
     if "--rate" in args:
         i = args.index("--rate")
         RATE = int(args[i + 1])
+        del args[i:i + 2]
+    rounds = 1
+    if "--rounds" in args:
+        i = args.index("--rounds")
+        rounds = int(args[i + 1])
         del args[i:i + 2]
     echo = None
     if "--echo" in args:
@@ -276,35 +304,39 @@ def main():
         db = os.path.join(work, "store")
         subprocess.run([policyctl, "--db", db, "init"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([policyctl, "--db", db, "load", policy], check=True, stdout=subprocess.DEVNULL)
-        results = {}
-        port = free_port()
-        results["dnsd"] = run_server("dnsd", [dnsd, "--db", db, "--zone", f"{work}/apex.zone",
-                                              "--listen", f"{HOST}:{port}", "--threads", str(threads),
-                                              "--rrl-rate", "0"],
-                                     port, work, seconds)
-        port = free_port()
-        results["knot"] = run_server("knot", [knotd, "-c", knot_conf(work, port, threads)], port, work,
-                                     seconds)
-        port = free_port()
-        results["nsd"] = run_server("nsd", [nsd, "-d", "-c", nsd_conf(work, port, threads)], port, work,
-                                    seconds)
+        servers = [("dnsd", lambda port: [dnsd, "--db", db, "--zone", f"{work}/apex.zone",
+                                          "--listen", f"{HOST}:{port}", "--threads", str(threads),
+                                          "--rrl-rate", "0"]),
+                   ("knot", lambda port: [knotd, "-c", knot_conf(work, port, threads)]),
+                   ("nsd", lambda port: [nsd, "-d", "-c", nsd_conf(work, port, threads)])]
         if echo and not TCP:
-            port = free_port()
-            results["echo"] = run_server("echo", [echo, f"{HOST}:{port}"], port, work, seconds,
-                                         echo=True)
+            servers.append(("echo", lambda port: [echo, f"{HOST}:{port}"]))
         load = "udp_load, 200 in flight" if LOAD and not TCP else "dnsperf -T 1 -q 200"
         print(f"{members} members, {seconds} s each, {threads} server thread(s), {load}"
               f"{' over TCP on 4 connections' if TCP else ''}{', pinned' if PIN else ''}, "
-              "10% unknown names")
-        for name, (qps, lost) in results.items():
-            server_cpu, load_cpu = CPU.get(name, (0, 0))
+              f"10% unknown names{f', {rounds} rounds' if rounds > 1 else ''}", flush=True)
+        runs = {name: [] for name, _ in servers}
+        for r in range(rounds):
+            for name, cmd in servers:
+                port = free_port()
+                qps, lost = run_server(name, cmd(port), port, work, seconds, echo=name == "echo")
+                runs[name].append((qps, lost, CPU.get(name, (0, 0))))
+            if rounds > 1:
+                print(f"  round {r + 1}: " + ", ".join(f"{n} {v[-1][0]:.0f}" for n, v in runs.items()) +
+                      f"; dnsd / best {ratios(runs, r)[0]:.2f}x" +
+                      (f", / echo {ratios(runs, r)[1]:.2f}x" if "echo" in runs else ""), flush=True)
+        for name, v in runs.items():
+            qps = statistics.median(x[0] for x in v)
+            lost = sum(x[1] for x in v)
+            server_cpu, load_cpu = (statistics.median(x[2][i] for x in v) for i in (0, 1))
             print(f"  {name:5s} {qps:12.0f} qps   ({lost} lost)   CPU: server {server_cpu:4.0%}, "
                   f"load {load_cpu:4.0%}; server CPU per answer "
-                  f"{server_cpu / qps * 1e6 if server_cpu else float('nan'):.2f} us")
-        best = max(results["knot"][0], results["nsd"][0])
-        print(f"  dnsd / best of Knot DNS and NSD: {results['dnsd'][0] / best:.2f}x")
-        if "echo" in results:
-            print(f"  dnsd / echo ceiling: {results['dnsd'][0] / results['echo'][0]:.2f}x")
+                  f"{server_cpu / qps * 1e6 if server_cpu else float('nan'):.2f} us"
+                  f"{' (medians of the rounds)' if rounds > 1 else ''}")
+        each = [ratios(runs, r) for r in range(rounds)]
+        print(f"  dnsd / best of Knot DNS and NSD: {spread([e[0] for e in each])}")
+        if "echo" in runs:
+            print(f"  dnsd / echo ceiling: {spread([e[1] for e in each])}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
