@@ -91,32 +91,42 @@ static size_t key_bytes(const struct dnsd_cache_key *k)
 	return offsetof(struct dnsd_cache_key, qname) + k->qname_len;
 }
 
-_Static_assert(offsetof(struct dnsd_cache_key, qname) + 1 > 8,
-               "a key, with the root's byte at least, is more than eight bytes");
+static uint64_t mix(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 1099511628211ull;   /* the FNV prime as multiplier */
+	return h ^ h >> 29;
+}
 
-/* Eight bytes at a time, each mixed by a multiply and a rotation (the
- * FNV prime as multiplier): per query this is a dozen steps, not the
- * sixty of a byte-wise hash. */
+/* Eight bytes at a time, each mixed by a multiply and a shift: a dozen
+ * steps a query, not the sixty of a byte-wise hash.  A key is hashed as
+ * soon as it is made, so its bytes are read as they were written: a load
+ * that spans several smaller stores still on their way to the cache
+ * waits for all of them (no store forwarding).  The fields before the
+ * name are read one by one; the name, eight bytes in, by the words
+ * name_lower wrote it in, the last eight bytes of it (overlapping the
+ * word before) for its tail. */
 static uint64_t hash_of(const struct dnsd_cache_key *k)
 {
-	const uint8_t *p = (const uint8_t *)k;
-	size_t n = key_bytes(k), i = 0;
+	const uint8_t *p = k->qname;
+	size_t n = k->qname_len, i = 0;
 	uint64_t h = 14695981039346656037ull, w;
 
+	h = mix(h, (uint64_t)k->zones_gen | (uint64_t)(uint32_t)k->view << 32);
+	h = mix(h, (uint64_t)k->qtype | (uint64_t)k->edns << 16 | (uint64_t)k->do_bit << 24 |
+	           (uint64_t)k->qname_len << 32);
 	for (; i + 8 <= n; i += 8) {
 		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 1099511628211ull;
-		h ^= h >> 29;
+		h = mix(h, w);
 	}
-	/* The last bytes, up to seven: the eight that end the key (it has
-	 * more than eight) with the ones before them shifted out, which is one
-	 * load where a copy of a length known only here is a call. */
 	w = 0;
-	if (i < n) {
+	if (i < n && n >= 8) {
 		memcpy(&w, p + n - 8, 8);
 		w >>= 8 * (8 - (n - i));
+	} else {
+		for (; i < n; i++)
+			w = w << 8 | p[i];
 	}
-	h = (h ^ w ^ n) * 1099511628211ull;
+	h = (h ^ w) * 1099511628211ull;
 	h ^= h >> 32;
 	return h | 1;   /* 0 marks an empty slot */
 }

@@ -354,7 +354,9 @@ struct dnsd_cache_key {
 	int32_t view;                 /* -1: no view, or views do not matter */
 	uint16_t qtype;
 	uint8_t edns, do_bit;
-	uint8_t qname_len;
+	/* Four bytes, not one: the name starts eight bytes in, where the
+	 * words it is hashed by are the words it was written by. */
+	uint32_t qname_len;
 	uint8_t qname[255];           /* wire form, lower case */
 };
 
@@ -399,11 +401,11 @@ const uint8_t *dnsd__cache_get_hashed(struct dnsd_cache *c, const struct dnsd_ca
  * case; the fields of the key that depend on the engine (the zones'
  * generation, the view) are filled in when the cache is asked. */
 struct plain_query {
+	struct dnsd_cache_key key;
 	uint16_t qtype;
 	size_t qname_len;             /* wire length, from offset 12 */
 	bool edns, do_bit;
 	uint16_t payload;
-	struct dnsd_cache_key key;
 };
 
 /* A query of a batch, read before any query of the batch is answered. */

@@ -574,8 +574,10 @@ static size_t fit(const uint8_t *wire, size_t len, size_t limit, uint8_t *out, s
  * bytes up to the end of the qname are hashed and compared, and the
  * fields before it have no padding between them: nothing to clear. */
 _Static_assert(offsetof(struct dnsd_cache_key, qname) ==
-               sizeof(unsigned) + sizeof(int32_t) + sizeof(uint16_t) + 3,
+               sizeof(unsigned) + sizeof(int32_t) + sizeof(uint16_t) + 2 + sizeof(uint32_t),
                "no padding before the qname of a cache key");
+_Static_assert(offsetof(struct dnsd_cache_key, qname) % 8 == 0,
+               "a key's name starts on a word of the key (see hash_of)");
 
 static void make_key(const dnsd_engine *e, struct plain_query *p, int32_t view)
 {
@@ -586,7 +588,7 @@ static void make_key(const dnsd_engine *e, struct plain_query *p, int32_t view)
 	k->qtype = p->qtype;
 	k->edns = p->edns;
 	k->do_bit = p->do_bit;
-	k->qname_len = (uint8_t)p->qname_len;
+	k->qname_len = (uint32_t)p->qname_len;
 }
 
 /* Do answers depend on the querier's view? */
