@@ -99,32 +99,31 @@ static uint64_t mix(uint64_t h, uint64_t w)
 
 /* Eight bytes at a time, each mixed by a multiply and a shift: a dozen
  * steps a query, not the sixty of a byte-wise hash.  A key is hashed as
- * soon as it is made, so its bytes are read as they were written: a load
- * that spans several smaller stores still on their way to the cache
- * waits for all of them (no store forwarding).  The fields before the
- * name are read one by one; the name, eight bytes in, by the words
- * name_lower wrote it in, the last eight bytes of it (overlapping the
- * word before) for its tail. */
+ * soon as it is made, so its bytes are read exactly as they were written:
+ * a load that spans two stores still on their way to the cache waits for
+ * both to get there (no store forwarding).  The fields before the name are
+ * read one by one; the name, eight bytes in, by the words name_lower
+ * wrote it in: each word that ends before the name does, then the name's
+ * last eight bytes, which overlap the word before them unless the length
+ * is a multiple of 8. */
 static uint64_t hash_of(const struct dnsd_cache_key *k)
 {
 	const uint8_t *p = k->qname;
-	size_t n = k->qname_len, i = 0;
-	uint64_t h = 14695981039346656037ull, w;
+	size_t n = k->qname_len;
+	uint64_t h = 14695981039346656037ull, w = 0;
 
 	h = mix(h, (uint64_t)k->zones_gen | (uint64_t)(uint32_t)k->view << 32);
 	h = mix(h, (uint64_t)k->qtype | (uint64_t)k->edns << 16 | (uint64_t)k->do_bit << 24 |
 	           (uint64_t)k->qname_len << 32);
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		h = mix(h, w);
-	}
-	w = 0;
-	if (i < n && n >= 8) {
-		memcpy(&w, p + n - 8, 8);
-		w >>= 8 * (8 - (n - i));
-	} else {
-		for (; i < n; i++)
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++)
 			w = w << 8 | p[i];
+	} else {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&w, p + i, 8);
+			h = mix(h, w);
+		}
+		memcpy(&w, p + n - 8, 8);
 	}
 	h = (h ^ w) * 1099511628211ull;
 	h ^= h >> 32;
