@@ -102,7 +102,7 @@ static uint64_t mix(uint64_t h, uint64_t w)
  * soon as it is made, so its bytes are read exactly as they were written:
  * a load that spans two stores still on their way to the cache waits for
  * both to get there (no store forwarding).  The fields before the name are
- * read one by one; the name, eight bytes in, by the words name_lower
+ * read one by one; the name, 16 bytes in, by the words name_lower
  * wrote it in: each word that ends before the name does, then the name's
  * last eight bytes, which overlap the word before them unless the length
  * is a multiple of 8. */

@@ -128,7 +128,8 @@ struct dnsd_client {
  * the client takes loses whole RRsets of its additional section first; TC
  * is set only when the rest does not fit.  Every reply to a query with a
  * valid OPT has one.  Returns 0; -EINVAL for a NULL argument or cap below
- * 512; or a policy store error, in which case out holds a SERVFAIL. */
+ * 512; or, with a SERVFAIL in out, a policy store error, -ENOMEM, or
+ * -EMSGSIZE for an answer no message could hold. */
 int dnsd_answer(dnsd_engine *e, const uint8_t *q, size_t qlen, const struct dnsd_client *c,
                 uint8_t *out, size_t cap, size_t *outlen);
 

@@ -354,8 +354,8 @@ struct dnsd_cache_key {
 	int32_t view;                 /* -1: no view, or views do not matter */
 	uint16_t qtype;
 	uint8_t edns, do_bit;
-	/* Four bytes, not one: the name starts eight bytes in, where the
-	 * words it is hashed by are the words it was written by. */
+	/* Four bytes, not one: the name starts 16 bytes in, on a word of
+	 * the key, so the words it is hashed by are those it was written by. */
 	uint32_t qname_len;
 	uint8_t qname[255];           /* wire form, lower case */
 };
@@ -629,10 +629,11 @@ size_t dnsd__wire_rr_max(const ldns_rr *rr);
 /* Append rr to the answer section. */
 void dnsd__wire_put(struct dnsd__wire *w, const ldns_rr *rr);
 /* Write all of p into w->buf (w->len bytes), as ldns_pkt2wire would: its
- * header, sections and EDNS.  Returns 0; -EMSGSIZE if it may not fit in
- * DNSD_MSG_MAX bytes (a record is let in only with room for it
- * uncompressed); -ENOTSUP for a packet with ldns's EDNS options or a TSIG,
- * which dnsd adds on the wire, not to packets. */
+ * header, sections and EDNS (its raw data as the OPT's rdata).  Returns 0;
+ * -EMSGSIZE if it may not fit in DNSD_MSG_MAX bytes (a record is let in
+ * only with room for it uncompressed); -ENOTSUP for a packet with a list
+ * of ldns's EDNS options or a TSIG, which dnsd adds on the wire, not to
+ * packets. */
 int dnsd__wire_pkt(struct dnsd__wire *w, const ldns_pkt *p);
 
 /* A transfer conversation for query q (well formed, AXFR or IXFR, or a

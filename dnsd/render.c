@@ -209,9 +209,11 @@ int dnsd__wire_pkt(struct dnsd__wire *w, const ldns_pkt *p)
 	size_t counts[4] = { ldns_rr_list_rr_count(q) };
 	int rc;
 
-	/* What dnsd never puts in a packet it renders: ldns's own options,
-	 * a TSIG (signed on the wire, after fitting). */
-	if (ldns_pkt_edns_get_option_list((ldns_pkt *)p) /* only read */ || ldns_pkt_tsig(p))
+	/* What dnsd never puts in a packet it renders: a list of ldns's EDNS
+	 * options (read from the field: ldns's getter would make one of the
+	 * raw data, in a packet that is the caller's), a TSIG (signed on the
+	 * wire, after fitting). */
+	if (p->_edns_list || ldns_pkt_tsig(p))
 		return -ENOTSUP;
 	begin(w);
 	ldns_write_uint16(w->buf, ldns_pkt_id(p));

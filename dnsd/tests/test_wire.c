@@ -28,7 +28,8 @@ static char *ldns_text(const ldns_rdf *name)
 	return s;
 }
 
-static void same_as_ldns(const uint8_t *wire, size_t len)
+/* Same text as ldns; true if dnsd wrote it itself (no escape needed). */
+static bool same_as_ldns(const uint8_t *wire, size_t len)
 {
 	ldns_rdf *name = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, len, wire);
 	char buf[DNSD_NAME_TEXT_MAX], *mine, *theirs;
@@ -38,10 +39,12 @@ static void same_as_ldns(const uint8_t *wire, size_t len)
 	theirs = ldns_text(name);
 	assert_non_null(mine);
 	assert_string_equal(mine, theirs);
-	if (mine != buf)
+	bool own = mine == buf;
+	if (!own)
 		free(mine);
 	free(theirs);
 	ldns_rdf_deep_free(name);
+	return own;
 }
 
 static void test_plain_names_are_written_without_ldns(void **state)
@@ -55,8 +58,8 @@ static void test_plain_names_are_written_without_ldns(void **state)
 	assert_ptr_equal(dnsd__name_text(name, buf), buf);
 	assert_string_equal(buf, "_xmpp-server._tcp.m01.bench.example.");
 	ldns_rdf_deep_free(name);
-	same_as_ldns(srv, sizeof(srv));
-	same_as_ldns((const uint8_t *)"", 1);   /* the root: "." */
+	assert_true(same_as_ldns(srv, sizeof(srv)));
+	assert_true(same_as_ldns((const uint8_t *)"", 1));   /* the root: "." */
 }
 
 /* Regression guard: a label holding a dot, or any byte presentation format
@@ -68,36 +71,44 @@ static void test_names_that_need_escapes_read_as_ldns_writes_them(void **state)
 	static const uint8_t odd[] = "\x05" "a\\b;(\x04" "\x00\x20\xff)\x02" "Ex";
 
 	(void)state;
-	same_as_ldns(dot, sizeof(dot));
-	same_as_ldns(odd, sizeof(odd));
+	assert_false(same_as_ldns(dot, sizeof(dot)));
+	assert_false(same_as_ldns(odd, sizeof(odd)));
 }
 
-/* Random names, a third of their bytes from the whole range. */
+/* Random names: half of them of plain bytes only, up to the longest
+ * labels and names, which dnsd writes itself; the others with a byte from
+ * the whole range now and then, most of which ldns writes. */
 static void test_random_names_read_as_ldns_writes_them(void **state)
 {
 	static const char plain[] = "abcXYZ019-_";
 	uint8_t wire[LDNS_MAX_DOMAINLEN];
 	uint32_t x = 2463534242u;
+	int own = 0;
 
 	(void)state;
 	for (int round = 0; round < 20000; round++) {
+		bool only_plain = round % 2 == 0;
 		size_t len = 0;
 		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
 		unsigned labels = 1 + x % 6;
 		for (unsigned l = 0; l < labels; l++) {
 			x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-			size_t n = 1 + x % 63;
+			size_t n = x % 4 == 0 ? 63 : 1 + x % 63;
+			if (len + 3 > sizeof(wire))
+				break;   /* no room for a label of one byte and the root */
 			if (len + 1 + n + 1 > sizeof(wire))
-				break;
+				n = sizeof(wire) - len - 2;   /* a name of 255 bytes */
 			wire[len++] = (uint8_t)n;
 			for (size_t i = 0; i < n; i++) {
 				x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-				wire[len++] = x % 3 ? (uint8_t)plain[x % (sizeof(plain) - 1)] : (uint8_t)(x >> 8);
+				wire[len++] = only_plain || x % 10 ? (uint8_t)plain[x % (sizeof(plain) - 1)]
+				                                   : (uint8_t)(x >> 8);
 			}
 		}
 		wire[len++] = 0;
-		same_as_ldns(wire, len);
+		own += same_as_ldns(wire, len);
 	}
+	assert_true(own >= 10000);   /* the plain half at least */
 }
 
 /* ---- names from text, and below others ---- */
@@ -215,24 +226,36 @@ static char *pkt_text(const ldns_pkt *p)
 	return out;
 }
 
+/* One writer for every test, as an engine keeps one: each message finds
+ * the names of those before it still in the table, to be ignored. */
+static struct dnsd__wire *writer(void)
+{
+	static struct dnsd__wire w;
+	static bool ready;
+
+	if (!ready)
+		dnsd__wire_init(&w);
+	ready = true;
+	return &w;
+}
+
 /* p written by dnsd reads back as p, byte for byte as ldns writes it: the
  * same names compressed, to the same places, and only where RFC 3597 4
  * lets a name in rdata be (an SRV's target never is, RFC 2782). */
 static void reads_back(const ldns_pkt *p)
 {
-	static struct dnsd__wire w;
+	struct dnsd__wire *w = writer();
 	uint8_t *theirs = NULL;
 	size_t theirs_len = 0;
 	ldns_pkt *back = NULL;
 
-	dnsd__wire_init(&w);
-	assert_int_equal(dnsd__wire_pkt(&w, p), 0);
-	assert_int_equal(ldns_wire2pkt(&back, w.buf, w.len), LDNS_STATUS_OK);
+	assert_int_equal(dnsd__wire_pkt(w, p), 0);
+	assert_int_equal(ldns_wire2pkt(&back, w->buf, w->len), LDNS_STATUS_OK);
 	char *a = pkt_text(p), *b = pkt_text(back);
 	assert_string_equal(b, a);
 	assert_int_equal(ldns_pkt2wire(&theirs, p, &theirs_len), LDNS_STATUS_OK);
-	assert_int_equal(w.len, theirs_len);
-	assert_memory_equal(w.buf, theirs, w.len);
+	assert_int_equal(w->len, theirs_len);
+	assert_memory_equal(w->buf, theirs, w->len);
 	free(theirs);
 	free(a);
 	free(b);
@@ -334,6 +357,55 @@ static void test_random_responses_read_back(void **state)
 	}
 }
 
+/* Names are remembered by generation, not cleared: after the 16-bit
+ * generation wraps, no name of an old message may be pointed to. */
+static void test_the_writer_forgets_old_names_across_its_generations(void **state)
+{
+	ldns_pkt *old = response("old.example.", LDNS_RR_TYPE_MX), *p;
+
+	(void)state;
+	ldns_pkt_push_rr(old, LDNS_SECTION_ANSWER, rr_of("old.example. 60 IN MX 1 mx.old.example."));
+	for (int i = 0; i < 70000; i++)
+		assert_int_equal(dnsd__wire_pkt(writer(), old), 0);
+	ldns_pkt_free(old);
+	p = response("new.example.", LDNS_RR_TYPE_NS);
+	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr_of("new.example. 60 IN NS mx.old.example."));
+	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr_of("new.example. 60 IN NS ns.new.example."));
+	reads_back(p);
+	ldns_pkt_free(p);
+}
+
+/* A name first written past 16,383 bytes cannot be pointed to (a pointer
+ * has 14 bits): it is written whole each time, as ldns does. */
+static void test_names_past_16k_are_written_whole(void **state)
+{
+	ldns_pkt *p = response("big.example.", LDNS_RR_TYPE_TXT);
+	char text[600];
+
+	(void)state;
+	snprintf(text, sizeof(text), "big.example. 60 IN TXT \"%0250d\"", 0);
+	for (int i = 0; i < 80; i++)
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr_of(text));
+	for (int i = 0; i < 3; i++)
+		ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL, rr_of("late.example. 60 IN NS ns.late.example."));
+	reads_back(p);
+	assert_true(writer()->len > 20000);
+	ldns_pkt_free(p);
+}
+
+/* EDNS data set on a packet goes out as the OPT record's rdata. */
+static void test_edns_data_goes_out_as_the_opt_rdata(void **state)
+{
+	static const uint8_t nsid[] = { 0, 3, 0, 2, 'c', 'h' };
+	ldns_pkt *p = response("bench.example.", LDNS_RR_TYPE_SOA);
+
+	(void)state;
+	ldns_pkt_set_edns_udp_size(p, 1232);
+	ldns_pkt_set_edns_data(p, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, sizeof(nsid), nsid));
+	reads_back(p);
+	ldns_pkt_free(p);
+}
+
 /* A packet that cannot fit is refused, not written past the buffer. */
 static void test_a_response_too_large_is_refused(void **state)
 {
@@ -364,6 +436,9 @@ int main(void)
 		cmocka_unit_test(test_an_srv_answer_reads_back_with_edns),
 		cmocka_unit_test(test_nxdomain_nodata_and_badvers_read_back),
 		cmocka_unit_test(test_random_responses_read_back),
+		cmocka_unit_test(test_the_writer_forgets_old_names_across_its_generations),
+		cmocka_unit_test(test_names_past_16k_are_written_whole),
+		cmocka_unit_test(test_edns_data_goes_out_as_the_opt_rdata),
 		cmocka_unit_test(test_a_response_too_large_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
