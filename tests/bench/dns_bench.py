@@ -35,8 +35,8 @@ keeps up with, for the CPU per answer alone.
 
 On a shared machine one run of one server can land on a burst of another
 tenant's work and lose a fifth of its rate.  --rounds N runs every server
-N times, in turn (dnsd, Knot DNS, NSD, the echo; then again), prints each
-round, and reports each server's median rate and the median of the
+N times, in turn (dnsd, Knot DNS, NSD, the echo; the next round starts with
+the next of them), prints each round, and reports each server's median rate and the median of the
 rounds' ratios with their range: a burst then moves one round, not the
 result.  Every run starts its server afresh, dnsd with an empty cache.
 """
@@ -284,7 +284,9 @@ def main():
     rounds = 1
     if "--rounds" in args:
         i = args.index("--rounds")
-        rounds = int(args[i + 1])
+        rounds = int(args[i + 1]) if i + 1 < len(args) and args[i + 1].isdigit() else 0
+        if rounds < 1:
+            sys.exit("--rounds takes a number of rounds, 1 or more")
         del args[i:i + 2]
     echo = None
     if "--echo" in args:
@@ -317,7 +319,9 @@ def main():
               f"10% unknown names{f', {rounds} rounds' if rounds > 1 else ''}", flush=True)
         runs = {name: [] for name, _ in servers}
         for r in range(rounds):
-            for name, cmd in servers:
+            # Each round starts one server further on, so that none is
+            # always the first (or always the one after the echo).
+            for name, cmd in servers[r % len(servers):] + servers[:r % len(servers)]:
                 port = free_port()
                 qps, lost = run_server(name, cmd(port), port, work, seconds, echo=name == "echo")
                 runs[name].append((qps, lost, CPU.get(name, (0, 0))))
@@ -332,7 +336,7 @@ def main():
             print(f"  {name:5s} {qps:12.0f} qps   ({lost} lost)   CPU: server {server_cpu:4.0%}, "
                   f"load {load_cpu:4.0%}; server CPU per answer "
                   f"{server_cpu / qps * 1e6 if server_cpu else float('nan'):.2f} us"
-                  f"{' (medians of the rounds)' if rounds > 1 else ''}")
+                  f"{' (medians of the rounds; lost: all rounds)' if rounds > 1 else ''}")
         each = [ratios(runs, r) for r in range(rounds)]
         print(f"  dnsd / best of Knot DNS and NSD: {spread([e[0] for e in each])}")
         if "echo" in runs:
