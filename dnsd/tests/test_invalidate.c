@@ -212,6 +212,22 @@ static size_t answer_prepared(struct fixture *f, const uint8_t *q, size_t qlen,
 	return n;
 }
 
+/* b_res asks for member's SRV, which names the member's own host once
+ * (cached so), the query is read with its batch, edits are committed, and
+ * then it is answered: how often the answer names the member's own host. */
+static int own_after_commit(struct fixture *f, const char *member, const struct edit *edits)
+{
+	static uint8_t out[DNSD_MSG_MAX];
+	struct dnsd_prepared pq;
+	uint8_t q[512];
+	size_t qlen = srv_query(q, member);
+
+	assert_int_equal(own_srvs(f, member, &b_res), 1);
+	assert_true(prepare(f, q, qlen, &b_res, &pq) != 0);
+	commit(f, edits);
+	return own_in(out, answer_prepared(f, q, qlen, &b_res, &pq, out));
+}
+
 /* The query for name and type, into q, and the cache key the engine
  * makes of it for querier c.  Returns the query's length. */
 static size_t key_as(struct fixture *f, const char *name, uint16_t type,
@@ -710,15 +726,8 @@ static void test_prepared_query_sees_a_commit_before_its_answer(void **state)
 {
 	struct fixture *f = *state;
 	const struct edit b_wants_2[] = { MEMBER("b.fed.example", 1, 2, "203.0.113.0/24"), END };
-	static uint8_t out[DNSD_MSG_MAX];
-	struct dnsd_prepared pq;
-	uint8_t q[512];
-	size_t qlen = srv_query(q, "a.fed.example");
 
-	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
-	assert_true(prepare(f, q, qlen, &b_res, &pq) != 0);
-	commit(f, b_wants_2);
-	assert_int_equal(own_in(out, answer_prepared(f, q, qlen, &b_res, &pq, out)), 0);
+	assert_int_equal(own_after_commit(f, "a.fed.example", b_wants_2), 0);
 }
 
 /* The same when the commit moved the querier into another view: the key
@@ -730,17 +739,10 @@ static void test_prepared_query_follows_its_querier_into_another_view(void **sta
 	const struct edit deny_ac[] = { OVERRIDE("a.fed.example", "c.fed.example", PDB_OVERRIDE_DENY),
 	                                END };
 	const struct edit c_narrow[] = { MEMBER("c.fed.example", 1, NONE, "203.0.113.0/28"), END };
-	static uint8_t out[DNSD_MSG_MAX];
-	struct dnsd_prepared pq;
-	uint8_t q[512];
-	size_t qlen = srv_query(q, "a.fed.example");
 
 	commit(f, deny_ac);
-	assert_int_equal(own_srvs(f, "a.fed.example", &b_res), 1);
-	assert_true(prepare(f, q, qlen, &b_res, &pq) != 0);
 	/* 203.0.113.9 now falls in c's narrower prefix, and c may not. */
-	commit(f, c_narrow);
-	assert_int_equal(own_in(out, answer_prepared(f, q, qlen, &b_res, &pq, out)), 0);
+	assert_int_equal(own_after_commit(f, "a.fed.example", c_narrow), 0);
 }
 
 /* The same when new zones came in between: the key read with the batch
